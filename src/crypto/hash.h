@@ -1,0 +1,59 @@
+// Hashes, MACs and key derivation: SHA-256, SHA-512, HMAC-SHA256, HKDF-SHA256
+// (RFC 5869). Backed by libsodium; no heap allocation.
+//
+// Thread-safety: functions are thread-safe; Sha512/HmacSha256 objects are externally
+// synchronized.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include <sodium/crypto_auth_hmacsha256.h>
+#include <sodium/crypto_hash_sha512.h>
+
+#include "base/bytes.h"
+#include "crypto/secret.h"
+
+namespace sotto::crypto {
+
+using Sha256Digest = std::array<uint8_t, 32>;
+using Sha512Digest = std::array<uint8_t, 64>;
+
+Sha256Digest Sha256(ByteSpan data);
+Sha512Digest Sha512(ByteSpan data);
+
+// Incremental SHA-512. Final() may be called once; Reset() starts over.
+class Sha512Stream {
+ public:
+  Sha512Stream();
+  void Update(ByteSpan data);
+  Sha512Digest Final();
+  void Reset();
+
+ private:
+  crypto_hash_sha512_state state_;
+};
+
+// Incremental HMAC-SHA256 with a key of any length.
+class HmacSha256 {
+ public:
+  explicit HmacSha256(ByteSpan key);
+  ~HmacSha256();
+  HmacSha256(const HmacSha256&) = delete;
+  HmacSha256& operator=(const HmacSha256&) = delete;
+  void Update(ByteSpan data);
+  SecretArray<32> Final();
+
+ private:
+  crypto_auth_hmacsha256_state state_;
+};
+
+// One-shot HMAC-SHA256.
+SecretArray<32> Hmac256(ByteSpan key, ByteSpan data);
+
+// HKDF-SHA256 (RFC 5869). An empty `salt` means 32 zero bytes, as the RFC says.
+// `out` may be up to 255*32 bytes; larger requests are truncated to that (callers
+// here use at most 80).
+void Hkdf(ByteSpan ikm, ByteSpan salt, ByteSpan info, MutableByteSpan out);
+
+}  // namespace sotto::crypto
