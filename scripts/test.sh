@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, then builds and runs every test
+# twice, in the release build (g++) and in the ASan+UBSan build (clang), with warnings
+# as errors, plus the layering check and a smoke run of the benchmarks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/check-layers.sh
+
+for preset in release asan; do
+  echo "=== build: $preset"
+  bash scripts/build.sh "$preset"
+  echo "=== test: $preset"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  ctest --test-dir "build/$preset" --output-on-failure -j "$(nproc)" --timeout 600
+done
+
+echo "=== benchmark smoke run (figures come from scripts/bench.sh, not from here)"
+build/release/bench/signal_bench --smoke
