@@ -16,15 +16,32 @@ const EVP_CIPHER* Aes256Cbc() {
   return cipher;
 }
 
-// One context per thread, re-keyed per call: no allocation per message.
+// One encrypt and one decrypt context per thread, bound to the cipher once and then only
+// re-keyed: OpenSSL 3 rebuilds the provider context (a malloc) whenever a cipher is
+// passed to Init, but not when only the key and IV change.
 struct CtxHolder {
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  explicit CtxHolder(int encrypt) {
+    const EVP_CIPHER* cipher = Aes256Cbc();
+    if (ctx != nullptr && cipher != nullptr &&
+        EVP_CipherInit_ex2(ctx, cipher, nullptr, nullptr, encrypt, nullptr) == 1) {
+      ready = true;
+    }
+  }
   ~CtxHolder() { EVP_CIPHER_CTX_free(ctx); }
+  CtxHolder(const CtxHolder&) = delete;
+  CtxHolder& operator=(const CtxHolder&) = delete;
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  bool ready = false;
 };
 
-EVP_CIPHER_CTX* ThreadCtx() {
-  thread_local CtxHolder holder;
-  return holder.ctx;
+EVP_CIPHER_CTX* EncryptCtx() {
+  thread_local CtxHolder holder(1);
+  return holder.ready ? holder.ctx : nullptr;
+}
+
+EVP_CIPHER_CTX* DecryptCtx() {
+  thread_local CtxHolder holder(0);
+  return holder.ready ? holder.ctx : nullptr;
 }
 
 tl::unexpected<Error> CipherError(CryptoErr detail, const char* message) {
@@ -40,10 +57,8 @@ Result<size_t> AesCbcEncrypt(ByteSpan key, ByteSpan iv, ByteSpan plaintext, Muta
       out.size() < CbcCiphertextSize(plaintext.size()) || plaintext.size() > INT_MAX - 32) {
     return CipherError(CryptoErr::kBadLength, "AES-CBC encrypt: bad key, IV or buffer size");
   }
-  EVP_CIPHER_CTX* ctx = ThreadCtx();
-  const EVP_CIPHER* cipher = Aes256Cbc();
-  if (ctx == nullptr || cipher == nullptr ||
-      EVP_EncryptInit_ex2(ctx, cipher, key.data(), iv.data(), nullptr) != 1) {
+  EVP_CIPHER_CTX* ctx = EncryptCtx();
+  if (ctx == nullptr || EVP_EncryptInit_ex2(ctx, nullptr, key.data(), iv.data(), nullptr) != 1) {
     return CipherError(CryptoErr::kCipherFailure, "AES-CBC encrypt: cipher init failed");
   }
   int n1 = 0;
@@ -64,10 +79,8 @@ Result<size_t> AesCbcDecrypt(ByteSpan key, ByteSpan iv, ByteSpan ciphertext, Mut
       ciphertext.size() > INT_MAX - 32 || out.size() < ciphertext.size()) {
     return CipherError(CryptoErr::kBadLength, "AES-CBC decrypt: ciphertext not whole blocks");
   }
-  EVP_CIPHER_CTX* ctx = ThreadCtx();
-  const EVP_CIPHER* cipher = Aes256Cbc();
-  if (ctx == nullptr || cipher == nullptr ||
-      EVP_DecryptInit_ex2(ctx, cipher, key.data(), iv.data(), nullptr) != 1) {
+  EVP_CIPHER_CTX* ctx = DecryptCtx();
+  if (ctx == nullptr || EVP_DecryptInit_ex2(ctx, nullptr, key.data(), iv.data(), nullptr) != 1) {
     return CipherError(CryptoErr::kCipherFailure, "AES-CBC decrypt: cipher init failed");
   }
   int n1 = 0;
