@@ -18,7 +18,7 @@ using namespace sotto;          // NOLINT(google-build-using-namespace): a demo
 using namespace sotto::signal;  // NOLINT(google-build-using-namespace)
 
 int Fail(const char* what, const Error& e) {
-  std::fprintf(stderr, "demo: %s failed: %s\n", what, e.ToString().c_str());
+  (void)std::fprintf(stderr, "demo: %s failed: %s\n", what, e.ToString().c_str());
   return 1;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, then builds and runs every test
 # twice, in the release build (g++) and in the ASan+UBSan build (clang), with warnings
-# as errors, plus the layering check and a smoke run of the benchmarks.
+# as errors, plus the layering check, clang-tidy and a smoke run of the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -15,6 +15,9 @@ for preset in release asan; do
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   ctest --test-dir "build/$preset" --output-on-failure -j "$(nproc)" --timeout 600
 done
+
+echo "=== clang-tidy (bug-finding checks as errors)"
+bash scripts/tidy.sh build/asan
 
 echo "=== benchmark smoke run (figures come from scripts/bench.sh, not from here)"
 build/release/bench/signal_bench --smoke

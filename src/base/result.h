@@ -74,7 +74,10 @@ inline Status Ok() { return {}; }
 // Declares `lhs` from a Result's value, or returns its error.
 #define SOTTO_ASSIGN_OR_RETURN(lhs, expr) \
   SOTTO_ASSIGN_OR_RETURN_IMPL_(SOTTO_CONCAT_(sotto_result_, __LINE__), lhs, expr)
-#define SOTTO_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)                    \
-  auto tmp = (expr);                                                    \
+// `tmp` and `lhs` are a name and a declaration, which cannot take parentheses.
+// NOLINTBEGIN(bugprone-macro-parentheses)
+#define SOTTO_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)                       \
+  auto tmp = (expr);                                                       \
   if (!tmp) return tl::unexpected<::sotto::Error>(std::move(tmp).error()); \
   lhs = std::move(*tmp)
+// NOLINTEND(bugprone-macro-parentheses)

@@ -57,7 +57,7 @@ void Hkdf(ByteSpan ikm, ByteSpan salt, ByteSpan info, MutableByteSpan out) {
   SecretArray<32> prk = Hmac256(salt.empty() ? ByteSpan(kZeroSalt) : salt, ikm);
   SecretArray<32> previous;
   size_t written = 0;
-  const size_t total = std::min<size_t>(out.size(), 255 * 32);
+  const size_t total = std::min<size_t>(out.size(), size_t{255} * 32);
   for (uint8_t counter = 1; written < total; ++counter) {
     HmacSha256 mac(prk.span());
     if (counter > 1) mac.Update(previous.span());

@@ -1,6 +1,5 @@
 #include "signal/fingerprint.h"
 
-#include <cstdio>
 
 #include "crypto/hash.h"
 #include "crypto/secret.h"
@@ -35,9 +34,13 @@ std::string DisplayDigits(const crypto::Sha512Digest& digest) {
   for (size_t chunk = 0; chunk < 6; ++chunk) {
     uint64_t v = 0;
     for (size_t i = 0; i < 5; ++i) v = (v << 8) | digest[chunk * 5 + i];
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "%05u", static_cast<unsigned>(v % 100000));
-    out += buf;
+    uint64_t digits = v % 100000;
+    char buf[5];
+    for (int i = 4; i >= 0; --i) {
+      buf[i] = static_cast<char>('0' + digits % 10);
+      digits /= 10;
+    }
+    out.append(buf, sizeof buf);
   }
   return out;
 }

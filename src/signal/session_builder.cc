@@ -22,7 +22,7 @@ class SecretBuilder {
   ByteSpan span() const { return ByteSpan(buf_.data(), len_); }
 
  private:
-  crypto::SecretArray<32 * 5> buf_;
+  crypto::SecretArray<size_t{32} * 5> buf_;
   size_t len_ = 32;
 };
 
