@@ -34,7 +34,7 @@ enum class Code : uint8_t {
 };
 
 // The module an Error comes from; selects the meaning of Error::detail.
-enum class Module : uint8_t { kBase, kCrypto, kSignal };
+enum class Module : uint8_t { kBase, kCrypto, kSignal, kNoise, kWire, kNet, kStore, kServer, kClient };
 
 struct [[nodiscard]] Error {
   Code code;

@@ -1,0 +1,125 @@
+#include "net/http_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "net/event_loop.h"
+
+namespace sotto::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// One request/response exchange; owns itself through the async chain.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, const HttpHandler& handler, uint32_t max_body)
+      : stream_(std::move(socket)), handler_(handler) {
+    parser_.header_limit(kMaxHttpHeaderBytes);
+    parser_.body_limit(max_body);
+  }
+
+  void Run() {
+    stream_.expires_after(std::chrono::milliseconds(kHttpTimeoutMs));
+    // shared_ptr: the async operations share ownership of the session until done.
+    http::async_read(stream_, buffer_, parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+ private:
+  void OnRead(beast::error_code ec) {
+    if (ec) {
+      // A request that does not parse or breaks a limit gets a 400; a peer that went
+      // away or timed out gets nothing.
+      if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+          ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        Respond(HttpResponse{400, "text/plain; charset=utf-8", "bad request\n"}, 11);
+      }
+      return;
+    }
+    const auto& req = parser_.get();
+    HttpRequest request{std::string(req.method_string()), std::string(req.target()), req.body()};
+    Respond(handler_(request), req.version());
+  }
+
+  void Respond(HttpResponse r, unsigned version) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), version);
+    res->set(http::field::server, "sottod");
+    res->set(http::field::content_type, r.content_type);
+    res->keep_alive(false);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code, size_t) {
+                        beast::error_code ignored;
+                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                      });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  http::request_parser<http::string_body> parser_;
+  const HttpHandler& handler_;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  asio::io_context io{1};
+  tcp::acceptor acceptor{io};
+  HttpHandler handler;
+  uint32_t max_body = 0;
+  std::thread thread;
+
+  void Accept() {
+    acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) std::make_shared<HttpSession>(std::move(socket), handler, max_body)->Run();
+      Accept();
+    });
+  }
+};
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const SocketAddress& address,
+                                                      HttpHandler handler,
+                                                      uint32_t max_body_bytes) {
+  auto impl = std::make_unique<Impl>();
+  impl->handler = std::move(handler);
+  impl->max_body = max_body_bytes;
+  SOTTO_ASSIGN_OR_RETURN(int fd, Listen(address, 128, ReusePort::kNo));
+  SOTTO_ASSIGN_OR_RETURN(SocketAddress bound, LocalAddress(fd));
+  beast::error_code ec;
+  const tcp protocol = address.storage.ss_family == AF_INET6 ? tcp::v6() : tcp::v4();
+  impl->acceptor.assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return NetError(Code::kInternal, NetErr::kSyscall, "HTTP acceptor setup failed");
+  }
+  impl->Accept();
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->io.run(); });
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl), bound.port()));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl, uint16_t port)
+    : impl_(std::move(impl)), port_(port) {}
+
+void HttpServer::Stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  asio::post(impl_->io, [this] {
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+    impl_->io.stop();
+  });
+  impl_->thread.join();
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+}  // namespace sotto::net

@@ -1,0 +1,158 @@
+#include "server/config.h"
+
+#include <set>
+#include <string_view>
+
+// Header-only (not Debian's shared library, which is built with exceptions) so that
+// TOML_EXCEPTIONS=0 is consistent.
+#define TOML_HEADER_ONLY 1
+#define TOML_EXCEPTIONS 0
+#include <toml++/toml.h>
+
+namespace sotto::server {
+namespace {
+
+tl::unexpected<Error> ConfigError(ConfigErr detail, const char* message) {
+  return MakeError(Code::kInvalidArgument, Module::kServer, static_cast<uint16_t>(detail), message);
+}
+
+// Reads one key of a table into `out`, recording it as known.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string prefix, std::string& error)
+      : table_(table), prefix_(std::move(prefix)), error_(error) {}
+
+  bool String(std::string_view key, std::string& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return true;
+    if (const auto* v = n->as_string()) {
+      out = v->get();
+      return true;
+    }
+    return Fail(key, "must be a string");
+  }
+
+  template <typename T>
+  bool Unsigned(std::string_view key, T& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return true;
+    const auto* v = n->as_integer();
+    if (v == nullptr || v->get() < 0 || static_cast<uint64_t>(v->get()) > UINT32_MAX) {
+      return Fail(key, "must be a non-negative integer below 2^32");
+    }
+    out = static_cast<T>(v->get());
+    return true;
+  }
+
+  bool Double(std::string_view key, double& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return true;
+    if (const auto* i = n->as_integer(); i != nullptr && i->get() >= 0) {
+      out = static_cast<double>(i->get());
+      return true;
+    }
+    if (const auto* f = n->as_floating_point(); f != nullptr && f->get() >= 0) {
+      out = f->get();
+      return true;
+    }
+    return Fail(key, "must be a non-negative number");
+  }
+
+  // Fails on any key not read above.
+  bool NoUnknownKeys() {
+    for (const auto& [k, v] : table_) {
+      if (!known_.contains(std::string(k.str()))) return Fail(k.str(), "is not a known key");
+    }
+    return true;
+  }
+
+ private:
+  bool Fail(std::string_view key, const char* why) {
+    error_ = prefix_ + std::string(key) + " " + why;
+    return false;
+  }
+  const toml::table& table_;
+  std::string prefix_;
+  std::string& error_;
+  std::set<std::string> known_;
+};
+
+}  // namespace
+
+Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string& error_detail) {
+  toml::parse_result parsed = toml::parse_file(path);
+  if (!parsed) {
+    error_detail = std::string(parsed.error().description());
+    return ConfigError(ConfigErr::kParse, "config file does not parse as TOML");
+  }
+  const toml::table& root = parsed.table();
+  for (const auto& [k, v] : root) {
+    if (k.str() != "server" && k.str() != "limits") {
+      error_detail = "[" + std::string(k.str()) + "] is not a known table";
+      return ConfigError(ConfigErr::kUnknownKey, "unknown config table");
+    }
+    if (!v.is_table()) {
+      error_detail = std::string(k.str()) + " must be a table";
+      return ConfigError(ConfigErr::kBadValue, "config value has the wrong type");
+    }
+  }
+  if (const toml::table* s = root["server"].as_table()) {
+    TableReader r(*s, "server.", error_detail);
+    if (!r.String("data", config.data_dir) || !r.String("listen", config.listen) ||
+        !r.String("ws_listen", config.ws_listen) || !r.String("http_listen", config.http_listen) ||
+        !r.Unsigned("loops", config.loops) || !r.String("log_level", config.log_level)) {
+      return ConfigError(ConfigErr::kBadValue, "config value has the wrong type");
+    }
+    if (!r.NoUnknownKeys()) return ConfigError(ConfigErr::kUnknownKey, "unknown config key");
+  }
+  if (const toml::table* l = root["limits"].as_table()) {
+    GatewayLimits& g = config.limits;
+    TableReader r(*l, "limits.", error_detail);
+    if (!r.Unsigned("max_connections", g.max_connections) ||
+        !r.Unsigned("max_frame_bytes", g.max_frame_bytes) ||
+        !r.Unsigned("handshake_timeout_ms", g.handshake_timeout_ms) ||
+        !r.Unsigned("ping_interval_ms", g.ping_interval_ms) ||
+        !r.Unsigned("ping_timeout_ms", g.ping_timeout_ms) ||
+        !r.Unsigned("max_write_queue_bytes", g.max_write_queue_bytes) ||
+        !r.Double("request_rate_per_s", g.request_rate.per_second) ||
+        !r.Double("request_burst", g.request_rate.burst) ||
+        !r.Double("handshake_rate_per_ip_per_s", g.handshake_rate_per_ip.per_second) ||
+        !r.Double("handshake_burst_per_ip", g.handshake_rate_per_ip.burst)) {
+      return ConfigError(ConfigErr::kBadValue, "config value has the wrong type");
+    }
+    if (!r.NoUnknownKeys()) return ConfigError(ConfigErr::kUnknownKey, "unknown config key");
+  }
+  return ValidateConfig(config, error_detail);
+}
+
+Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
+  const GatewayLimits& g = config.limits;
+  auto bad = [&](const char* what) {
+    error_detail = what;
+    return ConfigError(ConfigErr::kBadValue, "config value out of range");
+  };
+  if (g.max_frame_bytes < 64 || g.max_frame_bytes > 65'535) {
+    return bad("limits.max_frame_bytes must be in 64..65535 (the Noise message limit)");
+  }
+  if (g.max_connections == 0) return bad("limits.max_connections must be at least 1");
+  if (g.handshake_timeout_ms == 0) return bad("limits.handshake_timeout_ms must be at least 1");
+  if (g.ping_interval_ms == 0 || g.ping_timeout_ms == 0) {
+    return bad("limits.ping_interval_ms and limits.ping_timeout_ms must be at least 1");
+  }
+  if (g.max_write_queue_bytes < g.max_frame_bytes + 2) {
+    return bad("limits.max_write_queue_bytes must hold at least one frame (max_frame_bytes + 2)");
+  }
+  if (g.request_rate.per_second > 0 && g.request_rate.burst < 1) {
+    return bad("limits.request_burst must be at least 1 when a request rate is set");
+  }
+  if (g.handshake_rate_per_ip.per_second > 0 && g.handshake_rate_per_ip.burst < 1) {
+    return bad("limits.handshake_burst_per_ip must be at least 1 when a handshake rate is set");
+  }
+  if (config.loops > 256) return bad("server.loops must be at most 256");
+  return Ok();
+}
+
+}  // namespace sotto::server

@@ -1,0 +1,86 @@
+// Tests of sottod's configuration and the token bucket: defaults, overrides, unknown
+// keys and out-of-range values named in the error, and rate limits at their edge.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "server/config.h"
+#include "server/rate_limiter.h"
+
+namespace sotto::server {
+namespace {
+
+std::string WriteTemp(const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("sotto-config-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".toml");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(Config, OverridesDefaults) {
+  ServerConfig c;
+  std::string detail;
+  auto s = LoadConfigFile(WriteTemp("[server]\nlisten = \"127.0.0.1:0\"\nloops = 2\n"
+                                    "[limits]\nmax_connections = 10\nrequest_rate_per_s = 2.5\n"),
+                          c, detail);
+  ASSERT_TRUE(s) << detail;
+  EXPECT_EQ(c.listen, "127.0.0.1:0");
+  EXPECT_EQ(c.loops, 2u);
+  EXPECT_EQ(c.limits.max_connections, 10u);
+  EXPECT_DOUBLE_EQ(c.limits.request_rate.per_second, 2.5);
+  EXPECT_EQ(c.limits.max_frame_bytes, 65535u);  // untouched default
+}
+
+TEST(Config, ErrorsNameTheKey) {
+  struct Case {
+    const char* toml;
+    const char* named;
+  } cases[] = {
+      {"[server]\nlisten_typo = \"x\"\n", "server.listen_typo"},
+      {"[limits]\nmax_connections = -1\n", "limits.max_connections"},
+      {"[limits]\nmax_frame_bytes = 65536\n", "limits.max_frame_bytes"},
+      {"[limits]\nmax_frame_bytes = 63\n", "limits.max_frame_bytes"},
+      {"[limits]\nmax_connections = 0\n", "limits.max_connections"},
+      {"[limits]\nmax_write_queue_bytes = 100\n", "limits.max_write_queue_bytes"},
+      {"[nope]\n", "[nope]"},
+      {"[server\n", ""},
+  };
+  for (const Case& c : cases) {
+    ServerConfig config;
+    std::string detail;
+    auto s = LoadConfigFile(WriteTemp(c.toml), config, detail);
+    ASSERT_FALSE(s) << c.toml;
+    EXPECT_NE(detail.find(c.named), std::string::npos) << detail;
+  }
+  ServerConfig edge;
+  std::string detail;
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("[limits]\nmax_frame_bytes = 65535\n"), edge, detail)) << detail;
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("[limits]\nmax_frame_bytes = 64\nmax_write_queue_bytes = 66\n"),
+                             edge, detail))
+      << detail;
+}
+
+TEST(TokenBucket, BurstThenRate) {
+  TokenBucket b;
+  const RateLimit limit{10, 3};  // 10/s, burst 3
+  uint64_t now = 1000;
+  EXPECT_TRUE(b.Allow(now, limit));
+  EXPECT_TRUE(b.Allow(now, limit));
+  EXPECT_TRUE(b.Allow(now, limit));
+  EXPECT_FALSE(b.Allow(now, limit));  // burst exhausted
+  now += 99;
+  EXPECT_FALSE(b.Allow(now, limit));  // 0.99 tokens
+  now += 1;
+  EXPECT_TRUE(b.Allow(now, limit));  // exactly one token after 100 ms
+  EXPECT_FALSE(b.Allow(now, limit));
+  now += 10'000;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(b.Allow(now, limit));
+  EXPECT_FALSE(b.Allow(now, limit));  // refill capped at burst
+  TokenBucket off;
+  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(off.Allow(now, RateLimit{0, 0}));
+}
+
+}  // namespace
+}  // namespace sotto::server
