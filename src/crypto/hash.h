@@ -1,5 +1,5 @@
 // Hashes, MACs and key derivation: SHA-256, SHA-512, HMAC-SHA256, HKDF-SHA256
-// (RFC 5869). Backed by libsodium; no heap allocation.
+// (RFC 5869). SHA-512 from libsodium, SHA-256 from OpenSSL; no heap allocation.
 //
 // Thread-safety: functions are thread-safe; Sha512/HmacSha256 objects are externally
 // synchronized.
@@ -8,7 +8,6 @@
 #include <array>
 #include <cstdint>
 
-#include <sodium/crypto_auth_hmacsha256.h>
 #include <sodium/crypto_hash_sha512.h>
 
 #include "base/bytes.h"
@@ -34,10 +33,31 @@ class Sha512Stream {
   crypto_hash_sha512_state state_;
 };
 
-// Incremental HMAC-SHA256 with a key of any length.
+// An HMAC-SHA256 key with its inner and outer hash states precomputed, so each MAC
+// under it costs only the data's blocks plus one (OpenSSL's SHA-256, which uses the
+// SHA extensions where the CPU has them). No allocation.
+class HmacSha256Key {
+ public:
+  explicit HmacSha256Key(ByteSpan key);
+  ~HmacSha256Key();
+  HmacSha256Key(const HmacSha256Key&) = default;
+  HmacSha256Key& operator=(const HmacSha256Key&) = default;
+
+  SecretArray<32> Mac(ByteSpan data) const;
+
+  static constexpr size_t kStateSize = 112;  // sizeof(SHA256_CTX), checked in hash.cc
+
+ private:
+  friend class HmacSha256;
+  alignas(8) uint8_t inner_[kStateSize];
+  alignas(8) uint8_t outer_[kStateSize];
+};
+
+// Incremental HMAC-SHA256.
 class HmacSha256 {
  public:
   explicit HmacSha256(ByteSpan key);
+  explicit HmacSha256(const HmacSha256Key& key);
   ~HmacSha256();
   HmacSha256(const HmacSha256&) = delete;
   HmacSha256& operator=(const HmacSha256&) = delete;
@@ -45,7 +65,7 @@ class HmacSha256 {
   SecretArray<32> Final();
 
  private:
-  crypto_auth_hmacsha256_state state_;
+  HmacSha256Key key_;
 };
 
 // One-shot HMAC-SHA256.

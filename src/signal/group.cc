@@ -59,13 +59,13 @@ SenderKeyState* SenderKeyRecord::FindState(uint32_t key_id) {
 }
 
 void SenderKeyRecord::AddState(SenderKeyState state) {
-  states_.push_front(std::move(state));
+  states_.insert(states_.begin(), std::move(state));
   while (states_.size() > kMaxSenderKeyStates) states_.pop_back();
 }
 
 void SenderKeyRecord::SetState(SenderKeyState state) {
   states_.clear();
-  states_.push_front(std::move(state));
+  states_.insert(states_.begin(), std::move(state));
 }
 
 Bytes SenderKeyRecord::Serialize() const {
@@ -212,7 +212,8 @@ Result<Bytes> GroupEncryptWithRecord(SenderKeyRecord& record, ByteSpan plaintext
   using internal::BytesFieldSize;
   using internal::VarintFieldSize;
   const ChainKey chain{state->chain_key, state->iteration};
-  const SenderMessageKeys keys = DeriveSenderKeys(internal::MessageKeySeed(chain));
+  const internal::ChainStep step = internal::StepChain(chain);
+  const SenderMessageKeys keys = DeriveSenderKeys(step.seed);
   const size_t body = crypto::CbcCiphertextSize(plaintext.size());
   Bytes out;
   out.reserve(1 + VarintFieldSize(1, state->key_id) + VarintFieldSize(2, state->iteration) +
@@ -227,11 +228,11 @@ Result<Bytes> GroupEncryptWithRecord(SenderKeyRecord& record, ByteSpan plaintext
                          crypto::AesCbcEncrypt(keys.cipher_key.span(), keys.iv.span(), plaintext,
                                                MutableByteSpan(out.data() + body_start, body)));
   (void)written;
-  const crypto::Signature sig = crypto::Sign(*state->signing_private, out, random);
+  if (!state->signer_cache) state->signer_cache.emplace(*state->signing_private);
+  const crypto::Signature sig = state->signer_cache->Sign(out, random);
   out.insert(out.end(), sig.begin(), sig.end());
-  const ChainKey next = internal::NextChainKey(chain);
-  state->chain_key = next.key;
-  state->iteration = next.index;
+  state->chain_key = step.next.key;
+  state->iteration = step.next.index;
   return out;
 }
 
@@ -241,7 +242,8 @@ Result<Bytes> GroupDecryptWithRecord(SenderKeyRecord& record, ByteSpan message) 
   if (state == nullptr) {
     return SignalError(Code::kFailedPrecondition, Err::kNoSession, "no sender key with this id");
   }
-  if (!crypto::VerifySignature(state->signing_public.raw(), msg.signed_part, msg.signature)) {
+  if (!state->verifier_cache) state->verifier_cache.emplace(state->signing_public.raw());
+  if (!state->verifier_cache->Verify(msg.signed_part, msg.signature)) {
     return SignalError(Code::kUnauthenticated, Err::kInvalidSignature,
                        "sender key message signature does not verify");
   }
@@ -263,11 +265,13 @@ Result<Bytes> GroupDecryptWithRecord(SenderKeyRecord& record, ByteSpan message) 
                          "iteration beyond kMaxSenderKeyForwardJump");
     }
     while (chain.index < msg.iteration) {
-      new_skipped.push_back(SenderMessageKeySeed{chain.index, internal::MessageKeySeed(chain)});
-      chain = internal::NextChainKey(chain);
+      internal::ChainStep step = internal::StepChain(chain);
+      new_skipped.push_back(SenderMessageKeySeed{chain.index, step.seed});
+      chain = step.next;
     }
-    seed = internal::MessageKeySeed(chain);
-    chain = internal::NextChainKey(chain);
+    internal::ChainStep step = internal::StepChain(chain);
+    seed = step.seed;
+    chain = step.next;
   }
   const SenderMessageKeys keys = DeriveSenderKeys(seed);
   Bytes out(msg.ciphertext.size());

@@ -7,7 +7,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +45,12 @@ struct SenderKeyState {
   PublicKey signing_public;
   std::optional<crypto::X25519Private> signing_private;  // only on the sender's side
   std::vector<SenderMessageKeySeed> skipped;              // oldest first
+
+  // Edwards forms of the signing key, computed on first use and kept while the record
+  // stays in memory (not serialized): they save a base-point multiplication per
+  // encrypt and a field inversion per decrypt.
+  std::optional<crypto::Signer> signer_cache;
+  std::optional<crypto::Verifier> verifier_cache;
 };
 
 class SenderKeyRecord {
@@ -57,13 +63,13 @@ class SenderKeyRecord {
   void AddState(SenderKeyState state);
   // Replaces all states with `state` (a new own key).
   void SetState(SenderKeyState state);
-  const std::deque<SenderKeyState>& states() const { return states_; }
+  const std::vector<SenderKeyState>& states() const { return states_; }
 
   Bytes Serialize() const;
   static Result<SenderKeyRecord> Deserialize(ByteSpan bytes);
 
  private:
-  std::deque<SenderKeyState> states_;
+  std::vector<SenderKeyState> states_;
 };
 
 class SenderKeyStore {

@@ -104,11 +104,13 @@ Status TryDecrypt(const SessionState& state, const SignalMessageView& msg,
                           "message counter beyond kMaxForwardJump");
     }
     while (chain.index < msg.counter) {
-      plan.new_skipped.push_back(SkippedMessageKey{chain.index, internal::MessageKeySeed(chain)});
-      chain = internal::NextChainKey(chain);
+      internal::ChainStep step = internal::StepChain(chain);
+      plan.new_skipped.push_back(SkippedMessageKey{chain.index, step.seed});
+      chain = step.next;
     }
-    seed = internal::MessageKeySeed(chain);
-    plan.chain_after = internal::NextChainKey(chain);
+    internal::ChainStep step = internal::StepChain(chain);
+    seed = step.seed;
+    plan.chain_after = step.next;
   }
 
   const MessageKeys keys = internal::DeriveMessageKeys(seed, msg.counter);
@@ -171,8 +173,8 @@ Result<CiphertextMessage> EncryptWithRecord(SessionRecord& record, ByteSpan plai
   }
   using internal::BytesFieldSize;
   using internal::VarintFieldSize;
-  const crypto::SecretArray<32> seed = internal::MessageKeySeed(state->sender_chain);
-  const MessageKeys keys = internal::DeriveMessageKeys(seed, state->sender_chain.index);
+  internal::ChainStep step = internal::StepChain(state->sender_chain);
+  const MessageKeys keys = internal::DeriveMessageKeys(step.seed, state->sender_chain.index);
   const size_t body = crypto::CbcCiphertextSize(plaintext.size());
   const size_t inner_proto = BytesFieldSize(1, kSerializedPublicKeySize) +
                              VarintFieldSize(2, state->sender_chain.index) +
@@ -221,7 +223,7 @@ Result<CiphertextMessage> EncryptWithRecord(SessionRecord& record, ByteSpan plai
     internal::AppendVarintField(buf, 5, state->local_registration_id);
     internal::AppendVarintField(buf, 6, pending->signed_prekey_id);
   }
-  state->sender_chain = internal::NextChainKey(state->sender_chain);
+  state->sender_chain = step.next;
   return out;
 }
 

@@ -28,51 +28,52 @@ void AppendKey(Bytes& out, uint32_t field, const PublicKey& key) {
   AppendBytesField(out, field, key.Serialize());
 }
 
-void AppendMessage(Bytes& out, uint32_t field, const Bytes& nested) {
-  AppendBytesField(out, field, nested);
+using internal::BeginNested;
+using internal::EndNested;
+
+size_t EstimateStateSize(const SessionState& s) {
+  size_t n = 400;
+  for (const ReceiverChain& rc : s.receiver_chains) n += 90 + rc.skipped.size() * 42;
+  return n;
 }
 
-Bytes SerializeState(const SessionState& s) {
-  Bytes out;
-  out.reserve(512);
+void SerializeState(Bytes& out, const SessionState& s) {
   AppendVarintField(out, kVersion, s.version);
   AppendKey(out, kLocalIdentity, s.local_identity);
   AppendKey(out, kRemoteIdentity, s.remote_identity);
   AppendBytesField(out, kRootKey, s.root_key.span());
   AppendVarintField(out, kPreviousCounter, s.previous_counter);
   {
-    Bytes chain;
-    AppendKey(chain, 1, s.sender_ratchet.public_key);
-    AppendBytesField(chain, 2, s.sender_ratchet.private_key.span());
-    AppendBytesField(chain, 3, s.sender_chain.key.span());
-    AppendVarintField(chain, 4, s.sender_chain.index);
-    AppendMessage(out, kSenderChain, chain);
+    const size_t chain = BeginNested(out, kSenderChain);
+    AppendKey(out, 1, s.sender_ratchet.public_key);
+    AppendBytesField(out, 2, s.sender_ratchet.private_key.span());
+    AppendBytesField(out, 3, s.sender_chain.key.span());
+    AppendVarintField(out, 4, s.sender_chain.index);
+    EndNested(out, chain);
   }
   for (const ReceiverChain& rc : s.receiver_chains) {
-    Bytes chain;
-    chain.reserve(80 + rc.skipped.size() * 40);
-    AppendKey(chain, 1, rc.sender_ratchet_key);
-    AppendBytesField(chain, 2, rc.chain_key.key.span());
-    AppendVarintField(chain, 3, rc.chain_key.index);
+    const size_t chain = BeginNested(out, kReceiverChain);
+    AppendKey(out, 1, rc.sender_ratchet_key);
+    AppendBytesField(out, 2, rc.chain_key.key.span());
+    AppendVarintField(out, 3, rc.chain_key.index);
     for (const SkippedMessageKey& k : rc.skipped) {
-      Bytes key;
-      AppendVarintField(key, 1, k.counter);
-      AppendBytesField(key, 2, k.seed.span());
-      AppendMessage(chain, 4, key);
+      const size_t key = BeginNested(out, 4);
+      AppendVarintField(out, 1, k.counter);
+      AppendBytesField(out, 2, k.seed.span());
+      EndNested(out, key);
     }
-    AppendMessage(out, kReceiverChain, chain);
+    EndNested(out, chain);
   }
   if (s.pending_prekey) {
-    Bytes pending;
-    if (s.pending_prekey->prekey_id) AppendVarintField(pending, 1, *s.pending_prekey->prekey_id);
-    AppendVarintField(pending, 2, s.pending_prekey->signed_prekey_id);
-    AppendKey(pending, 3, s.pending_prekey->base_key);
-    AppendMessage(out, kPending, pending);
+    const size_t pending = BeginNested(out, kPending);
+    if (s.pending_prekey->prekey_id) AppendVarintField(out, 1, *s.pending_prekey->prekey_id);
+    AppendVarintField(out, 2, s.pending_prekey->signed_prekey_id);
+    AppendKey(out, 3, s.pending_prekey->base_key);
+    EndNested(out, pending);
   }
   AppendVarintField(out, kRemoteRegistration, s.remote_registration_id);
   AppendVarintField(out, kLocalRegistration, s.local_registration_id);
   AppendKey(out, kAliceBaseKey, s.alice_base_key);
-  return out;
 }
 
 bool ReadSecret(const ProtoField& f, crypto::SecretArray<32>& out) {
@@ -261,7 +262,7 @@ void SessionRecord::PromoteState(SessionState state) {
 
 void SessionRecord::ArchiveCurrent() {
   if (current_) {
-    previous_.push_front(std::move(*current_));
+    previous_.insert(previous_.begin(), std::move(*current_));
     current_.reset();
     while (previous_.size() > kMaxArchivedStates) previous_.pop_back();
   }
@@ -275,9 +276,20 @@ void SessionRecord::PromoteArchived(size_t index) {
 }
 
 Bytes SessionRecord::Serialize() const {
+  size_t estimate = current_ ? EstimateStateSize(*current_) : 0;
+  for (const SessionState& s : previous_) estimate += EstimateStateSize(s);
   Bytes out;
-  if (current_) AppendMessage(out, kCurrent, SerializeState(*current_));
-  for (const SessionState& s : previous_) AppendMessage(out, kPrevious, SerializeState(s));
+  out.reserve(estimate);
+  if (current_) {
+    const size_t state = BeginNested(out, kCurrent);
+    SerializeState(out, *current_);
+    EndNested(out, state);
+  }
+  for (const SessionState& s : previous_) {
+    const size_t state = BeginNested(out, kPrevious);
+    SerializeState(out, s);
+    EndNested(out, state);
+  }
   return out;
 }
 

@@ -6,7 +6,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <optional>
 #include <vector>
 
@@ -72,8 +72,8 @@ class SessionRecord {
   bool IsFresh() const { return !current_.has_value(); }
   SessionState* current() { return current_ ? &*current_ : nullptr; }
   const SessionState* current() const { return current_ ? &*current_ : nullptr; }
-  std::deque<SessionState>& previous() { return previous_; }
-  const std::deque<SessionState>& previous() const { return previous_; }
+  std::vector<SessionState>& previous() { return previous_; }
+  const std::vector<SessionState>& previous() const { return previous_; }
 
   // True if the current or an archived state was set up from `base_key`.
   bool HasState(uint32_t version, const PublicKey& base_key) const;
@@ -91,7 +91,7 @@ class SessionRecord {
 
  private:
   std::optional<SessionState> current_;
-  std::deque<SessionState> previous_;  // newest first
+  std::vector<SessionState> previous_;  // newest first (a vector: an empty deque allocates)
 };
 
 }  // namespace sotto::signal

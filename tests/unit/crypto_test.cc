@@ -108,6 +108,17 @@ TEST(Fe25519, MontgomeryToEdwardsMatchesLibsodium) {
   }
 }
 
+TEST(X25519, PublicKeyOfMatchesTheBasePointLadder) {
+  DeterministicRandom random(11);
+  for (int i = 0; i < 500; ++i) {
+    X25519Private priv;
+    random.Fill(priv.mutable_span());  // unclamped on purpose: PublicKeyOf clamps
+    unsigned char expected[32];
+    crypto_scalarmult_base(expected, priv.data());
+    EXPECT_EQ(ToHex(PublicKeyOf(priv)), ToHex(ByteSpan(expected, 32)));
+  }
+}
+
 TEST(Fe25519, InvertTimesSelfIsOne) {
   uint8_t bytes[32];
   for (int i = 0; i < 50; ++i) {

@@ -154,4 +154,13 @@ std::array<uint8_t, 32> MontgomeryToEdwardsY(const uint8_t u[32]) {
   return out;
 }
 
+std::array<uint8_t, 32> EdwardsYToMontgomery(const uint8_t y[32]) {
+  Fe fy = FeFromBytes(y);
+  Fe one = FeOne();
+  Fe u = FeMul(FeAdd(one, fy), FeInvert(FeSub(one, fy)));
+  std::array<uint8_t, 32> out;
+  FeToBytes(out.data(), u);
+  return out;
+}
+
 }  // namespace sotto::crypto::internal

@@ -27,4 +27,7 @@ Fe FeOne();
 // the sign bit clear.
 std::array<uint8_t, 32> MontgomeryToEdwardsY(const uint8_t u[32]);
 
+// Montgomery u = (1 + y) / (1 - y) of an encoded Edwards point (sign bit ignored).
+std::array<uint8_t, 32> EdwardsYToMontgomery(const uint8_t y[32]);
+
 }  // namespace sotto::crypto::internal

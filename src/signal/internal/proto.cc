@@ -96,4 +96,19 @@ void AppendBytesField(Bytes& out, uint32_t field, ByteSpan value) {
   out.insert(out.end(), value.begin(), value.end());
 }
 
+size_t BeginNested(Bytes& out, uint32_t field) {
+  AppendVarint(out, uint64_t{field} << 3 | 2);
+  const size_t position = out.size();
+  out.insert(out.end(), 4, 0);
+  return position;
+}
+
+void EndNested(Bytes& out, size_t position) {
+  const size_t len = out.size() - position - 4;
+  out[position] = static_cast<uint8_t>(0x80 | (len & 0x7f));
+  out[position + 1] = static_cast<uint8_t>(0x80 | ((len >> 7) & 0x7f));
+  out[position + 2] = static_cast<uint8_t>(0x80 | ((len >> 14) & 0x7f));
+  out[position + 3] = static_cast<uint8_t>((len >> 21) & 0x7f);
+}
+
 }  // namespace sotto::signal::internal

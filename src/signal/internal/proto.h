@@ -52,4 +52,11 @@ void AppendBytesField(Bytes& out, uint32_t field, ByteSpan value);
 // Writes only the tag and length of a bytes field whose content the caller appends.
 void AppendBytesHeader(Bytes& out, uint32_t field, size_t len);
 
+// Nested messages written in place: BeginNested appends the tag and a 4-byte length
+// placeholder and returns its position; EndNested fills in the length as a padded
+// (non-minimal, still valid) varint. For stored records only, where it saves a temporary
+// buffer per nested message; nested length must stay below 2^28.
+size_t BeginNested(Bytes& out, uint32_t field);
+void EndNested(Bytes& out, size_t position);
+
 }  // namespace sotto::signal::internal

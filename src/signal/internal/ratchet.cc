@@ -34,13 +34,10 @@ Result<RootAndChain> RootStep(const crypto::SecretArray<32>& root,
   return Split64(derived.data());
 }
 
-crypto::SecretArray<32> MessageKeySeed(const ChainKey& chain) {
-  return crypto::Hmac256(chain.key.span(), ByteSpan(&kMessageKeySeedByte, 1));
-}
-
-ChainKey NextChainKey(const ChainKey& chain) {
-  return ChainKey{crypto::Hmac256(chain.key.span(), ByteSpan(&kChainKeySeedByte, 1)),
-                  chain.index + 1};
+ChainStep StepChain(const ChainKey& chain) {
+  const crypto::HmacSha256Key key(chain.key.span());
+  return ChainStep{key.Mac(ByteSpan(&kMessageKeySeedByte, 1)),
+                   ChainKey{key.Mac(ByteSpan(&kChainKeySeedByte, 1)), chain.index + 1}};
 }
 
 MessageKeys DeriveMessageKeys(const crypto::SecretArray<32>& seed, uint32_t counter) {

@@ -26,10 +26,13 @@ RootAndChain DeriveInitial(ByteSpan secret);
 // HKDF(DH(ours, theirs), salt = root, "WhisperRatchet", 64). kInvalidKey on a weak key.
 Result<RootAndChain> RootStep(const crypto::SecretArray<32>& root,
                               const crypto::X25519Private& ours, const PublicKey& theirs);
-// HMAC(chain key, 0x01): the seed of this index's message key.
-crypto::SecretArray<32> MessageKeySeed(const ChainKey& chain);
-// HMAC(chain key, 0x02), index + 1.
-ChainKey NextChainKey(const ChainKey& chain);
+// One symmetric-ratchet step under a single HMAC key schedule: the message key seed
+// HMAC(chain key, 0x01) for chain.index, and the next chain key HMAC(chain key, 0x02).
+struct ChainStep {
+  crypto::SecretArray<32> seed;  // message key seed for chain.index
+  ChainKey next;
+};
+ChainStep StepChain(const ChainKey& chain);
 // HKDF(seed, zero salt, "WhisperMessageKeys", 80) -> cipher key, MAC key, IV.
 MessageKeys DeriveMessageKeys(const crypto::SecretArray<32>& seed, uint32_t counter);
 
