@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "fuzz/fuzz_fixture.h"
+#include "fuzz/noise_fuzz_fixture.h"
 #include "signal/fingerprint.h"
 
 namespace {
@@ -17,6 +19,56 @@ void Write(const std::filesystem::path& dir, const std::string& target, int n,
   std::ofstream out(dir / target / ("seed-" + std::to_string(n)), std::ios::binary);
   if (prefix >= 0) out.put(static_cast<char>(prefix));
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Seeds for noise_handshake (first byte: fuzz::NoiseHandshakeMode) and noise_transport
+// (first byte: nonce), each checked to be accepted by the state the target builds.
+int WriteNoiseSeeds(const std::filesystem::path& dir) {
+  using sotto::fuzz::NoiseHandshakeMode;
+  using sotto::noise::NoisePipe;
+  const sotto::fuzz::NoiseKeys keys;
+  const auto first = static_cast<int>(NoiseHandshakeMode::kServerFirst);
+  int n = 0;
+  for (int variant = 0; variant < 3; ++variant) {
+    sotto::crypto::DeterministicRandom random(static_cast<uint64_t>(100 + variant));
+    std::optional<sotto::crypto::X25519Public> server_key;
+    if (variant == 1) server_key = keys.server_static.public_key;  // IK accepted
+    if (variant == 2) server_key = keys.stale_server.public_key;   // IK -> XXfallback
+    NoisePipe client = NoisePipe::Client(keys.client_static, server_key, random);
+    auto m1 = client.WriteMessage(variant == 0 ? sotto::ByteSpan() : sotto::AsBytes("0-rtt"));
+    sotto::crypto::DeterministicRandom server_random(5);
+    NoisePipe server = NoisePipe::Server(keys.server_static, server_random);
+    if (!m1 || !server.ReadMessage(*m1)) {
+      (void)std::fprintf(stderr, "make_seeds: noise_handshake first-message seed rejected\n");
+      return 1;
+    }
+    Write(dir, "noise_handshake", n++, *m1, first);
+  }
+  for (auto mode : {NoiseHandshakeMode::kXXThird, NoiseHandshakeMode::kFallbackThird}) {
+    sotto::fuzz::NoiseThirdMessage peers(keys, mode == NoiseHandshakeMode::kFallbackThird);
+    if (!peers.ready) return 1;
+    auto m3 = peers.client.WriteMessage(sotto::AsBytes("client finish"));
+    if (!m3 || !peers.server.ReadMessage(*m3)) {
+      (void)std::fprintf(stderr, "make_seeds: noise_handshake third-message seed rejected\n");
+      return 1;
+    }
+    Write(dir, "noise_handshake", n++, *m3, static_cast<int>(mode));
+  }
+  sotto::fuzz::NoiseTransport transport(keys);
+  if (!transport.client_ciphers || !transport.server_ciphers) return 1;
+  for (int i = 0; i < 3; ++i) {
+    const std::string text(static_cast<size_t>(i * 50), 't');
+    sotto::Bytes ciphertext(text.size() + sotto::noise::kTagSize);
+    sotto::Bytes plaintext(ciphertext.size());
+    transport.server_ciphers->receive.SetNonce(static_cast<uint64_t>(i));
+    if (!transport.client_ciphers->send.EncryptWithAd({}, sotto::AsBytes(text), ciphertext) ||
+        !transport.server_ciphers->receive.DecryptWithAd({}, ciphertext, plaintext)) {
+      (void)std::fprintf(stderr, "make_seeds: noise_transport seed rejected\n");
+      return 1;
+    }
+    Write(dir, "noise_transport", i, ciphertext, i);  // nonce i
+  }
+  return 0;
 }
 
 }  // namespace
@@ -72,5 +124,5 @@ int main(int argc, char** argv) {
     auto theirs = ComputeFingerprint(2, "+15550002", b, "+15550001", a);
     Write(dir, "fingerprint", 0, theirs->scannable);
   }
-  return 0;
+  return WriteNoiseSeeds(dir);
 }

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The README's run command. The server (sottod) does not exist yet (issue: gateway);
-# until it does, this builds and runs sotto-demo, which shows the Signal library in one
-# process: X3DH from a prekey bundle, Double Ratchet messages, a group sender key and
-# matching safety numbers. It opens no socket and stores nothing on disk.
+# The README's run command: installs what is missing, builds, and starts sottod on its
+# defaults (data in ./sotto-data, Noise over TCP on 127.0.0.1:5222, /metrics on
+# 127.0.0.1:5281). Extra arguments go to sottod (e.g. --listen 127.0.0.1:0).
+# Today sottod is the connection gateway only; accounts live in memory until the
+# server-core issue adds the embedded store. `bash scripts/run.sh --demo` instead runs
+# sotto-demo, the Signal library shown end to end in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh release >/dev/null
-exec build/release/apps/sotto-demo "$@"
+if [ "${1:-}" = "--demo" ]; then
+  exec build/release/apps/sotto-demo
+fi
+exec build/release/apps/sottod --data sotto-data "$@"

@@ -48,7 +48,7 @@ class EventLoop {
  public:
   // Size of the per-loop scratch buffer handlers read into (the gateway keeps no
   // per-connection read buffer for idle connections).
-  static constexpr size_t kScratchSize = 128 * 1024;
+  static constexpr size_t kScratchSize = size_t{128} * 1024;
 
   static Result<std::unique_ptr<EventLoop>> Create();
   ~EventLoop();

@@ -15,6 +15,8 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+constexpr int kAcceptRetryMs = 50;
+
 // One request/response exchange; owns itself through the async chain.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
@@ -77,11 +79,22 @@ struct HttpServer::Impl {
   uint32_t max_body = 0;
   std::thread thread;
 
+  asio::steady_timer backoff{io};
+
   void Accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) std::make_shared<HttpSession>(std::move(socket), handler, max_body)->Run();
-      Accept();
+      if (!ec) {
+        std::make_shared<HttpSession>(std::move(socket), handler, max_body)->Run();
+        Accept();
+        return;
+      }
+      // E.g. EMFILE: the pending connection stays queued; retry shortly instead of
+      // spinning on the error.
+      backoff.expires_after(std::chrono::milliseconds(kAcceptRetryMs));
+      backoff.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec) Accept();
+      });
     });
   }
 };
@@ -115,6 +128,7 @@ void HttpServer::Stop() {
   asio::post(impl_->io, [this] {
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
+    impl_->backoff.cancel();
     impl_->io.stop();
   });
   impl_->thread.join();

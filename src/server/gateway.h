@@ -1,0 +1,74 @@
+// The connection gateway: Noise Pipes over TCP on one epoll loop per core, each with its
+// own SO_REUSEPORT listener, so a connection lives on one loop for its whole life. It
+// authenticates devices by their Noise static key (DeviceDirectory), enforces every limit
+// in GatewayLimits, keeps idle connections small (no read buffer, no timer object: one
+// activity-ordered list per loop drives keepalive pings and timeouts) and exports counters
+// (metrics.h). Wire format: docs/wire.md; design: docs/gateway.md.
+//
+// Thread-safety: Start/Shutdown/destructor from one thread; metrics() and
+// open_connections() are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "base/result.h"
+#include "net/socket.h"
+#include "noise/handshake_state.h"
+#include "server/config.h"
+#include "server/device_directory.h"
+#include "server/metrics.h"
+
+namespace sotto::server {
+
+namespace internal {
+class GatewayLoop;
+}
+
+struct GatewayOptions {
+  GatewayLimits limits;
+  uint32_t loops = 1;
+  net::SocketAddress listen;
+  noise::KeyPair server_static;
+  DeviceDirectory* directory = nullptr;  // must outlive the gateway
+};
+
+class Gateway {
+ public:
+  // Binds one listener per loop on `options.listen` (port 0 picks a free port) and
+  // starts the loop threads.
+  static Result<std::unique_ptr<Gateway>> Start(GatewayOptions options);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  uint16_t port() const { return port_; }
+  // Stops accepting, sends every connection a Close(SHUTDOWN) frame, flushes what the
+  // sockets take without blocking, closes them and joins the loops. Idempotent.
+  void Shutdown();
+
+  std::vector<const LoopMetrics*> metrics() const;
+  uint32_t open_connections() const { return open_.load(std::memory_order_relaxed); }
+
+  // Shared by the loops (internal use).
+  const GatewayOptions& options() const { return options_; }
+  std::atomic<uint32_t>& open_counter() { return open_; }
+  // Per-source-IP handshake rate limit, shared by all loops; false = refuse.
+  bool AllowHandshakeFrom(const std::string& ip_key, uint64_t now_ms);
+
+ private:
+  explicit Gateway(GatewayOptions options);
+
+  GatewayOptions options_;
+  uint16_t port_ = 0;
+  std::atomic<uint32_t> open_{0};
+  std::vector<std::unique_ptr<internal::GatewayLoop>> loops_;
+  bool shut_down_ = false;
+
+  struct IpLimiter;
+  std::unique_ptr<IpLimiter> ip_limiter_;
+};
+
+}  // namespace sotto::server

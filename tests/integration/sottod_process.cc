@@ -1,0 +1,119 @@
+#include "tests/integration/sottod_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "server/server_key.h"
+
+namespace sotto::testing {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+uint16_t JsonPort(const std::string& json, const std::string& key) {
+  const size_t at = json.find("\"" + key + "\"");
+  if (at == std::string::npos) return 0;
+  return static_cast<uint16_t>(std::strtoul(json.c_str() + json.find(':', at) + 1, nullptr, 10));
+}
+
+}  // namespace
+
+SottodProcess::SottodProcess(const SottodOptions& options) {
+  char tmpl[] = "/tmp/sottod-test-XXXXXX";
+  data_dir_ = mkdtemp(tmpl);
+  std::vector<std::string> args = {SOTTOD_PATH, "--data", data_dir_, "--listen", "127.0.0.1:0",
+                                   "--http-listen", "127.0.0.1:0", "--loops",
+                                   std::to_string(options.loops), "--log-level", "warn"};
+  if (!options.config_toml.empty()) {
+    const std::string path = data_dir_ + "/sottod.toml";
+    std::ofstream(path) << options.config_toml;
+    args.push_back("--config");
+    args.push_back(path);
+  }
+  std::vector<char*> argv;  // built before fork: the child only calls async-signal-safe code
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    if (options.open_file_limit) {
+      rlimit lim{*options.open_file_limit, *options.open_file_limit};
+      setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  stdout_fd_ = pipe_fds[0];
+  // sottod prints its "data in" line once everything listens and ports.json is written.
+  std::string out;
+  char buf[512];
+  while (out.find("data in") == std::string::npos) {
+    const ssize_t n = read(stdout_fd_, buf, sizeof buf);
+    if (n <= 0) {
+      ADD_FAILURE() << "sottod exited before listening: " << out;
+      pid_ = -1;
+      return;
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  const std::string ports = ReadFile(data_dir_ + "/ports.json");
+  tcp_port_ = JsonPort(ports, "listen");
+  http_port_ = JsonPort(ports, "http_listen");
+  auto key = server::ParseServerKeyText(ReadFile(data_dir_ + "/server.pub"));
+  EXPECT_TRUE(key);
+  if (key) server_key_ = *key;
+}
+
+SottodProcess::~SottodProcess() {
+  if (pid_ > 0) Terminate();
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  std::error_code ec;
+  std::filesystem::remove_all(data_dir_, ec);
+}
+
+net::SocketAddress SottodProcess::tcp_address() const {
+  return *net::ParseHostPort("127.0.0.1:" + std::to_string(tcp_port_));
+}
+
+int SottodProcess::Terminate() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+long SottodProcess::Metric(const std::string& series) const {
+  auto fd = net::ConnectBlocking(*net::ParseHostPort("127.0.0.1:" + std::to_string(http_port_)));
+  if (!fd) return -1;
+  const std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  (void)!write(*fd, req.data(), req.size());
+  std::string body;
+  char buf[4096];
+  for (ssize_t n; (n = read(*fd, buf, sizeof buf)) > 0;) body.append(buf, static_cast<size_t>(n));
+  close(*fd);
+  const size_t at = body.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::strtol(body.c_str() + at + series.size() + 2, nullptr, 10);
+}
+
+}  // namespace sotto::testing

@@ -1,0 +1,50 @@
+// Starts a real sottod on 127.0.0.1 with free ports and a fresh data directory, waits
+// (by reading its stdout, never by sleeping) until it listens, and stops it.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "crypto/x25519.h"
+#include "net/socket.h"
+
+namespace sotto::testing {
+
+struct SottodOptions {
+  std::string config_toml;              // written to DIR/sottod.toml if not empty
+  uint32_t loops = 2;
+  std::optional<rlim_t> open_file_limit;  // soft and hard RLIMIT_NOFILE for the child
+};
+
+class SottodProcess {
+ public:
+  explicit SottodProcess(const SottodOptions& options = {});
+  ~SottodProcess();
+  SottodProcess(const SottodProcess&) = delete;
+  SottodProcess& operator=(const SottodProcess&) = delete;
+
+  bool running() const { return pid_ > 0; }
+  net::SocketAddress tcp_address() const;
+  uint16_t http_port() const { return http_port_; }
+  const crypto::X25519Public& server_key() const { return server_key_; }
+  const std::string& data_dir() const { return data_dir_; }
+  // GET /metrics; returns the value of one series (e.g.
+  // sotto_handshakes_total{pattern="IK"}), or -1 if absent.
+  long Metric(const std::string& series) const;
+  // SIGTERM and wait; returns the exit status (-1 if it did not exit normally).
+  int Terminate();
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string data_dir_;
+  uint16_t tcp_port_ = 0;
+  uint16_t http_port_ = 0;
+  crypto::X25519Public server_key_{};
+};
+
+}  // namespace sotto::testing
