@@ -107,24 +107,23 @@ void EventLoop::DrainPosted() {
   }
 }
 
-Status EventLoop::Add(int fd, uint32_t events, IoHandler* handler) {
+namespace {
+Status EpollCtl(int epoll_fd, int op, int fd, uint32_t events, IoHandler* handler,
+                const char* failure) {
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = handler;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    return NetError(Code::kInternal, NetErr::kSyscall, "epoll_ctl(ADD) failed");
-  }
+  if (epoll_ctl(epoll_fd, op, fd, &ev) != 0) return NetError(Code::kInternal, NetErr::kSyscall, failure);
   return Ok();
+}
+}  // namespace
+
+Status EventLoop::Add(int fd, uint32_t events, IoHandler* handler) {
+  return EpollCtl(epoll_fd_, EPOLL_CTL_ADD, fd, events, handler, "epoll_ctl(ADD) failed");
 }
 
 Status EventLoop::Modify(int fd, uint32_t events, IoHandler* handler) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.ptr = handler;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) {
-    return NetError(Code::kInternal, NetErr::kSyscall, "epoll_ctl(MOD) failed");
-  }
-  return Ok();
+  return EpollCtl(epoll_fd_, EPOLL_CTL_MOD, fd, events, handler, "epoll_ctl(MOD) failed");
 }
 
 void EventLoop::Remove(int fd) { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }

@@ -145,22 +145,23 @@ Fe FeInvert(const Fe& z) {
   return FeMul(SquareTimes(z_250_0, 5), z11);
 }
 
-std::array<uint8_t, 32> MontgomeryToEdwardsY(const uint8_t u[32]) {
-  Fe fu = FeFromBytes(u);
-  Fe one = FeOne();
-  Fe y = FeMul(FeSub(fu, one), FeInvert(FeAdd(fu, one)));
+namespace {
+// numerator / denominator, canonically encoded (0 / 0 gives 0).
+std::array<uint8_t, 32> Quotient(const Fe& numerator, const Fe& denominator) {
   std::array<uint8_t, 32> out;
-  FeToBytes(out.data(), y);
+  FeToBytes(out.data(), FeMul(numerator, FeInvert(denominator)));
   return out;
+}
+}  // namespace
+
+std::array<uint8_t, 32> MontgomeryToEdwardsY(const uint8_t u[32]) {
+  const Fe fu = FeFromBytes(u);
+  return Quotient(FeSub(fu, FeOne()), FeAdd(fu, FeOne()));  // y = (u - 1) / (u + 1)
 }
 
 std::array<uint8_t, 32> EdwardsYToMontgomery(const uint8_t y[32]) {
-  Fe fy = FeFromBytes(y);
-  Fe one = FeOne();
-  Fe u = FeMul(FeAdd(one, fy), FeInvert(FeSub(one, fy)));
-  std::array<uint8_t, 32> out;
-  FeToBytes(out.data(), u);
-  return out;
+  const Fe fy = FeFromBytes(y);
+  return Quotient(FeAdd(FeOne(), fy), FeSub(FeOne(), fy));  // u = (1 + y) / (1 - y)
 }
 
 }  // namespace sotto::crypto::internal
