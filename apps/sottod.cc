@@ -81,7 +81,7 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  (void)std::signal(SIGPIPE, SIG_IGN);
 
   RaiseOpenFileLimit();
   std::error_code ec;
@@ -133,7 +133,7 @@ int Run(int argc, char** argv) {
   std::printf("sottod: server key %s (also in %s/server.pub)\n", pub.c_str(), config.data_dir.c_str());
   std::printf("sottod: data in %s; %u event loops; stop with Ctrl-C or SIGTERM\n",
               config.data_dir.c_str(), config.loops);
-  std::fflush(stdout);
+  (void)std::fflush(stdout);
   spdlog::info("started: {} loops, max {} connections", config.loops, config.limits.max_connections);
 
   int sig = 0;
