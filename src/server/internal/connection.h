@@ -11,10 +11,7 @@
 
 #include "base/bytes.h"
 #include "net/event_loop.h"
-#include "noise/cipher_state.h"
-#include "noise/pipes.h"
-#include "server/device_directory.h"
-#include "server/rate_limiter.h"
+#include "server/internal/session.h"
 
 namespace sotto::server::internal {
 
@@ -29,27 +26,22 @@ struct WriteQueue {
   size_t size() const { return data.size() - offset; }
 };
 
-struct Connection final : net::IoHandler {
+struct Connection final : net::IoHandler, SessionOutput {
   Connection(GatewayLoop* owner_in, int fd_in) : owner(owner_in), fd(fd_in) {}
   void OnIo(uint32_t events) override;
+  // Sends one Noise message with its 2-byte length prefix.
+  bool WriteMessage(ByteSpan noise_message) override;
 
   GatewayLoop* owner;
   int fd;
   ConnState state = ConnState::kHandshake;
-  bool authenticated = false;
-  bool ping_outstanding = false;
   bool want_write = false;
   uint32_t last_active_ms = 0;  // loop clock, truncated; list order follows it
-  TokenBucket requests;
   Connection* prev = nullptr;   // in the loop's handshake or activity list
   Connection* next = nullptr;
-  Bytes partial;                           // an incomplete incoming message only
-  std::unique_ptr<WriteQueue> pending;     // only while the socket is full
-  std::unique_ptr<noise::NoisePipe> handshake;  // only during the handshake
-  noise::CipherState send;
-  noise::CipherState receive;
-  StaticKey remote_static{};
-  DeviceAddress device;
+  Bytes partial;                        // an incomplete incoming message only
+  std::unique_ptr<WriteQueue> pending;  // only while the socket is full
+  SessionState session;
 };
 
 // An intrusive doubly-linked list of connections, oldest first.

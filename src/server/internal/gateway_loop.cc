@@ -20,35 +20,16 @@ namespace {
 constexpr int kMaxAcceptsPerWakeup = 64;
 constexpr int kMaxReadsPerWakeup = 4;
 constexpr uint64_t kRefuseLogIntervalMs = 10'000;
-// Response framing around echoed data, plus the AEAD tag: a safe upper bound.
-constexpr size_t kResponseOverhead = 64;
 
 uint32_t Ms32(uint64_t ms) { return static_cast<uint32_t>(ms); }
-
-wire::CloseReason WireReason(CloseCause cause) {
-  switch (cause) {
-    case CloseCause::kMalformedFrame: return wire::CLOSE_MALFORMED_FRAME;
-    case CloseCause::kUnknownFrame: return wire::CLOSE_UNKNOWN_FRAME;
-    case CloseCause::kFrameTooLarge: return wire::CLOSE_FRAME_TOO_LARGE;
-    case CloseCause::kPingTimeout: return wire::CLOSE_PING_TIMEOUT;
-    case CloseCause::kSlowReader: return wire::CLOSE_SLOW_READER;
-    case CloseCause::kShutdown: return wire::CLOSE_SHUTDOWN;
-    case CloseCause::kUnsupportedVersion: return wire::CLOSE_UNSUPPORTED_VERSION;
-    case CloseCause::kDecryptFailed: return wire::CLOSE_DECRYPT_FAILED;
-    case CloseCause::kPeerClosed:
-    case CloseCause::kHandshakeFailed:
-    case CloseCause::kHandshakeTimeout:
-    case CloseCause::kUnauthenticated:
-    case CloseCause::kIoError:
-    case CloseCause::kCount:
-      break;
-  }
-  return wire::CLOSE_UNSPECIFIED;
-}
 
 }  // namespace
 
 void Connection::OnIo(uint32_t events) { owner->OnConnectionIo(this, events); }
+
+bool Connection::WriteMessage(ByteSpan noise_message) {
+  return owner->WriteFramed(this, noise_message);
+}
 
 void ConnectionList::PushBack(Connection* c) {
   c->prev = tail_;
@@ -80,10 +61,11 @@ void ConnectionList::Remove(Connection* c) {
 }
 
 GatewayLoop::GatewayLoop(Gateway& gateway, std::unique_ptr<net::EventLoop> loop, int listen_fd)
-    : gateway_(gateway), loop_(std::move(loop)), listen_fd_(listen_fd) {
+    : gateway_(gateway),
+      loop_(std::move(loop)),
+      listen_fd_(listen_fd),
+      protocol_(gateway, metrics_) {
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  plaintext_.resize(wire::kMaxNoiseMessage);
-  ciphertext_.resize(wire::kLengthPrefixSize + wire::kMaxNoiseMessage);
 }
 
 GatewayLoop::~GatewayLoop() {
@@ -170,8 +152,7 @@ void GatewayLoop::Accept() {
     (void)net::SetNoDelay(fd);
     auto* c = new Connection(this, fd);
     c->last_active_ms = Ms32(loop_->NowMs());
-    c->handshake = std::make_unique<noise::NoisePipe>(
-        noise::NoisePipe::Server(options.server_static, crypto::SystemRandom()));
+    protocol_.Begin(c->session);
     if (!loop_->Add(fd, EPOLLIN | EPOLLRDHUP, c)) {
       close(fd);
       gateway_.open_counter().fetch_sub(1, std::memory_order_relaxed);
@@ -223,237 +204,63 @@ void GatewayLoop::ReadFrom(Connection* c) {
 }
 
 bool GatewayLoop::HandleMessage(Connection* c, ByteSpan message) {
-  if (c->state == ConnState::kHandshake) return HandleHandshake(c, message);
-  if (c->state != ConnState::kOpen) return false;
-  auto n = c->receive.DecryptWithAd({}, message, plaintext_);
-  if (!n) {
-    Close(c, CloseCause::kDecryptFailed, SendClose::kYes);
+  const bool was_open = c->session.open;
+  bool became_open = false;
+  const Verdict v = protocol_.OnMessage(c->session, message, *c, loop_->NowMs(), became_open);
+  if (c->state == ConnState::kClosed) return false;  // a write inside failed and closed it
+  if (!v.keep) {
+    Close(c, v.cause, v.send_close);
     return false;
   }
-  LoopMetrics::Inc(metrics_.frames_in);
-  return HandleFrame(c, ByteSpan(plaintext_.data(), *n));
-}
-
-bool GatewayLoop::HandleHandshake(Connection* c, ByteSpan message) {
-  noise::NoisePipe& pipe = *c->handshake;
-  auto payload = pipe.ReadMessage(message);
-  if (!payload) {
-    LoopMetrics::Inc(metrics_.handshakes_failed);
-    Close(c, CloseCause::kHandshakeFailed, SendClose::kNo);
-    return false;
+  c->last_active_ms = Ms32(loop_->NowMs());
+  if (became_open) {
+    c->state = ConnState::kOpen;
+    handshaking_.Remove(c);
+    active_.PushBack(c);
+  } else if (was_open) {
+    active_.MoveToBack(c);  // activity order drives keepalive
   }
-  // The client's hello arrives in IK message 1 or in the last XX/XXfallback message.
-  if (!payload->empty()) {
-    wire::ClientHello hello;
-    if (!hello.ParseFromArray(payload->data(), static_cast<int>(payload->size())) ||
-        hello.user_agent().size() > wire::kMaxUserAgent) {
-      LoopMetrics::Inc(metrics_.handshakes_failed);
-      Close(c, CloseCause::kHandshakeFailed, SendClose::kNo);
-      return false;
-    }
-    if (hello.wire_version() != wire::kWireVersion) {
-      LoopMetrics::Inc(metrics_.handshakes_failed);
-      Close(c, CloseCause::kUnsupportedVersion, SendClose::kNo);
-      return false;
-    }
-  }
-  if (pipe.NextAction() == noise::HandshakeAction::kWriteMessage) {
-    wire::ServerHello hello;
-    hello.set_wire_version(wire::kWireVersion);
-    hello.set_server_time_ms(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count()));
-    const std::string hello_bytes = hello.SerializeAsString();
-    auto reply = pipe.WriteMessage(AsBytes(hello_bytes));
-    if (!reply || reply->size() > wire::kMaxNoiseMessage) {
-      LoopMetrics::Inc(metrics_.handshakes_failed);
-      Close(c, CloseCause::kHandshakeFailed, SendClose::kNo);
-      return false;
-    }
-    Bytes framed;
-    framed.reserve(wire::kLengthPrefixSize + reply->size());
-    wire::AppendLengthPrefix(framed, reply->size());
-    Append(framed, *reply);
-    if (!SendRaw(c, framed)) return false;
-  }
-  if (pipe.IsFinished()) return FinishHandshake(c);
   return true;
 }
 
-bool GatewayLoop::FinishHandshake(Connection* c) {
-  noise::NoisePipe& pipe = *c->handshake;
-  auto ciphers = pipe.Split();
-  auto remote = pipe.RemoteStatic();
-  if (!ciphers || !remote) {
-    LoopMetrics::Inc(metrics_.handshakes_failed);
-    Close(c, CloseCause::kHandshakeFailed, SendClose::kNo);
-    return false;
-  }
-  const noise::HandshakePattern pattern = *pipe.pattern();
-  HandshakePattern counted = HandshakePattern::kXX;
-  if (pattern == noise::HandshakePattern::kIK) counted = HandshakePattern::kIK;
-  if (pattern == noise::HandshakePattern::kXXfallback) counted = HandshakePattern::kXXfallback;
-  LoopMetrics::Inc(metrics_.handshakes[static_cast<size_t>(counted)]);
-  c->send = std::move(ciphers->send);
-  c->receive = std::move(ciphers->receive);
-  std::copy(remote->begin(), remote->end(), c->remote_static.begin());
-  c->handshake.reset();
-  if (auto device = gateway_.options().directory->Lookup(c->remote_static)) {
-    c->device = *device;
-    c->authenticated = true;
-  }
-  c->state = ConnState::kOpen;
-  handshaking_.Remove(c);
-  c->last_active_ms = Ms32(loop_->NowMs());
-  active_.PushBack(c);
-  return true;
-}
-
-void GatewayLoop::Touch(Connection* c) {
-  c->last_active_ms = Ms32(loop_->NowMs());
-  c->ping_outstanding = false;
-  active_.MoveToBack(c);
-}
-
-bool GatewayLoop::HandleFrame(Connection* c, ByteSpan plaintext) {
-  Status parsed = wire::ParseFrame(plaintext, frame_);
-  if (!parsed) {
-    Close(c,
-          parsed.error().detail == static_cast<uint16_t>(wire::WireErr::kUnknown)
-              ? CloseCause::kUnknownFrame
-              : CloseCause::kMalformedFrame,
-          SendClose::kYes);
-    return false;
-  }
-  Touch(c);
-  switch (frame_.body_case()) {
-    case wire::Frame::kRequest:
-      HandleRequest(c, frame_.request());
-      break;
-    case wire::Frame::kPing: {
-      reply_.Clear();
-      reply_.mutable_pong()->set_nonce(frame_.ping().nonce());
-      SendFrame(c, reply_);
-      break;
-    }
-    case wire::Frame::kPong:
-      break;  // Touch() already cleared the outstanding ping
-    case wire::Frame::kClose:
-      Close(c, CloseCause::kPeerClosed, SendClose::kNo);
-      return false;
-    case wire::Frame::kResponse:
-    case wire::Frame::BODY_NOT_SET:
-      Close(c, CloseCause::kUnknownFrame, SendClose::kYes);
-      return false;
-  }
-  return c->state == ConnState::kOpen;
-}
-
-void GatewayLoop::HandleRequest(Connection* c, const wire::Request& request) {
-  reply_.Clear();
-  wire::Response* response = reply_.mutable_response();
-  response->set_id(request.id());
-  if (!c->requests.Allow(loop_->NowMs(), gateway_.options().limits.request_rate)) {
-    LoopMetrics::Inc(metrics_.requests_rate_limited);
-    response->set_status(wire::STATUS_RATE_LIMITED);
-    response->set_reason("request rate limit (limits.request_rate_per_s) exceeded");
-    SendFrame(c, reply_);
-    return;
-  }
-  switch (request.body_case()) {
-    case wire::Request::kRegister: {
-      auto device = gateway_.options().directory->Register(c->remote_static);
-      if (!device) {
-        response->set_status(wire::STATUS_INTERNAL);
-        response->set_reason("registration failed");
-        break;
-      }
-      c->device = *device;
-      c->authenticated = true;
-      response->mutable_register_()->set_account_id(c->device.account.data(),
-                                                    c->device.account.size());
-      response->mutable_register_()->set_device_id(c->device.device_id);
-      break;
-    }
-    case wire::Request::kWhoami: {
-      auto* who = response->mutable_whoami();
-      who->set_registered(c->authenticated);
-      if (c->authenticated) {
-        who->set_account_id(c->device.account.data(), c->device.account.size());
-        who->set_device_id(c->device.device_id);
-      }
-      break;
-    }
-    case wire::Request::kEcho:
-      if (!c->authenticated) {
-        response->set_status(wire::STATUS_UNAUTHENTICATED);
-        response->set_reason("unknown device key: register first");
-        break;
-      }
-      if (request.echo().data().size() + kResponseOverhead > gateway_.options().limits.max_frame_bytes) {
-        response->set_status(wire::STATUS_TOO_LARGE);
-        response->set_reason("echo reply would exceed limits.max_frame_bytes");
-        break;
-      }
-      response->mutable_echo()->set_data(request.echo().data());
-      break;
-    case wire::Request::BODY_NOT_SET:
-      response->set_status(wire::STATUS_BAD_REQUEST);
-      response->set_reason("unknown request");
-      break;
-  }
-  SendFrame(c, reply_);
-}
-
-bool GatewayLoop::SendFrame(Connection* c, const wire::Frame& frame) {
-  wire::SerializeFrame(frame, frame_bytes_);
-  if (frame_bytes_.size() + noise::kTagSize > gateway_.options().limits.max_frame_bytes) {
-    // Only an echo of a near-limit request can get here; refuse rather than split.
-    reply_.Clear();
-    return false;
-  }
-  auto n = c->send.EncryptWithAd(
-      {}, frame_bytes_, MutableByteSpan(ciphertext_).subspan(wire::kLengthPrefixSize));
-  if (!n) {
-    Close(c, CloseCause::kIoError, SendClose::kNo);
-    return false;
-  }
-  ciphertext_[0] = static_cast<uint8_t>(*n >> 8);
-  ciphertext_[1] = static_cast<uint8_t>(*n);
-  LoopMetrics::Inc(metrics_.frames_out);
-  return SendRaw(c, ByteSpan(ciphertext_.data(), wire::kLengthPrefixSize + *n));
-}
-
-bool GatewayLoop::SendRaw(Connection* c, ByteSpan framed) {
+bool GatewayLoop::WriteFramed(Connection* c, ByteSpan noise_message) {
+  if (c->state == ConnState::kClosed) return false;
+  const uint8_t prefix[wire::kLengthPrefixSize] = {static_cast<uint8_t>(noise_message.size() >> 8),
+                                                   static_cast<uint8_t>(noise_message.size())};
+  const size_t total = sizeof prefix + noise_message.size();
   const size_t limit = gateway_.options().limits.max_write_queue_bytes;
-  if (c->pending) {
-    if (c->pending->size() + framed.size() > limit) {
-      Close(c, CloseCause::kSlowReader, SendClose::kNo);
+  size_t sent = 0;
+  if (!c->pending) {
+    iovec iov[2] = {{const_cast<uint8_t*>(prefix), sizeof prefix},
+                    {const_cast<uint8_t*>(noise_message.data()), noise_message.size()}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    for (;;) {
+      const ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n >= 0) {
+        sent = static_cast<size_t>(n);
+        break;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      Close(c, CloseCause::kIoError, SendClose::kNo);
       return false;
     }
-    Append(c->pending->data, framed);
-    return true;
-  }
-  size_t sent = 0;
-  while (sent < framed.size()) {
-    const ssize_t n = send(c->fd, framed.data() + sent, framed.size() - sent,
-                           MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    Close(c, CloseCause::kIoError, SendClose::kNo);
-    return false;
-  }
-  LoopMetrics::Inc(metrics_.bytes_out, sent);
-  if (sent < framed.size()) {
+    LoopMetrics::Inc(metrics_.bytes_out, sent);
+    if (sent == total) return true;
     c->pending = std::make_unique<WriteQueue>();
-    c->pending->data.assign(framed.begin() + static_cast<std::ptrdiff_t>(sent), framed.end());
     SetWriteInterest(c, true);
   }
+  if (c->pending->size() + (total - sent) > limit) {
+    Close(c, CloseCause::kSlowReader, SendClose::kNo);
+    return false;
+  }
+  Bytes& q = c->pending->data;
+  for (size_t i = sent; i < sizeof prefix; ++i) q.push_back(prefix[i]);
+  const size_t body_from = sent > sizeof prefix ? sent - sizeof prefix : 0;
+  q.insert(q.end(), noise_message.begin() + static_cast<std::ptrdiff_t>(body_from),
+           noise_message.end());
   return true;
 }
 
@@ -488,10 +295,7 @@ void GatewayLoop::SetWriteInterest(Connection* c, bool on) {
 void GatewayLoop::Close(Connection* c, CloseCause cause, SendClose send_close) {
   if (c->state == ConnState::kClosed) return;
   if (send_close == SendClose::kYes && c->state == ConnState::kOpen) {
-    reply_.Clear();
-    reply_.mutable_close()->set_reason(WireReason(cause));
-    reply_.mutable_close()->set_detail(Name(cause));
-    SendFrame(c, reply_);
+    protocol_.SendCloseFrame(c->session, cause, *c);
     if (c->state == ConnState::kClosed) return;  // the send itself failed and closed
     if (c->pending) Flush(c);
     if (c->state == ConnState::kClosed) return;
@@ -510,7 +314,7 @@ void GatewayLoop::Close(Connection* c, CloseCause cause, SendClose send_close) {
   loop_->Remove(c->fd);
   close(c->fd);
   c->fd = -1;
-  c->handshake.reset();
+  c->session.handshake.reset();
   c->pending.reset();
   c->partial = Bytes();
   graveyard_.push_back(c);
@@ -543,15 +347,12 @@ void GatewayLoop::Tick() {
     Connection* next = c->next;
     const uint32_t idle = now - c->last_active_ms;
     if (idle < limits.ping_interval_ms) break;
-    if (c->ping_outstanding) {
+    if (c->session.ping_outstanding) {
       if (idle >= limits.ping_interval_ms + limits.ping_timeout_ms) {
         Close(c, CloseCause::kPingTimeout, SendClose::kYes);
       }
     } else {
-      c->ping_outstanding = true;
-      reply_.Clear();
-      reply_.mutable_ping()->set_nonce(now);
-      SendFrame(c, reply_);
+      protocol_.SendPing(c->session, now, *c);
     }
     c = next;
   }

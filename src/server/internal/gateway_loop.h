@@ -12,15 +12,12 @@
 #include "net/event_loop.h"
 #include "server/internal/connection.h"
 #include "server/metrics.h"
-#include "wire/sotto_wire.pb.h"
 
 namespace sotto::server {
 class Gateway;
 }
 
 namespace sotto::server::internal {
-
-enum class SendClose : uint8_t { kNo, kYes };
 
 class GatewayLoop final : public net::IoHandler {
  public:
@@ -39,24 +36,20 @@ class GatewayLoop final : public net::IoHandler {
   // Connection readiness (called by Connection::OnIo).
   void OnConnectionIo(Connection* c, uint32_t events);
 
+  // Sends a framed Noise message, queueing what the socket does not take; false if the
+  // connection had to close (slow reader or I/O error).
+  bool WriteFramed(Connection* c, ByteSpan noise_message);
+
  private:
   void Accept();
   void ReadFrom(Connection* c);
   bool HandleMessage(Connection* c, ByteSpan message);
-  bool HandleHandshake(Connection* c, ByteSpan message);
-  bool HandleFrame(Connection* c, ByteSpan plaintext);
-  void HandleRequest(Connection* c, const wire::Request& request);
-  bool FinishHandshake(Connection* c);
-  // Encrypts and sends a frame; false if the connection had to close.
-  bool SendFrame(Connection* c, const wire::Frame& frame);
-  bool SendRaw(Connection* c, ByteSpan framed);
   void Flush(Connection* c);
   void SetWriteInterest(Connection* c, bool on);
   void Close(Connection* c, CloseCause cause, SendClose send_close);
   void Tick();
   void CloseAll(CloseCause cause);
   void Reap();
-  void Touch(Connection* c);
   void RefuseLogged(RefuseCause cause);
 
   Gateway& gateway_;
@@ -72,12 +65,7 @@ class GatewayLoop final : public net::IoHandler {
   bool stopping_ = false;
   uint64_t last_refuse_log_ms_ = 0;
 
-  // Per-loop scratch: the frame being parsed or built, and encryption output.
-  wire::Frame frame_;
-  wire::Frame reply_;
-  Bytes frame_bytes_;
-  Bytes plaintext_;
-  Bytes ciphertext_;
+  SessionProtocol protocol_;  // per-loop scratch buffers live here
 };
 
 }  // namespace sotto::server::internal

@@ -1,0 +1,88 @@
+// The gateway's per-connection protocol, independent of the transport: the Noise Pipes
+// handshake as responder, device authentication, and the encrypted frames (requests,
+// pings, close). TCP (gateway_loop.cc) and WebSocket (ws_gateway.cc) drive the same code;
+// they only differ in how a Noise message reaches the socket.
+//
+// Thread-safety: a SessionProtocol is Loop-affine (one per loop or I/O thread; it owns
+// scratch buffers); a SessionState belongs to one connection.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "base/bytes.h"
+#include "noise/cipher_state.h"
+#include "noise/pipes.h"
+#include "server/device_directory.h"
+#include "server/gateway.h"
+#include "server/metrics.h"
+#include "server/rate_limiter.h"
+#include "wire/sotto_wire.pb.h"
+
+namespace sotto::server::internal {
+
+struct SessionState {
+  bool open = false;  // handshake done
+  bool authenticated = false;
+  bool ping_outstanding = false;
+  TokenBucket requests;
+  std::unique_ptr<noise::NoisePipe> handshake;  // only during the handshake
+  noise::CipherState send;
+  noise::CipherState receive;
+  StaticKey remote_static{};
+  DeviceAddress device;
+};
+
+// How a session's Noise messages leave: one call per message, unframed.
+class SessionOutput {
+ public:
+  virtual ~SessionOutput() = default;
+  // False if the transport closed the connection (e.g. its write queue overflowed).
+  virtual bool WriteMessage(ByteSpan noise_message) = 0;
+};
+
+enum class SendClose : uint8_t { kNo, kYes };
+
+// What the transport must do after a message: keep going, or close with a cause (and,
+// if send_close, after sending a Close frame with SessionProtocol::SendCloseFrame).
+struct Verdict {
+  bool keep = true;
+  CloseCause cause = CloseCause::kPeerClosed;
+  SendClose send_close = SendClose::kNo;
+
+  static Verdict Keep() { return {}; }
+  static Verdict Close(CloseCause cause, SendClose send) { return {false, cause, send}; }
+};
+
+class SessionProtocol {
+ public:
+  SessionProtocol(Gateway& gateway, LoopMetrics& metrics);
+
+  // Prepares a new connection's state for the handshake.
+  void Begin(SessionState& s);
+  // Handles one Noise message from the peer. `became_open` is set when this message
+  // completed the handshake.
+  Verdict OnMessage(SessionState& s, ByteSpan message, SessionOutput& out, uint64_t now_ms,
+                    bool& became_open);
+  bool SendFrame(SessionState& s, const wire::Frame& frame, SessionOutput& out);
+  bool SendPing(SessionState& s, uint64_t nonce, SessionOutput& out);
+  // Best effort: a Close frame naming `cause` (only on an open session).
+  void SendCloseFrame(SessionState& s, CloseCause cause, SessionOutput& out);
+
+ private:
+  Verdict OnHandshake(SessionState& s, ByteSpan message, SessionOutput& out, bool& became_open);
+  Verdict FinishHandshake(SessionState& s);
+  Verdict OnFrame(SessionState& s, ByteSpan plaintext, SessionOutput& out, uint64_t now_ms);
+  void OnRequest(SessionState& s, const wire::Request& request, SessionOutput& out,
+                 uint64_t now_ms);
+
+  Gateway& gateway_;
+  LoopMetrics& metrics_;
+  wire::Frame frame_;
+  wire::Frame reply_;
+  Bytes frame_bytes_;
+  Bytes plaintext_;
+  Bytes ciphertext_;
+};
+
+}  // namespace sotto::server::internal
