@@ -1,6 +1,5 @@
-// sottod: the Sotto server. Today it runs the connection gateway (Noise Pipes over TCP)
-// with an in-memory device directory, and /metrics over HTTP. (The WebSocket listener,
-// --ws-listen, is still to come: see the gateway issue.) Reads a TOML
+// sottod: the Sotto server. Today it runs the connection gateway (Noise Pipes over TCP
+// and over WebSocket) with an in-memory device directory, and /metrics over HTTP. Reads a TOML
 // config (--config) and flags that override it; writes DIR/server.key (0600),
 // DIR/server.pub and DIR/ports.json; stops gracefully on SIGTERM or SIGINT.
 #include <sys/resource.h>
@@ -22,6 +21,7 @@
 #include "server/device_directory.h"
 #include "server/gateway.h"
 #include "server/server_key.h"
+#include "server/ws_gateway.h"
 
 namespace {
 
@@ -40,11 +40,12 @@ int Run(int argc, char** argv) {
   CLI::App app{"sottod: the Sotto messaging server"};
   std::string config_path;
   ServerConfig config;
-  std::string data, listen, http_listen, log_level;
+  std::string data, listen, ws_listen, http_listen, log_level;
   uint32_t loops = 0;
   app.add_option("--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   app.add_option("--data", data, "data directory (default sotto-data)");
   app.add_option("--listen", listen, "Noise over TCP, HOST:PORT (port 0 = any free port)");
+  app.add_option("--ws-listen", ws_listen, "Noise over WebSocket, HOST:PORT");
   app.add_option("--http-listen", http_listen, "HTTP (/metrics), HOST:PORT");
   app.add_option("--loops", loops, "event loops (default: one per core)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
@@ -59,6 +60,7 @@ int Run(int argc, char** argv) {
   }
   if (!data.empty()) config.data_dir = data;
   if (!listen.empty()) config.listen = listen;
+  if (!ws_listen.empty()) config.ws_listen = ws_listen;
   if (!http_listen.empty()) config.http_listen = http_listen;
   if (!log_level.empty()) config.log_level = log_level;
   if (loops != 0) config.loops = loops;
@@ -69,8 +71,9 @@ int Run(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   auto tcp = sotto::net::ParseHostPort(config.listen);
+  auto ws = sotto::net::ParseHostPort(config.ws_listen);
   auto http = sotto::net::ParseHostPort(config.http_listen);
-  if (!tcp || !http) {
+  if (!tcp || !ws || !http) {
     std::cerr << "sottod: listen addresses must be IPv4:PORT or [IPv6]:PORT\n";
     return 2;
   }
@@ -105,9 +108,17 @@ int Run(int argc, char** argv) {
     return 1;
   }
   sotto::server::Gateway* gw = gateway->get();
-  auto metrics = sotto::net::HttpServer::Start(*http, [gw](const sotto::net::HttpRequest& r) {
+  auto ws_gateway = sotto::server::WsGateway::Start(*ws, *gw);
+  if (!ws_gateway) {
+    std::cerr << "sottod: cannot listen on " << config.ws_listen << ": "
+              << ws_gateway.error().ToString() << "\n";
+    return 1;
+  }
+  sotto::server::WsGateway* wsg = ws_gateway->get();
+  auto metrics = sotto::net::HttpServer::Start(*http, [gw, wsg](const sotto::net::HttpRequest& r) {
     if (r.method == "GET" && r.target == "/metrics") {
       auto loops_metrics = gw->metrics();
+      loops_metrics.push_back(&wsg->metrics());
       return sotto::net::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                                       sotto::server::RenderPrometheus(loops_metrics)};
     }
@@ -122,14 +133,14 @@ int Run(int argc, char** argv) {
   {
     const auto ports = std::filesystem::path(config.data_dir) / "ports.json";
     std::ofstream(ports.string() + ".tmp")
-        << "{\"listen\": " << gw->port() << ", \"http_listen\": " << (*metrics)->port()
-        << "}\n";
+        << "{\"listen\": " << gw->port() << ", \"ws_listen\": " << wsg->port()
+        << ", \"http_listen\": " << (*metrics)->port() << "}\n";
     std::filesystem::rename(ports.string() + ".tmp", ports, ec);
   }
   auto host_of = [](const std::string& hp) { return hp.substr(0, hp.rfind(':')); };
-  std::printf("sottod: noise/tcp on %s:%u, http on %s:%u (/metrics)\n",
-              host_of(config.listen).c_str(), gw->port(), host_of(config.http_listen).c_str(),
-              (*metrics)->port());
+  std::printf("sottod: noise/tcp on %s:%u, noise/websocket on %s:%u, http on %s:%u (/metrics)\n",
+              host_of(config.listen).c_str(), gw->port(), host_of(config.ws_listen).c_str(),
+              wsg->port(), host_of(config.http_listen).c_str(), (*metrics)->port());
   std::printf("sottod: server key %s (also in %s/server.pub)\n", pub.c_str(), config.data_dir.c_str());
   std::printf("sottod: data in %s; %u event loops; stop with Ctrl-C or SIGTERM\n",
               config.data_dir.c_str(), config.loops);
@@ -139,6 +150,7 @@ int Run(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
+  wsg->Shutdown();
   gw->Shutdown();
   (*metrics)->Stop();
   spdlog::info("stopped");

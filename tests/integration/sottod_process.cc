@@ -37,7 +37,7 @@ SottodProcess::SottodProcess(const SottodOptions& options) {
   char tmpl[] = "/tmp/sottod-test-XXXXXX";
   data_dir_ = mkdtemp(tmpl);
   std::vector<std::string> args = {SOTTOD_PATH, "--data", data_dir_, "--listen", "127.0.0.1:0",
-                                   "--http-listen", "127.0.0.1:0", "--loops",
+                                   "--ws-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--loops",
                                    std::to_string(options.loops), "--log-level", "warn"};
   if (!options.config_toml.empty()) {
     const std::string path = data_dir_ + "/sottod.toml";
@@ -77,6 +77,7 @@ SottodProcess::SottodProcess(const SottodOptions& options) {
   const std::string ports = ReadFile(data_dir_ + "/ports.json");
   tcp_port_ = JsonPort(ports, "listen");
   http_port_ = JsonPort(ports, "http_listen");
+  ws_port_ = JsonPort(ports, "ws_listen");
   auto key = server::ParseServerKeyText(ReadFile(data_dir_ + "/server.pub"));
   EXPECT_TRUE(key);
   if (key) server_key_ = *key;

@@ -30,6 +30,7 @@ class SottodProcess {
   bool running() const { return pid_ > 0; }
   net::SocketAddress tcp_address() const;
   uint16_t http_port() const { return http_port_; }
+  uint16_t ws_port() const { return ws_port_; }
   const crypto::X25519Public& server_key() const { return server_key_; }
   const std::string& data_dir() const { return data_dir_; }
   // GET /metrics; returns the value of one series (e.g.
@@ -44,6 +45,7 @@ class SottodProcess {
   std::string data_dir_;
   uint16_t tcp_port_ = 0;
   uint16_t http_port_ = 0;
+  uint16_t ws_port_ = 0;
   crypto::X25519Public server_key_{};
 };
 

@@ -1,0 +1,146 @@
+// Integration tests of Noise Pipes over WebSocket: a real sottod, a Boost.Beast client,
+// one Noise message per binary WebSocket message, the same protocol as over TCP.
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "noise/pipes.h"
+#include "tests/integration/sottod_process.h"
+#include "wire/wire.h"
+
+namespace sotto {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+// A blocking WebSocket client that speaks the gateway protocol.
+class WsClient {
+ public:
+  WsClient(uint16_t port, std::optional<crypto::X25519Public> server_key) : ws_(io_) {
+    tcp::resolver resolver(io_);
+    asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
+    ws_.handshake("127.0.0.1", "/");
+    ws_.binary(true);
+    Handshake(server_key);
+  }
+
+  void Handshake(std::optional<crypto::X25519Public> server_key) {
+    noise::NoisePipe pipe = noise::NoisePipe::Client(
+        noise::KeyPair::Generate(crypto::SystemRandom()), server_key, crypto::SystemRandom());
+    wire::ClientHello hello;
+    hello.set_wire_version(wire::kWireVersion);
+    hello.set_user_agent("ws-test");
+    const std::string hello_bytes = hello.SerializeAsString();
+    bool first = true;
+    while (!pipe.IsFinished()) {
+      if (pipe.NextAction() == noise::HandshakeAction::kWriteMessage) {
+        const bool empty = first && !server_key;  // XX message 1 carries nothing
+        auto m = pipe.WriteMessage(empty ? ByteSpan() : AsBytes(hello_bytes));
+        ASSERT_TRUE(m);
+        ws_.write(asio::buffer(*m));
+        first = false;
+      } else {
+        ASSERT_EQ(pipe.NextAction(), noise::HandshakeAction::kReadMessage);
+        beast::flat_buffer b;
+        ws_.read(b);
+        Bytes in(static_cast<const uint8_t*>(b.cdata().data()),
+                 static_cast<const uint8_t*>(b.cdata().data()) + b.size());
+        ASSERT_TRUE(pipe.ReadMessage(in));
+      }
+    }
+    pattern_ = *pipe.pattern();
+    auto ciphers = pipe.Split();
+    ASSERT_TRUE(ciphers);
+    send_ = std::move(ciphers->send);
+    receive_ = std::move(ciphers->receive);
+    ready_ = true;
+  }
+
+  void SendPlain(ByteSpan plain) {
+    Bytes out(plain.size() + noise::kTagSize);
+    auto n = send_.EncryptWithAd({}, plain, out);
+    ASSERT_TRUE(n);
+    ws_.write(asio::buffer(out.data(), *n));
+  }
+  void Send(const wire::Frame& f) {
+    Bytes plain;
+    wire::SerializeFrame(f, plain);
+    SendPlain(plain);
+  }
+  std::optional<wire::Frame> Receive() {
+    beast::flat_buffer b;
+    beast::error_code ec;
+    ws_.read(b, ec);
+    if (ec) return std::nullopt;
+    Bytes plain(b.size());
+    auto n = receive_.DecryptWithAd(
+        {}, ByteSpan(static_cast<const uint8_t*>(b.cdata().data()), b.size()), plain);
+    if (!n) return std::nullopt;
+    wire::Frame f;
+    if (!wire::ParseFrame(ByteSpan(plain.data(), *n), f)) return std::nullopt;
+    return f;
+  }
+
+  bool ready_ = false;
+  noise::HandshakePattern pattern_ = noise::HandshakePattern::kXX;
+
+ private:
+  asio::io_context io_;
+  websocket::stream<tcp::socket> ws_;
+  noise::CipherState send_;
+  noise::CipherState receive_;
+};
+
+TEST(WsGateway, IkAndXxOverWebSocketRegisterAndEcho) {
+  testing::SottodProcess server;
+  for (bool pin : {true, false}) {
+    WsClient c(server.ws_port(), pin ? std::optional(server.server_key()) : std::nullopt);
+    ASSERT_TRUE(c.ready_);
+    EXPECT_EQ(c.pattern_, pin ? noise::HandshakePattern::kIK : noise::HandshakePattern::kXX);
+    wire::Frame reg;
+    reg.mutable_request()->set_id(1);
+    reg.mutable_request()->mutable_register_();
+    c.Send(reg);
+    auto r = c.Receive();
+    ASSERT_TRUE(r && r->has_response());
+    EXPECT_EQ(r->response().status(), wire::STATUS_OK);
+    wire::Frame echo;
+    echo.mutable_request()->set_id(2);
+    echo.mutable_request()->mutable_echo()->set_data("over websocket");
+    c.Send(echo);
+    auto e = c.Receive();
+    ASSERT_TRUE(e && e->has_response());
+    EXPECT_EQ(e->response().echo().data(), "over websocket");
+  }
+  EXPECT_EQ(server.Metric("sotto_handshakes_total{pattern=\"IK\"}"), 1);
+  EXPECT_EQ(server.Metric("sotto_handshakes_total{pattern=\"XX\"}"), 1);
+}
+
+TEST(WsGateway, MalformedFrameGetsACloseWithReason) {
+  testing::SottodProcess server;
+  WsClient c(server.ws_port(), server.server_key());
+  ASSERT_TRUE(c.ready_);
+  c.SendPlain(FromHex("0aff"));
+  auto close = c.Receive();
+  ASSERT_TRUE(close && close->has_close());
+  EXPECT_EQ(close->close().reason(), wire::CLOSE_MALFORMED_FRAME);
+  EXPECT_FALSE(c.Receive());
+}
+
+TEST(WsGateway, SigtermClosesWebSocketSessionsWithShutdown) {
+  testing::SottodProcess server;
+  WsClient c(server.ws_port(), server.server_key());
+  ASSERT_TRUE(c.ready_);
+  EXPECT_EQ(server.Terminate(), 0);
+  auto close = c.Receive();
+  ASSERT_TRUE(close && close->has_close());
+  EXPECT_EQ(close->close().reason(), wire::CLOSE_SHUTDOWN);
+}
+
+}  // namespace
+}  // namespace sotto
