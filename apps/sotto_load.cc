@@ -1051,6 +1051,9 @@ int Main(int argc, char** argv) {
     auto key = ParseKey(server_key);
     if (!key) return fail(key.error().message);
     o.server_key = *key;
+  } else {
+    std::cerr << "sotto-load: warning: no --server-key, so every connection trusts whatever "
+                 "static key the server proves (XX, trust on first use)\n";
   }
   if (!sources.empty()) {
     auto parsed = ParseSources(sources);
