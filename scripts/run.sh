@@ -12,4 +12,7 @@ bash scripts/build.sh release >/dev/null
 if [ "${1:-}" = "--demo" ]; then
   exec build/release/apps/sotto-demo
 fi
-exec build/release/apps/sottod --data sotto-data "$@"
+case " $* " in
+  *" --data "*|*" --data="*) exec build/release/apps/sottod "$@" ;;
+  *) exec build/release/apps/sottod --data sotto-data "$@" ;;
+esac
