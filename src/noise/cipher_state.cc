@@ -34,7 +34,7 @@ size_t PassThrough(ByteSpan in, MutableByteSpan out) {
 }  // namespace
 
 CipherState::CipherState(CipherState&& other) noexcept
-    : k_(other.k_), n_(other.n_), state_(other.state_) {
+    : k_(other.k_), n_(other.n_), state_(other.state_), auto_rekey_(other.auto_rekey_) {
   other.k_ = CipherKey();
   other.state_ = KeyState::kMovedFrom;
 }
@@ -44,6 +44,7 @@ CipherState& CipherState::operator=(CipherState&& other) noexcept {
     k_ = other.k_;
     n_ = other.n_;
     state_ = other.state_;
+    auto_rekey_ = other.auto_rekey_;
     other.k_ = CipherKey();
     other.state_ = KeyState::kMovedFrom;
   }
@@ -85,6 +86,7 @@ Result<size_t> CipherState::EncryptWithAd(ByteSpan ad, ByteSpan plaintext, Mutab
                       "EncryptWithAd: cipher refused the buffers");
   }
   ++n_;
+  if (auto_rekey_ && n_ % kRekeyInterval == 0) SOTTO_RETURN_IF_ERROR(Rekey());
   return *written;
 }
 
@@ -120,6 +122,7 @@ Result<size_t> CipherState::DecryptWithAd(ByteSpan ad, ByteSpan ciphertext, Muta
                       "DecryptWithAd: authentication failed");
   }
   ++n_;
+  if (auto_rekey_ && n_ % kRekeyInterval == 0) SOTTO_RETURN_IF_ERROR(Rekey());
   return *written;
 }
 

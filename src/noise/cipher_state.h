@@ -24,6 +24,8 @@ inline constexpr size_t kTagSize = 16;
 inline constexpr size_t kMaxTransportPlaintext = kMaxNoiseMessage - kTagSize;
 // n = 2^64-1 is reserved (REKEY uses it); reaching it exhausts a CipherState.
 inline constexpr uint64_t kMaxNonce = UINT64_MAX;
+// Transport messages per direction between automatic rekeys (EnableAutoRekey).
+inline constexpr uint64_t kRekeyInterval = 65536;
 
 using CipherKey = crypto::SecretArray<kKeySize>;
 
@@ -72,12 +74,18 @@ class CipherState {
   // reset (spec §11.3). Errors: kFailedPrecondition (kWrongState) without a key.
   Status Rekey();
 
+  // Turns on the transport rekey policy (docs/noise.md): after every kRekeyInterval-th
+  // successful encrypt or decrypt, Rekey(). Both ends see the same n, so they stay in
+  // step without signalling. NoisePipe::Split() enables it; plain HandshakeState does not.
+  void EnableAutoRekey() { auto_rekey_ = true; }
+
  private:
   enum class KeyState : uint8_t { kEmpty, kKeyed, kMovedFrom };
 
   CipherKey k_;
   uint64_t n_ = 0;
   KeyState state_ = KeyState::kEmpty;
+  bool auto_rekey_ = false;
 };
 
 }  // namespace sotto::noise

@@ -185,7 +185,10 @@ Result<TransportCiphers> NoisePipe::Split() {
     return NoiseError(Code::kFailedPrecondition, NoiseErr::kWrongState,
                       "Noise Pipes: the handshake is not finished");
   }
-  return handshake_->Split();
+  SOTTO_ASSIGN_OR_RETURN(TransportCiphers ciphers, handshake_->Split());
+  ciphers.send.EnableAutoRekey();
+  ciphers.receive.EnableAutoRekey();
+  return ciphers;
 }
 
 std::optional<HandshakePattern> NoisePipe::pattern() const {

@@ -534,6 +534,47 @@ void ExpectTransportWorks(NoisePipe& client, NoisePipe& server) {
   EXPECT_EQ(RoundTrip(s->send, c->receive, "response"), "response");
 }
 
+TEST(noise_CipherState, AutoRekeyEveryIntervalKeepsBothEndsInStep) {
+  CipherKey key;
+  key.mutable_span()[0] = 7;
+  CipherState sender, plain_sender, receiver;
+  sender.InitializeKey(key);
+  plain_sender.InitializeKey(key);
+  receiver.InitializeKey(key);
+  sender.EnableAutoRekey();
+  receiver.EnableAutoRekey();
+  for (CipherState* c : {&sender, &plain_sender, &receiver}) c->SetNonce(kRekeyInterval - 1);
+  const Bytes msg = FromHex("00112233");
+  Bytes a(msg.size() + kTagSize), b(msg.size() + kTagSize), out(msg.size());
+  // n = interval - 1: same key, same ciphertext; afterwards the auto-rekeying side rekeys.
+  ASSERT_TRUE(sender.EncryptWithAd({}, msg, a));
+  ASSERT_TRUE(plain_sender.EncryptWithAd({}, msg, b));
+  EXPECT_EQ(a, b);
+  ASSERT_TRUE(receiver.DecryptWithAd({}, a, out));
+  // n = interval: the keys now differ, and the receiver followed the sender.
+  ASSERT_TRUE(sender.EncryptWithAd({}, msg, a));
+  ASSERT_TRUE(plain_sender.EncryptWithAd({}, msg, b));
+  EXPECT_NE(a, b);
+  auto n = receiver.DecryptWithAd({}, a, out);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(out, msg);
+}
+
+TEST(noise_Pipes, SplitCiphersRekeyInStepAcrossTheInterval) {
+  PipeSetup t;
+  NoisePipe client = NoisePipe::Client(t.client_static, t.server_static.public_key, t.random);
+  NoisePipe server = NoisePipe::Server(t.server_static, t.random);
+  Drive(client, server);
+  auto c = client.Split();
+  auto s = server.Split();
+  ASSERT_TRUE(c && s);
+  c->send.SetNonce(kRekeyInterval - 2);
+  s->receive.SetNonce(kRekeyInterval - 2);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(RoundTrip(c->send, s->receive, "across"), "across") << i;
+  }
+}
+
 TEST(noise_Pipes, IKWithKnownServerKey) {
   PipeSetup t;
   NoisePipe client = NoisePipe::Client(t.client_static, t.server_static.public_key, t.random);
