@@ -13,6 +13,8 @@ packages=(
   libprotobuf-dev protobuf-compiler
   libspdlog-dev libfmt-dev
   libboost-dev libboost-system-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  # benchmark scripts
+  jq
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # oracle for wire compatibility: GPL-3.0, linked into test/bench binaries only

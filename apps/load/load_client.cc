@@ -9,7 +9,12 @@ LoadClient::LoadClient(Options options, std::unique_ptr<net::EventLoop> loop)
       loop_(std::move(loop)),
       base_ms_(loop_->NowMs()),
       signal_watcher_([this] { OnSignal(); }),
-      stdin_watcher_([this] { OnStdin(); }) {
+      stdin_watcher_([this] { OnStdin(); }),
+      pace_watcher_([this] {
+        uint64_t expirations = 0;
+        [[maybe_unused]] ssize_t r = read(pace_fd_, &expirations, sizeof expirations);
+        if (phase_ == Phase::kRun) SendDue(NowNs());
+      }) {
   wire::ClientHello hello;
   hello.set_wire_version(wire::kWireVersion);
   hello.set_user_agent(kUserAgent);
@@ -21,6 +26,7 @@ LoadClient::LoadClient(Options options, std::unique_ptr<net::EventLoop> loop)
 LoadClient::~LoadClient() {
   loop_.reset();  // runs what is still posted while the members it touches live
   if (signal_fd_ >= 0) close(signal_fd_);
+  if (pace_fd_ >= 0) close(pace_fd_);
 }
 
 Result<std::unique_ptr<LoadClient>> LoadClient::Create(Options options) {
@@ -582,11 +588,21 @@ void LoadClient::EnterRun() {
       Close(*live_[i], EndCause::kShutdown);
     }
   }
+  if (options_.mode == Mode::kPing) {
+    pace_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    itimerspec spec{};
+    spec.it_interval.tv_nsec = kPaceIntervalUs * 1000;
+    spec.it_value.tv_nsec = kPaceIntervalUs * 1000;
+    if (pace_fd_ >= 0 && timerfd_settime(pace_fd_, 0, &spec, nullptr) == 0) {
+      (void)loop_->Add(pace_fd_, EPOLLIN, &pace_watcher_);
+    }
+  }
   std::cout << "ready " << ready_ << std::endl;  // flushes: drivers wait for this line
   if (!setup_complete_ || (options_.mode == Mode::kIdle && stop_requested_)) Finish();
 }
 
 void LoadClient::EndWindow() {
+  if (pace_fd_ >= 0) loop_->Remove(pace_fd_);  // nothing more to pace
   window_end_ns_ = NowNs();
   run_cpu_s_ = CpuSeconds() - run_cpu_start_;
   if (options_.mode == Mode::kPing) {

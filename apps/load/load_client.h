@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ constexpr size_t kEchoPayload = 16;   // send time (ns) and sequence number
 constexpr size_t kMaxPendingBytes = size_t{256} * 1024;  // per connection; past it, skip sends
 constexpr int kMaxReadsPerWakeup = 4;
 constexpr uint64_t kMinSendsPerTick = 64;  // and 4 ms' worth of --rate
+constexpr long kPaceIntervalUs = 100;      // ping mode: send what is due every 100 us
 constexpr uint64_t kRegisterId = 1;
 constexpr double kMaxDurationS = 3'600;
 constexpr double kMaxRate = 10'000'000;
@@ -229,6 +231,10 @@ class LoadClient {
   int signal_fd_ = -1;
   FdWatcher signal_watcher_;
   FdWatcher stdin_watcher_;
+  // Ping mode paces sends with a kPaceIntervalUs timerfd: the loop's 1 ms timers would
+  // send in 1 ms bursts and measure the burst, not the server.
+  int pace_fd_ = -1;
+  FdWatcher pace_watcher_;
   bool stdin_watched_ = false;
   bool stop_requested_ = false;  // signal, or stdin EOF in idle mode
   bool setup_complete_ = false;
