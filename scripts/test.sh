@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, then builds and runs every test
 # twice, in the release build (g++) and in the ASan+UBSan build (clang), with warnings
-# as errors, plus the layering check, clang-tidy and a smoke run of the benchmarks.
+# as errors; the multi-threaded tests once more under ThreadSanitizer; the layering check,
+# clang-tidy and a smoke run of the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -15,6 +16,12 @@ for preset in release asan; do
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   ctest --test-dir "build/$preset" --output-on-failure -j "$(nproc)" --timeout 600
 done
+
+echo "=== ThreadSanitizer: the multi-threaded parts (event loop queue, HTTP, gateway, WebSocket)"
+cmake --preset tsan >/dev/null
+cmake --build build/tsan -j "$(nproc)" --target net_test gateway_test ws_gateway_test sottod
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan --output-on-failure -j "$(nproc)" \
+  --timeout 600 -R '^(EventLoop|Socket|HttpServer|Gateway|WsGateway)\.'
 
 echo "=== clang-tidy (bug-finding checks as errors)"
 bash scripts/tidy.sh build/asan
