@@ -17,7 +17,8 @@ namespace sotto::server::internal {
 
 class GatewayLoop;
 
-enum class ConnState : uint8_t { kHandshake, kOpen, kClosed };
+// kClosing lasts only inside GatewayLoop::Close (while the Close frame is written).
+enum class ConnState : uint8_t { kHandshake, kOpen, kClosing, kClosed };
 
 // Bytes the socket did not take yet.
 struct WriteQueue {

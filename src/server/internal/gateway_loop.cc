@@ -293,24 +293,25 @@ void GatewayLoop::SetWriteInterest(Connection* c, bool on) {
 }
 
 void GatewayLoop::Close(Connection* c, CloseCause cause, SendClose send_close) {
-  if (c->state == ConnState::kClosed) return;
-  if (send_close == SendClose::kYes && c->state == ConnState::kOpen) {
-    protocol_.SendCloseFrame(c->session, cause, *c);
-    if (c->state == ConnState::kClosed) return;  // the send itself failed and closed
-    if (c->pending) Flush(c);
-    if (c->state == ConnState::kClosed) return;
-    shutdown(c->fd, SHUT_WR);
-  }
-  if (c->state == ConnState::kHandshake) {
+  if (c->state == ConnState::kClosed || c->state == ConnState::kClosing) return;
+  const ConnState was = c->state;
+  c->state = ConnState::kClosing;  // a failing write of the Close frame cannot re-enter
+  // Count before the peer can see anything of the close (the frame, the FIN), so what it
+  // reads from /metrics next agrees with what it saw.
+  gateway_.open_counter().fetch_sub(1, std::memory_order_relaxed);
+  LoopMetrics::Dec(metrics_.connections_open);
+  LoopMetrics::Inc(metrics_.closes[static_cast<size_t>(cause)]);
+  if (was == ConnState::kHandshake) {
     handshaking_.Remove(c);
   } else {
     active_.Remove(c);
   }
+  if (send_close == SendClose::kYes && was == ConnState::kOpen) {
+    protocol_.SendCloseFrame(c->session, cause, *c);
+    if (c->pending) Flush(c);
+    shutdown(c->fd, SHUT_WR);
+  }
   c->state = ConnState::kClosed;
-  // Count before the peer can see the close, so what it reads next is consistent.
-  gateway_.open_counter().fetch_sub(1, std::memory_order_relaxed);
-  LoopMetrics::Dec(metrics_.connections_open);
-  LoopMetrics::Inc(metrics_.closes[static_cast<size_t>(cause)]);
   loop_->Remove(c->fd);
   close(c->fd);
   c->fd = -1;
