@@ -1,6 +1,7 @@
 #include "server/ws_gateway.h"
 
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <set>
 #include <thread>
@@ -182,12 +183,13 @@ void WsGateway::Impl::Accept() {
       const GatewayOptions& options = gateway.options();
       beast::error_code addr_ec;
       const auto remote = socket.remote_endpoint(addr_ec);
-      std::string ip_key;
-      if (!addr_ec) {
-        const auto bytes = remote.address().is_v4() ? std::string(reinterpret_cast<const char*>(remote.address().to_v4().to_bytes().data()), 4)
-                                                    : std::string(reinterpret_cast<const char*>(remote.address().to_v6().to_bytes().data()), 16);
-        ip_key = bytes;
+      // The same per-IP key as the TCP gateway: net::SocketAddress::IpKey.
+      net::SocketAddress peer;
+      if (!addr_ec && remote.size() <= sizeof peer.storage) {
+        std::memcpy(&peer.storage, remote.data(), remote.size());
+        peer.length = static_cast<socklen_t>(remote.size());
       }
+      const std::string ip_key = peer.length != 0 ? peer.IpKey() : std::string();
       if (gateway.open_counter().fetch_add(1, std::memory_order_relaxed) >=
           options.limits.max_connections) {
         gateway.open_counter().fetch_sub(1, std::memory_order_relaxed);
