@@ -1,0 +1,49 @@
+#include "store/internal/checks.h"
+
+#include <algorithm>
+
+namespace sotto::store::internal {
+
+Status CheckAccountRecord(const AccountRecord& account) {
+  // Records hold a handful of devices: quadratic is cheaper than building a set.
+  const auto& devices = account.devices;
+  for (size_t i = 0; i < devices.size(); ++i) {
+    for (size_t j = i + 1; j < devices.size(); ++j) {
+      if (devices[i].device_id == devices[j].device_id) {
+        return StoreError(Code::kInvalidArgument, StoreErr::kInvalid,
+                          "account lists a device id twice");
+      }
+      if (devices[i].noise_key == devices[j].noise_key) {
+        return StoreError(Code::kAlreadyExists, StoreErr::kConflict,
+                          "two devices share a Noise key");
+      }
+    }
+  }
+  return Ok();
+}
+
+Status CheckWriteRequest(const WriteRequest& request) {
+  const bool too_long =
+      std::any_of(request.appends.begin(), request.appends.end(),
+                  [](const Append& append) { return append.dedupe_id.size() > kMaxDedupeIdBytes; });
+  if (too_long) {
+    return StoreError(Code::kInvalidArgument, StoreErr::kInvalid, "dedupe_id too long");
+  }
+  return Ok();
+}
+
+tl::unexpected<Error> QueueFullError() {
+  return StoreError(Code::kResourceExhausted, StoreErr::kQueueFull, "recipient queue full");
+}
+
+tl::unexpected<Error> ClosedError() {
+  return StoreError(Code::kFailedPrecondition, StoreErr::kClosed, "store closed");
+}
+
+WriteResult FailedResult(Error error) {
+  WriteResult result;
+  result.status = tl::unexpected<Error>(error);
+  return result;
+}
+
+}  // namespace sotto::store::internal

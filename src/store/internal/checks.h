@@ -1,0 +1,25 @@
+// Argument checks and errors both backends share, so they refuse the same inputs with
+// the same errors.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include "base/result.h"
+#include "store/store.h"
+
+namespace sotto::store::internal {
+
+// kInvalid when two devices share a device id; kConflict when two devices share a
+// Noise key.
+Status CheckAccountRecord(const AccountRecord& account);
+
+// kInvalid when a dedupe_id is longer than kMaxDedupeIdBytes.
+Status CheckWriteRequest(const WriteRequest& request);
+
+tl::unexpected<Error> QueueFullError();
+tl::unexpected<Error> ClosedError();
+
+// The result of a request that failed as a whole (no outcomes, no seqs).
+WriteResult FailedResult(Error error);
+
+}  // namespace sotto::store::internal

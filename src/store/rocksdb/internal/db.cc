@@ -1,0 +1,138 @@
+#include "store/rocksdb/internal/db.h"
+
+#include <rocksdb/options.h>
+
+#include <vector>
+
+namespace sotto::store::internal {
+namespace {
+
+// Each sottod process may hold at most 20,000 open files (sockets included); RocksDB
+// otherwise keeps every SST file open.
+constexpr int kMaxOpenFiles = 512;
+// All memtables together, across column families.
+constexpr size_t kDbWriteBufferBytes = size_t{128} << 20;
+// One memtable of one column family; the queue gets the same, since its entries are
+// short-lived and mostly deleted before a flush.
+constexpr size_t kCfWriteBufferBytes = size_t{32} << 20;
+// RocksDB's own info logs (LOG, LOG.old.*) kept in the data directory.
+constexpr size_t kKeepInfoLogFiles = 4;
+
+}  // namespace
+
+tl::unexpected<Error> BackendError(const rocksdb::Status& status, const char* message) {
+  return StoreError(status.IsCorruption() ? Code::kDataLoss : Code::kInternal, StoreErr::kBackend,
+                    message);
+}
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool sync) {
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.max_open_files = kMaxOpenFiles;
+  options.db_write_buffer_size = kDbWriteBufferBytes;
+  options.keep_log_file_num = kKeepInfoLogFiles;
+
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.write_buffer_size = kCfWriteBufferBytes;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
+  for (std::string_view name : kCfNames) descriptors.emplace_back(std::string(name), cf_options);
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, path, descriptors, &handles, &raw);
+  if (!s.ok()) return BackendError(s, "cannot open the RocksDB database");
+
+  std::unique_ptr<Db> db(new Db());
+  db->db_ = raw;
+  db->default_cf_ = handles[0];
+  for (size_t i = 0; i < kCfCount; ++i) db->cfs_[i] = handles[i + 1];
+  db->write_options_.sync = sync;
+
+  std::string version;
+  s = raw->Get(rocksdb::ReadOptions(), db->default_cf_, ToSlice(kSchemaVersionKey), &version);
+  if (s.IsNotFound()) {
+    const char byte = static_cast<char>(kSchemaVersion);
+    s = raw->Put(db->write_options_, db->default_cf_, ToSlice(kSchemaVersionKey),
+                 rocksdb::Slice(&byte, 1));
+    if (!s.ok()) return BackendError(s, "cannot write the schema version");
+  } else if (!s.ok()) {
+    return BackendError(s, "cannot read the schema version");
+  } else if (version.size() != 1 || static_cast<uint8_t>(version[0]) != kSchemaVersion) {
+    return StoreError(Code::kUnimplemented, StoreErr::kCorrupt, "unknown schema version");
+  }
+  return db;
+}
+
+Db::~Db() {
+  if (db_ == nullptr) return;
+  for (rocksdb::ColumnFamilyHandle* handle : cfs_) {
+    if (handle != nullptr) static_cast<void>(db_->DestroyColumnFamilyHandle(handle));
+  }
+  if (default_cf_ != nullptr) static_cast<void>(db_->DestroyColumnFamilyHandle(default_cf_));
+  // Close() flushes nothing we need (the WAL is already durable); its status only says
+  // whether background work stopped cleanly.
+  static_cast<void>(db_->Close());
+  delete db_;
+}
+
+Result<std::optional<std::string>> Db::Get(Cf cf, std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), this->cf(cf), ToSlice(key), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return BackendError(s, "RocksDB read failed");
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Db::Write(rocksdb::WriteBatch* batch, const char* message) const {
+  rocksdb::Status s = db_->Write(write_options_, batch);
+  if (!s.ok()) return BackendError(s, message);
+  return Ok();
+}
+
+Status Db::Put(rocksdb::WriteBatch* batch, Cf cf, std::string_view key,
+               std::string_view value) const {
+  rocksdb::Status s = batch->Put(this->cf(cf), ToSlice(key), ToSlice(value));
+  if (!s.ok()) return BackendError(s, "cannot add to a write batch");
+  return Ok();
+}
+
+Status Db::Delete(rocksdb::WriteBatch* batch, Cf cf, std::string_view key) const {
+  rocksdb::Status s = batch->Delete(this->cf(cf), ToSlice(key));
+  if (!s.ok()) return BackendError(s, "cannot add to a write batch");
+  return Ok();
+}
+
+KeyScan KeyScan::Prefix(const Db& db, Cf cf, std::string prefix, std::string_view start) {
+  std::optional<std::string> upper = PrefixSuccessor(prefix);
+  return KeyScan(db, cf, std::move(prefix), std::move(upper), start);
+}
+
+KeyScan KeyScan::Below(const Db& db, Cf cf, std::optional<std::string> upper) {
+  return KeyScan(db, cf, std::string(), std::move(upper), {});
+}
+
+KeyScan::KeyScan(const Db& db, Cf cf, std::string prefix, std::optional<std::string> upper,
+                 std::string_view start)
+    : prefix_(std::move(prefix)), upper_(std::move(upper)) {
+  rocksdb::ReadOptions options;
+  if (upper_) {
+    upper_slice_ = ToSlice(*upper_);
+    options.iterate_upper_bound = &upper_slice_;
+  }
+  it_.reset(db.db()->NewIterator(options, db.cf(cf)));
+  it_->Seek(ToSlice(start.empty() ? std::string_view(prefix_) : start));
+}
+
+bool KeyScan::Valid() const {
+  return it_->Valid() && ToView(it_->key()).substr(0, prefix_.size()) == prefix_;
+}
+
+Status KeyScan::status(const char* message) const {
+  rocksdb::Status s = it_->status();
+  if (!s.ok()) return BackendError(s, message);
+  return Ok();
+}
+
+}  // namespace sotto::store::internal

@@ -1,0 +1,385 @@
+#include "store/rocksdb/internal/schema.h"
+
+#include <cstring>
+#include <utility>
+
+namespace sotto::store::internal {
+namespace {
+
+void PutU8(std::string* out, uint8_t v) { out->push_back(static_cast<char>(v)); }
+
+void PutU32(std::string* out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) PutU8(out, static_cast<uint8_t>(v >> shift));
+}
+
+void PutU64(std::string* out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) PutU8(out, static_cast<uint8_t>(v >> shift));
+}
+
+template <size_t N>
+void PutArray(std::string* out, const std::array<uint8_t, N>& bytes) {
+  out->append(reinterpret_cast<const char*>(bytes.data()), N);
+}
+
+// Length-prefixed (u32) bytes.
+void PutString(std::string* out, std::string_view s) {
+  PutU32(out, static_cast<uint32_t>(s.size()));
+  out->append(s);
+}
+
+void PutDevice(std::string* out, const DeviceAddress& device) {
+  PutArray(out, device.account);
+  PutU32(out, device.device_id);
+}
+
+// Bounds-checked reads over stored bytes: every read fails (and stays failed) instead
+// of reading past the end.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+
+  bool ok() const { return ok_; }
+  bool AtEnd() const { return ok_ && in_.empty(); }
+  size_t remaining() const { return in_.size(); }
+
+  uint8_t U8() {
+    std::string_view b = Take(1);
+    return b.empty() ? 0 : static_cast<uint8_t>(b[0]);
+  }
+  uint32_t U32() {
+    uint32_t v = 0;
+    for (char c : Take(4)) v = (v << 8) | static_cast<uint8_t>(c);
+    return v;
+  }
+  uint64_t U64() {
+    uint64_t v = 0;
+    for (char c : Take(8)) v = (v << 8) | static_cast<uint8_t>(c);
+    return v;
+  }
+  template <size_t N>
+  std::array<uint8_t, N> Array() {
+    std::array<uint8_t, N> out{};
+    std::string_view b = Take(N);
+    if (!b.empty()) std::memcpy(out.data(), b.data(), N);
+    return out;
+  }
+  std::string_view String() {
+    const uint32_t n = U32();
+    return Take(n);
+  }
+  std::string_view Rest() {
+    std::string_view rest = in_;
+    in_ = {};
+    return rest;
+  }
+  DeviceAddress Device() {
+    DeviceAddress device;
+    device.account = Array<kAccountIdBytes>();
+    device.device_id = U32();
+    return device;
+  }
+  // Consumes the version byte; false (and failed) unless it is kValueVersion.
+  bool Version() {
+    if (U8() != kValueVersion) ok_ = false;
+    return ok_;
+  }
+
+ private:
+  std::string_view Take(size_t n) {
+    if (!ok_ || in_.size() < n) {
+      ok_ = false;
+      in_ = {};
+      return {};
+    }
+    std::string_view out = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return out;
+  }
+
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+// Fixed encodings of a device record, not counting its two strings.
+constexpr size_t kMinDeviceRecordBytes = 4 + 32 + 4 + 4 + 8;
+
+}  // namespace
+
+tl::unexpected<Error> CorruptError(const char* message) {
+  return StoreError(Code::kDataLoss, StoreErr::kCorrupt, message);
+}
+
+std::string AccountKey(const AccountId& id) {
+  std::string out;
+  PutArray(&out, id);
+  return out;
+}
+
+std::string ContactKey(const AccountId& owner, const AccountId& contact) {
+  std::string out;
+  PutArray(&out, owner);
+  PutArray(&out, contact);
+  return out;
+}
+
+std::string DeviceKey(const DeviceAddress& device) {
+  std::string out;
+  PutDevice(&out, device);
+  return out;
+}
+
+std::string OneTimePreKeyKey(const DeviceAddress& device, uint32_t key_id) {
+  std::string out = DeviceKey(device);
+  PutU32(&out, key_id);
+  return out;
+}
+
+std::string QueueKey(const DeviceAddress& device, uint64_t seq) {
+  std::string out = DeviceKey(device);
+  PutU64(&out, seq);
+  return out;
+}
+
+std::string DedupeKey(const DeviceAddress& device, std::string_view dedupe_id) {
+  std::string out = DeviceKey(device);
+  out.append(dedupe_id);
+  return out;
+}
+
+std::string QueueExpiryKey(uint64_t expires_ms, const DeviceAddress& device, uint64_t seq) {
+  std::string out;
+  PutU64(&out, expires_ms);
+  PutDevice(&out, device);
+  PutU64(&out, seq);
+  return out;
+}
+
+std::string DedupeExpiryKey(uint64_t expires_ms, const DeviceAddress& device,
+                            std::string_view dedupe_id) {
+  std::string out;
+  PutU64(&out, expires_ms);
+  PutDevice(&out, device);
+  out.append(dedupe_id);
+  return out;
+}
+
+std::optional<std::string> PrefixSuccessor(std::string_view prefix) {
+  std::string out(prefix);
+  while (!out.empty()) {
+    auto last = static_cast<uint8_t>(out.back());
+    if (last != 0xff) {
+      out.back() = static_cast<char>(last + 1);
+      return out;
+    }
+    out.pop_back();
+  }
+  return std::nullopt;
+}
+
+Result<QueueKeyParts> ParseQueueKey(std::string_view key) {
+  if (key.size() != kQueueKeyBytes) return CorruptError("queue key has the wrong size");
+  Reader r(key);
+  QueueKeyParts parts;
+  parts.device = r.Device();
+  parts.seq = r.U64();
+  return parts;
+}
+
+Result<uint32_t> ParseOneTimePreKeyId(std::string_view key) {
+  if (key.size() != kDeviceBytes + 4) return CorruptError("prekey key has the wrong size");
+  Reader r(key.substr(kDeviceBytes));
+  return r.U32();
+}
+
+Result<QueueExpiryParts> ParseQueueExpiryKey(std::string_view key) {
+  if (key.size() != kExpiryPrefixBytes + kQueueKeyBytes) {
+    return CorruptError("queue expiry key has the wrong size");
+  }
+  Reader r(key);
+  QueueExpiryParts parts;
+  parts.expires_ms = r.U64();
+  parts.device = r.Device();
+  parts.seq = r.U64();
+  return parts;
+}
+
+Result<DedupeExpiryParts> ParseDedupeExpiryKey(std::string_view key) {
+  if (key.size() < kExpiryPrefixBytes + kDeviceBytes ||
+      key.size() > kExpiryPrefixBytes + kDeviceBytes + kMaxDedupeIdBytes) {
+    return CorruptError("dedupe expiry key has the wrong size");
+  }
+  Reader r(key);
+  DedupeExpiryParts parts;
+  parts.expires_ms = r.U64();
+  parts.device = r.Device();
+  parts.dedupe_id = r.Rest();
+  return parts;
+}
+
+std::string EncodeAccount(const AccountRecord& account) {
+  std::string out;
+  PutU8(&out, kValueVersion);
+  PutString(&out, account.handle);
+  PutU8(&out, static_cast<uint8_t>(account.presence));
+  PutU32(&out, static_cast<uint32_t>(account.devices.size()));
+  for (const DeviceRecord& device : account.devices) {
+    PutU32(&out, device.device_id);
+    PutArray(&out, device.noise_key);
+    PutU32(&out, device.registration_id);
+    PutString(&out, device.push_endpoint);
+    PutU64(&out, device.created_ms);
+  }
+  return out;
+}
+
+Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value) {
+  Reader r(value);
+  if (!r.Version()) return CorruptError("account record: bad version");
+  AccountRecord account;
+  account.id = id;
+  account.handle = std::string(r.String());
+  const uint8_t presence = r.U8();
+  if (presence > static_cast<uint8_t>(PresenceVisibility::kNobody)) {
+    return CorruptError("account record: bad presence");
+  }
+  account.presence = static_cast<PresenceVisibility>(presence);
+  const uint32_t count = r.U32();
+  if (!r.ok() || count > r.remaining() / kMinDeviceRecordBytes) {
+    return CorruptError("account record: truncated");
+  }
+  account.devices.reserve(count);
+  for (uint32_t i = 0; i < count && r.ok(); ++i) {
+    DeviceRecord device;
+    device.device_id = r.U32();
+    device.noise_key = r.Array<32>();
+    device.registration_id = r.U32();
+    device.push_endpoint = std::string(r.String());
+    device.created_ms = r.U64();
+    account.devices.push_back(std::move(device));
+  }
+  if (!r.AtEnd()) return CorruptError("account record: truncated or trailing bytes");
+  return account;
+}
+
+std::string EncodeAccountId(const AccountId& id) {
+  std::string out;
+  PutU8(&out, kValueVersion);
+  PutArray(&out, id);
+  return out;
+}
+
+Result<AccountId> DecodeAccountId(std::string_view value) {
+  Reader r(value);
+  r.Version();
+  AccountId id = r.Array<kAccountIdBytes>();
+  if (!r.AtEnd()) return CorruptError("handle index: bad value");
+  return id;
+}
+
+std::string EncodeDeviceAddress(const DeviceAddress& device) {
+  std::string out;
+  PutU8(&out, kValueVersion);
+  PutDevice(&out, device);
+  return out;
+}
+
+Result<DeviceAddress> DecodeDeviceAddress(std::string_view value) {
+  Reader r(value);
+  r.Version();
+  DeviceAddress device = r.Device();
+  if (!r.AtEnd()) return CorruptError("Noise-key index: bad value");
+  return device;
+}
+
+std::string EncodeDeviceKeys(const DeviceKeys& keys) {
+  std::string out;
+  PutU8(&out, kValueVersion);
+  PutArray(&out, keys.identity_key);
+  PutU32(&out, keys.registration_id);
+  PutU32(&out, keys.signed_prekey.id);
+  PutArray(&out, keys.signed_prekey.public_key);
+  PutArray(&out, keys.signed_prekey.signature);
+  return out;
+}
+
+Result<DeviceKeys> DecodeDeviceKeys(std::string_view value) {
+  Reader r(value);
+  r.Version();
+  DeviceKeys keys;
+  keys.identity_key = r.Array<std::tuple_size_v<PublicKey>>();
+  keys.registration_id = r.U32();
+  keys.signed_prekey.id = r.U32();
+  keys.signed_prekey.public_key = r.Array<std::tuple_size_v<PublicKey>>();
+  keys.signed_prekey.signature = r.Array<std::tuple_size_v<Signature>>();
+  if (!r.AtEnd()) return CorruptError("device keys: bad value");
+  return keys;
+}
+
+std::string EncodePublicKey(const PublicKey& key) {
+  std::string out;
+  PutU8(&out, kValueVersion);
+  PutArray(&out, key);
+  return out;
+}
+
+Result<PublicKey> DecodePublicKey(std::string_view value) {
+  Reader r(value);
+  r.Version();
+  PublicKey key = r.Array<std::tuple_size_v<PublicKey>>();
+  if (!r.AtEnd()) return CorruptError("one-time prekey: bad value");
+  return key;
+}
+
+std::string EncodeQueueValue(uint64_t expires_ms, std::string_view payload) {
+  std::string out;
+  out.reserve(1 + 8 + payload.size());
+  PutU8(&out, kValueVersion);
+  PutU64(&out, expires_ms);
+  out.append(payload);
+  return out;
+}
+
+Result<QueueValue> DecodeQueueValue(std::string_view value) {
+  Reader r(value);
+  r.Version();
+  QueueValue out;
+  out.expires_ms = r.U64();
+  if (!r.ok()) return CorruptError("queue entry: bad value");
+  out.payload = r.Rest();
+  return out;
+}
+
+std::string EncodeSeq(uint64_t seq) {
+  std::string out;
+  PutU8(&out, kValueVersion);
+  PutU64(&out, seq);
+  return out;
+}
+
+Result<uint64_t> DecodeSeq(std::string_view value) {
+  Reader r(value);
+  r.Version();
+  const uint64_t seq = r.U64();
+  if (!r.AtEnd()) return CorruptError("queue seq: bad value");
+  return seq;
+}
+
+std::string EncodeDedupeValue(const DedupeValue& value) {
+  std::string out;
+  PutU8(&out, kValueVersion);
+  PutU64(&out, value.seq);
+  PutU64(&out, value.expires_ms);
+  return out;
+}
+
+Result<DedupeValue> DecodeDedupeValue(std::string_view value) {
+  Reader r(value);
+  r.Version();
+  DedupeValue out;
+  out.seq = r.U64();
+  out.expires_ms = r.U64();
+  if (!r.AtEnd()) return CorruptError("dedupe entry: bad value");
+  return out;
+}
+
+}  // namespace sotto::store::internal

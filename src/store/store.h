@@ -1,0 +1,227 @@
+// The server's durable state behind backend-neutral interfaces: accounts and their
+// devices, the prekey directory, and one ordered message queue per device. Two backends
+// implement them: RocksDB (store/rocksdb/, the embedded default) and memory (tests,
+// store/memory_store.h); NATS JetStream comes next, so nothing here names a RocksDB type.
+// Key schema of the RocksDB backend: docs/store.md.
+//
+// Durability: every Status-returning write is durable (fsynced) when it returns;
+// MessageQueue::Write is durable when its callback runs. Writes from many threads are
+// group-committed: many share one fsync.
+//
+// Thread-safety: every interface here is thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace sotto::store {
+
+using AccountId = std::array<uint8_t, 16>;
+using StaticKey = std::array<uint8_t, 32>;     // a device's Noise static public key
+using PublicKey = std::array<uint8_t, 33>;     // Signal's 0x05-prefixed Curve25519 key
+using Signature = std::array<uint8_t, 64>;     // XEdDSA
+
+inline constexpr uint32_t kPrimaryDeviceId = 1;
+
+enum class StoreErr : uint16_t {
+  kBackend = 1,     // the backend failed (I/O, corruption); the message says which
+  kCorrupt = 2,     // a stored record did not parse
+  kQueueFull = 3,   // a recipient queue is at its depth limit (WriteRequest::max_depth)
+  kConflict = 4,    // e.g. a Noise key that already belongs to another device
+  kClosed = 5,      // the store is shutting down
+  kInvalid = 6,     // a request broke a documented limit (e.g. kMaxDedupeIdBytes)
+};
+
+tl::unexpected<Error> StoreError(Code code, StoreErr detail, const char* message);
+
+// Wall-clock milliseconds since the Unix epoch. MessageQueue::Write asks it whether a
+// de-duplication entry has expired; tests pass a fake one. Backends treat an empty
+// WallClock as SystemClockMs. Must be thread-safe.
+using WallClock = std::function<uint64_t()>;
+uint64_t SystemClockMs();
+
+struct DeviceAddress {
+  AccountId account{};
+  uint32_t device_id = 0;
+  friend bool operator==(const DeviceAddress&, const DeviceAddress&) = default;
+};
+
+struct DeviceAddressHash {
+  size_t operator()(const DeviceAddress& a) const noexcept;
+};
+
+// Who may see an account's presence (online / last seen).
+enum class PresenceVisibility : uint8_t { kEveryone = 0, kContacts = 1, kNobody = 2 };
+
+struct DeviceRecord {
+  uint32_t device_id = 0;
+  StaticKey noise_key{};
+  uint32_t registration_id = 0;  // Signal registration id; 0 until keys are uploaded
+  std::string push_endpoint;     // UnifiedPush-style URL; empty = none
+  uint64_t created_ms = 0;
+};
+
+struct AccountRecord {
+  AccountId id{};
+  std::string handle;  // E.164, e.g. "+15551234567"
+  PresenceVisibility presence = PresenceVisibility::kContacts;
+  std::vector<DeviceRecord> devices;  // ordered by device_id; device 1 is the primary
+
+  const DeviceRecord* FindDevice(uint32_t device_id) const;
+};
+
+class AccountStore {
+ public:
+  virtual ~AccountStore() = default;
+  virtual Result<std::optional<AccountRecord>> Get(const AccountId& id) = 0;
+  virtual Result<std::optional<AccountId>> FindByHandle(std::string_view handle) = 0;
+  virtual Result<std::optional<DeviceAddress>> FindByNoiseKey(const StaticKey& key) = 0;
+  // Creates or replaces `account` and, atomically with it, its handle index and the
+  // Noise-key index of every device (entries of devices no longer listed are removed).
+  // kConflict if a device's Noise key belongs to another account or device, or the
+  // handle to another account. Callers serialize read-modify-write cycles themselves.
+  virtual Status Put(const AccountRecord& account) = 0;
+
+  // The owner's contacts (the accounts presence "contacts" visibility admits).
+  virtual Status AddContact(const AccountId& owner, const AccountId& contact) = 0;
+  virtual Status RemoveContact(const AccountId& owner, const AccountId& contact) = 0;
+  virtual Result<bool> HasContact(const AccountId& owner, const AccountId& contact) = 0;
+};
+
+struct SignedPreKey {
+  uint32_t id = 0;
+  PublicKey public_key{};
+  Signature signature{};
+};
+
+struct OneTimePreKey {
+  uint32_t id = 0;
+  PublicKey public_key{};
+};
+
+// What a device publishes once per identity (and on signed-prekey rotation).
+struct DeviceKeys {
+  PublicKey identity_key{};
+  uint32_t registration_id = 0;
+  SignedPreKey signed_prekey;
+};
+
+class KeyStore {
+ public:
+  virtual ~KeyStore() = default;
+  // Replaces the device's identity key, registration id and signed prekey.
+  virtual Status PutDeviceKeys(const DeviceAddress& device, const DeviceKeys& keys) = 0;
+  virtual Result<std::optional<DeviceKeys>> GetDeviceKeys(const DeviceAddress& device) = 0;
+  // Adds one-time prekeys; a key with an id already stored replaces it.
+  virtual Status AddOneTimePreKeys(const DeviceAddress& device,
+                                   std::span<const OneTimePreKey> keys) = 0;
+  // Removes and returns the device's lowest-id one-time prekey, durably, so each is handed
+  // out at most once even to concurrent callers; nullopt when the pool is empty.
+  virtual Result<std::optional<OneTimePreKey>> ClaimOneTimePreKey(const DeviceAddress& device) = 0;
+  virtual Result<uint32_t> CountOneTimePreKeys(const DeviceAddress& device) = 0;
+  // Drops every key of the device (re-registration, unlinking).
+  virtual Status DeleteDevice(const DeviceAddress& device) = 0;
+};
+
+// One entry of a device's queue as stored and read back.
+struct StoredMessage {
+  uint64_t seq = 0;         // per-device, increasing; assigned by the queue
+  uint64_t expires_ms = 0;  // wall clock (ms since the Unix epoch)
+  std::string payload;      // opaque to the store (the server's serialized envelope)
+};
+
+struct Append {
+  DeviceAddress recipient;
+  // Idempotency key, unique per recipient (e.g. sender device + message id), at most
+  // kMaxDedupeIdBytes; empty = no de-duplication. A second append with the same key
+  // before `expires_ms` of the first is reported kDuplicate and stores nothing.
+  std::string dedupe_id;
+  uint64_t expires_ms = 0;
+  std::string payload;
+};
+
+struct Removal {
+  DeviceAddress device;
+  uint64_t seq = 0;
+};
+
+struct WriteRequest {
+  std::vector<Append> appends;
+  std::vector<Removal> removals;  // e.g. acked messages; unknown seqs are ignored
+  // Appends are all-or-nothing: if any would take its recipient's queue past max_depth
+  // entries, nothing of the request is written and the result is kQueueFull naming the
+  // first such append in WriteResult::full_index. 0 = unbounded. Removals apply first,
+  // so a request may make room for its own appends. A dedupe_id longer than
+  // kMaxDedupeIdBytes fails the whole request with kInvalid.
+  uint32_t max_depth = 0;
+};
+
+enum class AppendOutcome : uint8_t { kStored, kDuplicate };
+
+struct WriteResult {
+  Status status;                          // kQueueFull, kInvalid, kBackend, kClosed
+  std::vector<AppendOutcome> outcomes;    // one per append, when status is ok
+  std::vector<uint64_t> seqs;             // the seq of each append (the first one's, for a duplicate)
+  size_t full_index = 0;                  // with kQueueFull
+  size_t removed = 0;                     // removals that found their message
+};
+
+inline constexpr size_t kMaxDedupeIdBytes = 64;
+
+struct QueueStats {
+  uint64_t commits = 0;         // fsynced batches
+  uint64_t requests = 0;        // WriteRequests committed
+  uint64_t appends = 0;         // messages stored
+  uint64_t duplicates = 0;
+  uint64_t removals = 0;
+  uint64_t expired = 0;         // purged by PurgeExpired
+  uint64_t commit_micros = 0;   // total time in write+fsync
+};
+
+class MessageQueue {
+ public:
+  // Runs on the queue's own thread (or inline for the memory backend), once per request,
+  // after the request is durable or has failed. Keep it short: post to a loop. It may
+  // call the queue (Write, Read, ...) but not Store::Close.
+  using Done = std::function<void(WriteRequest&& request, WriteResult&& result)>;
+
+  virtual ~MessageQueue() = default;
+  // Queues `request` for the next group commit. Requests are applied in the order Write
+  // was called; all of one request commits atomically.
+  virtual void Write(WriteRequest request, Done done) = 0;
+  // Up to `max` messages of `device` with seq > after_seq, in seq order, skipping those
+  // expired at now_ms.
+  virtual Result<std::vector<StoredMessage>> Read(const DeviceAddress& device, uint64_t after_seq,
+                                                  size_t max, uint64_t now_ms) = 0;
+  // Entries in the device's queue (expired ones included until purged).
+  virtual Result<uint32_t> Depth(const DeviceAddress& device) = 0;
+  // Deletes up to `max` messages and up to `max` de-duplication entries expired at
+  // now_ms; returns how many messages it deleted.
+  virtual Result<uint64_t> PurgeExpired(uint64_t now_ms, size_t max) = 0;
+  // Drops the device's whole queue and its de-duplication entries (re-registration,
+  // unlinking). Durable on return. Seqs keep counting: a seq is never reused.
+  virtual Status DeleteDevice(const DeviceAddress& device) = 0;
+  virtual QueueStats stats() const = 0;
+};
+
+// A whole backend: one object owns all three.
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual AccountStore& accounts() = 0;
+  virtual KeyStore& keys() = 0;
+  virtual MessageQueue& queue() = 0;
+  // Finishes pending writes (their callbacks run) and stops background threads.
+  virtual void Close() = 0;
+};
+
+}  // namespace sotto::store
