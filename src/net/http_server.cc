@@ -45,7 +45,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return;
     }
     const auto& req = parser_.get();
-    HttpRequest request{std::string(req.method_string()), std::string(req.target()), req.body()};
+    HttpRequest request{std::string(req.method_string()), std::string(req.target()), req.body(),
+                        {}};
+    for (const auto& field : req) {
+      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
     Respond(handler_(request), req.version());
   }
 
@@ -71,6 +75,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 };
 
 }  // namespace
+
+std::string_view HttpRequest::Header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (beast::iequals(beast::string_view(key.data(), key.size()),
+                       beast::string_view(name.data(), name.size()))) {
+      return value;
+    }
+  }
+  return {};
+}
 
 struct HttpServer::Impl {
   asio::io_context io{1};

@@ -10,7 +10,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "base/result.h"
 #include "net/socket.h"
@@ -24,6 +27,10 @@ struct HttpRequest {
   std::string method;
   std::string target;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // as received, in order
+
+  // The value of the first header named `name` (case-insensitive); empty if absent.
+  std::string_view Header(std::string_view name) const;
 };
 
 struct HttpResponse {

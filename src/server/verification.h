@@ -1,0 +1,204 @@
+// One-time registration codes proving a handle (an E.164 phone number), after
+// ARCHITECTURE.md "Identity and addressing": VerificationCodes issues and checks them,
+// a CodeSender delivers them (a log file in development, an HTTP webhook in production).
+//
+// Codes are 6 uniform decimal digits, single use, valid for code_ttl_s, void after
+// code_attempts wrong guesses, issued at most code_rate_per_s per handle (burst code_burst),
+// and at most max_pending_codes handles are remembered at once. The options mirror
+// RegistrationConfig ([registration] in the config file). Errors are precise for local
+// diagnostics; the server maps every one of them to a single STATUS_BAD_CODE for clients.
+//
+// Thread-safety: every class here is Thread-safe.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "base/result.h"
+#include "crypto/random.h"
+#include "server/rate_limiter.h"
+
+namespace sotto::server {
+
+// Detail codes for Module::kServer errors from VerificationCodes.
+enum class VerifyErr : uint16_t {
+  kBadHandle = 30,          // kInvalidArgument: not an E.164 number
+  kRateLimited = 31,        // kResourceExhausted: registration.code_rate
+  kTooManyPending = 32,     // kResourceExhausted: registration.max_pending_codes
+  kNoCode = 33,             // kNotFound: nothing outstanding (never issued, used, or void)
+  kExpired = 34,            // kFailedPrecondition: past registration.code_ttl_s
+  kWrongCode = 35,          // kUnauthenticated
+  kAttemptsExhausted = 36,  // kResourceExhausted: registration.code_attempts reached
+  kBadOptions = 37,         // kInvalidArgument: CodeOptions out of range
+};
+
+// Detail codes for Module::kServer errors from the code senders.
+enum class CodeSenderErr : uint16_t {
+  kBadInput = 40,   // kInvalidArgument: handle not E.164 or code not kCodeDigits digits
+  kIo = 41,         // kInternal: opening or writing the log failed
+  kQueueFull = 42,  // kResourceExhausted: kMaxWebhookQueue codes waiting
+  kBadUrl = 43,     // kInvalidArgument: the webhook URL does not parse
+  kThread = 44,     // kInternal: the webhook worker could not start
+  kStopped = 45,    // kFailedPrecondition: the webhook sender is shutting down
+};
+
+inline constexpr size_t kCodeDigits = 6;
+// Handles are '+' and kE164MinDigits..kE164MaxDigits digits, the first 1-9.
+inline constexpr size_t kE164MinDigits = 8;
+inline constexpr size_t kE164MaxDigits = 15;
+// A handle's rate-limit state is kept at most this long after its last code.
+inline constexpr uint64_t kMaxRateMemoryMs = uint64_t{30} * 86'400 * 1'000;
+
+inline constexpr size_t kMaxWebhookQueue = 1'024;
+inline constexpr uint32_t kWebhookAttempts = 3;  // the first POST and two retries
+inline constexpr uint32_t kWebhookTimeoutMs = 5'000;
+inline constexpr uint32_t kWebhookRetryDelayMs = 1'000;
+
+// '+' then 8 to 15 digits, the first not 0.
+bool IsE164(std::string_view handle);
+
+// Delivers a code to the owner of a handle.
+class CodeSender {
+ public:
+  virtual ~CodeSender() = default;
+  // `handle` must be E.164 and `code` kCodeDigits digits (else CodeSenderErr::kBadInput).
+  virtual Status Send(const std::string& handle, const std::string& code) = 0;
+};
+
+// Appends "+E164 CODE\n" lines to a file (development and tests: DATA/verification-codes.log).
+class LogCodeSender final : public CodeSender {
+ public:
+  // Opens `path` for appending, creating it with mode 0600; tightens an existing file to
+  // 0600. Errors: kInternal (CodeSenderErr::kIo).
+  static Result<std::unique_ptr<LogCodeSender>> Create(const std::string& path);
+  ~LogCodeSender() override;
+  LogCodeSender(const LogCodeSender&) = delete;
+  LogCodeSender& operator=(const LogCodeSender&) = delete;
+
+  // One write() per line, so lines from concurrent calls never interleave. No fsync.
+  Status Send(const std::string& handle, const std::string& code) override;
+
+ private:
+  explicit LogCodeSender(int fd) : fd_(fd) {}
+  const int fd_;
+};
+
+struct WebhookOptions {
+  std::chrono::milliseconds timeout{kWebhookTimeoutMs};         // per POST
+  std::chrono::milliseconds retry_delay{kWebhookRetryDelayMs};  // between attempts
+};
+
+// POSTs {"handle":"+E164","code":"123456"} (application/json) to a URL from its own
+// worker thread. A non-2xx answer or a network error is retried up to kWebhookAttempts
+// in all, then counted as failed and logged at warn (without handle, code or URL).
+class WebhookCodeSender final : public CodeSender {
+ public:
+  // Errors: kInvalidArgument (kBadUrl), kInternal (kThread).
+  static Result<std::unique_ptr<WebhookCodeSender>> Create(std::string url,
+                                                           WebhookOptions options = {});
+  // Stops the worker (waiting for a POST under way); codes still queued are dropped.
+  ~WebhookCodeSender() override;
+  WebhookCodeSender(const WebhookCodeSender&) = delete;
+  WebhookCodeSender& operator=(const WebhookCodeSender&) = delete;
+
+  // Queues the code and returns at once. Errors: kBadInput, kQueueFull (counted as
+  // dropped), kStopped.
+  Status Send(const std::string& handle, const std::string& code) override;
+
+  uint64_t delivered() const { return delivered_.load(std::memory_order_relaxed); }
+  uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ private:
+  WebhookCodeSender(std::string url, WebhookOptions options);
+  void Run();
+  bool Deliver(const std::string& body);
+
+  const std::string url_;
+  const WebhookOptions options_;
+  std::atomic<uint64_t> delivered_{0};
+  std::atomic<uint64_t> failed_{0};
+  std::atomic<uint64_t> dropped_{0};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;          // GUARDED_BY(mu_)
+  std::deque<std::string> queue_;  // JSON bodies; GUARDED_BY(mu_)
+  std::thread worker_;             // last: starts after everything above exists
+};
+
+// Same meaning and defaults as RegistrationConfig (code_rate split in two).
+struct CodeOptions {
+  uint32_t code_ttl_s = 600;
+  uint32_t code_attempts = 5;
+  double code_rate_per_s = 1.0 / 60;  // 0 disables the per-handle limit
+  double code_burst = 3;
+  uint32_t max_pending_codes = 100'000;
+};
+
+// Issues and checks codes. Time comes from the caller (milliseconds on any monotonic
+// clock), so tests are deterministic.
+class VerificationCodes {
+ public:
+  // Errors: kInvalidArgument (VerifyErr::kBadOptions) if code_ttl_s, code_attempts or
+  // max_pending_codes is 0, code_rate_per_s is negative or not finite, or the rate is on
+  // and code_burst < 1.
+  static Result<std::unique_ptr<VerificationCodes>> Create(CodeOptions options);
+  VerificationCodes(const VerificationCodes&) = delete;
+  VerificationCodes& operator=(const VerificationCodes&) = delete;
+
+  // Issues a fresh code for `handle`, replacing any outstanding one, and returns it.
+  // The handle's state (code and rate-limit bucket) is remembered until both the code
+  // expired and the bucket refilled; max_pending_codes bounds the handles remembered.
+  // Errors: kBadHandle, kRateLimited, kTooManyPending.
+  Result<std::string> Issue(const std::string& handle, uint64_t now_ms, crypto::Random& random);
+
+  // Checks `code` for `handle` in constant time. Success consumes the code. A wrong code
+  // uses one attempt; the code_attempts-th wrong one voids the code (kAttemptsExhausted).
+  // Errors: kNoCode, kExpired (at or past issue + code_ttl_s; voids the code),
+  // kWrongCode, kAttemptsExhausted.
+  Status Check(const std::string& handle, std::string_view code, uint64_t now_ms);
+
+  // Handles remembered now (for metrics and tests).
+  size_t remembered() const;
+
+ private:
+  struct Entry {
+    TokenBucket bucket;
+    std::array<char, kCodeDigits> code{};
+    bool has_code = false;
+    uint32_t attempts_left = 0;
+    uint64_t expires_ms = 0;
+    uint64_t retire_ms = 0;  // forget the entry from here on
+  };
+
+  explicit VerificationCodes(CodeOptions options);
+  // Forgets entries whose retire time passed. Requires mu_.
+  void Purge(uint64_t now_ms);
+  static void Void(Entry& entry);
+
+  const CodeOptions options_;
+  const RateLimit rate_;
+  const uint64_t ttl_ms_;
+  const uint64_t retire_after_ms_;  // max(ttl, time for a bucket to refill), capped
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mu_)
+  // (retire_ms, handle) in issue order, so the front retires first; an item is stale if
+  // the handle was issued again later. GUARDED_BY(mu_)
+  std::deque<std::pair<uint64_t, std::string>> retire_queue_;
+};
+
+}  // namespace sotto::server
