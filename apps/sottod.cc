@@ -1,5 +1,6 @@
-// sottod: the Sotto server. Today it runs the connection gateway (Noise Pipes over TCP
-// and over WebSocket) with an in-memory device directory, and /metrics over HTTP. Reads a TOML
+// sottod: the Sotto server. It runs the connection gateway (Noise Pipes over TCP and over
+// WebSocket), the server core (accounts, prekeys, router, durable queues, receipts,
+// presence, push) on the embedded RocksDB store in DIR/store, and /metrics over HTTP. Reads a TOML
 // config (--config) and flags that override it; writes DIR/server.key (0600),
 // DIR/server.pub and DIR/ports.json; stops gracefully on SIGTERM or SIGINT.
 #include <sys/resource.h>
@@ -18,7 +19,10 @@
 
 #include "net/http_server.h"
 #include "server/config.h"
-#include "server/device_directory.h"
+#include "server/core.h"
+#include "server/push.h"
+#include "server/verification.h"
+#include "store/rocksdb/rocksdb_store.h"
 #include "server/gateway.h"
 #include "server/server_key.h"
 #include "server/ws_gateway.h"
@@ -95,13 +99,69 @@ int Run(int argc, char** argv) {
     return 1;
   }
 
-  sotto::server::InMemoryDeviceDirectory directory;
+  sotto::store::RocksDbOptions store_options;
+  store_options.path = (std::filesystem::path(config.data_dir) / "store").string();
+  store_options.sync = config.store.sync;
+  auto store = sotto::store::OpenRocksDbStore(store_options);
+  if (!store) {
+    std::cerr << "sottod: cannot open the store in " << store_options.path << ": "
+              << store.error().ToString() << "\n";
+    return 1;
+  }
+  std::unique_ptr<sotto::server::CodeSender> code_sender;
+  if (config.registration.code_sender == "webhook") {
+    auto sender = sotto::server::WebhookCodeSender::Create(config.registration.webhook_url);
+    if (!sender) {
+      std::cerr << "sottod: registration.webhook_url: " << sender.error().ToString() << "\n";
+      return 2;
+    }
+    code_sender = std::move(*sender);
+  } else {
+    auto sender = sotto::server::LogCodeSender::Create(
+        (std::filesystem::path(config.data_dir) / "verification-codes.log").string());
+    if (!sender) {
+      std::cerr << "sottod: verification-codes.log: " << sender.error().ToString() << "\n";
+      return 1;
+    }
+    code_sender = std::move(*sender);
+  }
+  sotto::server::PushOptions push_options;
+  push_options.coalesce_ms = config.push.coalesce_ms;
+  push_options.max_attempts = config.push.max_attempts;
+  push_options.initial_backoff_ms = config.push.initial_backoff_ms;
+  push_options.max_backoff_ms = config.push.max_backoff_ms;
+  push_options.timeout_ms = config.push.timeout_ms;
+  push_options.max_pending = config.push.max_pending;
+  auto push = sotto::server::PushNotifier::Create(push_options);
+  if (!push) {
+    std::cerr << "sottod: push: " << push.error().ToString() << "\n";
+    return 1;
+  }
+  sotto::server::CodeOptions code_options;
+  code_options.code_ttl_s = config.registration.code_ttl_s;
+  code_options.code_attempts = config.registration.code_attempts;
+  code_options.code_rate_per_s = config.registration.code_rate.per_second;
+  code_options.code_burst = config.registration.code_rate.burst;
+  code_options.max_pending_codes = config.registration.max_pending_codes;
+  auto codes = sotto::server::VerificationCodes::Create(code_options);
+  if (!codes) {
+    std::cerr << "sottod: [registration]: " << codes.error().ToString() << "\n";
+    return 2;
+  }
+  sotto::server::CoreOptions core_options;
+  core_options.store = config.store;
+  core_options.code_ttl_s = config.registration.code_ttl_s;
+  core_options.prekeys = config.prekeys;
+  core_options.max_push_endpoint_bytes = config.push.max_endpoint_bytes;
+  sotto::server::ServerCore core(core_options, **store, **codes, *code_sender, push->get());
+  core.Start();
+
   sotto::server::GatewayOptions options;
   options.limits = config.limits;
   options.loops = config.loops;
   options.listen = *tcp;
   options.server_static = *key;
-  options.directory = &directory;
+  options.core = &core;
   auto gateway = sotto::server::Gateway::Start(options);
   if (!gateway) {
     std::cerr << "sottod: cannot listen on " << config.listen << ": " << gateway.error().ToString() << "\n";
@@ -115,12 +175,13 @@ int Run(int argc, char** argv) {
     return 1;
   }
   sotto::server::WsGateway* wsg = ws_gateway->get();
-  auto metrics = sotto::net::HttpServer::Start(*http, [gw, wsg](const sotto::net::HttpRequest& r) {
+  auto metrics = sotto::net::HttpServer::Start(*http, [gw, wsg, &core](const sotto::net::HttpRequest& r) {
     if (r.method == "GET" && r.target == "/metrics") {
       auto loops_metrics = gw->metrics();
       loops_metrics.push_back(&wsg->metrics());
       return sotto::net::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                                      sotto::server::RenderPrometheus(loops_metrics)};
+                                      sotto::server::RenderPrometheus(loops_metrics) +
+                                          core.RenderPrometheus()};
     }
     return sotto::net::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
   });
@@ -150,9 +211,15 @@ int Run(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
+  // Order matters: connections close first (they unroute themselves), then the queue
+  // finishes its pending commits (their callbacks only post to stopped loops), and only
+  // then are the loops and the store destroyed.
   wsg->Shutdown();
   gw->Shutdown();
   (*metrics)->Stop();
+  core.Stop();
+  (*push)->Stop();
+  (*store)->Close();
   spdlog::info("stopped");
   return 0;
 }

@@ -363,6 +363,12 @@ bool LoadClient::HandleFrame(Connection& c, ByteSpan plaintext) {
       ++n_.close_frames;
       Close(c, EndCause::kError);
       return false;
+    case wire::Frame::kQueueEmpty:
+    case wire::Frame::kPrekeysLow:
+    case wire::Frame::kPresence:
+      return true;  // the server core's notices; nothing to do for echo load
+    case wire::Frame::kEnvelope:
+    case wire::Frame::kDeliveryAck:
     case wire::Frame::kRequest:
     case wire::Frame::BODY_NOT_SET:
       break;

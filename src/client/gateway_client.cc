@@ -126,6 +126,15 @@ Status GatewayClient::Send(const wire::Frame& frame) {
 }
 
 Result<wire::Frame> GatewayClient::Receive() {
+  if (!backlog_.empty()) {
+    wire::Frame frame = std::move(backlog_.front());
+    backlog_.pop_front();
+    return frame;
+  }
+  return ReceiveFromSocket();
+}
+
+Result<wire::Frame> GatewayClient::ReceiveFromSocket() {
   SOTTO_ASSIGN_OR_RETURN(Bytes message, ReadMessage());
   Bytes plain(message.size());
   auto n = receive_.DecryptWithAd({}, message, plain);
@@ -142,7 +151,7 @@ Result<wire::Response> GatewayClient::Call(wire::Request request) {
   *frame.mutable_request() = std::move(request);
   SOTTO_RETURN_IF_ERROR(Send(frame));
   for (;;) {
-    SOTTO_ASSIGN_OR_RETURN(wire::Frame in, Receive());
+    SOTTO_ASSIGN_OR_RETURN(wire::Frame in, ReceiveFromSocket());
     if (in.has_response() && in.response().id() == id) return in.response();
     if (in.has_ping()) {
       wire::Frame pong;
@@ -151,8 +160,14 @@ Result<wire::Response> GatewayClient::Call(wire::Request request) {
       continue;
     }
     if (in.has_close()) {
+      backlog_.push_back(std::move(in));
       return ClientError(Code::kFailedPrecondition, ClientErr::kClosed, "server sent Close");
     }
+    if (backlog_.size() >= kMaxBacklogFrames) {
+      return ClientError(Code::kResourceExhausted, ClientErr::kProtocol,
+                         "too many frames arrived while waiting for a response (kMaxBacklogFrames)");
+    }
+    backlog_.push_back(std::move(in));  // envelopes, receipts, presence: for Receive()
   }
 }
 

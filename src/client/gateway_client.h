@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <string>
 
@@ -38,6 +39,9 @@ struct ClientOptions {
   std::chrono::milliseconds timeout{5000};
 };
 
+// Frames Call() keeps for Receive() before it gives up on a response.
+inline constexpr size_t kMaxBacklogFrames = 100'000;
+
 class GatewayClient {
  public:
   // Connects and completes the handshake.
@@ -51,9 +55,11 @@ class GatewayClient {
   Status SendRawBytes(ByteSpan bytes);
   // Encrypts arbitrary plaintext as one transport message (tests of bad frames).
   Status SendPlaintext(ByteSpan plaintext);
-  // Waits for the next frame. A Close frame is returned as a frame; EOF is kClosed.
+  // The next frame: first those Call() set aside, then from the socket (waiting up to
+  // the timeout). A Close frame is returned as a frame; EOF is kClosed.
   Result<wire::Frame> Receive();
-  // Sends a request and waits for its response, answering pings meanwhile.
+  // Sends a request and waits for its response, answering pings meanwhile; other frames
+  // that arrive meanwhile (envelopes, receipts, presence) are kept for Receive().
   Result<wire::Response> Call(wire::Request request);
 
   noise::HandshakePattern pattern() const { return pattern_; }
@@ -63,6 +69,7 @@ class GatewayClient {
  private:
   GatewayClient(int fd, std::chrono::milliseconds timeout) : fd_(fd), timeout_(timeout) {}
   Status WriteAll(ByteSpan bytes);
+  Result<wire::Frame> ReceiveFromSocket();
   Result<Bytes> ReadMessage();
 
   int fd_;
@@ -72,6 +79,7 @@ class GatewayClient {
   noise::HandshakePattern pattern_ = noise::HandshakePattern::kXX;
   crypto::X25519Public server_static_{};
   Bytes inbox_;  // bytes read but not yet consumed
+  std::deque<wire::Frame> backlog_;  // frames Call() passed over
   uint64_t next_id_ = 1;
 };
 

@@ -46,6 +46,17 @@ class TableReader {
     return true;
   }
 
+  bool Bool(std::string_view key, bool& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return true;
+    if (const auto* v = n->as_boolean()) {
+      out = v->get();
+      return true;
+    }
+    return Fail(key, "must be true or false");
+  }
+
   bool Double(std::string_view key, double& out) {
     known_.insert(std::string(key));
     const toml::node* n = table_.get(key);
@@ -90,7 +101,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
   }
   const toml::table& root = parsed.table();
   for (const auto& [k, v] : root) {
-    if (k.str() != "server" && k.str() != "limits") {
+    if (k.str() != "server" && k.str() != "limits" && k.str() != "store" &&
+        k.str() != "registration" && k.str() != "prekeys" && k.str() != "push") {
       error_detail = "[" + std::string(k.str()) + "] is not a known table";
       return ConfigError(ConfigErr::kUnknownKey, "unknown config table");
     }
@@ -125,6 +137,45 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
     }
     if (!r.NoUnknownKeys()) return ConfigError(ConfigErr::kUnknownKey, "unknown config key");
   }
+  auto table = [&](const char* name, auto&& read) -> Status {
+    const toml::table* t = root[name].as_table();
+    if (t == nullptr) return Ok();
+    TableReader r(*t, std::string(name) + ".", error_detail);
+    if (!read(r)) return ConfigError(ConfigErr::kBadValue, "config value has the wrong type");
+    if (!r.NoUnknownKeys()) return ConfigError(ConfigErr::kUnknownKey, "unknown config key");
+    return Ok();
+  };
+  SOTTO_RETURN_IF_ERROR(table("store", [&](TableReader& r) {
+    StoreConfig& c = config.store;
+    return r.Unsigned("message_ttl_s", c.message_ttl_s) &&
+           r.Unsigned("max_queue_depth", c.max_queue_depth) &&
+           r.Unsigned("purge_interval_ms", c.purge_interval_ms) &&
+           r.Unsigned("delivery_window", c.delivery_window) && r.Bool("sync", c.sync);
+  }));
+  SOTTO_RETURN_IF_ERROR(table("registration", [&](TableReader& r) {
+    RegistrationConfig& c = config.registration;
+    return r.String("code_sender", c.code_sender) && r.String("webhook_url", c.webhook_url) &&
+           r.Unsigned("code_ttl_s", c.code_ttl_s) && r.Unsigned("code_attempts", c.code_attempts) &&
+           r.Double("code_rate_per_s", c.code_rate.per_second) &&
+           r.Double("code_burst", c.code_rate.burst) &&
+           r.Unsigned("max_pending_codes", c.max_pending_codes);
+  }));
+  SOTTO_RETURN_IF_ERROR(table("prekeys", [&](TableReader& r) {
+    PreKeyConfig& c = config.prekeys;
+    return r.Unsigned("low_watermark", c.low_watermark) &&
+           r.Unsigned("max_one_time_prekeys", c.max_one_time_prekeys) &&
+           r.Unsigned("max_upload", c.max_upload) &&
+           r.Double("bundle_rate_per_s", c.bundle_rate.per_second) &&
+           r.Double("bundle_burst", c.bundle_rate.burst);
+  }));
+  SOTTO_RETURN_IF_ERROR(table("push", [&](TableReader& r) {
+    PushConfig& c = config.push;
+    return r.Unsigned("coalesce_ms", c.coalesce_ms) && r.Unsigned("max_attempts", c.max_attempts) &&
+           r.Unsigned("initial_backoff_ms", c.initial_backoff_ms) &&
+           r.Unsigned("max_backoff_ms", c.max_backoff_ms) && r.Unsigned("timeout_ms", c.timeout_ms) &&
+           r.Unsigned("max_endpoint_bytes", c.max_endpoint_bytes) &&
+           r.Unsigned("max_pending", c.max_pending);
+  }));
   return ValidateConfig(config, error_detail);
 }
 
@@ -152,6 +203,43 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
     return bad("limits.handshake_burst_per_ip must be at least 1 when a handshake rate is set");
   }
   if (config.loops > 256) return bad("server.loops must be at most 256");
+  const StoreConfig& st = config.store;
+  if (st.message_ttl_s == 0) return bad("store.message_ttl_s must be at least 1");
+  if (st.max_queue_depth == 0) return bad("store.max_queue_depth must be at least 1");
+  if (st.purge_interval_ms == 0) return bad("store.purge_interval_ms must be at least 1");
+  if (st.delivery_window == 0 || st.delivery_window > 4'096) {
+    return bad("store.delivery_window must be in 1..4096");
+  }
+  const RegistrationConfig& reg = config.registration;
+  if (reg.code_sender != "log" && reg.code_sender != "webhook") {
+    return bad("registration.code_sender must be \"log\" or \"webhook\"");
+  }
+  if (reg.code_sender == "webhook" && reg.webhook_url.empty()) {
+    return bad("registration.webhook_url is required with code_sender = \"webhook\"");
+  }
+  if (reg.code_ttl_s == 0) return bad("registration.code_ttl_s must be at least 1");
+  if (reg.code_attempts == 0) return bad("registration.code_attempts must be at least 1");
+  if (reg.code_rate.per_second > 0 && reg.code_rate.burst < 1) {
+    return bad("registration.code_burst must be at least 1 when a code rate is set");
+  }
+  if (reg.max_pending_codes == 0) return bad("registration.max_pending_codes must be at least 1");
+  const PreKeyConfig& pk = config.prekeys;
+  if (pk.max_one_time_prekeys == 0 || pk.max_upload == 0) {
+    return bad("prekeys.max_one_time_prekeys and prekeys.max_upload must be at least 1");
+  }
+  if (pk.low_watermark > pk.max_one_time_prekeys) {
+    return bad("prekeys.low_watermark must not exceed prekeys.max_one_time_prekeys");
+  }
+  if (pk.bundle_rate.per_second > 0 && pk.bundle_rate.burst < 1) {
+    return bad("prekeys.bundle_burst must be at least 1 when a bundle rate is set");
+  }
+  const PushConfig& pu = config.push;
+  if (pu.max_attempts == 0 || pu.timeout_ms == 0 || pu.max_pending == 0) {
+    return bad("push.max_attempts, push.timeout_ms and push.max_pending must be at least 1");
+  }
+  if (pu.initial_backoff_ms == 0 || pu.max_backoff_ms < pu.initial_backoff_ms) {
+    return bad("push.initial_backoff_ms must be at least 1 and at most push.max_backoff_ms");
+  }
   return Ok();
 }
 

@@ -23,6 +23,44 @@ struct GatewayLimits {
   RateLimit handshake_rate_per_ip{100, 200};  // per source IP: handshakes/s, burst
 };
 
+// [store]: the embedded store and the per-device message queues.
+struct StoreConfig {
+  uint32_t message_ttl_s = 30 * 86'400;   // queued messages expire after this (30 days)
+  uint32_t max_queue_depth = 10'000;      // per device; a Send past it gets STATUS_QUEUE_FULL
+  uint32_t purge_interval_ms = 60'000;    // how often expired messages are deleted
+  uint32_t delivery_window = 256;         // unacked envelopes in flight per connection
+  bool sync = true;                       // fsync each group commit (false: tests/benchmarks only)
+};
+
+// [registration]: one-time codes proving a handle (E.164).
+struct RegistrationConfig {
+  std::string code_sender = "log";        // "log" (DATA/verification-codes.log) or "webhook"
+  std::string webhook_url;                // with code_sender = "webhook": POSTed JSON
+  uint32_t code_ttl_s = 600;              // a code expires after this
+  uint32_t code_attempts = 5;             // wrong guesses before a code is void
+  RateLimit code_rate{1.0 / 60, 3};       // codes per handle: 1 per minute, burst 3
+  uint32_t max_pending_codes = 100'000;   // outstanding codes kept in memory
+};
+
+// [prekeys]: the prekey directory.
+struct PreKeyConfig {
+  uint32_t low_watermark = 10;            // below this many one-time prekeys the device is told
+  uint32_t max_one_time_prekeys = 1'000;  // per device pool
+  uint32_t max_upload = 200;              // one-time prekeys per UploadKeys request
+  RateLimit bundle_rate{10, 100};         // bundle fetches per requesting account: per s, burst
+};
+
+// [push]: content-free push to UnifiedPush-style endpoints.
+struct PushConfig {
+  uint32_t coalesce_ms = 2'000;           // at most one push per device in this window
+  uint32_t max_attempts = 6;              // per notification, then it is dropped
+  uint32_t initial_backoff_ms = 500;      // doubled after each failure
+  uint32_t max_backoff_ms = 60'000;
+  uint32_t timeout_ms = 5'000;            // per HTTP POST
+  uint32_t max_endpoint_bytes = 512;      // longest endpoint URL accepted
+  uint32_t max_pending = 100'000;         // devices with a push waiting; past it new ones drop
+};
+
 struct ServerConfig {
   std::string data_dir = "sotto-data";
   std::string listen = "127.0.0.1:5222";       // Noise over TCP
@@ -31,6 +69,10 @@ struct ServerConfig {
   uint32_t loops = 0;                          // 0 = one per core
   std::string log_level = "info";
   GatewayLimits limits;
+  StoreConfig store;
+  RegistrationConfig registration;
+  PreKeyConfig prekeys;
+  PushConfig push;
 };
 
 enum class ConfigErr : uint16_t { kParse = 1, kUnknownKey = 2, kBadValue = 3 };

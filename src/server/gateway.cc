@@ -42,9 +42,9 @@ bool Gateway::AllowHandshakeFrom(const std::string& ip_key, uint64_t now_ms) {
 }
 
 Result<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
-  if (options.directory == nullptr || options.loops == 0) {
+  if (options.core == nullptr || options.loops == 0) {
     return MakeError(Code::kInvalidArgument, Module::kServer, 0,
-                     "gateway needs a device directory and at least one loop");
+                     "gateway needs a server core and at least one loop");
   }
   std::unique_ptr<Gateway> gateway(new Gateway(std::move(options)));
   net::SocketAddress address = gateway->options_.listen;

@@ -18,11 +18,11 @@
 #include "net/socket.h"
 #include "noise/handshake_state.h"
 #include "server/config.h"
-#include "server/device_directory.h"
 #include "server/metrics.h"
 
 namespace sotto::server {
 
+class ServerCore;
 namespace internal {
 class GatewayLoop;
 }
@@ -32,7 +32,7 @@ struct GatewayOptions {
   uint32_t loops = 1;
   net::SocketAddress listen;
   noise::KeyPair server_static;
-  DeviceDirectory* directory = nullptr;  // must outlive the gateway
+  ServerCore* core = nullptr;  // must outlive the gateway
 };
 
 class Gateway {

@@ -27,6 +27,7 @@ const char* Name(CloseCause c) {
     case CloseCause::kHandshakeTimeout: return "handshake_timeout";
     case CloseCause::kUnauthenticated: return "unauthenticated";
     case CloseCause::kIoError: return "io_error";
+    case CloseCause::kReplaced: return "replaced";
     case CloseCause::kCount: break;
   }
   return "unknown";

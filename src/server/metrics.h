@@ -19,7 +19,7 @@ enum class HandshakePattern : uint8_t { kXX, kIK, kXXfallback, kCount };
 enum class CloseCause : uint8_t {
   kPeerClosed, kMalformedFrame, kUnknownFrame, kFrameTooLarge, kPingTimeout, kSlowReader,
   kShutdown, kUnsupportedVersion, kDecryptFailed, kHandshakeFailed, kHandshakeTimeout,
-  kUnauthenticated, kIoError, kCount
+  kUnauthenticated, kIoError, kReplaced, kCount
 };
 enum class RefuseCause : uint8_t { kMaxConnections, kOpenFiles, kHandshakeRate, kCount };
 

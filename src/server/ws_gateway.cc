@@ -88,6 +88,15 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
     Close(CloseCause::kShutdown, internal::SendClose::kYes);
   }
 
+  std::shared_ptr<internal::SessionLink> MakeLink() override;
+  void CloseFromSession(CloseCause cause) override { Close(cause, internal::SendClose::kYes); }
+  // Runs a posted function on the io thread if the session is still open.
+  void RunPosted(const std::function<void(internal::SessionContext&)>& fn) {
+    if (closed_) return;
+    internal::SessionContext ctx{owner_.protocol, state_, *this};
+    fn(ctx);
+  }
+
  private:
   void Read() {
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t n) {
@@ -150,6 +159,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
     LoopMetrics::Inc(owner_.metrics.closes[static_cast<size_t>(cause)]);
     owner_.gateway.open_counter().fetch_sub(1, std::memory_order_relaxed);
     owner_.sessions.erase(this);
+    owner_.protocol.OnClosed(state_);
     if (!writing_) FinishClose();
   }
 
@@ -175,6 +185,26 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
   bool closed_ = false;
   bool closing_ = false;
 };
+
+// The thread-safe handle on a WebSocket session: posts to the io thread.
+class WsLink final : public internal::SessionLink {
+ public:
+  WsLink(asio::io_context& io, std::weak_ptr<WsSession> session)
+      : io_(io), session_(std::move(session)) {}
+  void Post(std::function<void(internal::SessionContext&)> fn) override {
+    asio::post(io_, [session = session_, fn = std::move(fn)] {
+      if (auto s = session.lock()) s->RunPosted(fn);
+    });
+  }
+
+ private:
+  asio::io_context& io_;
+  std::weak_ptr<WsSession> session_;
+};
+
+std::shared_ptr<internal::SessionLink> WsSession::MakeLink() {
+  return std::make_shared<WsLink>(owner_.io, weak_from_this());
+}
 
 void WsGateway::Impl::Accept() {
   acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {

@@ -33,15 +33,49 @@ uint16_t JsonPort(const std::string& json, const std::string& key) {
 
 }  // namespace
 
-SottodProcess::SottodProcess(const SottodOptions& options) {
+SottodProcess::SottodProcess(const SottodOptions& options) : options_(options) {
   char tmpl[] = "/tmp/sottod-test-XXXXXX";
   data_dir_ = mkdtemp(tmpl);
+  Start();
+}
+
+bool SottodProcess::Restart() {
+  if (pid_ > 0) return false;
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  stdout_fd_ = -1;
+  Start();
+  return pid_ > 0;
+}
+
+void SottodProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+std::string SottodProcess::VerificationCode(const std::string& handle) const {
+  std::ifstream in(data_dir_ + "/verification-codes.log");
+  std::string line;
+  std::string code;
+  while (std::getline(in, line)) {
+    if (line.size() > handle.size() && line.compare(0, handle.size(), handle) == 0 &&
+        line[handle.size()] == ' ') {
+      code = line.substr(handle.size() + 1);
+    }
+  }
+  return code;
+}
+
+void SottodProcess::Start() {
+  const SottodOptions& options = options_;
   std::vector<std::string> args = {SOTTOD_PATH, "--data", data_dir_, "--listen", "127.0.0.1:0",
                                    "--ws-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--loops",
                                    std::to_string(options.loops), "--log-level", "warn"};
   if (!options.config_toml.empty()) {
     const std::string path = data_dir_ + "/sottod.toml";
-    std::ofstream(path) << options.config_toml;
+    if (!std::filesystem::exists(path)) std::ofstream(path) << options.config_toml;
     args.push_back("--config");
     args.push_back(path);
   }

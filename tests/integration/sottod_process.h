@@ -38,8 +38,17 @@ class SottodProcess {
   long Metric(const std::string& series) const;
   // SIGTERM and wait; returns the exit status (-1 if it did not exit normally).
   int Terminate();
+  // SIGKILL and wait: a crash, nothing flushed.
+  void Kill();
+  // Starts sottod again on the same data directory (new free ports); false on failure.
+  bool Restart();
+  // The last verification code the log code sender wrote for `handle`, or "".
+  std::string VerificationCode(const std::string& handle) const;
 
  private:
+  void Start();
+
+  SottodOptions options_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   std::string data_dir_;

@@ -102,9 +102,18 @@ TEST(WsGateway, IkAndXxOverWebSocketRegisterAndEcho) {
     WsClient c(server.ws_port(), pin ? std::optional(server.server_key()) : std::nullopt);
     ASSERT_TRUE(c.ready_);
     EXPECT_EQ(c.pattern_, pin ? noise::HandshakePattern::kIK : noise::HandshakePattern::kXX);
+    const std::string handle = pin ? "+15557770001" : "+15557770002";
+    wire::Frame ask;
+    ask.mutable_request()->set_id(1);
+    ask.mutable_request()->mutable_request_code()->set_handle(handle);
+    c.Send(ask);
+    auto a = c.Receive();
+    ASSERT_TRUE(a && a->has_response());
+    ASSERT_EQ(a->response().status(), wire::STATUS_OK);
     wire::Frame reg;
-    reg.mutable_request()->set_id(1);
-    reg.mutable_request()->mutable_register_();
+    reg.mutable_request()->set_id(3);
+    reg.mutable_request()->mutable_register_()->set_handle(handle);
+    reg.mutable_request()->mutable_register_()->set_code(server.VerificationCode(handle));
     c.Send(reg);
     auto r = c.Receive();
     ASSERT_TRUE(r && r->has_response());
@@ -113,7 +122,8 @@ TEST(WsGateway, IkAndXxOverWebSocketRegisterAndEcho) {
     echo.mutable_request()->set_id(2);
     echo.mutable_request()->mutable_echo()->set_data("over websocket");
     c.Send(echo);
-    auto e = c.Receive();
+    auto e = c.Receive();  // after the PreKeysLow and QueueEmpty that registration brings
+    while (e && (e->has_prekeys_low() || e->has_queue_empty())) e = c.Receive();
     ASSERT_TRUE(e && e->has_response());
     EXPECT_EQ(e->response().echo().data(), "over websocket");
   }

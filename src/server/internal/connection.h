@@ -27,11 +27,26 @@ struct WriteQueue {
   size_t size() const { return data.size() - offset; }
 };
 
+struct Connection;
+
+// The thread-safe handle on a TCP connection (see SessionLink). `conn` is read and
+// cleared only on the loop's thread.
+class TcpLink final : public SessionLink, public std::enable_shared_from_this<TcpLink> {
+ public:
+  TcpLink(GatewayLoop* owner_in, Connection* conn_in) : owner(owner_in), conn(conn_in) {}
+  void Post(std::function<void(SessionContext&)> fn) override;
+
+  GatewayLoop* owner;
+  Connection* conn;  // nullptr once the connection closed
+};
+
 struct Connection final : net::IoHandler, SessionOutput {
   Connection(GatewayLoop* owner_in, int fd_in) : owner(owner_in), fd(fd_in) {}
   void OnIo(uint32_t events) override;
   // Sends one Noise message with its 2-byte length prefix.
   bool WriteMessage(ByteSpan noise_message) override;
+  std::shared_ptr<SessionLink> MakeLink() override;
+  void CloseFromSession(CloseCause cause) override;
 
   GatewayLoop* owner;
   int fd;

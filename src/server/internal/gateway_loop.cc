@@ -31,6 +31,25 @@ bool Connection::WriteMessage(ByteSpan noise_message) {
   return owner->WriteFramed(this, noise_message);
 }
 
+std::shared_ptr<SessionLink> Connection::MakeLink() {
+  return std::make_shared<TcpLink>(owner, this);
+}
+
+void Connection::CloseFromSession(CloseCause cause) { owner->Close(this, cause, SendClose::kYes); }
+
+void TcpLink::Post(std::function<void(SessionContext&)> fn) {
+  owner->PostTo(shared_from_this(), std::move(fn));
+}
+
+void GatewayLoop::PostTo(std::shared_ptr<TcpLink> link, std::function<void(SessionContext&)> fn) {
+  loop_->Post([this, link = std::move(link), fn = std::move(fn)] {
+    Connection* c = link->conn;
+    if (c == nullptr || c->state != ConnState::kOpen) return;
+    SessionContext ctx{protocol_, c->session, *c};
+    fn(ctx);
+  });
+}
+
 void ConnectionList::PushBack(Connection* c) {
   c->prev = tail_;
   c->next = nullptr;
@@ -312,6 +331,10 @@ void GatewayLoop::Close(Connection* c, CloseCause cause, SendClose send_close) {
     shutdown(c->fd, SHUT_WR);
   }
   c->state = ConnState::kClosed;
+  if (c->session.messaging) {
+    static_cast<TcpLink*>(c->session.messaging->link.get())->conn = nullptr;
+    protocol_.OnClosed(c->session);
+  }
   loop_->Remove(c->fd);
   close(c->fd);
   c->fd = -1;

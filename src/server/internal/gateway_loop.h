@@ -36,6 +36,10 @@ class GatewayLoop final : public net::IoHandler {
   // Connection readiness (called by Connection::OnIo).
   void OnConnectionIo(Connection* c, uint32_t events);
 
+  // Runs `fn` on this loop for the connection behind `link`, if it is still open.
+  void PostTo(std::shared_ptr<TcpLink> link, std::function<void(SessionContext&)> fn);
+  void Close(Connection* c, CloseCause cause, SendClose send_close);
+
   // Sends a framed Noise message, queueing what the socket does not take; false if the
   // connection had to close (slow reader or I/O error).
   bool WriteFramed(Connection* c, ByteSpan noise_message);
@@ -46,7 +50,6 @@ class GatewayLoop final : public net::IoHandler {
   bool HandleMessage(Connection* c, ByteSpan message);
   void Flush(Connection* c);
   void SetWriteInterest(Connection* c, bool on);
-  void Close(Connection* c, CloseCause cause, SendClose send_close);
   void Tick();
   void CloseAll(CloseCause cause);
   void Reap();

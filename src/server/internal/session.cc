@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "server/core.h"
 #include "wire/wire.h"
 
 namespace sotto::server::internal {
@@ -20,6 +21,7 @@ wire::CloseReason WireReason(CloseCause cause) {
     case CloseCause::kShutdown: return wire::CLOSE_SHUTDOWN;
     case CloseCause::kUnsupportedVersion: return wire::CLOSE_UNSUPPORTED_VERSION;
     case CloseCause::kDecryptFailed: return wire::CLOSE_DECRYPT_FAILED;
+    case CloseCause::kReplaced: return wire::CLOSE_REPLACED;
     case CloseCause::kPeerClosed:
     case CloseCause::kHandshakeFailed:
     case CloseCause::kHandshakeTimeout:
@@ -87,6 +89,10 @@ Verdict SessionProtocol::OnHandshake(SessionState& s, ByteSpan message, SessionO
   if (!pipe.IsFinished()) return Verdict::Keep();
   Verdict v = FinishHandshake(s);
   became_open = v.keep;
+  if (v.keep && s.authenticated) {
+    SessionContext ctx{*this, s, out};
+    gateway_.options().core->OnOnline(ctx);
+  }
   return v;
 }
 
@@ -108,7 +114,7 @@ Verdict SessionProtocol::FinishHandshake(SessionState& s) {
   s.receive = std::move(ciphers->receive);
   std::copy(remote->begin(), remote->end(), s.remote_static.begin());
   s.handshake.reset();
-  if (auto device = gateway_.options().directory->Lookup(s.remote_static)) {
+  if (auto device = gateway_.options().core->Authenticate(s.remote_static)) {
     s.device = *device;
     s.authenticated = true;
   }
@@ -137,9 +143,19 @@ Verdict SessionProtocol::OnFrame(SessionState& s, ByteSpan plaintext, SessionOut
       break;
     case wire::Frame::kPong:
       break;
+    case wire::Frame::kDeliveryAck: {
+      if (!s.messaging) break;
+      SessionContext ctx{*this, s, out};
+      gateway_.options().core->OnDeliveryAck(ctx, frame_.delivery_ack());
+      break;
+    }
     case wire::Frame::kClose:
       return Verdict::Close(CloseCause::kPeerClosed, SendClose::kNo);
     case wire::Frame::kResponse:
+    case wire::Frame::kEnvelope:
+    case wire::Frame::kQueueEmpty:
+    case wire::Frame::kPrekeysLow:
+    case wire::Frame::kPresence:
     case wire::Frame::BODY_NOT_SET:
       return Verdict::Close(CloseCause::kUnknownFrame, SendClose::kYes);
   }
@@ -149,58 +165,71 @@ Verdict SessionProtocol::OnFrame(SessionState& s, ByteSpan plaintext, SessionOut
 void SessionProtocol::OnRequest(SessionState& s, const wire::Request& request, SessionOutput& out,
                                 uint64_t now_ms) {
   const GatewayLimits& limits = gateway_.options().limits;
-  reply_.Clear();
-  wire::Response* response = reply_.mutable_response();
+  // A request may be answered after frames it causes are sent; keep its own response
+  // object (reply_ is scratch for every frame).
+  wire::Frame reply;
+  wire::Response* response = reply.mutable_response();
   response->set_id(request.id());
   if (!s.requests.Allow(now_ms, limits.request_rate)) {
     LoopMetrics::Inc(metrics_.requests_rate_limited);
     response->set_status(wire::STATUS_RATE_LIMITED);
     response->set_reason("request rate limit (limits.request_rate_per_s) exceeded");
-    SendFrame(s, reply_, out);
+    SendFrame(s, reply, out);
     return;
   }
-  switch (request.body_case()) {
-    case wire::Request::kRegister: {
-      auto device = gateway_.options().directory->Register(s.remote_static);
-      if (!device) {
-        response->set_status(wire::STATUS_INTERNAL);
-        response->set_reason("registration failed");
-        break;
-      }
-      s.device = *device;
-      s.authenticated = true;
-      response->mutable_register_()->set_account_id(s.device.account.data(), s.device.account.size());
-      response->mutable_register_()->set_device_id(s.device.device_id);
-      break;
+  if (!OnGatewayRequest(s, request, *response)) {
+    SessionContext ctx{*this, s, out};
+    const bool was_authenticated = s.authenticated;
+    if (!gateway_.options().core->HandleRequest(ctx, request, *response, now_ms)) return;
+    SendFrame(s, reply, out);
+    // Registration authenticated the session: its messaging starts after the response.
+    if (!was_authenticated && s.authenticated && !s.messaging) {
+      gateway_.options().core->OnOnline(ctx);
     }
+    return;
+  }
+  SendFrame(s, reply, out);
+}
+
+bool SessionProtocol::OnGatewayRequest(SessionState& s, const wire::Request& request,
+                                       wire::Response& response) {
+  const GatewayLimits& limits = gateway_.options().limits;
+  switch (request.body_case()) {
     case wire::Request::kWhoami: {
-      auto* who = response->mutable_whoami();
+      auto* who = response.mutable_whoami();
       who->set_registered(s.authenticated);
       if (s.authenticated) {
         who->set_account_id(s.device.account.data(), s.device.account.size());
         who->set_device_id(s.device.device_id);
       }
-      break;
+      return true;
     }
     case wire::Request::kEcho:
       if (!s.authenticated) {
-        response->set_status(wire::STATUS_UNAUTHENTICATED);
-        response->set_reason("unknown device key: register first");
-        break;
+        response.set_status(wire::STATUS_UNAUTHENTICATED);
+        response.set_reason("unknown device key: register first");
+        return true;
       }
       if (request.echo().data().size() + kResponseOverhead > limits.max_frame_bytes) {
-        response->set_status(wire::STATUS_TOO_LARGE);
-        response->set_reason("echo reply would exceed limits.max_frame_bytes");
-        break;
+        response.set_status(wire::STATUS_TOO_LARGE);
+        response.set_reason("echo reply would exceed limits.max_frame_bytes");
+        return true;
       }
-      response->mutable_echo()->set_data(request.echo().data());
-      break;
-    case wire::Request::BODY_NOT_SET:
-      response->set_status(wire::STATUS_BAD_REQUEST);
-      response->set_reason("unknown request");
-      break;
+      response.mutable_echo()->set_data(request.echo().data());
+      return true;
+    default:
+      return false;
   }
-  SendFrame(s, reply_, out);
+}
+
+void SessionProtocol::Authenticate(SessionState& s, const store::DeviceAddress& device,
+                                   SessionOutput& /*out*/) {
+  s.device = device;
+  s.authenticated = true;
+}
+
+void SessionProtocol::OnClosed(SessionState& s) {
+  gateway_.options().core->OnOffline(s);
 }
 
 bool SessionProtocol::SendFrame(SessionState& s, const wire::Frame& frame, SessionOutput& out) {

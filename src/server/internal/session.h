@@ -8,18 +8,41 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "base/bytes.h"
 #include "noise/cipher_state.h"
 #include "noise/pipes.h"
-#include "server/device_directory.h"
 #include "server/gateway.h"
+#include "server/internal/session_link.h"
+#include "store/store.h"
 #include "server/metrics.h"
 #include "server/rate_limiter.h"
 #include "wire/sotto_wire.pb.h"
 
 namespace sotto::server::internal {
+
+// One unacked envelope on this connection: what a delivery receipt needs.
+struct InFlight {
+  uint64_t seq = 0;
+  bool wants_receipt = false;  // a message (not a receipt) from another device
+  store::DeviceAddress source;
+  std::string message_id;
+};
+
+// Messaging state of an authenticated connection (allocated at authentication, so idle
+// unauthenticated connections do not pay for it). Loop-affine.
+struct DeviceSession {
+  std::shared_ptr<SessionLink> link;  // shared with the router and presence subscriptions
+  uint64_t sent_up_to = 0;            // highest queue seq sent on this connection
+  bool catch_up = true;               // the store may hold seqs > sent_up_to not yet sent
+  bool read_posted = false;           // a queue read is scheduled on this thread
+  bool queue_empty_sent = false;
+  std::vector<InFlight> in_flight;    // sent, not yet acked; seq order
+  std::vector<store::AccountId> presence_subscriptions;
+};
 
 struct SessionState {
   bool open = false;  // handshake done
@@ -29,8 +52,9 @@ struct SessionState {
   std::unique_ptr<noise::NoisePipe> handshake;  // only during the handshake
   noise::CipherState send;
   noise::CipherState receive;
-  StaticKey remote_static{};
-  DeviceAddress device;
+  store::StaticKey remote_static{};
+  store::DeviceAddress device;
+  std::unique_ptr<DeviceSession> messaging;  // once authenticated
 };
 
 // How a session's Noise messages leave: one call per message, unframed.
@@ -39,6 +63,10 @@ class SessionOutput {
   virtual ~SessionOutput() = default;
   // False if the transport closed the connection (e.g. its write queue overflowed).
   virtual bool WriteMessage(ByteSpan noise_message) = 0;
+  // A new link to this connection (called once, at authentication).
+  virtual std::shared_ptr<SessionLink> MakeLink() = 0;
+  // Closes the connection from inside a posted function (e.g. replaced by a newer one).
+  virtual void CloseFromSession(CloseCause cause) = 0;
 };
 
 enum class SendClose : uint8_t { kNo, kYes };
@@ -68,6 +96,12 @@ class SessionProtocol {
   bool SendPing(SessionState& s, uint64_t nonce, SessionOutput& out);
   // Best effort: a Close frame naming `cause` (only on an open session).
   void SendCloseFrame(SessionState& s, CloseCause cause, SessionOutput& out);
+  // The transport calls this once when the connection closes, whatever the cause.
+  void OnClosed(SessionState& s);
+  // Marks the session authenticated as `device` and starts its messaging.
+  void Authenticate(SessionState& s, const store::DeviceAddress& device, SessionOutput& out);
+  Gateway& gateway() { return gateway_; }
+  LoopMetrics& metrics() { return metrics_; }
 
  private:
   Verdict OnHandshake(SessionState& s, ByteSpan message, SessionOutput& out, bool& became_open);
@@ -75,6 +109,8 @@ class SessionProtocol {
   Verdict OnFrame(SessionState& s, ByteSpan plaintext, SessionOutput& out, uint64_t now_ms);
   void OnRequest(SessionState& s, const wire::Request& request, SessionOutput& out,
                  uint64_t now_ms);
+  // Answers a request the gateway serves itself (echo, whoami); false if not one.
+  bool OnGatewayRequest(SessionState& s, const wire::Request& request, wire::Response& response);
 
   Gateway& gateway_;
   LoopMetrics& metrics_;

@@ -1,0 +1,137 @@
+#include "server/accounts.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace sotto::server {
+
+size_t AccountIdHash::operator()(const AccountId& id) const noexcept {
+  uint64_t h = 0;
+  std::memcpy(&h, id.data(), sizeof h);  // account ids are random
+  return static_cast<size_t>(h);
+}
+
+Result<std::shared_ptr<const store::AccountRecord>> Accounts::Get(const AccountId& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return GetLocked(id);
+}
+
+Result<std::shared_ptr<const store::AccountRecord>> Accounts::GetLocked(const AccountId& id) {
+  if (auto it = cache_.find(id); it != cache_.end()) return it->second;
+  SOTTO_ASSIGN_OR_RETURN(auto record, store_.Get(id));
+  if (!record) return std::shared_ptr<const store::AccountRecord>();
+  auto shared = std::make_shared<const store::AccountRecord>(std::move(*record));
+  CacheLocked(shared);
+  return shared;
+}
+
+void Accounts::CacheLocked(std::shared_ptr<const store::AccountRecord> record) {
+  if (cache_.size() >= kMaxCachedAccounts) cache_.clear();
+  const AccountId id = record->id;
+  cache_[id] = std::move(record);
+}
+
+Result<std::optional<AccountId>> Accounts::FindByHandle(const std::string& handle) {
+  return store_.FindByHandle(handle);
+}
+
+Result<std::optional<DeviceAddress>> Accounts::FindByNoiseKey(const StaticKey& key) {
+  return store_.FindByNoiseKey(key);
+}
+
+Result<Registration> Accounts::RegisterPrimary(const std::string& handle, const StaticKey& key,
+                                               uint64_t now_ms, crypto::Random& random) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SOTTO_ASSIGN_OR_RETURN(auto existing_key, store_.FindByNoiseKey(key));
+  SOTTO_ASSIGN_OR_RETURN(auto existing_id, store_.FindByHandle(handle));
+  Registration out;
+  store::AccountRecord record;
+  if (existing_id) {
+    SOTTO_ASSIGN_OR_RETURN(auto current, GetLocked(*existing_id));
+    if (current == nullptr) {
+      return store::StoreError(Code::kDataLoss, store::StoreErr::kCorrupt,
+                               "handle index names a missing account");
+    }
+    if (existing_key) {
+      if (existing_key->account == *existing_id && existing_key->device_id == store::kPrimaryDeviceId) {
+        out.device = *existing_key;
+        return out;  // the same primary registering again
+      }
+      return store::StoreError(Code::kAlreadyExists, store::StoreErr::kConflict,
+                               "this device key belongs to another device");
+    }
+    record = *current;
+    for (const store::DeviceRecord& d : record.devices) out.removed.push_back({record.id, d.device_id});
+    record.devices.clear();
+    out.reregistered = true;
+  } else {
+    if (existing_key) {
+      return store::StoreError(Code::kAlreadyExists, store::StoreErr::kConflict,
+                               "this device key belongs to another account");
+    }
+    random.Fill(record.id);
+    record.handle = handle;
+  }
+  store::DeviceRecord primary;
+  primary.device_id = store::kPrimaryDeviceId;
+  primary.noise_key = key;
+  primary.created_ms = now_ms;
+  record.devices.push_back(primary);
+  SOTTO_RETURN_IF_ERROR(store_.Put(record));
+  out.device = {record.id, store::kPrimaryDeviceId};
+  CacheLocked(std::make_shared<const store::AccountRecord>(std::move(record)));
+  return out;
+}
+
+template <typename Fn>
+Status Accounts::Update(const AccountId& id, Fn&& change) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SOTTO_ASSIGN_OR_RETURN(auto current, GetLocked(id));
+  if (current == nullptr) {
+    return store::StoreError(Code::kNotFound, store::StoreErr::kConflict, "no such account");
+  }
+  store::AccountRecord record = *current;
+  SOTTO_RETURN_IF_ERROR(change(record));
+  SOTTO_RETURN_IF_ERROR(store_.Put(record));
+  CacheLocked(std::make_shared<const store::AccountRecord>(std::move(record)));
+  return Ok();
+}
+
+namespace {
+tl::unexpected<Error> NoDevice() {
+  return store::StoreError(Code::kNotFound, store::StoreErr::kConflict, "no such device");
+}
+store::DeviceRecord* FindMutable(store::AccountRecord& r, uint32_t device_id) {
+  auto it = std::find_if(r.devices.begin(), r.devices.end(),
+                         [&](const store::DeviceRecord& d) { return d.device_id == device_id; });
+  return it == r.devices.end() ? nullptr : &*it;
+}
+}  // namespace
+
+Status Accounts::SetRegistrationId(const DeviceAddress& device, uint32_t registration_id) {
+  return Update(device.account, [&](store::AccountRecord& r) -> Status {
+    store::DeviceRecord* d = FindMutable(r, device.device_id);
+    if (d == nullptr) return NoDevice();
+    d->registration_id = registration_id;
+    return Ok();
+  });
+}
+
+Status Accounts::SetPushEndpoint(const DeviceAddress& device, const std::string& endpoint) {
+  return Update(device.account, [&](store::AccountRecord& r) -> Status {
+    store::DeviceRecord* d = FindMutable(r, device.device_id);
+    if (d == nullptr) return NoDevice();
+    d->push_endpoint = endpoint;
+    return Ok();
+  });
+}
+
+Status Accounts::SetPresenceVisibility(const AccountId& account,
+                                       store::PresenceVisibility visibility) {
+  return Update(account, [&](store::AccountRecord& r) -> Status {
+    r.presence = visibility;
+    return Ok();
+  });
+}
+
+}  // namespace sotto::server

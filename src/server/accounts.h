@@ -1,0 +1,72 @@
+// Accounts and their devices, over store::AccountStore with a read cache: the router
+// looks an account's device list up on every Send, so it must not cost a store read
+// and a parse each time. Every change goes through here (one mutex serializes the
+// read-modify-write cycles) so the cache stays exact.
+//
+// Thread-safety: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.h"
+#include "crypto/random.h"
+#include "store/store.h"
+
+namespace sotto::server {
+
+using store::AccountId;
+using store::DeviceAddress;
+using store::StaticKey;
+
+struct AccountIdHash {
+  size_t operator()(const AccountId& id) const noexcept;
+};
+
+// Entries the account cache holds before it starts over (a crude but bounded policy).
+inline constexpr size_t kMaxCachedAccounts = 1'000'000;
+
+struct Registration {
+  DeviceAddress device;
+  bool reregistered = false;                // the handle had an account with other keys
+  std::vector<DeviceAddress> removed;       // that account's former devices
+};
+
+class Accounts {
+ public:
+  explicit Accounts(store::AccountStore& store) : store_(store) {}
+
+  // nullptr if there is no such account.
+  Result<std::shared_ptr<const store::AccountRecord>> Get(const AccountId& id);
+  Result<std::optional<AccountId>> FindByHandle(const std::string& handle);
+  Result<std::optional<DeviceAddress>> FindByNoiseKey(const StaticKey& key);
+
+  // Makes `key` the primary device of `handle`'s account: a new account, or, if the
+  // handle has one already with other keys, the same account id with this key as its
+  // only device (re-registration; Registration::removed lists the old devices). A key
+  // already registered to this handle's primary is returned as it is; a key registered
+  // to any other device is kConflict.
+  Result<Registration> RegisterPrimary(const std::string& handle, const StaticKey& key,
+                                       uint64_t now_ms, crypto::Random& random);
+  Status SetRegistrationId(const DeviceAddress& device, uint32_t registration_id);
+  Status SetPushEndpoint(const DeviceAddress& device, const std::string& endpoint);
+  Status SetPresenceVisibility(const AccountId& account, store::PresenceVisibility visibility);
+
+ private:
+  template <typename Fn>
+  Status Update(const AccountId& id, Fn&& change);
+  Result<std::shared_ptr<const store::AccountRecord>> GetLocked(const AccountId& id);
+  void CacheLocked(std::shared_ptr<const store::AccountRecord> record);
+
+  store::AccountStore& store_;
+  std::mutex mu_;
+  std::unordered_map<AccountId, std::shared_ptr<const store::AccountRecord>, AccountIdHash>
+      cache_;  // GUARDED_BY(mu_); shared with readers holding a snapshot
+};
+
+}  // namespace sotto::server

@@ -1,0 +1,149 @@
+// The server core behind the gateway: accounts and registration, the prekey directory,
+// the router with its durable per-device queues, delivery receipts, presence and
+// content-free push. The gateway's sessions hand it every request a device makes; it
+// answers at once or, for Send, when the message is durable. It never sees plaintext:
+// ciphertexts are opaque bytes to it. Design and byte formats: docs/server.md, docs/wire.md.
+//
+// Threads: the gateway loops call it (from any loop); the queue's writer thread runs
+// commit callbacks, which only post to connections. A maintenance thread purges expired
+// messages and codes.
+//
+// Thread-safety: thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "base/result.h"
+#include "server/accounts.h"
+#include "server/config.h"
+#include "server/presence.h"
+#include "server/push.h"
+#include "server/router.h"
+#include "server/verification.h"
+#include "store/store.h"
+#include "wire/sotto_wire.pb.h"
+
+namespace sotto::server {
+
+namespace internal {
+struct SessionContext;
+struct SessionState;
+}  // namespace internal
+
+inline constexpr size_t kMaxMessageIdBytes = 32;
+inline constexpr size_t kMaxPresenceSubscriptions = 1'000;  // per connection
+
+// Counters of the core, exported at /metrics. Counts only.
+struct CoreMetrics {
+  using Counter = std::atomic<uint64_t>;
+  Counter sends{0};
+  Counter sends_stale{0};
+  Counter sends_queue_full{0};
+  Counter sends_duplicate{0};
+  Counter sends_online_only{0};
+  Counter messages_queued{0};
+  Counter envelopes_delivered{0};  // sent to a device
+  Counter envelopes_acked{0};
+  Counter receipts_queued{0};
+  Counter messages_expired{0};
+  Counter registrations{0};
+  Counter reregistrations{0};
+  Counter codes_issued{0};
+  Counter codes_refused{0};
+  Counter bundles_fetched{0};
+  Counter bundles_rate_limited{0};
+  Counter prekeys_claimed{0};
+  Counter presence_updates{0};
+  Counter pushes_requested{0};
+};
+
+struct CoreOptions {
+  StoreConfig store;
+  PreKeyConfig prekeys;
+  uint32_t max_devices_per_account = 5;
+  uint32_t max_push_endpoint_bytes = 512;
+  uint32_t code_ttl_s = 600;  // told to clients; VerificationCodes enforces it
+};
+
+class ServerCore {
+ public:
+  // Everything passed must outlive the core. `push` may be null (no push).
+  ServerCore(CoreOptions options, store::Store& store, VerificationCodes& codes,
+             CodeSender& codes_out, PushNotifier* push);
+  ~ServerCore();
+  ServerCore(const ServerCore&) = delete;
+  ServerCore& operator=(const ServerCore&) = delete;
+
+  // Starts the maintenance thread (expiry purge). Stop() ends it; idempotent.
+  void Start();
+  void Stop();
+
+  // --- Called by the gateway's sessions, on the connection's thread. ---
+  // The device a Noise static key belongs to, if registered.
+  std::optional<store::DeviceAddress> Authenticate(const store::StaticKey& key);
+  // A session became authenticated: route to it, drain its queue, update presence.
+  void OnOnline(internal::SessionContext& ctx);
+  // The connection closed (after OnOnline).
+  void OnOffline(internal::SessionState& s);
+  // Handles a request. Returns true if `response` is complete now; false if the core
+  // will send the response itself later (Send waits for durability).
+  bool HandleRequest(internal::SessionContext& ctx, const wire::Request& request,
+                     wire::Response& response, uint64_t now_ms);
+  void OnDeliveryAck(internal::SessionContext& ctx, const wire::DeliveryAck& ack);
+
+  const CoreMetrics& metrics() const { return metrics_; }
+  // Prometheus text of the core's counters and the queue's statistics.
+  std::string RenderPrometheus() const;
+
+  // Wall clock in ms since the Unix epoch (TTL and last-seen are wall-clock).
+  static uint64_t WallMs();
+
+ private:
+  void HandleRegister(internal::SessionContext& ctx, const wire::RegisterRequest& r,
+                      wire::Response& response, uint64_t now_ms);
+  void HandleSend(internal::SessionContext& ctx, const wire::Request& request,
+                  wire::Response& response, bool& deferred);
+  void HandleUploadKeys(internal::SessionContext& ctx, const wire::UploadKeysRequest& u,
+                        wire::Response& response);
+  void HandleGetBundle(internal::SessionContext& ctx, const wire::GetBundleRequest& r,
+                       wire::Response& response, uint64_t now_ms);
+  void HandleSubscribe(internal::SessionContext& ctx, const wire::SubscribePresenceRequest& r,
+                       wire::Response& response);
+  // After a commit: deliver each newly stored append to its device if online, or push.
+  // `endpoints` (push URLs, one per append, empty = none) may be null: no push.
+  void Fanout(store::WriteRequest& request, const store::WriteResult& result,
+              const std::vector<std::string>* endpoints);
+  // Sends what the connection may send now: from the store when catching up.
+  void Pump(internal::SessionContext& ctx);
+  void SendEnvelope(internal::SessionContext& ctx, uint64_t seq, const std::string& payload);
+  void DeliverNotified(internal::SessionContext& ctx, uint64_t seq, const std::string& payload);
+  void NotifyPreKeysLow(const store::DeviceAddress& device, uint32_t count);
+  void MaintenanceLoop();
+
+  CoreOptions options_;
+  store::Store& store_;
+  store::MessageQueue& queue_;
+  Accounts accounts_;
+  VerificationCodes& codes_;
+  CodeSender& code_sender_;
+  PushNotifier* push_;
+  Router router_;
+  Presence presence_;
+  mutable CoreMetrics metrics_;
+
+  std::mutex bundle_mu_;
+  std::unordered_map<store::AccountId, TokenBucket, AccountIdHash> bundle_buckets_;  // GUARDED_BY(bundle_mu_)
+
+  std::mutex maintenance_mu_;
+  std::condition_variable maintenance_cv_;
+  bool stopping_ = false;  // GUARDED_BY(maintenance_mu_)
+  std::thread maintenance_;
+};
+
+}  // namespace sotto::server

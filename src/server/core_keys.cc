@@ -1,0 +1,173 @@
+// The prekey directory's requests (part of ServerCore; split from core.cc for size).
+#include <cstring>
+
+#include "crypto/x25519.h"
+#include "server/core.h"
+#include "server/internal/core_util.h"
+#include "server/internal/session.h"
+
+namespace sotto::server {
+
+using internal::Fail;
+using internal::IsPublicKey;
+using internal::kPublicKeyBytes;
+using internal::kSignatureBytes;
+using internal::SessionContext;
+using internal::ToAccountId;
+using internal::ToArray;
+
+void ServerCore::HandleUploadKeys(SessionContext& ctx, const wire::UploadKeysRequest& u,
+                                  wire::Response& response) {
+  internal::SessionState& s = ctx.state;
+  store::KeyStore& keys = store_.keys();
+  if (!u.identity_key().empty() || u.has_signed_prekey()) {
+    const wire::SignedPreKey& spk = u.signed_prekey();
+    if (!IsPublicKey(u.identity_key()) || !IsPublicKey(spk.public_key()) ||
+        spk.signature().size() != kSignatureBytes) {
+      Fail(response, wire::STATUS_BAD_REQUEST,
+           "identity and signed prekey must be 33-byte type-5 keys with a 64-byte signature");
+      return;
+    }
+    if (u.registration_id() == 0 || u.registration_id() > internal::kMaxRegistrationId) {
+      Fail(response, wire::STATUS_BAD_REQUEST, "registration_id must be in 1..16380");
+      return;
+    }
+    crypto::X25519Public identity{};
+    std::memcpy(identity.data(), u.identity_key().data() + 1, identity.size());
+    if (!crypto::VerifySignature(identity, AsBytes(spk.public_key()), AsBytes(spk.signature()))) {
+      Fail(response, wire::STATUS_BAD_REQUEST, "the signed prekey's signature does not verify");
+      return;
+    }
+    store::DeviceKeys device_keys;
+    device_keys.identity_key = ToArray<kPublicKeyBytes>(u.identity_key());
+    device_keys.registration_id = u.registration_id();
+    device_keys.signed_prekey.id = spk.id();
+    device_keys.signed_prekey.public_key = ToArray<kPublicKeyBytes>(spk.public_key());
+    device_keys.signed_prekey.signature = ToArray<kSignatureBytes>(spk.signature());
+    if (!keys.PutDeviceKeys(s.device, device_keys) ||
+        !accounts_.SetRegistrationId(s.device, u.registration_id())) {
+      Fail(response, wire::STATUS_INTERNAL, "store failure");
+      return;
+    }
+  }
+  auto count = keys.CountOneTimePreKeys(s.device);
+  if (!count) {
+    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    return;
+  }
+  if (u.one_time_prekeys_size() > 0) {
+    auto published = keys.GetDeviceKeys(s.device);
+    if (!published || !*published) {
+      Fail(response, wire::STATUS_BAD_REQUEST, "upload the identity and signed prekey first");
+      return;
+    }
+    const auto n = static_cast<uint32_t>(u.one_time_prekeys_size());
+    if (n > options_.prekeys.max_upload) {
+      Fail(response, wire::STATUS_TOO_LARGE, "more one-time prekeys than prekeys.max_upload");
+      return;
+    }
+    if (*count + n > options_.prekeys.max_one_time_prekeys) {
+      Fail(response, wire::STATUS_TOO_LARGE, "the pool would exceed prekeys.max_one_time_prekeys");
+      return;
+    }
+    std::vector<store::OneTimePreKey> batch;
+    batch.reserve(n);
+    for (const wire::OneTimePreKey& k : u.one_time_prekeys()) {
+      if (!IsPublicKey(k.public_key())) {
+        Fail(response, wire::STATUS_BAD_REQUEST, "one-time prekeys must be 33-byte type-5 keys");
+        return;
+      }
+      batch.push_back({k.id(), ToArray<kPublicKeyBytes>(k.public_key())});
+    }
+    if (!keys.AddOneTimePreKeys(s.device, batch)) {
+      Fail(response, wire::STATUS_INTERNAL, "store failure");
+      return;
+    }
+    count = keys.CountOneTimePreKeys(s.device);
+    if (!count) {
+      Fail(response, wire::STATUS_INTERNAL, "store failure");
+      return;
+    }
+  }
+  response.mutable_upload_keys()->set_one_time_prekeys(*count);
+}
+
+void ServerCore::HandleGetBundle(SessionContext& ctx, const wire::GetBundleRequest& r,
+                                 wire::Response& response, uint64_t now_ms) {
+  internal::SessionState& s = ctx.state;
+  {
+    std::lock_guard<std::mutex> lock(bundle_mu_);
+    if (bundle_buckets_.size() >= internal::kMaxBundleBuckets) bundle_buckets_.clear();
+    if (!bundle_buckets_[s.device.account].Allow(now_ms, options_.prekeys.bundle_rate)) {
+      metrics_.bundles_rate_limited.fetch_add(1, std::memory_order_relaxed);
+      Fail(response, wire::STATUS_RATE_LIMITED, "too many bundle fetches (prekeys.bundle_rate)");
+      return;
+    }
+  }
+  AccountId target{};
+  if (!ToAccountId(r.account_id(), target)) {
+    Fail(response, wire::STATUS_BAD_REQUEST, "account_id must be 16 bytes");
+    return;
+  }
+  auto record = accounts_.Get(target);
+  if (!record) {
+    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    return;
+  }
+  if (*record == nullptr) {
+    Fail(response, wire::STATUS_NOT_FOUND, "no such account");
+    return;
+  }
+  auto* out = response.mutable_get_bundle();
+  for (const store::DeviceRecord& d : (*record)->devices) {
+    if (r.device_id() != 0 && d.device_id != r.device_id()) continue;
+    const DeviceAddress device{target, d.device_id};
+    auto keys = store_.keys().GetDeviceKeys(device);
+    if (!keys) {
+      Fail(response, wire::STATUS_INTERNAL, "store failure");
+      return;
+    }
+    if (!*keys) continue;
+    wire::DeviceBundle* b = out->add_bundles();
+    b->set_device_id(d.device_id);
+    b->set_registration_id((*keys)->registration_id);
+    b->set_identity_key((*keys)->identity_key.data(), (*keys)->identity_key.size());
+    auto* spk = b->mutable_signed_prekey();
+    spk->set_id((*keys)->signed_prekey.id);
+    spk->set_public_key((*keys)->signed_prekey.public_key.data(), kPublicKeyBytes);
+    spk->set_signature((*keys)->signed_prekey.signature.data(), kSignatureBytes);
+    auto claimed = store_.keys().ClaimOneTimePreKey(device);
+    if (!claimed) {
+      Fail(response, wire::STATUS_INTERNAL, "store failure");
+      return;
+    }
+    if (*claimed) {
+      metrics_.prekeys_claimed.fetch_add(1, std::memory_order_relaxed);
+      auto* otk = b->mutable_one_time_prekey();
+      otk->set_id((*claimed)->id);
+      otk->set_public_key((*claimed)->public_key.data(), kPublicKeyBytes);
+      if (auto left = store_.keys().CountOneTimePreKeys(device);
+          left && *left < options_.prekeys.low_watermark) {
+        NotifyPreKeysLow(device, *left);
+      }
+    }
+  }
+  if (out->bundles_size() == 0) {
+    response.clear_get_bundle();
+    Fail(response, wire::STATUS_NOT_FOUND, "no keys published for this device");
+    return;
+  }
+  metrics_.bundles_fetched.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ServerCore::NotifyPreKeysLow(const DeviceAddress& device, uint32_t count) {
+  auto link = router_.Find(device);
+  if (!link) return;  // told when it next connects
+  link->Post([count](SessionContext& ctx) {
+    wire::Frame frame;
+    frame.mutable_prekeys_low()->set_count(count);
+    ctx.protocol.SendFrame(ctx.state, frame, ctx.out);
+  });
+}
+
+}  // namespace sotto::server
