@@ -17,11 +17,13 @@ for preset in release asan; do
   ctest --test-dir "build/$preset" --output-on-failure -j "$(nproc)" --timeout 600
 done
 
-echo "=== ThreadSanitizer: the multi-threaded parts (event loop queue, HTTP, gateway, WebSocket)"
+echo "=== ThreadSanitizer: the multi-threaded parts (event loop queue, HTTP, gateway, WebSocket,"
+echo "    store group commit, push, server core)"
 cmake --preset tsan >/dev/null
-cmake --build build/tsan -j "$(nproc)" --target net_test gateway_test ws_gateway_test sottod
+cmake --build build/tsan -j "$(nproc)" --target net_test gateway_test ws_gateway_test sottod \
+  store_test push_test http_client_test verification_test server_core_test
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan --output-on-failure -j "$(nproc)" \
-  --timeout 600 -R '^(EventLoop|Socket|HttpServer|Gateway|WsGateway)\.'
+  --timeout 600 -R '^(EventLoop|Socket|HttpServer|HttpClient|Gateway|WsGateway|ServerCore|Push|WebhookCodeSender|RocksDbStoreTest|Backends/QueueTest|Backends/StoreTest)\.'
 
 echo "=== clang-tidy (bug-finding checks as errors)"
 bash scripts/tidy.sh build/asan

@@ -1,5 +1,10 @@
 #include "net/http_client.h"
 
+#include <arpa/inet.h>
+
+#include <cctype>
+#include <cstring>
+
 #include <atomic>
 #include <condition_variable>
 #include <exception>
@@ -424,6 +429,39 @@ Result<HttpClientResponse> HttpPost(std::string_view url, std::string_view conte
     // Allocation failure, or a Boost call without an error_code overload.
     return ClientError(Code::kInternal, HttpClientErr::kInternal, "HTTP client failed");
   }
+}
+
+namespace {
+
+bool IsLocalOrPrivateV4(const uint8_t a[4]) {
+  return a[0] == 0 || a[0] == 10 || a[0] == 127 ||
+         (a[0] == 100 && (a[1] & 0xc0) == 64) ||  // 100.64.0.0/10
+         (a[0] == 169 && a[1] == 254) ||          // link-local, cloud metadata
+         (a[0] == 172 && (a[1] & 0xf0) == 16) ||  // 172.16.0.0/12
+         (a[0] == 192 && a[1] == 168) || a[0] >= 224;  // multicast and reserved
+}
+
+}  // namespace
+
+bool IsLocalOrPrivateHost(std::string_view host) {
+  std::string h(host);
+  for (char& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  while (!h.empty() && h.back() == '.') h.pop_back();
+  if (h == "localhost" || (h.size() > 10 && h.compare(h.size() - 10, 10, ".localhost") == 0)) {
+    return true;
+  }
+  uint8_t v4[4];
+  if (inet_pton(AF_INET, h.c_str(), v4) == 1) return IsLocalOrPrivateV4(v4);
+  uint8_t v6[16];
+  if (inet_pton(AF_INET6, h.c_str(), v6) != 1) return false;  // a name
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(v6, kMappedPrefix, sizeof kMappedPrefix) == 0) return IsLocalOrPrivateV4(v6 + 12);
+  bool all_zero_but_last = true;
+  for (int i = 0; i < 15; ++i) all_zero_but_last &= v6[i] == 0;
+  if (all_zero_but_last && (v6[15] == 0 || v6[15] == 1)) return true;  // :: and ::1
+  if ((v6[0] & 0xfe) == 0xfc) return true;                             // fc00::/7
+  if (v6[0] == 0xfe && (v6[1] & 0xc0) == 0x80) return true;            // fe80::/10
+  return v6[0] == 0xff;                                                // multicast
 }
 
 }  // namespace sotto::net

@@ -57,6 +57,12 @@ struct ParsedUrl {
 // characters or spaces, and URLs longer than kMaxUrlBytes.
 Result<ParsedUrl> ParseUrl(std::string_view url);
 
+// True for "localhost" (and names under it) and for IP literals that are not public:
+// loopback, private (RFC 1918, IPv6 ULA), link-local, carrier-grade NAT, unspecified,
+// and IPv4-mapped forms of those. Host names are not resolved: a public name that
+// resolves to a private address is not caught here.
+bool IsLocalOrPrivateHost(std::string_view host);
+
 struct HttpHeader {
   std::string_view name;
   std::string_view value;

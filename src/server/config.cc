@@ -174,7 +174,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
            r.Unsigned("initial_backoff_ms", c.initial_backoff_ms) &&
            r.Unsigned("max_backoff_ms", c.max_backoff_ms) && r.Unsigned("timeout_ms", c.timeout_ms) &&
            r.Unsigned("max_endpoint_bytes", c.max_endpoint_bytes) &&
-           r.Unsigned("max_pending", c.max_pending);
+           r.Unsigned("max_pending", c.max_pending) &&
+           r.Bool("allow_private_endpoints", c.allow_private_endpoints);
   }));
   return ValidateConfig(config, error_detail);
 }

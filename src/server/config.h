@@ -59,6 +59,9 @@ struct PushConfig {
   uint32_t timeout_ms = 5'000;            // per HTTP POST
   uint32_t max_endpoint_bytes = 512;      // longest endpoint URL accepted
   uint32_t max_pending = 100'000;         // devices with a push waiting; past it new ones drop
+  // Endpoints on loopback, private or link-local addresses are refused unless this is on
+  // (a client must not make the server POST into its own network). Tests turn it on.
+  bool allow_private_endpoints = false;
 };
 
 struct ServerConfig {

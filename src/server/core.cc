@@ -30,7 +30,7 @@ uint64_t DeviceHash(const DeviceAddress& d) { return store::DeviceAddressHash{}(
 
 ServerCore::ServerCore(CoreOptions options, store::Store& store, VerificationCodes& codes,
                        CodeSender& codes_out, PushNotifier* push)
-    : options_(std::move(options)),
+    : options_(options),
       store_(store),
       queue_(store.queue()),
       accounts_(store.accounts()),
@@ -245,8 +245,14 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
           Fail(response, wire::STATUS_TOO_LARGE, "endpoint longer than push.max_endpoint_bytes");
           break;
         }
-        if (!net::ParseUrl(endpoint)) {
+        auto url = net::ParseUrl(endpoint);
+        if (!url) {
           Fail(response, wire::STATUS_BAD_REQUEST, "endpoint must be an http:// or https:// URL");
+          break;
+        }
+        if (!options_.allow_private_push_endpoints && net::IsLocalOrPrivateHost(url->host)) {
+          Fail(response, wire::STATUS_PERMISSION_DENIED,
+               "endpoint is a local or private address (push.allow_private_endpoints)");
           break;
         }
       }

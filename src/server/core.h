@@ -68,6 +68,7 @@ struct CoreOptions {
   PreKeyConfig prekeys;
   uint32_t max_devices_per_account = 5;
   uint32_t max_push_endpoint_bytes = 512;
+  bool allow_private_push_endpoints = false;
   uint32_t code_ttl_s = 600;  // told to clients; VerificationCodes enforces it
 };
 

@@ -61,6 +61,11 @@ TestDevice Ready(const SottodProcess& server, const std::string& handle, uint32_
   return std::move(*d);
 }
 
+// Declares `var` as a registered device with keys, or fails the test.
+#define READY(var, ...)                 \
+  TestDevice var = Ready(__VA_ARGS__); \
+  ASSERT_TRUE(var.conn) << "setting up " #var
+
 wire::Response MustCall(client::GatewayClient& c, const wire::Request& r) {
   auto resp = c.Call(r);
   EXPECT_TRUE(resp) << (resp ? "" : resp.error().ToString());
@@ -149,8 +154,8 @@ TEST(ServerCore, CodeAttemptsAndRateAreLimited) {
 
 TEST(ServerCore, BundlesHandOutEachOneTimePreKeyOnceThenFallBack) {
   SottodProcess server(WithConfig("[prekeys]\nlow_watermark = 2\n"));
-  TestDevice alice = Ready(server, "+15551230010", 1111, 3);
-  TestDevice bob = Ready(server, "+15551230011", 2222, 0);
+  READY(alice, server, "+15551230010", 1111, 3);
+  READY(bob, server, "+15551230011", 2222, 0);
   wire::Request get;
   get.mutable_get_bundle()->set_account_id(alice.account_id);
   std::set<uint32_t> ids;
@@ -220,8 +225,8 @@ TEST(ServerCore, SignedPreKeyMustVerifyAndUploadsAreBounded) {
 
 TEST(ServerCore, BundleFetchesAreRateLimitedPerRequester) {
   SottodProcess server(WithConfig("[prekeys]\nbundle_rate_per_s = 0.001\nbundle_burst = 3\n"));
-  TestDevice alice = Ready(server, "+15551230013", 1, 10);
-  TestDevice mallory = Ready(server, "+15551230014", 2, 0);
+  READY(alice, server, "+15551230013", 1, 10);
+  READY(mallory, server, "+15551230014", 2, 0);
   wire::Request get;
   get.mutable_get_bundle()->set_account_id(alice.account_id);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(MustCall(*mallory.conn, get).status(), wire::STATUS_OK);
@@ -235,8 +240,8 @@ TEST(ServerCore, BundleFetchesAreRateLimitedPerRequester) {
 
 TEST(ServerCore, OnlineDeliveryWithServerAckAndDeliveredReceipt) {
   SottodProcess server;
-  TestDevice alice = Ready(server, "+15551230020", 11);
-  TestDevice bob = Ready(server, "+15551230021", 22);
+  READY(alice, server, "+15551230020", 11);
+  READY(bob, server, "+15551230021", 22);
   wire::Request lookup;
   lookup.mutable_lookup()->set_handle(bob.handle);
   wire::Response found = MustCall(*alice.conn, lookup);
@@ -269,8 +274,8 @@ TEST(ServerCore, OnlineDeliveryWithServerAckAndDeliveredReceipt) {
 TEST(ServerCore, OfflineDeviceDrainsInOrderAfterReconnectAndRestart) {
   SottodProcess server(
       WithConfig("[store]\ndelivery_window = 16\n[limits]\nrequest_rate_per_s = 0\n"));
-  TestDevice alice = Ready(server, "+15551230030", 31);
-  TestDevice bob = Ready(server, "+15551230031", 32);
+  READY(alice, server, "+15551230030", 31);
+  READY(bob, server, "+15551230031", 32);
   bob.conn.reset();  // offline
   constexpr int kMessages = 100;
   for (int i = 0; i < kMessages; ++i) {
@@ -305,8 +310,8 @@ TEST(ServerCore, OfflineDeviceDrainsInOrderAfterReconnectAndRestart) {
 
 TEST(ServerCore, RetriesWithTheSameMessageIdAreStoredOnce) {
   SottodProcess server;
-  TestDevice alice = Ready(server, "+15551230040", 41);
-  TestDevice bob = Ready(server, "+15551230041", 42);
+  READY(alice, server, "+15551230040", 41);
+  READY(bob, server, "+15551230041", 42);
   bob.conn.reset();
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(MustCall(*alice.conn, testing::SendTo(bob, {1}, "same", "x")).status(), wire::STATUS_OK);
@@ -327,8 +332,8 @@ TEST(ServerCore, RetriesWithTheSameMessageIdAreStoredOnce) {
 
 TEST(ServerCore, StaleDeviceListsAreRefusedAndNothingIsQueued) {
   SottodProcess server;
-  TestDevice alice = Ready(server, "+15551230050", 51);
-  TestDevice bob = Ready(server, "+15551230051", 52);
+  READY(alice, server, "+15551230050", 51);
+  READY(bob, server, "+15551230051", 52);
   wire::Response extra = MustCall(*alice.conn, testing::SendTo(bob, {1, 2}, "s-1", "x"));
   EXPECT_EQ(extra.status(), wire::STATUS_STALE_DEVICES);
   ASSERT_EQ(extra.send().extra_devices_size(), 1);
@@ -377,8 +382,8 @@ TEST(ServerCore, StaleDeviceListsAreRefusedAndNothingIsQueued) {
 
 TEST(ServerCore, QueueDepthIsBoundedWithAClearError) {
   SottodProcess server(WithConfig("[store]\nmax_queue_depth = 3\n"));
-  TestDevice alice = Ready(server, "+15551230060", 61);
-  TestDevice bob = Ready(server, "+15551230061", 62);
+  READY(alice, server, "+15551230060", 61);
+  READY(bob, server, "+15551230061", 62);
   bob.conn.reset();
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(MustCall(*alice.conn, testing::SendTo(bob, {1}, "q" + std::to_string(i), "x")).status(),
@@ -391,8 +396,8 @@ TEST(ServerCore, QueueDepthIsBoundedWithAClearError) {
 
 TEST(ServerCore, MessagesExpireAfterTheirTtl) {
   SottodProcess server(WithConfig("[store]\nmessage_ttl_s = 1\npurge_interval_ms = 50\n"));
-  TestDevice alice = Ready(server, "+15551230070", 71);
-  TestDevice bob = Ready(server, "+15551230071", 72);
+  READY(alice, server, "+15551230070", 71);
+  READY(bob, server, "+15551230071", 72);
   bob.conn.reset();
   ASSERT_EQ(MustCall(*alice.conn, testing::SendTo(bob, {1}, "ttl", "x")).status(), wire::STATUS_OK);
   ASSERT_TRUE(AwaitMetricAtLeast(server, "sotto_queue_expired_total", 1));
@@ -405,8 +410,8 @@ TEST(ServerCore, MessagesExpireAfterTheirTtl) {
 
 TEST(ServerCore, TypingIndicatorsReachOnlineDevicesOnly) {
   SottodProcess server;
-  TestDevice alice = Ready(server, "+15551230080", 81);
-  TestDevice bob = Ready(server, "+15551230081", 82);
+  READY(alice, server, "+15551230080", 81);
+  READY(bob, server, "+15551230081", 82);
   ASSERT_TRUE(NextOf(*bob.conn, wire::Frame::kQueueEmpty));
   EXPECT_EQ(MustCall(*alice.conn, testing::SendTo(bob, {1}, "t1", "typing", true)).status(),
             wire::STATUS_OK);
@@ -426,9 +431,9 @@ TEST(ServerCore, TypingIndicatorsReachOnlineDevicesOnly) {
 
 TEST(ServerCore, PresenceFollowsTheOwnersVisibility) {
   SottodProcess server;
-  TestDevice alice = Ready(server, "+15551230090", 91);
-  TestDevice bob = Ready(server, "+15551230091", 92);
-  TestDevice carol = Ready(server, "+15551230092", 93);
+  READY(alice, server, "+15551230090", 91);
+  READY(bob, server, "+15551230091", 92);
+  READY(carol, server, "+15551230092", 93);
   wire::Request sub;
   sub.mutable_subscribe_presence()->set_account_id(alice.account_id);
   // Default: contacts only, and Bob is not one yet.
@@ -490,9 +495,9 @@ struct PushReceiver {
 TEST(ServerCore, ContentFreePushForOfflineDevicesIsCoalesced) {
   PushReceiver receiver;
   ASSERT_TRUE(receiver.server);
-  SottodProcess server(WithConfig("[push]\ncoalesce_ms = 60000\n"));
-  TestDevice alice = Ready(server, "+15551230100", 101);
-  TestDevice bob = Ready(server, "+15551230101", 102);
+  SottodProcess server(WithConfig("[push]\ncoalesce_ms = 60000\nallow_private_endpoints = true\n"));
+  READY(alice, server, "+15551230100", 101);
+  READY(bob, server, "+15551230101", 102);
   wire::Request push;
   push.mutable_register_push()->set_endpoint("http://127.0.0.1:" +
                                             std::to_string(receiver.server->port()) + "/up/bob");
@@ -522,6 +527,27 @@ TEST(ServerCore, ContentFreePushForOfflineDevicesIsCoalesced) {
   EXPECT_EQ(r.body.find(alice.handle), std::string::npos);
   EXPECT_EQ(r.body.find(alice.account_id), std::string::npos);
   EXPECT_LT(r.body.size(), 64u);
+}
+
+TEST(ServerCore, PushEndpointsInThePrivateNetworkAreRefusedByDefault) {
+  SottodProcess server;
+  READY(bob, server, "+15551230102", 103);
+  for (const char* url : {"http://127.0.0.1:9/x", "http://localhost/x", "https://10.1.2.3/x",
+                          "http://169.254.169.254/latest", "http://[::1]/x", "http://[fd00::1]/x"}) {
+    wire::Request push;
+    push.mutable_register_push()->set_endpoint(url);
+    wire::Response r = MustCall(*bob.conn, push);
+    EXPECT_EQ(r.status(), wire::STATUS_PERMISSION_DENIED) << url;
+    EXPECT_NE(r.reason().find("push.allow_private_endpoints"), std::string::npos);
+  }
+  wire::Request public_push;
+  public_push.mutable_register_push()->set_endpoint("https://push.example.org/up/abc");
+  EXPECT_EQ(MustCall(*bob.conn, public_push).status(), wire::STATUS_OK);
+  wire::Request too_long;
+  too_long.mutable_register_push()->set_endpoint("https://push.example.org/" + std::string(600, 'a'));
+  wire::Response r = MustCall(*bob.conn, too_long);
+  EXPECT_EQ(r.status(), wire::STATUS_TOO_LARGE);
+  EXPECT_NE(r.reason().find("push.max_endpoint_bytes"), std::string::npos);
 }
 
 }  // namespace

@@ -239,5 +239,18 @@ TEST(ParseUrl, Rejects) {
   EXPECT_FALSE(ParseUrl("http://h/" + std::string(kMaxUrlBytes, 'a')));
 }
 
+TEST(IsLocalOrPrivateHost, RangesAndNames) {
+  for (const char* host : {"localhost", "LOCALHOST.", "a.localhost", "127.0.0.1", "127.9.9.9",
+                           "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+                           "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "::1", "::",
+                           "fd00::1", "fc00::", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1"}) {
+    EXPECT_TRUE(IsLocalOrPrivateHost(host)) << host;
+  }
+  for (const char* host : {"push.example.org", "8.8.8.8", "172.15.255.255", "172.32.0.1",
+                           "100.128.0.1", "2001:db8::1", "::ffff:8.8.8.8", "169.253.1.1"}) {
+    EXPECT_FALSE(IsLocalOrPrivateHost(host)) << host;
+  }
+}
+
 }  // namespace
 }  // namespace sotto::net

@@ -62,6 +62,45 @@ TEST(Config, ErrorsNameTheKey) {
       << detail;
 }
 
+TEST(ServerConfig, CoreTablesLoadAndNameBadValues) {
+  ServerConfig c;
+  std::string detail;
+  ASSERT_TRUE(LoadConfigFile(
+      WriteTemp("[store]\nmessage_ttl_s = 60\nmax_queue_depth = 5\nsync = false\n"
+                "[registration]\ncode_sender = \"webhook\"\nwebhook_url = \"http://h/x\"\n"
+                "[prekeys]\nlow_watermark = 3\nbundle_rate_per_s = 2.5\n"
+                "[push]\ncoalesce_ms = 10\nallow_private_endpoints = true\n"),
+      c, detail))
+      << detail;
+  EXPECT_EQ(c.store.message_ttl_s, 60u);
+  EXPECT_EQ(c.store.max_queue_depth, 5u);
+  EXPECT_FALSE(c.store.sync);
+  EXPECT_EQ(c.registration.code_sender, "webhook");
+  EXPECT_EQ(c.prekeys.low_watermark, 3u);
+  EXPECT_DOUBLE_EQ(c.prekeys.bundle_rate.per_second, 2.5);
+  EXPECT_TRUE(c.push.allow_private_endpoints);
+  struct Case {
+    const char* toml;
+    const char* names;
+  };
+  for (const Case& bad : {Case{"[store]\nmax_queue_depth = 0\n", "store.max_queue_depth"},
+                          Case{"[store]\ndelivery_window = 4097\n", "store.delivery_window"},
+                          Case{"[store]\nsync = 1\n", "store.sync"},
+                          Case{"[store]\nttl = 1\n", "store.ttl"},
+                          Case{"[registration]\ncode_sender = \"sms\"\n", "registration.code_sender"},
+                          Case{"[registration]\ncode_sender = \"webhook\"\n", "registration.webhook_url"},
+                          Case{"[prekeys]\nlow_watermark = 2000\n", "prekeys.low_watermark"},
+                          Case{"[push]\ninitial_backoff_ms = 0\n", "push.initial_backoff_ms"}}) {
+    ServerConfig fresh;
+    std::string why;
+    EXPECT_FALSE(LoadConfigFile(WriteTemp(bad.toml), fresh, why)) << bad.toml;
+    EXPECT_NE(why.find(bad.names), std::string::npos) << why;
+  }
+  // The queue-depth edge: 1 is accepted.
+  ServerConfig edge;
+  EXPECT_TRUE(LoadConfigFile(WriteTemp("[store]\nmax_queue_depth = 1\n"), edge, detail)) << detail;
+}
+
 TEST(TokenBucket, BurstThenRate) {
   TokenBucket b;
   const RateLimit limit{10, 3};  // 10/s, burst 3
