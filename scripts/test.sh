@@ -22,7 +22,7 @@ echo "    store group commit, push, server core)"
 cmake --preset tsan >/dev/null
 cmake --build build/tsan -j "$(nproc)" --target net_test gateway_test ws_gateway_test sottod \
   store_test push_test http_client_test verification_test server_core_test
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan --output-on-failure -j "$(nproc)" \
+TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/sanitizers/tsan.supp" ctest --test-dir build/tsan --output-on-failure -j "$(nproc)" \
   --timeout 600 -R '^(EventLoop|Socket|HttpServer|HttpClient|Gateway|WsGateway|ServerCore|Push|WebhookCodeSender|RocksDbStoreTest|Backends/QueueTest|Backends/StoreTest)\.'
 
 echo "=== clang-tidy (bug-finding checks as errors)"

@@ -10,7 +10,9 @@ void Presence::DeviceOnline(const AccountId& account) {
   bool changed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    changed = entries_[account].online_devices++ == 0;
+    Entry& e = entries_[account];
+    changed = e.online_devices++ == 0;
+    if (changed) ++e.version;
   }
   if (changed) Publish(account);
 }
@@ -22,7 +24,10 @@ void Presence::DeviceOffline(const AccountId& account, uint64_t now_ms) {
     auto it = entries_.find(account);
     if (it == entries_.end() || it->second.online_devices == 0) return;
     changed = --it->second.online_devices == 0;
-    if (changed) it->second.last_seen_ms = now_ms;
+    if (changed) {
+      it->second.last_seen_ms = now_ms;
+      ++it->second.version;
+    }
   }
   if (changed) Publish(account);
 }
@@ -73,19 +78,27 @@ uint64_t Presence::updates_sent() const {
 
 void Presence::Publish(const AccountId& account) {
   std::vector<Subscriber> subs;
-  PresenceState state;
+  uint64_t version = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(account);
     if (it == entries_.end()) return;
     subs = it->second.subscribers;
-    state = {it->second.online_devices > 0, it->second.last_seen_ms};
+    version = it->second.version;
   }
-  size_t sent = 0;
-  for (const Subscriber& s : subs) {
-    auto visible = Visible(account, s.viewer);
-    if (!visible || !*visible) continue;
-    ++sent;
+  // Visibility needs store reads: decide outside the lock...
+  std::vector<Subscriber> visible;
+  for (Subscriber& s : subs) {
+    auto allowed = Visible(account, s.viewer);
+    if (allowed && *allowed) visible.push_back(std::move(s));
+  }
+  // ...then post under it, and only if no later change happened meanwhile (that one's
+  // Publish sends the newer state), so subscribers never see states out of order.
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(account);
+  if (it == entries_.end() || it->second.version != version) return;
+  const PresenceState state{it->second.online_devices > 0, it->second.last_seen_ms};
+  for (const Subscriber& s : visible) {
     s.link->Post([account, state](internal::SessionContext& ctx) {
       wire::Frame frame;
       wire::PresenceUpdate* update = frame.mutable_presence();
@@ -95,8 +108,7 @@ void Presence::Publish(const AccountId& account) {
       ctx.protocol.SendFrame(ctx.state, frame, ctx.out);
     });
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  updates_sent_ += sent;
+  updates_sent_ += visible.size();
 }
 
 }  // namespace sotto::server

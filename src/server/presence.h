@@ -50,6 +50,7 @@ class Presence {
   struct Entry {
     uint32_t online_devices = 0;
     uint64_t last_seen_ms = 0;
+    uint64_t version = 0;  // bumped on every change; orders concurrent publishes
     std::vector<Subscriber> subscribers;
   };
   void Publish(const AccountId& account);

@@ -188,6 +188,14 @@ TEST(ServerCore, BundlesHandOutEachOneTimePreKeyOnceThenFallBack) {
   ASSERT_EQ(refilled.status(), wire::STATUS_OK) << refilled.reason();
   EXPECT_EQ(refilled.upload_keys().one_time_prekeys(), 4u);
   EXPECT_TRUE(MustCall(*bob.conn, get).get_bundle().bundles(0).has_one_time_prekey());
+  // Signed-prekey rotation: same identity, new signed prekey; bundles carry the new one.
+  const std::string identity = MustCall(*bob.conn, get).get_bundle().bundles(0).identity_key();
+  auto rotated = UploadKeys(alice, 1111, 0, 1, /*signed_id=*/2);
+  ASSERT_TRUE(rotated);
+  ASSERT_EQ(rotated->status(), wire::STATUS_OK) << rotated->reason();
+  wire::Response after = MustCall(*bob.conn, get);
+  EXPECT_EQ(after.get_bundle().bundles(0).signed_prekey().id(), 2u);
+  EXPECT_EQ(after.get_bundle().bundles(0).identity_key(), identity);
 }
 
 TEST(ServerCore, SignedPreKeyMustVerifyAndUploadsAreBounded) {

@@ -54,9 +54,12 @@ Status Reconnect(const SottodProcess& server, TestDevice& d) {
 }
 
 Result<wire::Response> UploadKeys(TestDevice& d, uint32_t registration_id, int one_time,
-                                  uint32_t first_id) {
+                                  uint32_t first_id, uint32_t signed_id) {
   crypto::Random& random = crypto::SystemRandom();
-  const crypto::X25519Private identity = crypto::GeneratePrivateKey(random);
+  if (!d.identity) {
+    d.identity = std::make_unique<crypto::X25519Private>(crypto::GeneratePrivateKey(random));
+  }
+  const crypto::X25519Private& identity = *d.identity;
   const crypto::X25519Public identity_pub = crypto::PublicKeyOf(identity);
   wire::Request r;
   wire::UploadKeysRequest* u = r.mutable_upload_keys();
@@ -66,7 +69,7 @@ Result<wire::Response> UploadKeys(TestDevice& d, uint32_t registration_id, int o
   u->set_registration_id(registration_id);
   const std::string spk = PublicKey33(random);
   const crypto::Signature sig = crypto::Sign(identity, AsBytes(spk), random);
-  u->mutable_signed_prekey()->set_id(1);
+  u->mutable_signed_prekey()->set_id(signed_id);
   u->mutable_signed_prekey()->set_public_key(spk);
   u->mutable_signed_prekey()->set_signature(reinterpret_cast<const char*>(sig.data()), sig.size());
   for (int i = 0; i < one_time; ++i) {

@@ -9,6 +9,7 @@
 
 #include "base/result.h"
 #include "client/gateway_client.h"
+#include "crypto/x25519.h"
 #include "tests/integration/sottod_process.h"
 #include "wire/sotto_wire.pb.h"
 
@@ -21,6 +22,7 @@ struct TestDevice {
   std::string account_id;  // 16 bytes
   uint32_t device_id = 0;
   uint32_t registration_id = 0;
+  std::unique_ptr<crypto::X25519Private> identity;  // created by the first UploadKeys
 };
 
 client::ClientOptions DeviceOptions(const SottodProcess& server, const noise::KeyPair& key);
@@ -29,10 +31,11 @@ client::ClientOptions DeviceOptions(const SottodProcess& server, const noise::Ke
 Result<TestDevice> RegisterDevice(const SottodProcess& server, const std::string& handle);
 // Reconnects `d` (a new connection with the same key).
 Status Reconnect(const SottodProcess& server, TestDevice& d);
-// Uploads an identity, a signed prekey (really signed) and `one_time` one-time prekeys
-// with ids first_id.. ; sets d.registration_id.
+// Uploads the device's identity (created on first use, then kept), a signed prekey with
+// id `signed_id` (really signed: a new id with the same identity is a rotation) and
+// `one_time` one-time prekeys with ids first_id.. ; sets d.registration_id.
 Result<wire::Response> UploadKeys(TestDevice& d, uint32_t registration_id, int one_time,
-                                  uint32_t first_id = 1);
+                                  uint32_t first_id = 1, uint32_t signed_id = 1);
 // A Send of `body` (as CIPHERTEXT_PLAINTEXT bytes) to every listed device of `to`.
 wire::Request SendTo(const TestDevice& to, const std::vector<uint32_t>& devices,
                      const std::string& message_id, const std::string& body,
