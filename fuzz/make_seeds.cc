@@ -4,12 +4,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 #include <optional>
 #include <string>
 
 #include "fuzz/fuzz_fixture.h"
 #include "fuzz/noise_fuzz_fixture.h"
 #include "signal/fingerprint.h"
+#include "store/rocksdb/internal/schema.h"
+#include "wire/sotto_wire.pb.h"
 
 namespace {
 
@@ -19,6 +22,68 @@ void Write(const std::filesystem::path& dir, const std::string& target, int n,
   std::ofstream out(dir / target / ("seed-" + std::to_string(n)), std::ios::binary);
   if (prefix >= 0) out.put(static_cast<char>(prefix));
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+void WriteText(const std::filesystem::path& dir, const std::string& target, int n,
+               const std::string& bytes, int prefix) {
+  Write(dir, target, n, sotto::AsBytes(bytes), prefix);
+}
+
+// Seeds for store_record: a valid encoding of each kind (first byte: the decoder).
+void WriteStoreSeeds(const std::filesystem::path& dir) {
+  using namespace sotto::store;  // NOLINT(google-build-using-namespace)
+  AccountRecord account;
+  account.handle = "+15550001234";
+  account.devices.push_back({1, StaticKey{7}, 1234, "https://push.example.org/x", 99});
+  account.devices.push_back({2, StaticKey{8}, 0, "", 100});
+  WriteText(dir, "store_record", 0, internal::EncodeAccount(account), 0);
+  DeviceKeys keys;
+  keys.identity_key[0] = 5;
+  keys.registration_id = 77;
+  keys.signed_prekey.id = 3;
+  WriteText(dir, "store_record", 1, internal::EncodeDeviceKeys(keys), 1);
+  WriteText(dir, "store_record", 2, internal::EncodeQueueValue(123456, "envelope bytes"), 2);
+  WriteText(dir, "store_record", 3, internal::EncodeDedupeValue({42, 99999}), 3);
+  const DeviceAddress device{AccountId{1, 2, 3}, 1};
+  WriteText(dir, "store_record", 4, internal::QueueKey(device, 17), 4);
+  WriteText(dir, "store_record", 5, internal::DedupeExpiryKey(5, device, "Mabc"), 5);
+  WriteText(dir, "store_record", 6, internal::QueueExpiryKey(5, device, 9), 6);
+  WriteText(dir, "store_record", 7, internal::EncodeDeviceAddress(device), 7);
+}
+
+// Seeds for wire_frame: the server core's frames, length-prefixed (first byte: chunk).
+void WriteFrameSeeds(const std::filesystem::path& dir) {
+  namespace wire = sotto::wire;
+  std::vector<wire::Frame> frames(6);
+  wire::SendRequest* send = frames[0].mutable_request()->mutable_send();
+  send->set_message_id("m-1");
+  send->set_recipient(std::string(16, 'a'));
+  auto* m = send->add_messages();
+  m->set_device_id(1);
+  m->set_registration_id(5);
+  m->set_type(wire::CIPHERTEXT_PREKEY);
+  m->set_ciphertext("ciphertext");
+  wire::Envelope* e = frames[1].mutable_envelope();
+  e->set_seq(9);
+  e->set_type(wire::ENVELOPE_DELIVERED);
+  e->set_message_id("m-1");
+  frames[2].mutable_delivery_ack()->add_seqs(9);
+  frames[2].mutable_delivery_ack()->add_seqs(10);
+  wire::UploadKeysRequest* up = frames[3].mutable_request()->mutable_upload_keys();
+  up->set_identity_key(std::string(33, '\x05'));
+  up->mutable_signed_prekey()->set_signature(std::string(64, 's'));
+  up->add_one_time_prekeys()->set_id(3);
+  frames[4].mutable_response()->mutable_send()->add_stale_devices(1);
+  frames[5].mutable_presence()->set_online(true);
+  int n = 100;
+  for (const wire::Frame& f : frames) {
+    const std::string body = f.SerializeAsString();
+    std::string framed;
+    framed.push_back(static_cast<char>(body.size() >> 8));
+    framed.push_back(static_cast<char>(body.size() & 0xff));
+    framed += body;
+    WriteText(dir, "wire_frame", n++, framed, 7);
+  }
 }
 
 // Seeds for noise_handshake (first byte: fuzz::NoiseHandshakeMode) and noise_transport
@@ -124,5 +189,7 @@ int main(int argc, char** argv) {
     auto theirs = ComputeFingerprint(2, "+15550002", b, "+15550001", a);
     Write(dir, "fingerprint", 0, theirs->scannable);
   }
+  WriteStoreSeeds(dir);
+  WriteFrameSeeds(dir);
   return WriteNoiseSeeds(dir);
 }
