@@ -560,7 +560,8 @@ void ServerCore::Pump(SessionContext& ctx) {
 void ServerCore::SendEnvelope(SessionContext& ctx, uint64_t seq, const std::string& payload) {
   internal::DeviceSession& ds = *ctx.state.messaging;
   ds.sent_up_to = seq;
-  wire::Frame frame;
+  // Reused per thread: parsing into it keeps the string capacity of earlier envelopes.
+  thread_local wire::Frame frame;
   wire::Envelope* e = frame.mutable_envelope();
   if (!e->ParseFromString(payload)) {
     spdlog::error("a stored envelope does not parse; skipping it");

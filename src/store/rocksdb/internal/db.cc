@@ -1,6 +1,8 @@
 #include "store/rocksdb/internal/db.h"
 
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 
 #include <vector>
 
@@ -15,6 +17,9 @@ constexpr size_t kDbWriteBufferBytes = size_t{128} << 20;
 // One memtable of one column family; the queue gets the same, since its entries are
 // short-lived and mostly deleted before a flush.
 constexpr size_t kCfWriteBufferBytes = size_t{32} << 20;
+// Bloom filter bits per key: most point lookups (de-duplication ids, acked seqs, prekeys)
+// ask for keys that are absent from most SST files.
+constexpr double kBloomBitsPerKey = 10;
 // RocksDB's own info logs (LOG, LOG.old.*) kept in the data directory.
 constexpr size_t kKeepInfoLogFiles = 4;
 
@@ -35,6 +40,9 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool sync) {
 
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.write_buffer_size = kCfWriteBufferBytes;
+  rocksdb::BlockBasedTableOptions table_options;
+  table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(kBloomBitsPerKey));
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
   for (std::string_view name : kCfNames) descriptors.emplace_back(std::string(name), cf_options);
