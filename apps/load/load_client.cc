@@ -709,7 +709,11 @@ void LoadClient::StartWindow() {
   phase_ = Phase::kRun;
   run_start_ns_ = now;
   run_cpu_start_ = CpuSeconds();
-  if (options_.server_pid > 0) clock_.server_cpu_start = ProcessCpuSeconds(options_.server_pid);
+  if (options_.server_pid > 0) {
+    clock_.server_cpu_start = ProcessCpuSeconds(options_.server_pid);
+    clock_.server_wait_start = RunQueueWaitSeconds(options_.server_pid);
+  }
+  clock_.client_wait_start = RunQueueWaitSeconds(0);
   const double seconds = options_.mode == Mode::kIdle ? options_.hold_s : options_.duration_s;
   run_end_ns_ = now + static_cast<uint64_t>(seconds * 1e9);
   if (options_.mode == Mode::kPing || IsMessaging(options_.mode)) {
@@ -740,8 +744,10 @@ void LoadClient::Settled() {
   if (IsMessaging(options_.mode)) {
     clock_.settled_ns = NowNs();
     clock_.client_cpu_settled = CpuSeconds() - run_cpu_start_;
+    clock_.client_wait_settled = RunQueueWaitSeconds(0);
     if (options_.server_pid > 0) {
       clock_.server_cpu_settled = ProcessCpuSeconds(options_.server_pid);
+      clock_.server_wait_settled = RunQueueWaitSeconds(options_.server_pid);
     }
     if (options_.mode == Mode::kSendOffline && options_.drain) {
       EnterQueueDrain();

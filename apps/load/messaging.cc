@@ -3,8 +3,10 @@
 // layout and counters: messaging.h.
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 #include "apps/load/load_client.h"
 
@@ -59,6 +61,24 @@ double ProcessCpuSeconds(int pid) {
   uint64_t stime = 0;
   if (!(fields >> utime >> stime)) return -1;
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double RunQueueWaitSeconds(int pid) {
+  const std::string dir =
+      "/proc/" + (pid > 0 ? std::to_string(pid) : std::string("self")) + "/task";
+  std::error_code ec;
+  uint64_t total_ns = 0;
+  bool any = false;
+  for (const auto& task : std::filesystem::directory_iterator(dir, ec)) {
+    std::ifstream in(task.path() / "schedstat");
+    uint64_t run_ns = 0;
+    uint64_t wait_ns = 0;
+    if (in >> run_ns >> wait_ns) {
+      total_ns += wait_ns;
+      any = true;
+    }
+  }
+  return any && !ec ? static_cast<double>(total_ns) / 1e9 : -1;
 }
 
 void LoadClient::PairUp() {
@@ -242,8 +262,7 @@ bool LoadClient::AnswersOutstanding() const {
   if (outstanding_ > 0) return true;
   // Online: every acked message should also have reached its receiver, and its receipt
   // the sender, so the span's server CPU covers whole cycles.
-  return options_.mode == Mode::kSendOnline &&
-         (m_.deliveries < m_.acked || m_.receipts < m_.acked);
+  return options_.mode == Mode::kSendOnline && (m_.deliveries < m_.acked || m_.receipts < m_.acked);
 }
 
 void LoadClient::EnterQueueDrain() {

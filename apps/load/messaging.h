@@ -44,8 +44,8 @@ struct Peer {
   noise::KeyPair key;  // receivers reconnect with it (send-offline --drain)
   AccountId account{};
   Role role = Role::kUnassigned;
-  uint32_t pair = 0;           // index in LoadClient::pairs_
-  uint32_t unanswered = 0;     // senders: sends without a response yet
+  uint32_t pair = 0;        // index in LoadClient::pairs_
+  uint32_t unanswered = 0;  // senders: sends without a response yet
   // Senders: messages not finished: unanswered (send-offline) or without their delivered
   // receipt (send-online), so an overload probe runs at the rate of whole cycles.
   uint32_t in_flight = 0;
@@ -111,6 +111,12 @@ struct MessagingClock {
   double server_cpu_start = -1;
   double server_cpu_settled = -1;
   double client_cpu_settled = 0;  // window start -> settled
+  // Run-queue waits (RunQueueWaitSeconds) at the window's start and when settled: time
+  // runnable but not running, i.e. how much the machine's other work delayed us.
+  double client_wait_start = -1;
+  double client_wait_settled = -1;
+  double server_wait_start = -1;
+  double server_wait_settled = -1;
   uint64_t queue_drain_start_ns = 0;
   uint64_t queue_drain_end_ns = 0;
   double queue_drain_server_cpu = -1;
@@ -119,5 +125,9 @@ struct MessagingClock {
 
 // utime + stime of process `pid` in seconds from /proc/PID/stat; negative if unreadable.
 double ProcessCpuSeconds(int pid);
+// Seconds the threads of process `pid` (0: this one) spent runnable but waiting for a CPU
+// (/proc/PID/task/*/schedstat, second field), summed; negative if unreadable. Threads of
+// one process pinned to one core also wait for each other.
+double RunQueueWaitSeconds(int pid);
 
 }  // namespace sotto::load

@@ -162,6 +162,11 @@ void LoadClient::ReportMessaging(std::ostream& human, std::ostream& json) const 
           ? clock_.queue_drain_server_cpu * 1e6 / static_cast<double>(m_.drain_deliveries)
           : -1;
   const uint64_t missing = m_.acked - std::min(m_.acked, m_.drain_deliveries);
+  auto delta = [&](double start, double end) {
+    return settled && start >= 0 && end >= 0 ? end - start : -1;
+  };
+  const double client_wait = delta(clock_.client_wait_start, clock_.client_wait_settled);
+  const double server_wait = delta(clock_.server_wait_start, clock_.server_wait_settled);
   json << std::fixed << std::setprecision(3) << ",\n \"messaging\": {\"pairs\": " << pairs_.size()
        << ", \"payload_bytes\": " << options_.payload_bytes
        << ", \"ack_batch\": " << options_.ack_batch
@@ -191,6 +196,8 @@ void LoadClient::ReportMessaging(std::ostream& human, std::ostream& json) const 
        << ", \"server_cpu_span_s\": " << Num(server_cpu)
        << ", \"server_cpu_us_per_acked\": " << Num(per_acked)
        << ", \"server_cpu_us_per_delivery\": " << Num(online ? per_delivery : -1)
+       << ",\n  \"client_runqueue_wait_s\": " << Num(client_wait)
+       << ", \"server_runqueue_wait_s\": " << Num(server_wait)
        << ",\n  \"drain\": {\"enabled\": " << (options_.drain ? "true" : "false")
        << ", \"reconnects\": " << m_.drain_reconnects << ", \"lost\": " << m_.drain_lost
        << ", \"caught_up\": " << caught_up_ << ", \"deliveries\": " << m_.drain_deliveries
@@ -218,7 +225,9 @@ void LoadClient::ReportMessaging(std::ostream& human, std::ostream& json) const 
   human << "  server CPU (window start -> all answered, " << Num(span_s)
         << " s): " << Num(server_cpu) << " s; us per acked " << Num(per_acked);
   if (online) human << ", per delivery " << Num(per_delivery);
-  human << "; client CPU " << Num(settled ? clock_.client_cpu_settled : -1) << " s\n";
+  human << "; client CPU " << Num(settled ? clock_.client_cpu_settled : -1) << " s\n"
+        << "  waiting for a CPU while runnable (run queue): client " << Num(client_wait)
+        << " s, server threads " << Num(server_wait) << " s\n";
   if (options_.drain) {
     human << "  drain: " << m_.drain_deliveries << " delivered in " << drain_s << " s ("
           << Ratio(static_cast<double>(m_.drain_deliveries), drain_s) << "/s), missing " << missing
