@@ -305,7 +305,8 @@ row() {  # row LABEL RUN
   echo
   echo "Messaging bench on $(hostname): $NPROC cores, kernel $(uname -r); load average at start $LOAD_AT_START"
   echo "sottod --loops 1 on core 0, sotto-load on core 1; $CONNECTIONS connections ($((CONNECTIONS / 2)) sender/receiver pairs),"
-  echo "$PAYLOAD-byte payloads, DeliveryAck every $ACK_BATCH envelopes or read burst, at most $MAX_IN_FLIGHT unanswered sends per sender."
+  echo "$PAYLOAD-byte payloads, DeliveryAck every $ACK_BATCH envelopes or read burst, at most $MAX_IN_FLIGHT messages in flight per sender"
+  echo "(until answered; online until receipted)."
   echo "Other processes kept busy (cores, average, rows in order):$(for r in $RUNS; do printf ' %s' "$(fig "$r" .machine_other_cores)"; done)"
   echo "Time runnable but waiting for a CPU, % of each run's span (rows in order): sotto-load$(for r in $RUNS; do printf ' %s' "$(wait_pct "$r" client)"; done);"
   echo "sottod's threads (which also wait for each other on their one core)$(for r in $RUNS; do printf ' %s' "$(wait_pct "$r" server)"; done)."
