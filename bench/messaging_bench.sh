@@ -327,6 +327,8 @@ row() {  # row LABEL RUN
   echo "   msg/cmt, req/cmt = acked messages and queue write requests (sends, acks) per group commit (one fsync each)."
   echo "   client = sotto-load's CPU in the window, % of its core; cli us/msg = its CPU per acked message."
   echo
+  echo "   Online probe in whole cycles (send, delivery, ack, receipt): $(fig online-probe .messaging.acked) in $(fig online-probe .messaging.span_s) s = $(fig online-probe '.messaging.acked / .messaging.span_s | round')/s"
+  echo "   (deliveries/s above count the window only, while the pipeline of in-flight messages still fills)."
   echo "   Drain after the durable half run: $(fig durable-half .messaging.drain.deliveries) messages in $(fig durable-half .messaging.drain.seconds) s = $(fig durable-half '.messaging.drain.per_s | round') deliveries/s (reconnect included), missing $(fig durable-half .messaging.drain.missing), server $(fig durable-half '.messaging.drain.server_cpu_us_per_delivery // "?"') us/delivery."
   echo "   fsync: dd 4 KiB O_DSYNC writes $FSYNC_DD_US us each; sottod group commit (write + fsync) $(commit_us durable-half) us at half load, $(commit_us durable-probe) us in the probe ($(commit_us nosync-probe) us without fsync)."
   echo
