@@ -1,13 +1,22 @@
 // sotto-load: a load generator for the Sotto gateway, and a real client of it: TCP, the
 // Noise Pipes handshake (IK with --server-key, XX without) and encrypted wire frames,
 // exactly as client/gateway_client.cc speaks them, but asynchronous: one net::EventLoop,
-// non-blocking sockets, thousands of connections per process. Modes:
-//   idle       open N registered connections, print "ready N", hold them (answering the
-//              server's pings) until stdin reaches EOF, SIGINT/SIGTERM or --hold ends;
-//   ping       open N connections, print "ready N", then send echo requests open-loop at
-//              --rate per second (round-robin) for --duration, recording round trips;
-//   handshake  connect, handshake, close, with --concurrency in flight, for --duration.
-// A JSON summary goes to --json, a readable one to stderr. bench/gateway_bench.sh drives it.
+// non-blocking sockets, thousands of connections per process. Every connection registers
+// a new account (request_code, the code read from the server's log given by --codes,
+// register) under a handle unique to the run. Modes:
+//   idle          open N registered connections, print "ready N", hold them (answering the
+//                 server's pings) until stdin reaches EOF, SIGINT/SIGTERM or --hold ends;
+//   ping          open N connections, print "ready N", then send echo requests open-loop
+//                 at --rate per second (round-robin) for --duration, recording round trips;
+//   handshake     connect, handshake, close, with --concurrency in flight, for --duration;
+//   send-online   N/2 senders send messages open-loop at --rate (all together) for
+//                 --duration, each to its own online receiver, which acks in batches:
+//                 send -> server ack, send -> delivery, delivered receipts;
+//   send-offline  the receivers go offline first, so every message goes to a durable
+//                 queue: send -> server ack; with --drain the receivers then reconnect
+//                 and drain their queues.
+// A JSON summary goes to --json, a readable one to stderr. bench/gateway_bench.sh and
+// bench/messaging_bench.sh drive it.
 //
 // Thread-safety: single-threaded; every object below is Loop-affine.
 #include <sys/resource.h>
@@ -95,10 +104,20 @@ int Main(int argc, char** argv) {
   app.add_option("--connections", o.connections, "connections held by this process (ping, idle)");
   app.add_option("--sources", sources, "source addresses, e.g. 127.0.0.2-127.0.0.9 (round-robin)");
   app.add_option("--concurrency", o.concurrency, "connects/handshakes in flight (default 256)");
-  app.add_option("--mode", mode, "idle|ping|handshake")
-      ->check(CLI::IsMember({"idle", "ping", "handshake"}));
-  app.add_option("--rate", o.rate, "ping: echo requests per second, all connections together");
-  app.add_option("--duration", o.duration_s, "ping, handshake: seconds to run (default 10)");
+  app.add_option("--mode", mode, "idle|ping|handshake|send-online|send-offline")
+      ->check(CLI::IsMember({"idle", "ping", "handshake", "send-online", "send-offline"}));
+  app.add_option("--codes", o.codes_path,
+                 "the server's DATA/verification-codes.log (all modes but handshake)");
+  app.add_option("--rate", o.rate, "ping, send-*: requests per second, all connections together");
+  app.add_option("--duration", o.duration_s, "ping, handshake, send-*: seconds (default 10)");
+  app.add_option("--payload", o.payload_bytes, "send-*: ciphertext bytes (default 100)");
+  app.add_option("--ack-batch", o.ack_batch, "send-*: envelopes per DeliveryAck (default 32)");
+  app.add_option("--max-in-flight", o.max_in_flight,
+                 "send-*: messages per sender not yet answered (send-offline) or receipted "
+                 "(send-online) before it skips one (default 64)");
+  app.add_flag("--drain", o.drain, "send-offline: then reconnect the receivers and drain");
+  app.add_option("--server-pid", o.server_pid,
+                 "send-*: read this process's CPU time (/proc/PID/stat) around each window");
   app.add_option("--hold", o.hold_s, "idle: longest hold in seconds (default 600)");
   app.add_option("--setup-timeout", o.setup_timeout_s, "seconds to open the connections (120)");
   app.add_option("--json", o.json_path, "write the summary as JSON to this file");
@@ -108,7 +127,11 @@ int Main(int argc, char** argv) {
     std::cerr << "sotto-load: " << why << "\n";
     return 2;
   };
-  o.mode = mode == "ping" ? Mode::kPing : mode == "handshake" ? Mode::kHandshake : Mode::kIdle;
+  o.mode = mode == "ping"           ? Mode::kPing
+           : mode == "handshake"    ? Mode::kHandshake
+           : mode == "send-online"  ? Mode::kSendOnline
+           : mode == "send-offline" ? Mode::kSendOffline
+                                    : Mode::kIdle;
   auto address = net::ParseHostPort(server);
   if (!address) return fail("--server must be IPv4:PORT or [IPv6]:PORT");
   o.server = *address;
@@ -134,6 +157,21 @@ int Main(int argc, char** argv) {
   if (o.mode == Mode::kHandshake && o.connections != 0) {
     return fail("--connections does not apply to --mode handshake; use --concurrency");
   }
+  if (o.mode != Mode::kHandshake && o.codes_path.empty()) {
+    return fail("--codes FILE is needed to register (the server's DATA/verification-codes.log)");
+  }
+  if (IsMessaging(o.mode)) {
+    if (o.connections < 2 || o.connections % 2 != 0) {
+      return fail("send-* modes pair senders with receivers: --connections must be even");
+    }
+    if (o.payload_bytes < kMinPayload || o.payload_bytes > kMaxPayload) {
+      return fail("--payload must be in " + std::to_string(kMinPayload) + ".." +
+                  std::to_string(kMaxPayload) + " bytes");
+    }
+    if (o.ack_batch == 0 || o.ack_batch > 4'096) return fail("--ack-batch must be in 1..4096");
+    if (o.max_in_flight == 0) return fail("--max-in-flight must be at least 1");
+  }
+  if (o.drain && o.mode != Mode::kSendOffline) return fail("--drain needs --mode send-offline");
   if (o.concurrency == 0 || o.concurrency > kMaxConnections) {
     return fail("--concurrency must be 1.." + std::to_string(kMaxConnections));
   }

@@ -77,7 +77,8 @@ section_other() {
 }
 tcp_field() { awk -v f="$1" '/^TCP:/ { for (i = 2; i < NF; i++) if ($i == f) print $(i + 1) }' /proc/net/sockstat; }
 
-# start_server NAME LOOPS: sets SERVER_PID, SERVER_PORT, SERVER_KEY, SERVER_HTTP.
+# start_server NAME LOOPS: sets SERVER_PID, SERVER_PORT, SERVER_KEY, SERVER_HTTP and
+# SERVER_CODES (the code log sotto-load reads each connection's verification code from).
 start_server() {
   local dir="$WORK/$1"
   mkdir -p "$dir"
@@ -96,6 +97,7 @@ start_server() {
   SERVER_PORT=$(jq .listen "$dir/ports.json")
   SERVER_HTTP=$(jq .http_listen "$dir/ports.json")
   SERVER_KEY=$(tr -d '[:space:]' <"$dir/server.pub")
+  SERVER_CODES="$dir/verification-codes.log"
 }
 
 stop_pid() {
@@ -137,7 +139,7 @@ for N in $MEM_STEPS; do
     i=${#LOADERS[@]}
     SRC="127.0.0.$((2 + 4 * i))-127.0.0.$((5 + 4 * i))"
     "$SOTTO_LOAD" --server "127.0.0.1:$SERVER_PORT" --server-key "$SERVER_KEY" --mode idle \
-      --connections "$TAKE" --sources "$SRC" --hold 600 --json "$WORK/idle-$i.json" \
+      --codes "$SERVER_CODES" --connections "$TAKE" --sources "$SRC" --hold 600 --json "$WORK/idle-$i.json" \
       </dev/null >"$WORK/idle-$i.out" 2>"$WORK/idle-$i.err" &
     LOADERS+=($!)
     PIDS+=($!)
@@ -214,7 +216,7 @@ HS_OTHER=$OTHER
 ping_run() {  # ping_run NAME RATE SECONDS -> sets P_* from the JSON and the server's CPU
   local out="$WORK/ping-$1"
   ${CLIENT_PIN[@]+"${CLIENT_PIN[@]}"} "$SOTTO_LOAD" --server "127.0.0.1:$SERVER_PORT" \
-    --server-key "$SERVER_KEY" --mode ping \
+    --server-key "$SERVER_KEY" --mode ping --codes "$SERVER_CODES" \
     --connections "$PING_CONNECTIONS" --rate "$2" --duration "$3" --sources 127.0.0.48-127.0.0.55 \
     --json "$out.json" </dev/null >"$out.out" 2>"$out.err" &
   local pid=$!

@@ -21,6 +21,10 @@ LoadClient::LoadClient(Options options, std::unique_ptr<net::EventLoop> loop)
   hello_ = hello.SerializeAsString();
   plain_.resize(wire::kMaxNoiseMessage);
   framed_.resize(wire::kLengthPrefixSize + wire::kMaxNoiseMessage);
+  // Handles differ between runs, so reruns against one server register new accounts.
+  uint8_t prefix[8];
+  crypto::SystemRandom().Fill(prefix);
+  for (uint8_t b : prefix) handle_prefix_ = (handle_prefix_ << 8) | b;
 }
 
 LoadClient::~LoadClient() {
@@ -42,6 +46,11 @@ Result<std::unique_ptr<LoadClient>> LoadClient::Create(Options options) {
   if (client->signal_fd_ < 0 ||
       !client->loop_->Add(client->signal_fd_, EPOLLIN, &client->signal_watcher_)) {
     return net::NetError(Code::kInternal, net::NetErr::kSyscall, "signalfd failed");
+  }
+  if (client->options_.mode != Mode::kHandshake) {
+    auto codes = CodeLog::Open(client->options_.codes_path);
+    if (!codes) return tl::unexpected(codes.error());
+    client->codes_.emplace(std::move(*codes));
   }
   // stdin EOF ends an idle hold; a stdin epoll cannot watch (/dev/null, a file) is ignored.
   if (client->options_.mode == Mode::kIdle) {
@@ -72,7 +81,7 @@ int LoadClient::Run() {
   }
   // Failure: no handshake at all, or fewer connections than asked for, or lost ones.
   if (options_.mode == Mode::kHandshake) return n_.handshakes > 0 ? 0 : 1;
-  return setup_complete_ && n_.dropped == 0 ? 0 : 1;
+  return setup_complete_ && n_.dropped == 0 && n_.protocol_errors == 0 ? 0 : 1;
 }
 
 void LoadClient::OnSignal() {
@@ -96,10 +105,16 @@ void LoadClient::OnStdin() {
 void LoadClient::Tick() {
   if (phase_ == Phase::kDone) return;
   const uint64_t now = NowNs();
-  if ((phase_ == Phase::kSetup || options_.mode == Mode::kHandshake) &&
-      loop_->NowMs() - last_scan_ms_ >= kTimeoutScanMs) {
+  const bool connecting =
+      phase_ == Phase::kSetup || phase_ == Phase::kQueueDrain || options_.mode == Mode::kHandshake;
+  if (connecting && loop_->NowMs() - last_scan_ms_ >= kTimeoutScanMs) {
     last_scan_ms_ = loop_->NowMs();
     ScanTimeouts();
+    if (phase_ == Phase::kDone) return;
+  }
+  if (codes_ && codes_->waiting() > 0 && loop_->NowMs() - last_code_poll_ms_ >= kCodePollMs) {
+    last_code_poll_ms_ = loop_->NowMs();
+    PollCodes();
   }
   switch (phase_) {
     case Phase::kSetup:
@@ -109,8 +124,11 @@ void LoadClient::Tick() {
       }
       StartAttempts();
       return;
+    case Phase::kSettle:
+      if (now >= run_start_ns_) StartWindow();
+      return;
     case Phase::kRun:
-      if (options_.mode == Mode::kPing) {
+      if (options_.mode == Mode::kPing || IsMessaging(options_.mode)) {
         SendDue(now);
         if (live_.empty()) {
           Finish();
@@ -121,11 +139,16 @@ void LoadClient::Tick() {
       }
       if (now >= run_end_ns_) EndWindow();
       return;
-    case Phase::kDrain:
-      if (n_.requests_sent == n_.responses_ok + n_.response_errors || now >= drain_end_ns_ ||
-          live_.empty()) {
-        Finish();
-      }
+    case Phase::kDrain: {
+      const bool answered = IsMessaging(options_.mode)
+                                ? !AnswersOutstanding()
+                                : n_.requests_sent == n_.responses_ok + n_.response_errors;
+      if (answered || now >= drain_end_ns_ || live_.empty()) Settled();
+      return;
+    }
+    case Phase::kQueueDrain:
+      StartAttempts();
+      CheckQueueDrained();  // every receiver caught up (or lost), or the timeout
       return;
     case Phase::kDone:
       return;
@@ -147,26 +170,36 @@ void LoadClient::SendDue(uint64_t now) {
         static_cast<uint64_t>(static_cast<double>(n_.requests_in_window) * 1e9 / options_.rate);
     max_send_lag_ns_ = std::max(max_send_lag_ns_, now - std::min(now, planned));
     ++n_.requests_in_window;
-    SendEcho(*live_[round_robin_++ % live_.size()]);
+    if (IsMessaging(options_.mode)) {
+      Connection* sender = NextSender();
+      if (sender == nullptr) break;
+      SendMessage(*sender);
+    } else {
+      SendEcho(*live_[round_robin_++ % live_.size()]);
+    }
   }
   if (now >= run_end_ns_) n_.behind = due - std::min(due, n_.requests_in_window);
 }
 
 void LoadClient::StartAttempts() {
+  if (phase_ == Phase::kQueueDrain) {
+    StartReconnects();
+    return;
+  }
   const bool wanted =
       phase_ == Phase::kSetup || (phase_ == Phase::kRun && options_.mode == Mode::kHandshake);
   if (!wanted) return;
   const uint32_t target = options_.mode == Mode::kHandshake ? UINT32_MAX : options_.connections;
   while (in_flight_ < options_.concurrency && ready_ + in_flight_ < target) {
-    if (!StartOne()) {  // retried on the next tick, unless setup gives up
+    if (!StartOne(std::nullopt)) {  // retried on the next tick, unless setup gives up
       SetupProgress();
       return;
     }
   }
 }
 
-bool LoadClient::StartOne() {
-  ++n_.attempts;
+bool LoadClient::StartOne(std::optional<uint32_t> reconnect_pair) {
+  const auto index = static_cast<uint32_t>(n_.attempts++);
   const net::SocketAddress* source = nullptr;
   if (!options_.sources.empty()) {
     source = &options_.sources[next_source_++ % options_.sources.size()];
@@ -178,9 +211,19 @@ bool LoadClient::StartOne() {
   }
   auto c = std::make_unique<Connection>(*this, *fd);
   crypto::Random& random = crypto::SystemRandom();
-  c->handshake = std::make_unique<Handshake>(Handshake{
-      noise::NoisePipe::Client(noise::KeyPair::Generate(random), options_.server_key, random),
-      NowNs()});
+  noise::KeyPair key =
+      reconnect_pair ? *pairs_[*reconnect_pair].receiver_key : noise::KeyPair::Generate(random);
+  c->handshake = std::make_unique<Handshake>(
+      Handshake{noise::NoisePipe::Client(key, options_.server_key, random), NowNs()});
+  if (IsMessaging(options_.mode)) {
+    c->peer = std::make_unique<Peer>();
+    c->peer->key = std::move(key);
+    if (reconnect_pair) {
+      c->peer->role = Role::kReceiver;
+      c->peer->pair = *reconnect_pair;
+    }
+  }
+  c->index = index;
   c->started_ms = RelativeMs();
   if (!loop_->Add(*fd, EPOLLOUT, c.get())) {
     close(*fd);
@@ -218,6 +261,12 @@ void LoadClient::OnConnected(Connection& c, uint32_t events) {
 }
 
 void LoadClient::ReadFrom(Connection& c) {
+  ReadBurst(c);
+  // Envelopes are acked every --ack-batch of them and at the end of every read burst.
+  if (c.state != ConnState::kClosed && c.peer && !c.peer->acks.empty()) FlushAcks(c);
+}
+
+void LoadClient::ReadBurst(Connection& c) {
   const MutableByteSpan scratch = loop_->scratch();
   for (int i = 0; i < kMaxReadsPerWakeup; ++i) {
     const ssize_t n = read(c.fd, scratch.data(), scratch.size());
@@ -335,12 +384,40 @@ bool LoadClient::FinishHandshake(Connection& c) {
     Close(c, EndCause::kCompleted);
     return false;
   }
+  if (c.peer && c.peer->role == Role::kReceiver) {  // reconnected: the key is registered
+    c.state = ConnState::kReady;
+    --in_flight_;
+    ++ready_;
+    pairs_[c.peer->pair].receiver = &c;
+    ++m_.drain_reconnects;
+    return true;
+  }
+  // Registration: request_code, the code from the server's log (PollCodes), register.
   c.state = ConnState::kRegistering;
+  const std::string handle = LoadHandle(handle_prefix_, c.index);
+  codes_->Expect(handle, &c);
   frame_out_.Clear();
   wire::Request* request = frame_out_.mutable_request();
-  request->set_id(kRegisterId);
-  request->mutable_register_();
+  request->set_id(kRequestCodeId);
+  request->mutable_request_code()->set_handle(handle);
   return SendFrame(c, frame_out_);
+}
+
+void LoadClient::PollCodes() {
+  const bool read = codes_->Poll([this](void* token, std::string_view code) {
+    // The token is the connection, which Forgets its handle before it closes.
+    Connection& c = *static_cast<Connection*>(token);
+    frame_out_.Clear();
+    wire::Request* request = frame_out_.mutable_request();
+    request->set_id(kRegisterId);
+    request->mutable_register_()->set_handle(LoadHandle(handle_prefix_, c.index));
+    request->mutable_register_()->set_code(std::string(code));
+    SendFrame(c, frame_out_);
+  });
+  if (!read) {
+    std::cerr << "sotto-load: reading " << options_.codes_path << " failed\n";
+    Finish();
+  }
 }
 
 bool LoadClient::HandleFrame(Connection& c, ByteSpan plaintext) {
@@ -364,10 +441,14 @@ bool LoadClient::HandleFrame(Connection& c, ByteSpan plaintext) {
       Close(c, EndCause::kError);
       return false;
     case wire::Frame::kQueueEmpty:
+      if (c.peer) OnQueueEmpty(c);
+      return true;
     case wire::Frame::kPrekeysLow:
     case wire::Frame::kPresence:
-      return true;  // the server core's notices; nothing to do for echo load
+      return true;  // the server core's notices; nothing to do for this load
     case wire::Frame::kEnvelope:
+      if (c.peer && c.state == ConnState::kReady) return HandleEnvelope(c, frame_in_.envelope());
+      break;
     case wire::Frame::kDeliveryAck:
     case wire::Frame::kRequest:
     case wire::Frame::BODY_NOT_SET:
@@ -378,17 +459,32 @@ bool LoadClient::HandleFrame(Connection& c, ByteSpan plaintext) {
   return false;
 }
 
+bool LoadClient::HandleRegistration(Connection& c, const wire::Response& response) {
+  if (response.id() == kRequestCodeId) {
+    if (response.status() == wire::STATUS_OK) return true;  // the code comes via the log
+    ++n_.code_refusals;
+    Close(c, EndCause::kError);
+    return false;
+  }
+  if (response.id() != kRegisterId || response.status() != wire::STATUS_OK ||
+      !response.has_register_() || response.register_().account_id().size() != kAccountIdSize) {
+    Close(c, EndCause::kError);
+    return false;
+  }
+  if (c.peer) {
+    std::memcpy(c.peer->account.data(), response.register_().account_id().data(), kAccountIdSize);
+  }
+  c.state = ConnState::kReady;
+  --in_flight_;
+  ++ready_;
+  SetupProgress();
+  return true;
+}
+
 bool LoadClient::HandleResponse(Connection& c, const wire::Response& response) {
-  if (c.state == ConnState::kRegistering) {
-    if (response.id() != kRegisterId || response.status() != wire::STATUS_OK ||
-        !response.has_register_()) {
-      Close(c, EndCause::kError);
-      return false;
-    }
-    c.state = ConnState::kReady;
-    --in_flight_;
-    ++ready_;
-    SetupProgress();
+  if (c.state == ConnState::kRegistering) return HandleRegistration(c, response);
+  if (IsMessaging(options_.mode)) {
+    HandleSendResponse(c, response);
     return true;
   }
   const uint64_t now = NowNs();
@@ -532,6 +628,8 @@ void LoadClient::Close(Connection& c, EndCause cause) {
       }
       break;
   }
+  if (was == ConnState::kRegistering && codes_) codes_->Forget(LoadHandle(handle_prefix_, c.index));
+  if (c.peer) ForgetPeer(c);
   loop_->Remove(c.fd);
   close(c.fd);
   c.fd = -1;
@@ -578,14 +676,13 @@ void LoadClient::SetupProgress() {
 
 void LoadClient::EnterRun() {
   if (phase_ != Phase::kSetup) return;
-  const uint64_t now = NowNs();
-  setup_end_ns_ = now;
-  phase_ = Phase::kRun;  // first: the closes below must not start new attempts
-  run_start_ns_ = now;
-  run_cpu_start_ = CpuSeconds();
-  const double seconds = options_.mode == Mode::kIdle ? options_.hold_s : options_.duration_s;
-  run_end_ns_ = now + static_cast<uint64_t>(seconds * 1e9);
-  if (options_.mode == Mode::kHandshake) return;
+  setup_end_ns_ = NowNs();
+  // First: the closes below must not start new attempts.
+  phase_ = options_.mode == Mode::kSendOffline ? Phase::kSettle : Phase::kRun;
+  if (options_.mode == Mode::kHandshake) {
+    StartWindow();
+    return;
+  }
   setup_complete_ = ready_ >= options_.connections;
   ready_at_setup_end_ = ready_;
   // Attempts still in flight (after a give-up) do not count; the run sees only ready ones.
@@ -594,7 +691,32 @@ void LoadClient::EnterRun() {
       Close(*live_[i], EndCause::kShutdown);
     }
   }
-  if (options_.mode == Mode::kPing) {
+  if (IsMessaging(options_.mode)) PairUp();  // send-offline: the receivers go offline
+  std::cout << "ready " << ready_at_setup_end_ << std::endl;  // drivers wait for this line
+  if (!setup_complete_ || (options_.mode == Mode::kIdle && stop_requested_)) {
+    Finish();
+    return;
+  }
+  if (phase_ == Phase::kSettle) {
+    run_start_ns_ = setup_end_ns_ + kSettleMs * 1'000'000;  // Tick starts the window then
+    return;
+  }
+  StartWindow();
+}
+
+void LoadClient::StartWindow() {
+  const uint64_t now = NowNs();
+  phase_ = Phase::kRun;
+  run_start_ns_ = now;
+  run_cpu_start_ = CpuSeconds();
+  if (options_.server_pid > 0) {
+    clock_.server_cpu_start = ProcessCpuSeconds(options_.server_pid);
+    clock_.server_wait_start = RunQueueWaitSeconds(options_.server_pid);
+  }
+  clock_.client_wait_start = RunQueueWaitSeconds(0);
+  const double seconds = options_.mode == Mode::kIdle ? options_.hold_s : options_.duration_s;
+  run_end_ns_ = now + static_cast<uint64_t>(seconds * 1e9);
+  if (options_.mode == Mode::kPing || IsMessaging(options_.mode)) {
     pace_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     itimerspec spec{};
     spec.it_interval.tv_nsec = kPaceIntervalUs * 1000;
@@ -603,18 +725,34 @@ void LoadClient::EnterRun() {
       (void)loop_->Add(pace_fd_, EPOLLIN, &pace_watcher_);
     }
   }
-  std::cout << "ready " << ready_ << std::endl;  // flushes: drivers wait for this line
-  if (!setup_complete_ || (options_.mode == Mode::kIdle && stop_requested_)) Finish();
 }
 
 void LoadClient::EndWindow() {
   if (pace_fd_ >= 0) loop_->Remove(pace_fd_);  // nothing more to pace
   window_end_ns_ = NowNs();
   run_cpu_s_ = CpuSeconds() - run_cpu_start_;
-  if (options_.mode == Mode::kPing) {
+  if (options_.mode == Mode::kPing || IsMessaging(options_.mode)) {
     phase_ = Phase::kDrain;
-    drain_end_ns_ = window_end_ns_ + kDrainMs * 1'000'000;
+    const uint64_t wait_ms = options_.mode == Mode::kPing ? kDrainMs : kMessagingDrainMs;
+    drain_end_ns_ = window_end_ns_ + wait_ms * 1'000'000;
     return;
+  }
+  Finish();
+}
+
+void LoadClient::Settled() {
+  if (IsMessaging(options_.mode)) {
+    clock_.settled_ns = NowNs();
+    clock_.client_cpu_settled = CpuSeconds() - run_cpu_start_;
+    clock_.client_wait_settled = RunQueueWaitSeconds(0);
+    if (options_.server_pid > 0) {
+      clock_.server_cpu_settled = ProcessCpuSeconds(options_.server_pid);
+      clock_.server_wait_settled = RunQueueWaitSeconds(options_.server_pid);
+    }
+    if (options_.mode == Mode::kSendOffline && options_.drain) {
+      EnterQueueDrain();
+      return;
+    }
   }
   Finish();
 }
@@ -630,98 +768,6 @@ void LoadClient::Finish() {
   while (!live_.empty()) Close(*live_.back(), EndCause::kShutdown);
   if (stdin_watched_) loop_->Remove(STDIN_FILENO);
   loop_->Stop();
-}
-
-namespace {
-
-double Us(uint64_t ns) { return static_cast<double>(ns) / 1e3; }
-
-// {"p50": .., "p90": .., ...} in microseconds.
-std::string QuantilesUs(const Histogram& h) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(1) << "{\"count\": " << h.count()
-      << ", \"mean\": " << h.mean() / 1e3;
-  for (const auto& [name, q] :
-       {std::pair{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p999", 0.999}}) {
-    out << ", \"" << name << "\": " << Us(h.Quantile(q));
-  }
-  out << ", \"max\": " << Us(h.max()) << "}";
-  return out.str();
-}
-
-}  // namespace
-
-void LoadClient::Report(std::ostream& human, std::ostream& json) const {
-  const char* mode = options_.mode == Mode::kIdle   ? "idle"
-                     : options_.mode == Mode::kPing ? "ping"
-                                                    : "handshake";
-  const double setup_s = static_cast<double>(setup_end_ns_ - setup_start_ns_) / 1e9;
-  const double window_s =
-      static_cast<double>(window_end_ns_ - std::min(window_end_ns_, run_start_ns_)) / 1e9;
-  auto per_s = [&](uint64_t count) {
-    return window_s > 0 ? static_cast<double>(count) / window_s : 0.0;
-  };
-  const uint64_t lost =
-      n_.requests_sent - std::min(n_.requests_sent, n_.responses_ok + n_.response_errors);
-  const bool ping = options_.mode == Mode::kPing;
-  const bool hs = options_.mode == Mode::kHandshake;
-  auto yes = [](bool b) { return b ? "true" : "false"; };
-  json << std::fixed << std::setprecision(3) << "{\"mode\": \"" << mode << "\", \"server\": \""
-       << options_.server.ToString()
-       << "\", \"pinned_key\": " << yes(options_.server_key.has_value())
-       << ",\n \"connections_requested\": " << options_.connections
-       << ", \"connections_ready\": " << ready_at_setup_end_
-       << ", \"setup_complete\": " << yes(setup_complete_)
-       << ", \"interrupted\": " << yes(stop_requested_) << ", \"setup_s\": " << setup_s
-       << ", \"window_s\": " << window_s << ", \"client_cpu_s\": " << run_cpu_s_
-       << ",\n \"attempts\": " << n_.attempts << ", \"handshakes\": " << n_.handshakes
-       << ", \"handshakes_ik\": " << n_.handshakes_ik << ", \"handshakes_xx\": " << n_.handshakes_xx
-       << ", \"handshakes_xxfallback\": " << n_.handshakes_fallback
-       << ", \"handshakes_per_s\": " << (hs ? per_s(n_.handshakes) : 0.0)
-       << ",\n \"handshake_latency_us\": " << QuantilesUs(handshake_ns_)
-       << ",\n \"failures\": {\"connect\": " << n_.connect_failures
-       << ", \"handshake\": " << n_.handshake_failures << ", \"register\": " << n_.register_failures
-       << ", \"timeout\": " << n_.timeouts << ", \"dropped\": " << n_.dropped
-       << ", \"close_frames\": " << n_.close_frames << ", \"protocol\": " << n_.protocol_errors
-       << ", \"key_mismatch\": " << n_.key_mismatches
-       << ", \"aborted_at_end\": " << n_.aborted_at_end << "}"
-       << ",\n \"pings_answered\": " << n_.pings_answered
-       << ", \"rate_target\": " << (ping ? options_.rate : 0.0)
-       << ", \"requests_sent\": " << n_.requests_sent << ", \"behind\": " << n_.behind
-       << ", \"sends_skipped\": " << n_.sends_skipped << ", \"responses_ok\": " << n_.responses_ok
-       << ", \"response_errors\": " << n_.response_errors << ", \"lost\": " << lost
-       << ",\n \"sent_per_s\": " << per_s(n_.requests_in_window)
-       << ", \"achieved_per_s\": " << per_s(n_.responses_in_window)
-       << ", \"max_send_lag_us\": " << Us(max_send_lag_ns_)
-       << ",\n \"latency_us\": " << QuantilesUs(latency_ns_) << "}\n";
-
-  human << std::fixed << std::setprecision(1) << "sotto-load: " << mode << " against "
-        << options_.server.ToString() << " (" << (options_.server_key ? "IK" : "XX") << ")\n";
-  if (!hs) {
-    human << "  connections: " << ready_at_setup_end_ << "/" << options_.connections << " ready in "
-          << setup_s << " s" << (setup_complete_ ? "" : " (INCOMPLETE)") << "\n";
-  }
-  human << "  handshakes: " << n_.handshakes << " (IK " << n_.handshakes_ik << ", XX "
-        << n_.handshakes_xx << ", XXfallback " << n_.handshakes_fallback << ")";
-  if (hs) human << ", " << per_s(n_.handshakes) << "/s over " << window_s << " s";
-  human << "; latency us " << QuantilesUs(handshake_ns_) << "\n";
-  if (ping) {
-    human << "  requests: " << per_s(n_.requests_in_window) << "/s sent (target " << options_.rate
-          << "), " << per_s(n_.responses_in_window) << "/s answered in the window; ok "
-          << n_.responses_ok << ", errors " << n_.response_errors << ", lost " << lost
-          << ", skipped " << n_.sends_skipped << ", behind " << n_.behind << "; max send lag "
-          << Us(max_send_lag_ns_) << " us\n"
-          << "  latency us: " << QuantilesUs(latency_ns_) << "\n";
-  }
-  if (options_.mode != Mode::kIdle && window_s >= 0.1) {
-    human << "  client CPU: " << run_cpu_s_ << " s (" << 100 * run_cpu_s_ / window_s
-          << "% of one core)\n";
-  }
-  human << "  failures: connect " << n_.connect_failures << ", handshake " << n_.handshake_failures
-        << ", register " << n_.register_failures << ", timeout " << n_.timeouts << ", dropped "
-        << n_.dropped << " (Close frames " << n_.close_frames << "), protocol "
-        << n_.protocol_errors << ", key mismatch " << n_.key_mismatches << "; pings answered "
-        << n_.pings_answered << "\n";
 }
 
 }  // namespace sotto::load

@@ -1,6 +1,8 @@
 // The load client behind sotto-load: one net::EventLoop driving thousands of gateway
-// connections (TCP, Noise Pipes, wire frames), in idle, ping or handshake mode. The
-// command line is in apps/sotto_load.cc.
+// connections (TCP, Noise Pipes, wire frames), in idle, ping, handshake, send-online or
+// send-offline mode. The command line is in apps/sotto_load.cc. The code is split by
+// concern: load_client.cc (connections, handshakes, registration, idle/ping/handshake),
+// messaging.cc (the send-* modes, messaging.h), report.cc (the summaries), code_log.cc.
 //
 // Thread-safety: single-threaded; every object here is Loop-affine.
 #pragma once
@@ -9,8 +11,8 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,7 +33,9 @@
 #include <utility>
 #include <vector>
 
-
+#include "apps/load/code_log.h"
+#include "apps/load/connection.h"
+#include "apps/load/messaging.h"
 #include "base/bytes.h"
 #include "base/histogram.h"
 #include "base/result.h"
@@ -49,18 +53,25 @@ constexpr uint32_t kMaxConnections = 19'000;
 constexpr uint32_t kFdReserve = 32;             // stdio, epoll, eventfd, signalfd, ...
 constexpr uint32_t kAttemptTimeoutMs = 10'000;  // connect -> registered (or handshaken)
 constexpr uint64_t kTimeoutScanMs = 250;
-constexpr uint64_t kDrainMs = 3'000;  // ping mode: wait for outstanding responses
-constexpr size_t kEchoPayload = 16;   // send time (ns) and sequence number
+constexpr uint64_t kDrainMs = 3'000;            // ping mode: wait for outstanding responses
+constexpr uint64_t kMessagingDrainMs = 15'000;  // send-*: responses and deliveries
+constexpr size_t kEchoPayload = 16;             // send time (ns) and sequence number
 constexpr size_t kMaxPendingBytes = size_t{256} * 1024;  // per connection; past it, skip sends
 constexpr int kMaxReadsPerWakeup = 4;
 constexpr uint64_t kMinSendsPerTick = 64;  // and 4 ms' worth of --rate
 constexpr long kPaceIntervalUs = 100;      // ping mode: send what is due every 100 us
-constexpr uint64_t kRegisterId = 1;
+constexpr uint64_t kRequestCodeId = 1;     // request ids of the registration
+constexpr uint64_t kRegisterId = 2;
+constexpr uint64_t kCodePollMs = 5;  // how often the code log is read while codes are due
+constexpr uint64_t kSettleMs = 500;  // send-offline: receivers' closes reach the server
+constexpr uint64_t kQueueDrainTimeoutMs = 120'000;  // send-offline --drain
 constexpr double kMaxDurationS = 3'600;
 constexpr double kMaxRate = 10'000'000;
 constexpr const char* kUserAgent = "sotto-load/0.1";
 
-enum class Mode : uint8_t { kIdle, kPing, kHandshake };
+enum class Mode : uint8_t { kIdle, kPing, kHandshake, kSendOnline, kSendOffline };
+
+inline bool IsMessaging(Mode m) { return m == Mode::kSendOnline || m == Mode::kSendOffline; }
 
 struct Options {
   net::SocketAddress server;
@@ -74,6 +85,12 @@ struct Options {
   double hold_s = 600;
   double setup_timeout_s = 120;
   std::string json_path;
+  std::string codes_path;       // the server's DATA/verification-codes.log; needed to register
+  size_t payload_bytes = 100;   // send-*: ciphertext size
+  uint32_t ack_batch = 32;      // send-*: envelopes per DeliveryAck (or a read burst's)
+  uint32_t max_in_flight = 64;  // send-*: unfinished messages per sender; past it, skip
+  bool drain = false;           // send-offline: reconnect receivers and drain after
+  int server_pid = 0;           // read this process's CPU time around the windows
 };
 
 inline uint64_t NowNs() {
@@ -91,82 +108,9 @@ inline double CpuSeconds() {
   return secs(u.ru_utime) + secs(u.ru_stime);
 }
 
-enum class ConnState : uint8_t { kConnecting, kHandshaking, kRegistering, kReady, kClosed };
-// Why a connection ends: kError is counted by the state it was in.
-enum class EndCause : uint8_t { kCompleted, kError, kTimeout, kShutdown };
-enum class Phase : uint8_t { kSetup, kRun, kDrain, kDone };
-enum class WantWrite : uint8_t { kNo, kYes };
-
-class LoadClient;
-
-// Bytes the socket did not take yet.
-struct WriteQueue {
-  Bytes data;
-  size_t offset = 0;
-  size_t size() const { return data.size() - offset; }
-};
-
-// Exists only from connect to the end of the handshake.
-struct Handshake {
-  noise::NoisePipe pipe;
-  uint64_t started_ns;
-};
-
-// One gateway connection, kept small: an idle one holds its two ciphers and nothing else.
-struct Connection final : net::IoHandler {
-  Connection(LoadClient& owner_in, int fd_in) : owner(&owner_in), fd(fd_in) {}
-  void OnIo(uint32_t events) override;
-
-  LoadClient* owner;
-  int fd;
-  ConnState state = ConnState::kConnecting;
-  WantWrite want_write = WantWrite::kNo;
-  uint32_t started_ms = 0;  // loop clock relative to the client's start
-  uint32_t slot = 0;        // index in LoadClient::live_
-  Bytes partial;            // an incomplete incoming message only
-  std::unique_ptr<WriteQueue> pending;
-  std::unique_ptr<Handshake> handshake;
-  noise::CipherState send;
-  noise::CipherState receive;
-};
-
-// A registered fd that is not a connection (signalfd, stdin).
-class FdWatcher final : public net::IoHandler {
- public:
-  explicit FdWatcher(std::function<void()> on_ready) : on_ready_(std::move(on_ready)) {}
-  void OnIo(uint32_t /*events*/) override { on_ready_(); }
-
- private:
-  std::function<void()> on_ready_;
-};
-
-struct Counters {
-  uint64_t attempts = 0;
-  uint64_t connect_failures = 0;    // socket, bind or connect failed
-  uint64_t handshake_failures = 0;  // closed or refused during the handshake
-  uint64_t register_failures = 0;
-  uint64_t timeouts = 0;         // an attempt exceeded kAttemptTimeoutMs
-  uint64_t dropped = 0;          // a ready connection ended by the server or I/O
-  uint64_t close_frames = 0;     // Close frames received
-  uint64_t protocol_errors = 0;  // bad decrypt, frame or message from the server
-  uint64_t key_mismatches = 0;   // the server proved another key than --server-key
-  uint64_t pings_answered = 0;
-  uint64_t handshakes = 0;
-  uint64_t handshakes_ik = 0;
-  uint64_t handshakes_xx = 0;
-  uint64_t handshakes_fallback = 0;
-  uint64_t aborted_at_end = 0;  // handshake mode: attempts cut off by --duration
-  uint64_t requests_sent = 0;
-  uint64_t requests_in_window = 0;
-  uint64_t responses_ok = 0;
-  uint64_t responses_in_window = 0;
-  uint64_t response_errors = 0;  // non-OK status or a wrong echo
-  uint64_t sends_skipped = 0;    // the connection's write queue was full
-  uint64_t behind = 0;           // due in the window but not sent: the client lagged
-  uint64_t failures() const {
-    return connect_failures + handshake_failures + register_failures + timeouts;
-  }
-};
+// kSettle: send-offline's pause between the receivers' closes and the window. kDrain: the
+// window is over, answers still come. kQueueDrain: send-offline --drain.
+enum class Phase : uint8_t { kSetup, kSettle, kRun, kDrain, kQueueDrain, kDone };
 
 class LoadClient {
  public:
@@ -187,15 +131,18 @@ class LoadClient {
   void Tick();
   void SendDue(uint64_t now);
   void StartAttempts();
-  bool StartOne();
+  bool StartOne(std::optional<uint32_t> reconnect_pair);
   void OnConnected(Connection& c, uint32_t events);
   void ReadFrom(Connection& c);
+  void ReadBurst(Connection& c);
   bool HandleMessage(Connection& c, ByteSpan message);
   bool HandleHandshake(Connection& c, ByteSpan message);
   bool WriteHandshake(Connection& c);
   bool FinishHandshake(Connection& c);
   bool HandleFrame(Connection& c, ByteSpan plaintext);
   bool HandleResponse(Connection& c, const wire::Response& response);
+  bool HandleRegistration(Connection& c, const wire::Response& response);
+  void PollCodes();
   void SendEcho(Connection& c);
   bool SendFrame(Connection& c, const wire::Frame& frame);
   bool SendRaw(Connection& c, ByteSpan framed);
@@ -205,8 +152,24 @@ class LoadClient {
   void ScanTimeouts();
   void SetupProgress();
   void EnterRun();
+  void StartWindow();
   void EndWindow();
+  void Settled();
   void Finish();
+  // messaging.cc
+  void PairUp();
+  Connection* NextSender();
+  void SendMessage(Connection& c);
+  void HandleSendResponse(Connection& c, const wire::Response& response);
+  bool HandleEnvelope(Connection& c, const wire::Envelope& envelope);
+  void OnQueueEmpty(Connection& c);
+  void FlushAcks(Connection& c);
+  void ForgetPeer(Connection& c);
+  bool AnswersOutstanding() const;
+  void EnterQueueDrain();
+  void StartReconnects();
+  void CheckQueueDrained();
+  void ReportMessaging(std::ostream& human, std::ostream& json) const;
   uint32_t RelativeMs() const { return static_cast<uint32_t>(loop_->NowMs() - base_ms_); }
   void Report(std::ostream& human, std::ostream& json) const;
 
@@ -227,6 +190,24 @@ class LoadClient {
   Counters n_;
   Histogram latency_ns_;    // ping: send -> response
   Histogram handshake_ns_;  // connect started -> handshake done (client side)
+
+  // Registration.
+  std::optional<CodeLog> codes_;
+  uint64_t handle_prefix_ = 0;  // random per run
+  uint64_t last_code_poll_ms_ = 0;
+
+  // Messaging modes.
+  std::vector<Pair> pairs_;
+  size_t live_senders_ = 0;
+  size_t next_reconnect_ = 0;
+  size_t caught_up_ = 0;
+  uint64_t outstanding_ = 0;  // sends not answered, all senders
+  uint64_t message_seq_ = 0;
+  MessagingCounters m_;
+  MessagingLatency latency_;
+  MessagingClock clock_;
+  double queue_drain_client_cpu_start_ = 0;
+  double queue_drain_server_cpu_start_ = -1;
 
   int signal_fd_ = -1;
   FdWatcher signal_watcher_;
@@ -258,6 +239,10 @@ class LoadClient {
   wire::Frame frame_in_;
   wire::Frame frame_out_;
   wire::Frame echo_frame_;
+  wire::Frame send_frame_;
+  wire::Frame ack_frame_;
+  std::string payload_;
+  std::string message_id_;
 };
 
 }  // namespace sotto::load
