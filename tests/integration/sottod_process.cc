@@ -47,12 +47,13 @@ bool SottodProcess::Restart() {
   return pid_ > 0;
 }
 
-void SottodProcess::Kill() {
-  if (pid_ <= 0) return;
+bool SottodProcess::Kill() {
+  if (pid_ <= 0) return false;
   kill(pid_, SIGKILL);
   int status = 0;
-  waitpid(pid_, &status, 0);
+  const pid_t waited = waitpid(pid_, &status, 0);
   pid_ = -1;
+  return waited > 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
 std::string SottodProcess::VerificationCode(const std::string& handle) const {

@@ -38,8 +38,9 @@ class SottodProcess {
   long Metric(const std::string& series) const;
   // SIGTERM and wait; returns the exit status (-1 if it did not exit normally).
   int Terminate();
-  // SIGKILL and wait: a crash, nothing flushed.
-  void Kill();
+  // SIGKILL and wait: a crash, nothing flushed. True if sottod was running until this
+  // SIGKILL ended it; false if it was not running or had already died of something else.
+  bool Kill();
   // Starts sottod again on the same data directory (new free ports); false on failure.
   bool Restart();
   // The last verification code the log code sender wrote for `handle`, or "".

@@ -20,10 +20,16 @@ std::string PublicKey33(crypto::Random& random) {
 }  // namespace
 
 client::ClientOptions DeviceOptions(const SottodProcess& server, const noise::KeyPair& key) {
+  return DeviceOptions(server.tcp_address(), server.server_key(), key);
+}
+
+client::ClientOptions DeviceOptions(const net::SocketAddress& server,
+                                    const crypto::X25519Public& server_key,
+                                    const noise::KeyPair& key) {
   client::ClientOptions o;
-  o.server = server.tcp_address();
+  o.server = server;
   o.device_static = key;
-  o.server_static = server.server_key();
+  o.server_static = server_key;
   o.timeout = std::chrono::milliseconds(10'000);
   return o;
 }
@@ -48,8 +54,14 @@ Result<TestDevice> RegisterDevice(const SottodProcess& server, const std::string
 }
 
 Status Reconnect(const SottodProcess& server, TestDevice& d) {
+  return Reconnect(server.tcp_address(), server.server_key(), d);
+}
+
+Status Reconnect(const net::SocketAddress& server, const crypto::X25519Public& server_key,
+                 TestDevice& d) {
   d.conn.reset();
-  SOTTO_ASSIGN_OR_RETURN(d.conn, client::GatewayClient::Connect(DeviceOptions(server, d.noise)));
+  SOTTO_ASSIGN_OR_RETURN(
+      d.conn, client::GatewayClient::Connect(DeviceOptions(server, server_key, d.noise)));
   return Ok();
 }
 

@@ -26,11 +26,18 @@ struct TestDevice {
 };
 
 client::ClientOptions DeviceOptions(const SottodProcess& server, const noise::KeyPair& key);
+// The same for a server known by its address and key: for threads that must not read a
+// SottodProcess that another thread restarts.
+client::ClientOptions DeviceOptions(const net::SocketAddress& server,
+                                    const crypto::X25519Public& server_key,
+                                    const noise::KeyPair& key);
 
 // Connects a new device key and registers it as the primary of `handle`.
 Result<TestDevice> RegisterDevice(const SottodProcess& server, const std::string& handle);
 // Reconnects `d` (a new connection with the same key).
 Status Reconnect(const SottodProcess& server, TestDevice& d);
+Status Reconnect(const net::SocketAddress& server, const crypto::X25519Public& server_key,
+                 TestDevice& d);
 // Uploads the device's identity (created on first use, then kept), a signed prekey with
 // id `signed_id` (really signed: a new id with the same identity is a rotation) and
 // `one_time` one-time prekeys with ids first_id.. ; sets d.registration_id.
