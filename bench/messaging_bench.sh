@@ -94,7 +94,8 @@ NPROC=$(nproc)
 # scheduler interleaves them and the figures measure that.
 SERVER_PIN=()
 CLIENT_PIN=()
-if [ "$NPROC" -ge 2 ] && command -v taskset >/dev/null; then
+# PIN=0 lets the scheduler place everything (then SOTTOD_LOOPS=2 lets sottod use both cores).
+if [ "${PIN:-1}" = 1 ] && [ "$NPROC" -ge 2 ] && command -v taskset >/dev/null; then
   SERVER_PIN=(taskset -c 0)
   CLIENT_PIN=(taskset -c 1)
 fi
@@ -122,7 +123,7 @@ start_server() {
   local dir="$WORK/$1"
   mkdir -p "$dir"
   ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} "$SOTTOD" --data "$dir" --listen 127.0.0.1:0 \
-    --ws-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --loops 1 \
+    --ws-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --loops "${SOTTOD_LOOPS:-1}" \
     --config "$WORK/sottod-$2.toml" --log-level warn >"$dir/sottod.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
@@ -304,7 +305,7 @@ row() {  # row LABEL RUN
 {
   echo
   echo "Messaging bench on $(hostname): $NPROC cores, kernel $(uname -r); load average at start $LOAD_AT_START"
-  echo "sottod --loops 1 on core 0, sotto-load on core 1; $CONNECTIONS connections ($((CONNECTIONS / 2)) sender/receiver pairs),"
+  echo "sottod --loops ${SOTTOD_LOOPS:-1}$([ "${#SERVER_PIN[@]}" -gt 0 ] && echo " on core 0, sotto-load on core 1" || echo ", unpinned"); $CONNECTIONS connections ($((CONNECTIONS / 2)) sender/receiver pairs),"
   echo "$PAYLOAD-byte payloads, DeliveryAck every $ACK_BATCH envelopes or read burst, at most $MAX_IN_FLIGHT messages in flight per sender"
   echo "(until answered; online until receipted)."
   echo "Other processes kept busy (cores, average, rows in order):$(for r in $RUNS; do printf ' %s' "$(fig "$r" .machine_other_cores)"; done)"
