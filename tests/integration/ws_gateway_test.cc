@@ -8,6 +8,7 @@
 
 #include "noise/pipes.h"
 #include "tests/integration/sottod_process.h"
+#include "tests/integration/test_account.h"
 #include "wire/wire.h"
 
 namespace sotto {
@@ -21,7 +22,9 @@ using tcp = asio::ip::tcp;
 // A blocking WebSocket client that speaks the gateway protocol.
 class WsClient {
  public:
-  WsClient(uint16_t port, std::optional<crypto::X25519Public> server_key) : ws_(io_) {
+  WsClient(uint16_t port, std::optional<crypto::X25519Public> server_key,
+           std::optional<noise::KeyPair> key = std::nullopt)
+      : key_(key ? *key : noise::KeyPair::Generate(crypto::SystemRandom())), ws_(io_) {
     tcp::resolver resolver(io_);
     asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", std::to_string(port)));
     ws_.handshake("127.0.0.1", "/");
@@ -30,8 +33,7 @@ class WsClient {
   }
 
   void Handshake(std::optional<crypto::X25519Public> server_key) {
-    noise::NoisePipe pipe = noise::NoisePipe::Client(
-        noise::KeyPair::Generate(crypto::SystemRandom()), server_key, crypto::SystemRandom());
+    noise::NoisePipe pipe = noise::NoisePipe::Client(key_, server_key, crypto::SystemRandom());
     wire::ClientHello hello;
     hello.set_wire_version(wire::kWireVersion);
     hello.set_user_agent("ws-test");
@@ -86,10 +88,13 @@ class WsClient {
     return f;
   }
 
+  const noise::KeyPair& static_key() const { return key_; }
+
   bool ready_ = false;
   noise::HandshakePattern pattern_ = noise::HandshakePattern::kXX;
 
  private:
+  noise::KeyPair key_;
   asio::io_context io_;
   websocket::stream<tcp::socket> ws_;
   noise::CipherState send_;
@@ -129,6 +134,77 @@ TEST(WsGateway, IkAndXxOverWebSocketRegisterAndEcho) {
   }
   EXPECT_EQ(server.Metric("sotto_handshakes_total{pattern=\"IK\"}"), 1);
   EXPECT_EQ(server.Metric("sotto_handshakes_total{pattern=\"XX\"}"), 1);
+}
+
+// A device on WebSocket is routed like one on TCP: messages reach it through the router
+// (posted to the WebSocket thread), its acks give the TCP sender a delivered receipt, and
+// a message queued while it was away drains when it comes back.
+TEST(WsGateway, MessagesRouteBetweenWebSocketAndTcp) {
+  testing::SottodProcess server;
+  const std::string handle = "+15557770003";
+  std::string account;
+  auto connect_ws = [&](WsClient& c, bool register_it) {
+    if (!register_it) return;
+    wire::Frame ask;
+    ask.mutable_request()->set_id(1);
+    ask.mutable_request()->mutable_request_code()->set_handle(handle);
+    c.Send(ask);
+    auto a = c.Receive();
+    ASSERT_TRUE(a && a->has_response());
+    wire::Frame reg;
+    reg.mutable_request()->set_id(2);
+    reg.mutable_request()->mutable_register_()->set_handle(handle);
+    reg.mutable_request()->mutable_register_()->set_code(server.VerificationCode(handle));
+    c.Send(reg);
+    auto r = c.Receive();
+    ASSERT_TRUE(r && r->has_response());
+    ASSERT_EQ(r->response().status(), wire::STATUS_OK);
+    account = r->response().register_().account_id();
+  };
+  // Waits for the next envelope, skipping PreKeysLow / QueueEmpty.
+  auto next_envelope = [](WsClient& c) -> std::optional<wire::Envelope> {
+    for (;;) {
+      auto f = c.Receive();
+      if (!f) return std::nullopt;
+      if (f->has_envelope()) return f->envelope();
+      if (f->has_close()) return std::nullopt;
+    }
+  };
+  auto ws = std::make_unique<WsClient>(server.ws_port(), server.server_key());
+  ASSERT_TRUE(ws->ready_);
+  connect_ws(*ws, true);
+  ASSERT_EQ(account.size(), 16u);
+
+  auto tcp_sender = testing::RegisterDevice(server, "+15557770004");
+  ASSERT_TRUE(tcp_sender);
+  testing::TestDevice to;
+  to.account_id = account;  // registration id 0: no keys uploaded
+  auto sent = tcp_sender->conn->Call(testing::SendTo(to, {1}, "ws-1", "over websocket"));
+  ASSERT_TRUE(sent);
+  ASSERT_EQ(sent->status(), wire::STATUS_OK) << sent->reason();
+  auto e = next_envelope(*ws);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->ciphertext(), "over websocket");
+  EXPECT_EQ(e->message_id(), "ws-1");
+  wire::Frame ack;
+  ack.mutable_delivery_ack()->add_seqs(e->seq());
+  ws->Send(ack);
+  auto receipt = testing::NextOf(*tcp_sender->conn, wire::Frame::kEnvelope);
+  ASSERT_TRUE(receipt);
+  EXPECT_EQ(receipt->envelope().type(), wire::ENVELOPE_DELIVERED);
+  EXPECT_EQ(receipt->envelope().message_id(), "ws-1");
+
+  // Offline, then back on WebSocket with the same key (IK authenticates it).
+  const noise::KeyPair key = ws->static_key();
+  ws.reset();
+  sent = tcp_sender->conn->Call(testing::SendTo(to, {1}, "ws-2", "while away"));
+  ASSERT_TRUE(sent);
+  ASSERT_EQ(sent->status(), wire::STATUS_OK);
+  WsClient back(server.ws_port(), server.server_key(), key);
+  ASSERT_TRUE(back.ready_);
+  auto queued = next_envelope(back);
+  ASSERT_TRUE(queued);
+  EXPECT_EQ(queued->ciphertext(), "while away");
 }
 
 TEST(WsGateway, MalformedFrameGetsACloseWithReason) {
