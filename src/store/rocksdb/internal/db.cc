@@ -4,6 +4,8 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 
+#include <chrono>
+#include <thread>
 #include <vector>
 
 namespace sotto::store::internal {
@@ -20,6 +22,13 @@ constexpr size_t kCfWriteBufferBytes = size_t{32} << 20;
 // Bloom filter bits per key: most point lookups (de-duplication ids, acked seqs, prekeys)
 // ask for keys that are absent from most SST files.
 constexpr double kBloomBitsPerKey = 10;
+// At open, wait (up to this long) for background compaction to bring every column
+// family's level 0 below the slowdown trigger before serving. Each restart turns the
+// recovered WAL into new level-0 files; a crash loop that kills the server before they
+// are compacted piles them up until RocksDB stops all writes (36 files), and Sends then
+// hang. Waiting here makes each restart pay its compaction before taking traffic.
+constexpr auto kLevel0WaitLimit = std::chrono::seconds(60);
+constexpr auto kLevel0PollInterval = std::chrono::milliseconds(10);
 // RocksDB's own info logs (LOG, LOG.old.*) kept in the data directory.
 constexpr size_t kKeepInfoLogFiles = 4;
 
@@ -57,6 +66,22 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool sync) {
   db->default_cf_ = handles[0];
   for (size_t i = 0; i < kCfCount; ++i) db->cfs_[i] = handles[i + 1];
   db->write_options_.sync = sync;
+
+  // Background compaction is already scheduled for an over-full level 0; give it time.
+  // (Waiting on RocksDB's own threads at startup: there is no completion to await in 7.8.)
+  const auto wait_until = std::chrono::steady_clock::now() + kLevel0WaitLimit;
+  const auto trigger = static_cast<uint64_t>(cf_options.level0_slowdown_writes_trigger);
+  for (;;) {
+    bool backlog = false;
+    for (rocksdb::ColumnFamilyHandle* handle : handles) {
+      uint64_t files = 0;
+      if (raw->GetIntProperty(handle, "rocksdb.num-files-at-level0", &files) && files >= trigger) {
+        backlog = true;
+      }
+    }
+    if (!backlog || std::chrono::steady_clock::now() >= wait_until) break;
+    std::this_thread::sleep_for(kLevel0PollInterval);
+  }
 
   std::string version;
   s = raw->Get(rocksdb::ReadOptions(), db->default_cf_, ToSlice(kSchemaVersionKey), &version);
