@@ -52,6 +52,7 @@ struct Connection final : net::IoHandler, SessionOutput {
   int fd;
   ConnState state = ConnState::kHandshake;
   bool want_write = false;
+  bool corked = false;  // writes collect in `pending` until the loop's uncork task
   uint32_t last_active_ms = 0;  // loop clock, truncated; list order follows it
   Connection* prev = nullptr;   // in the loop's handshake or activity list
   Connection* next = nullptr;

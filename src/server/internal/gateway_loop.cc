@@ -45,9 +45,33 @@ void GatewayLoop::PostTo(std::shared_ptr<TcpLink> link, std::function<void(Sessi
   loop_->Post([this, link = std::move(link), fn = std::move(fn)] {
     Connection* c = link->conn;
     if (c == nullptr || c->state != ConnState::kOpen) return;
+    // A commit posts many frames at once (responses, envelopes, receipts), often several
+    // to one connection: collect them and write each connection once, after the run of
+    // tasks (the uncork task is queued behind them).
+    if (!c->corked) {
+      c->corked = true;
+      corked_.push_back(c);
+      if (!uncork_posted_) {
+        uncork_posted_ = true;
+        loop_->Post([this] { Uncork(); });
+      }
+    }
     SessionContext ctx{protocol_, c->session, *c};
     fn(ctx);
   });
+}
+
+void GatewayLoop::Uncork() {
+  uncork_posted_ = false;
+  std::vector<Connection*> corked;
+  corked.swap(corked_);
+  for (Connection* c : corked) {
+    if (c == nullptr) continue;
+    c->corked = false;
+    if (c->state == ConnState::kClosed || !c->pending) continue;
+    Flush(c);
+    if (c->state != ConnState::kClosed && c->pending) SetWriteInterest(c, true);
+  }
 }
 
 void ConnectionList::PushBack(Connection* c) {
@@ -192,6 +216,18 @@ void GatewayLoop::OnConnectionIo(Connection* c, uint32_t events) {
 }
 
 void GatewayLoop::ReadFrom(Connection* c) {
+  // What this read causes (responses, a queue drain after acks) goes out in one write.
+  const bool cork = !c->corked;
+  if (cork) c->corked = true;
+  ReadMessages(c);
+  if (!cork || c->state == ConnState::kClosed) return;
+  c->corked = false;
+  if (!c->pending) return;
+  Flush(c);
+  if (c->state != ConnState::kClosed && c->pending) SetWriteInterest(c, true);
+}
+
+void GatewayLoop::ReadMessages(Connection* c) {
   const uint32_t max_frame = gateway_.options().limits.max_frame_bytes;
   MutableByteSpan scratch = loop_->scratch();
   for (int i = 0; i < kMaxReadsPerWakeup; ++i) {
@@ -249,7 +285,7 @@ bool GatewayLoop::WriteFramed(Connection* c, ByteSpan noise_message) {
   const size_t total = sizeof prefix + noise_message.size();
   const size_t limit = gateway_.options().limits.max_write_queue_bytes;
   size_t sent = 0;
-  if (!c->pending) {
+  if (!c->pending && !c->corked) {
     iovec iov[2] = {{const_cast<uint8_t*>(prefix), sizeof prefix},
                     {const_cast<uint8_t*>(noise_message.data()), noise_message.size()}};
     msghdr msg{};
@@ -270,6 +306,8 @@ bool GatewayLoop::WriteFramed(Connection* c, ByteSpan noise_message) {
     if (sent == total) return true;
     c->pending = std::make_unique<WriteQueue>();
     SetWriteInterest(c, true);
+  } else if (!c->pending) {
+    c->pending = std::make_unique<WriteQueue>();  // corked: Uncork() writes it
   }
   if (c->pending->size() + (total - sent) > limit) {
     Close(c, CloseCause::kSlowReader, SendClose::kNo);
@@ -331,6 +369,7 @@ void GatewayLoop::Close(Connection* c, CloseCause cause, SendClose send_close) {
     shutdown(c->fd, SHUT_WR);
   }
   c->state = ConnState::kClosed;
+  if (c->corked) std::replace(corked_.begin(), corked_.end(), c, static_cast<Connection*>(nullptr));
   if (c->session.messaging) {
     static_cast<TcpLink*>(c->session.messaging->link.get())->conn = nullptr;
     protocol_.OnClosed(c->session);

@@ -47,6 +47,7 @@ class GatewayLoop final : public net::IoHandler {
  private:
   void Accept();
   void ReadFrom(Connection* c);
+  void ReadMessages(Connection* c);
   bool HandleMessage(Connection* c, ByteSpan message);
   void Flush(Connection* c);
   void SetWriteInterest(Connection* c, bool on);
@@ -54,6 +55,8 @@ class GatewayLoop final : public net::IoHandler {
   void CloseAll(CloseCause cause);
   void Reap();
   void RefuseLogged(RefuseCause cause);
+  // Sends what corked connections collected: one write each, after a run of posted tasks.
+  void Uncork();
 
   Gateway& gateway_;
   std::unique_ptr<net::EventLoop> loop_;
@@ -65,6 +68,8 @@ class GatewayLoop final : public net::IoHandler {
   ConnectionList active_;       // by last activity
   std::vector<Connection*> graveyard_;  // closed; deleted on a later loop turn
   bool reap_posted_ = false;
+  std::vector<Connection*> corked_;  // nullptr once closed
+  bool uncork_posted_ = false;
   bool stopping_ = false;
   uint64_t last_refuse_log_ms_ = 0;
 
