@@ -603,9 +603,9 @@ void ServerCore::OnDeliveryAck(SessionContext& ctx, const wire::DeliveryAck& ack
       receipt.set_server_time_ms(now);
       store::Append a;
       a.recipient = it->source;
-      a.dedupe_id = "R";
-      AppendDevice(a.dedupe_id, s.device);
-      a.dedupe_id += it->message_id;
+      // No de-duplication id: a second receipt (a message acked twice, on two connections,
+      // before the first ack committed) is harmless, and the id would cost a read and two
+      // writes on every online message.
       a.expires_ms = now + uint64_t{options_.store.message_ttl_s} * 1000;
       receipt.SerializeToString(&a.payload);
       write.appends.push_back(std::move(a));
