@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <vector>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "fuzz/fuzz_fixture.h"
 #include "fuzz/noise_fuzz_fixture.h"
@@ -21,7 +21,8 @@ void Write(const std::filesystem::path& dir, const std::string& target, int n,
   std::filesystem::create_directories(dir / target);
   std::ofstream out(dir / target / ("seed-" + std::to_string(n)), std::ios::binary);
   if (prefix >= 0) out.put(static_cast<char>(prefix));
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 void WriteText(const std::filesystem::path& dir, const std::string& target, int n,
@@ -46,8 +47,7 @@ void WriteStoreSeeds(const std::filesystem::path& dir) {
   WriteText(dir, "store_record", 3, internal::EncodeDedupeValue({42, 99999}), 3);
   const DeviceAddress device{AccountId{1, 2, 3}, 1};
   WriteText(dir, "store_record", 4, internal::QueueKey(device, 17), 4);
-  WriteText(dir, "store_record", 5, internal::DedupeExpiryKey(5, device, "Mabc"), 5);
-  WriteText(dir, "store_record", 6, internal::QueueExpiryKey(5, device, 9), 6);
+  WriteText(dir, "store_record", 5, internal::DeviceKey(device) + "\xff\xff", 5);
   WriteText(dir, "store_record", 7, internal::EncodeDeviceAddress(device), 7);
 }
 

@@ -26,19 +26,19 @@
 namespace sotto::store {
 
 using AccountId = std::array<uint8_t, 16>;
-using StaticKey = std::array<uint8_t, 32>;     // a device's Noise static public key
-using PublicKey = std::array<uint8_t, 33>;     // Signal's 0x05-prefixed Curve25519 key
-using Signature = std::array<uint8_t, 64>;     // XEdDSA
+using StaticKey = std::array<uint8_t, 32>;  // a device's Noise static public key
+using PublicKey = std::array<uint8_t, 33>;  // Signal's 0x05-prefixed Curve25519 key
+using Signature = std::array<uint8_t, 64>;  // XEdDSA
 
 inline constexpr uint32_t kPrimaryDeviceId = 1;
 
 enum class StoreErr : uint16_t {
-  kBackend = 1,     // the backend failed (I/O, corruption); the message says which
-  kCorrupt = 2,     // a stored record did not parse
-  kQueueFull = 3,   // a recipient queue is at its depth limit (WriteRequest::max_depth)
-  kConflict = 4,    // e.g. a Noise key that already belongs to another device
-  kClosed = 5,      // the store is shutting down
-  kInvalid = 6,     // a request broke a documented limit (e.g. kMaxDedupeIdBytes)
+  kBackend = 1,    // the backend failed (I/O, corruption); the message says which
+  kCorrupt = 2,    // a stored record did not parse
+  kQueueFull = 3,  // a recipient queue is at its depth limit (WriteRequest::max_depth)
+  kConflict = 4,   // e.g. a Noise key that already belongs to another device
+  kClosed = 5,     // the store is shutting down
+  kInvalid = 6,    // a request broke a documented limit (e.g. kMaxDedupeIdBytes)
 };
 
 tl::unexpected<Error> StoreError(Code code, StoreErr detail, const char* message);
@@ -168,23 +168,23 @@ struct WriteRequest {
 enum class AppendOutcome : uint8_t { kStored, kDuplicate };
 
 struct WriteResult {
-  Status status;                          // kQueueFull, kInvalid, kBackend, kClosed
-  std::vector<AppendOutcome> outcomes;    // one per append, when status is ok
-  std::vector<uint64_t> seqs;             // the seq of each append (the first one's, for a duplicate)
-  size_t full_index = 0;                  // with kQueueFull
-  size_t removed = 0;                     // removals that found their message
+  Status status;                        // kQueueFull, kInvalid, kBackend, kClosed
+  std::vector<AppendOutcome> outcomes;  // one per append, when status is ok
+  std::vector<uint64_t> seqs;           // the seq of each append (the first one's, for a duplicate)
+  size_t full_index = 0;                // with kQueueFull
+  size_t removed = 0;                   // removals that found their message
 };
 
 inline constexpr size_t kMaxDedupeIdBytes = 64;
 
 struct QueueStats {
-  uint64_t commits = 0;         // fsynced batches
-  uint64_t requests = 0;        // WriteRequests committed
-  uint64_t appends = 0;         // messages stored
+  uint64_t commits = 0;   // fsynced batches
+  uint64_t requests = 0;  // WriteRequests committed
+  uint64_t appends = 0;   // messages stored
   uint64_t duplicates = 0;
   uint64_t removals = 0;
-  uint64_t expired = 0;         // purged by PurgeExpired
-  uint64_t commit_micros = 0;   // total time in write+fsync
+  uint64_t expired = 0;        // purged by PurgeExpired
+  uint64_t commit_micros = 0;  // total time in write+fsync
 };
 
 class MessageQueue {
@@ -204,8 +204,15 @@ class MessageQueue {
                                                   size_t max, uint64_t now_ms) = 0;
   // Entries in the device's queue (expired ones included until purged).
   virtual Result<uint32_t> Depth(const DeviceAddress& device) = 0;
-  // Deletes up to `max` messages and up to `max` de-duplication entries expired at
-  // now_ms; returns how many messages it deleted.
+  // Deletes up to `max` messages expired at now_ms and returns how many it deleted. It
+  // returns less than `max` only after visiting every device's queue, so calling it until
+  // it returns less than `max` purges every expired message that leads its queue. An
+  // expired message behind an unexpired one of the same device (possible only if the TTL
+  // was shortened) may stay until the messages before it are gone; Read skips it.
+  // It also deletes up to `max` expired de-duplication entries, but may look at only a
+  // bounded share of them per call: reaching all of them can take several calls. Expired
+  // entries de-duplicate nothing whether purged or not. The RocksDB backend works in short
+  // steps between group commits, so writes never wait for a whole purge.
   virtual Result<uint64_t> PurgeExpired(uint64_t now_ms, size_t max) = 0;
   // Drops the device's whole queue and its de-duplication entries (re-registration,
   // unlinking). Durable on return. Seqs keep counting: a seq is never reused.

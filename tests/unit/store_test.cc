@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/rocksdb/internal/db.h"
 #include "store/rocksdb/internal/schema.h"
 #include "tests/unit/store_test_util.h"
 
@@ -290,6 +291,62 @@ TEST_F(RocksDbStoreTest, ReopenKeepsEverything) {
   EXPECT_EQ(w.seqs, (std::vector<uint64_t>{2, 3, 2}));
 }
 
+// Counts the entries of one column family of a closed store's database.
+size_t CountEntries(const std::string& path, internal::Cf cf) {
+  auto db = internal::Db::Open(path, false);
+  EXPECT_TRUE(db) << db.error().ToString();
+  if (!db) return 0;
+  size_t n = 0;
+  internal::KeyScan scan = internal::KeyScan::Below(**db, cf, std::nullopt);
+  for (; scan.Valid(); scan.Next()) ++n;
+  return n;
+}
+
+TEST_F(RocksDbStoreTest, PurgeSweepsDedupeEntriesWithoutAnIndex) {
+  const DeviceAddress bob = Addr(2, 1);
+  {
+    auto store = Open();
+    ASSERT_TRUE(store) << store.error().ToString();
+    MessageQueue& q = (*store)->queue();
+    ASSERT_TRUE(WriteAndWait(q, Req({Msg(bob, "a", "a", kT0 + 10), Msg(bob, "b", "b", kT0 + 10),
+                                     Msg(bob, "c", "c", kT0 + 1000)}))
+                    .status);
+    now_ms_ = kT0 + 20;
+    ASSERT_TRUE(WriteAndWait(q, Req({Msg(bob, "a2", "a", kT0 + 2000)})).status);
+    for (;;) {
+      auto n = q.PurgeExpired(kT0 + 20, 100);
+      ASSERT_TRUE(n) << n.error().ToString();
+      if (*n == 0) break;
+    }
+    EXPECT_EQ(*q.Depth(bob), 2u);
+  }
+  // Only the live entries ("c" and the replaced "a") remain; nothing is indexed.
+  const std::string path = dir_.Sub("db");
+  EXPECT_EQ(CountEntries(path, internal::Cf::kDedupe), 2u);
+  EXPECT_EQ(CountEntries(path, internal::Cf::kQueue), 2u);
+  EXPECT_EQ(CountEntries(path, internal::Cf::kLegacyQueueExpiry), 0u);
+  EXPECT_EQ(CountEntries(path, internal::Cf::kLegacyDedupeExpiry), 0u);
+}
+
+TEST_F(RocksDbStoreTest, OpenClearsTheLegacyExpiryIndexes) {
+  const std::string path = dir_.Sub("db");
+  {
+    auto db = internal::Db::Open(path, false);
+    ASSERT_TRUE(db) << db.error().ToString();
+    rocksdb::WriteBatch wb;
+    ASSERT_TRUE((*db)->Put(&wb, internal::Cf::kLegacyQueueExpiry, std::string(36, 'q')));
+    ASSERT_TRUE((*db)->Put(&wb, internal::Cf::kLegacyQueueExpiry, std::string(36, '\xff')));
+    ASSERT_TRUE((*db)->Put(&wb, internal::Cf::kLegacyDedupeExpiry, std::string(30, 'd')));
+    ASSERT_TRUE((*db)->Write(&wb, "test"));
+  }
+  {
+    auto store = Open();
+    ASSERT_TRUE(store) << store.error().ToString();
+  }
+  EXPECT_EQ(CountEntries(path, internal::Cf::kLegacyQueueExpiry), 0u);
+  EXPECT_EQ(CountEntries(path, internal::Cf::kLegacyDedupeExpiry), 0u);
+}
+
 TEST_F(RocksDbStoreTest, SecondOpenOfTheSameDirectoryFails) {
   auto first = Open();
   ASSERT_TRUE(first);
@@ -354,16 +411,15 @@ TEST(StoreSchema, DamagedValuesAreCorrupt) {
 
   EXPECT_FALSE(ParseQueueKey("short"));
   EXPECT_EQ(ParseQueueKey(QueueKey(Addr(1, 2), 99))->seq, 99u);
-  EXPECT_FALSE(ParseQueueExpiryKey(QueueKey(Addr(1, 2), 99)));
-  EXPECT_FALSE(ParseDedupeExpiryKey("x"));
-  EXPECT_EQ(ParseDedupeExpiryKey(DedupeExpiryKey(5, Addr(1, 2), "id"))->dedupe_id, "id");
 }
 
 TEST(StoreSchema, KeysSortInLogicalOrder) {
   using namespace internal;  // NOLINT(google-build-using-namespace): test of internals
   EXPECT_LT(QueueKey(Addr(1, 1), 255), QueueKey(Addr(1, 1), 256));
   EXPECT_LT(QueueKey(Addr(1, 1), ~uint64_t{0}), QueueKey(Addr(1, 2), 0));
-  EXPECT_LT(QueueExpiryKey(255, Addr(9, 9), 9), QueueExpiryKey(256, Addr(0, 0), 0));
+  // The purge hops from device to device with PrefixSuccessor.
+  EXPECT_EQ(PrefixSuccessor(DeviceKey(Addr(1, 1))), DeviceKey(Addr(1, 2)));
+  EXPECT_LT(QueueKey(Addr(1, 1), ~uint64_t{0}), *PrefixSuccessor(DeviceKey(Addr(1, 1))));
   EXPECT_EQ(PrefixSuccessor(std::string("a\xff\xff", 3)), "b");
   EXPECT_FALSE(PrefixSuccessor(std::string("\xff\xff", 2)));
 }

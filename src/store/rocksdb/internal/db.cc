@@ -32,6 +32,29 @@ constexpr auto kLevel0PollInterval = std::chrono::milliseconds(10);
 // RocksDB's own info logs (LOG, LOG.old.*) kept in the data directory.
 constexpr size_t kKeepInfoLogFiles = 4;
 
+// Deletes every entry of `cf` with one range tombstone (nothing if it is empty).
+Status ClearColumnFamily(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
+                         const rocksdb::WriteOptions& write_options) {
+  std::string first;
+  std::string end;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf));
+    it->SeekToFirst();
+    if (!it->Valid()) {
+      if (!it->status().ok()) return BackendError(it->status(), "cannot scan a legacy index");
+      return Ok();
+    }
+    first = it->key().ToString();
+    it->SeekToLast();
+    if (!it->Valid()) return BackendError(it->status(), "cannot scan a legacy index");
+    end = it->key().ToString();
+  }
+  end.push_back('\0');  // the smallest key above the last one: the range's end is exclusive
+  rocksdb::Status s = db->DeleteRange(write_options, cf, ToSlice(first), ToSlice(end));
+  if (!s.ok()) return BackendError(s, "cannot clear a legacy index");
+  return Ok();
+}
+
 }  // namespace
 
 tl::unexpected<Error> BackendError(const rocksdb::Status& status, const char* message) {
@@ -94,6 +117,11 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool sync) {
     return BackendError(s, "cannot read the schema version");
   } else if (version.size() != 1 || static_cast<uint8_t>(version[0]) != kSchemaVersion) {
     return StoreError(Code::kUnimplemented, StoreErr::kCorrupt, "unknown schema version");
+  }
+  // The expiry indexes of older versions are no longer written or read. Their families
+  // stay (RocksDB opens a database only with every family listed); their entries go.
+  for (Cf legacy : {Cf::kLegacyQueueExpiry, Cf::kLegacyDedupeExpiry}) {
+    SOTTO_RETURN_IF_ERROR(ClearColumnFamily(raw, db->cf(legacy), db->write_options_));
   }
   return db;
 }

@@ -40,13 +40,18 @@ class Layered {
   std::unordered_map<K, V, H> batch_;
 };
 
-// Upper bound of the expiry index for entries expired at now_ms (expires_ms <= now_ms).
-std::optional<std::string> ExpiredBound(uint64_t now_ms) {
-  if (now_ms == std::numeric_limits<uint64_t>::max()) return std::nullopt;
-  std::string key = QueueExpiryKey(now_ms + 1, DeviceAddress{}, 0);
-  key.resize(kExpiryPrefixBytes);
-  return key;
-}
+// Limits of one purge step, the work the writer does between two group commits: a step
+// Seeks to at most kPurgeDevicesPerStep devices, deletes at most kPurgeDeletesPerStep
+// messages and reads at most kDedupeScanPerStep dedupe entries (a few ms in all), so
+// writes queued behind it wait little. PurgeExpired runs as many steps as it needs.
+constexpr size_t kPurgeDevicesPerStep = 1024;
+constexpr size_t kPurgeDeletesPerStep = 4096;
+constexpr size_t kDedupeScanPerStep = 4096;
+// Dedupe entries one PurgeExpired call reads, resuming where the previous call stopped.
+// Without an expiry index every entry is read once per sweep, and entries live as long
+// as their message (the TTL), so a sweep only has to finish well within a TTL: at the
+// server's default interval (60 s) this reads 94 million entries a day.
+constexpr size_t kDedupeScanPerCall = 65536;
 
 }  // namespace
 
@@ -100,11 +105,9 @@ class RocksDbQueue::Batch {
   }
 
  private:
-  // A queue entry as far as this batch knows. `expires_ms` is unknown for an entry whose
-  // stored value does not parse (it is still removable).
+  // Whether a queue entry exists, as far as this batch knows.
   struct QueueEntry {
     bool present = false;
-    std::optional<uint64_t> expires_ms;
   };
 
   Status Apply(const WriteRequest& request, WriteResult* result) {
@@ -115,11 +118,6 @@ class RocksDbQueue::Batch {
       if (!entry.present) continue;
       SOTTO_ASSIGN_OR_RETURN(DeviceState state, State(removal.device));
       SOTTO_RETURN_IF_ERROR(q_.db_.Delete(&wb_, Cf::kQueue, key));
-      if (entry.expires_ms) {
-        SOTTO_RETURN_IF_ERROR(
-            q_.db_.Delete(&wb_, Cf::kQueueExpiry,
-                          QueueExpiryKey(*entry.expires_ms, removal.device, removal.seq)));
-      }
       queue_.Set(key, QueueEntry{});
       if (state.depth > 0) --state.depth;
       devices_.Set(removal.device, state);
@@ -151,20 +149,10 @@ class RocksDbQueue::Batch {
       std::string key = QueueKey(append.recipient, seq);
       SOTTO_RETURN_IF_ERROR(
           db.Put(&wb_, Cf::kQueue, key, EncodeQueueValue(append.expires_ms, append.payload)));
-      SOTTO_RETURN_IF_ERROR(
-          db.Put(&wb_, Cf::kQueueExpiry, QueueExpiryKey(append.expires_ms, append.recipient, seq)));
-      queue_.Set(key, QueueEntry{true, append.expires_ms});
-      if (!dedupe_key.empty()) {
-        if (previous) {  // an expired original: replaced, with its index entry
-          SOTTO_RETURN_IF_ERROR(
-              db.Delete(&wb_, Cf::kDedupeExpiry,
-                        DedupeExpiryKey(previous->expires_ms, append.recipient, append.dedupe_id)));
-        }
+      queue_.Set(key, QueueEntry{true});
+      if (!dedupe_key.empty()) {  // new, or replacing an expired original
         const DedupeValue value{seq, append.expires_ms};
         SOTTO_RETURN_IF_ERROR(db.Put(&wb_, Cf::kDedupe, dedupe_key, EncodeDedupeValue(value)));
-        SOTTO_RETURN_IF_ERROR(
-            db.Put(&wb_, Cf::kDedupeExpiry,
-                   DedupeExpiryKey(append.expires_ms, append.recipient, append.dedupe_id)));
         dedupe_.Set(dedupe_key, value);
       }
       result->outcomes.push_back(AppendOutcome::kStored);
@@ -185,10 +173,7 @@ class RocksDbQueue::Batch {
   Result<QueueEntry> FindQueueEntry(const std::string& key) {
     if (const QueueEntry* entry = queue_.Find(key)) return *entry;
     SOTTO_ASSIGN_OR_RETURN(auto value, q_.db_.Get(Cf::kQueue, key));
-    if (!value) return QueueEntry{};
-    auto decoded = DecodeQueueValue(*value);
-    if (!decoded) return QueueEntry{true, std::nullopt};
-    return QueueEntry{true, decoded->expires_ms};
+    return QueueEntry{value.has_value()};
   }
 
   // A stored value that does not parse counts as absent: the new entry replaces it.
@@ -293,7 +278,7 @@ void RocksDbQueue::RunOps(std::vector<Op>& ops) {
     // Purges and deletions see every write queued before them, and none after.
     Commit(batch, applied);
     if (auto* purge = std::get_if<PurgeOp>(&op)) {
-      purge->result.set_value(Purge(purge->now_ms, purge->max));
+      purge->result.set_value(PurgeStep(*purge->pass));
     } else if (auto* drop = std::get_if<DeleteOp>(&op)) {
       drop->result.set_value(DropDevice(drop->device));
     }
@@ -391,17 +376,27 @@ Result<uint32_t> RocksDbQueue::Depth(const DeviceAddress& device) {
 }
 
 Result<uint64_t> RocksDbQueue::PurgeExpired(uint64_t now_ms, size_t max) {
-  if (OnWriterThread()) return Purge(now_ms, max);
-  std::future<Result<uint64_t>> future;
-  {
-    std::lock_guard lock(mu_);
-    if (closing_) return ClosedError();
-    PurgeOp op{now_ms, max, {}};
-    future = op.result.get_future();
-    pending_.push_back(std::move(op));
+  PurgePass pass;
+  pass.now_ms = now_ms;
+  pass.max = max;
+  // One writer op per step: writes queued meanwhile commit between the steps.
+  while (!(pass.queue_done && pass.dedupe_done)) {
+    if (OnWriterThread()) {
+      SOTTO_RETURN_IF_ERROR(PurgeStep(pass));
+      continue;
+    }
+    std::future<Status> future;
+    {
+      std::lock_guard lock(mu_);
+      if (closing_) return ClosedError();
+      PurgeOp op{&pass, {}};
+      future = op.result.get_future();
+      pending_.push_back(std::move(op));
+    }
+    cv_.notify_one();
+    SOTTO_RETURN_IF_ERROR(future.get());
   }
-  cv_.notify_one();
-  return future.get();
+  return pass.purged;
 }
 
 Status RocksDbQueue::DeleteDevice(const DeviceAddress& device) {
@@ -423,61 +418,125 @@ QueueStats RocksDbQueue::stats() const {
   return stats_;
 }
 
-Result<uint64_t> RocksDbQueue::Purge(uint64_t now_ms, size_t max) {
-  rocksdb::WriteBatch wb;
-  std::unordered_map<DeviceAddress, uint64_t, DeviceAddressHash> purged_per_device;
-  uint64_t purged = 0;
-  {
-    KeyScan scan = KeyScan::Below(db_, Cf::kQueueExpiry, ExpiredBound(now_ms));
-    for (size_t visited = 0; visited < max && scan.Valid(); ++visited, scan.Next()) {
-      SOTTO_RETURN_IF_ERROR(db_.Delete(&wb, Cf::kQueueExpiry, scan.key()));
-      auto parts = ParseQueueExpiryKey(scan.key());
-      if (!parts) continue;  // an index entry that does not parse is dropped
-      const std::string key = QueueKey(parts->device, parts->seq);
-      SOTTO_ASSIGN_OR_RETURN(auto value, db_.Get(Cf::kQueue, key));
-      if (!value) continue;  // its message was removed (or its device deleted) already
-      SOTTO_RETURN_IF_ERROR(db_.Delete(&wb, Cf::kQueue, key));
-      ++purged;
-      ++purged_per_device[parts->device];
-    }
-    SOTTO_RETURN_IF_ERROR(scan.status("cannot scan the queue expiry index"));
+Status RocksDbQueue::PurgeStep(PurgePass& pass) {
+  if (!pass.started) {
+    pass.started = true;
+    pass.start = queue_cursor_;
+    pass.queue_done = pass.dedupe_done = pass.max == 0;
   }
-  SOTTO_RETURN_IF_ERROR(PurgeDedupe(now_ms, max, &wb));
+  rocksdb::WriteBatch wb;
+  DeviceCounts purged;
+  if (!pass.queue_done) SOTTO_RETURN_IF_ERROR(PurgeQueueStep(pass, &wb, &purged));
+  if (!pass.dedupe_done) SOTTO_RETURN_IF_ERROR(PurgeDedupeStep(pass, &wb));
   if (wb.Count() > 0) {
     Status written = db_.Write(&wb, "cannot purge expired messages");
     if (!written) {
       cache_.clear();
-      return tl::unexpected<Error>(written.error());
+      return written;
     }
   }
-  for (const auto& [device, n] : purged_per_device) {
+  uint64_t n = 0;
+  for (const auto& [device, count] : purged) {
+    n += count;
     auto it = cache_.find(device);
-    if (it != cache_.end()) it->second.depth -= std::min(it->second.depth, n);
+    if (it != cache_.end()) it->second.depth -= std::min(it->second.depth, count);
   }
   std::lock_guard lock(stats_mu_);
-  stats_.expired += purged;
-  return purged;
+  stats_.expired += n;
+  return Ok();
 }
 
-Result<uint64_t> RocksDbQueue::PurgeDedupe(uint64_t now_ms, size_t max, rocksdb::WriteBatch* wb) {
-  uint64_t purged = 0;
-  KeyScan scan = KeyScan::Below(db_, Cf::kDedupeExpiry, ExpiredBound(now_ms));
-  for (size_t visited = 0; visited < max && scan.Valid(); ++visited, scan.Next()) {
-    SOTTO_RETURN_IF_ERROR(db_.Delete(wb, Cf::kDedupeExpiry, scan.key()));
-    auto parts = ParseDedupeExpiryKey(scan.key());
-    if (!parts) continue;
-    const std::string key = DedupeKey(parts->device, parts->dedupe_id);
-    SOTTO_ASSIGN_OR_RETURN(auto value, db_.Get(Cf::kDedupe, key));
-    if (!value) continue;
-    // An entry replaced since (a duplicate of an expired original) has a new expiry and
-    // a new index entry; it stays.
-    auto decoded = DecodeDedupeValue(*value);
-    if (decoded && decoded->expires_ms != parts->expires_ms) continue;
-    SOTTO_RETURN_IF_ERROR(db_.Delete(wb, Cf::kDedupe, key));
-    ++purged;
+// Visits devices in key order from queue_cursor_ and deletes each one's leading expired
+// messages: seqs and expiries rise together (one TTL for every message), so the first
+// unexpired message ends a device's expired run and the step Seeks straight to the next
+// device. A pass costs O(devices with messages + deleted messages), not O(messages). An
+// expired message behind an unexpired one (the TTL was shortened) waits until the
+// messages before it go; Read skips it meanwhile.
+Status RocksDbQueue::PurgeQueueStep(PurgePass& pass, rocksdb::WriteBatch* wb,
+                                    DeviceCounts* purged) {
+  // pass.purged <= pass.max: no step deletes past the call's budget.
+  const auto budget =
+      static_cast<size_t>(std::min<uint64_t>(kPurgeDeletesPerStep, pass.max - pass.purged));
+  rocksdb::ReadOptions options;
+  rocksdb::Slice upper;
+  if (pass.wrapped) {  // the keys from `start` on were visited before wrapping
+    upper = ToSlice(pass.start);
+    options.iterate_upper_bound = &upper;
   }
-  SOTTO_RETURN_IF_ERROR(scan.status("cannot scan the dedupe expiry index"));
-  return purged;
+  std::unique_ptr<rocksdb::Iterator> it(db_.db()->NewIterator(options, db_.cf(Cf::kQueue)));
+  it->Seek(ToSlice(queue_cursor_));
+  size_t deleted = 0;
+  bool last_device = false;  // visited the device whose prefix has no successor
+  for (size_t visits = 0; it->Valid() && visits < kPurgeDevicesPerStep && deleted < budget;
+       ++visits) {
+    auto first = ParseQueueKey(ToView(it->key()));
+    if (!first) {  // a damaged key: Read reports it; the purge steps over it
+      it->Next();
+      continue;
+    }
+    const std::string prefix = DeviceKey(first->device);
+    for (; it->Valid() && deleted < budget; it->Next()) {
+      const std::string_view key = ToView(it->key());
+      if (!key.starts_with(prefix) || key.size() != kQueueKeyBytes) break;
+      auto value = DecodeQueueValue(ToView(it->value()));
+      if (!value || value->expires_ms > pass.now_ms) break;
+      SOTTO_RETURN_IF_ERROR(db_.Delete(wb, Cf::kQueue, key));
+      ++deleted;
+      ++(*purged)[first->device];
+    }
+    if (deleted >= budget) break;  // resume at the iterator's key: the device's next entry
+    std::optional<std::string> next = PrefixSuccessor(prefix);
+    if (!next) {
+      last_device = true;
+      break;
+    }
+    it->Seek(ToSlice(*next));
+  }
+  pass.purged += deleted;
+  if (!last_device && it->Valid()) {
+    queue_cursor_ = std::string(ToView(it->key()));
+  } else {
+    if (!it->status().ok()) return BackendError(it->status(), "cannot scan the queue");
+    if (!pass.wrapped && !pass.start.empty()) {
+      pass.wrapped = true;
+      queue_cursor_.clear();
+    } else {
+      pass.queue_done = true;  // a full pass
+      queue_cursor_ = pass.start;
+    }
+  }
+  if (pass.purged >= pass.max) pass.queue_done = true;
+  return Ok();
+}
+
+// Reads dedupe entries in key order from dedupe_cursor_ and deletes the expired ones. It
+// runs on the writer thread, which alone writes the family, so what it reads is current:
+// an entry replaced by a newer append since the last step is seen with its new expiry.
+Status RocksDbQueue::PurgeDedupeStep(PurgePass& pass, rocksdb::WriteBatch* wb) {
+  const size_t budget = std::min(kDedupeScanPerStep, kDedupeScanPerCall - pass.dedupes_scanned);
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_.db()->NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::kDedupe)));
+  it->Seek(ToSlice(dedupe_cursor_));
+  size_t scanned = 0;
+  for (; it->Valid() && scanned < budget && pass.dedupes_purged < pass.max; it->Next()) {
+    ++scanned;
+    auto value = DecodeDedupeValue(ToView(it->value()));
+    // One that does not parse stays: Write counts it as absent and replaces it.
+    if (!value || value->expires_ms > pass.now_ms) continue;
+    SOTTO_RETURN_IF_ERROR(db_.Delete(wb, Cf::kDedupe, ToView(it->key())));
+    ++pass.dedupes_purged;
+  }
+  pass.dedupes_scanned += scanned;
+  if (it->Valid()) {
+    dedupe_cursor_ = std::string(ToView(it->key()));
+    pass.dedupe_done =
+        pass.dedupes_scanned >= kDedupeScanPerCall || pass.dedupes_purged >= pass.max;
+  } else {
+    if (!it->status().ok()) return BackendError(it->status(), "cannot scan dedupe entries");
+    dedupe_cursor_.clear();  // the next call starts a new sweep
+    pass.dedupe_done = true;
+  }
+  return Ok();
 }
 
 Status RocksDbQueue::DropDevice(const DeviceAddress& device) {
@@ -487,11 +546,6 @@ Status RocksDbQueue::DropDevice(const DeviceAddress& device) {
     KeyScan scan = KeyScan::Prefix(db_, Cf::kQueue, prefix);
     for (; scan.Valid(); scan.Next()) {
       SOTTO_RETURN_IF_ERROR(db_.Delete(&wb, Cf::kQueue, scan.key()));
-      auto parts = ParseQueueKey(scan.key());
-      auto value = DecodeQueueValue(scan.value());
-      if (!parts || !value) continue;  // its index entry, if any, is dropped by a purge
-      SOTTO_RETURN_IF_ERROR(
-          db_.Delete(&wb, Cf::kQueueExpiry, QueueExpiryKey(value->expires_ms, device, parts->seq)));
     }
     SOTTO_RETURN_IF_ERROR(scan.status("cannot scan a device queue"));
   }
@@ -499,11 +553,6 @@ Status RocksDbQueue::DropDevice(const DeviceAddress& device) {
     KeyScan scan = KeyScan::Prefix(db_, Cf::kDedupe, prefix);
     for (; scan.Valid(); scan.Next()) {
       SOTTO_RETURN_IF_ERROR(db_.Delete(&wb, Cf::kDedupe, scan.key()));
-      auto value = DecodeDedupeValue(scan.value());
-      if (!value) continue;
-      const std::string_view dedupe_id = scan.key().substr(kDeviceBytes);
-      SOTTO_RETURN_IF_ERROR(db_.Delete(&wb, Cf::kDedupeExpiry,
-                                       DedupeExpiryKey(value->expires_ms, device, dedupe_id)));
     }
     SOTTO_RETURN_IF_ERROR(scan.status("cannot scan a device's dedupe entries"));
   }

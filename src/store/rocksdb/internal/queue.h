@@ -6,10 +6,11 @@
 // for the next batch, so under load many requests share one fsync.
 //
 // The writer thread is the only one that writes the queue's column families (queue,
-// queue_seq, queue_expiry, dedupe, dedupe_expiry), so it can keep per-device state (last
-// seq, depth) in memory: loaded lazily from the database, updated only after a batch is
-// durable, dropped when a write fails. PurgeExpired and DeleteDevice also run on the
-// writer thread, in order with the writes around them.
+// queue_seq, dedupe), so it can keep per-device state (last seq, depth) in memory: loaded
+// lazily from the database, updated only after a batch is durable, dropped when a write
+// fails. PurgeExpired and DeleteDevice also run on the writer thread, in order with the
+// writes around them; PurgeExpired in short steps (docs/store.md, "Expiry"), so writes
+// wait for one step at most, never for a whole purge.
 //
 // Thread-safety: thread-safe. Read and Depth read committed state directly.
 #pragma once
@@ -21,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -57,10 +59,23 @@ class RocksDbQueue final : public MessageQueue {
     WriteRequest request;
     Done done;
   };
-  struct PurgeOp {
+  // One PurgeExpired call's progress across its steps. Owned by the calling thread,
+  // touched by the writer thread only while the caller waits for a step.
+  struct PurgePass {
     uint64_t now_ms = 0;
-    size_t max = 0;
-    std::promise<Result<uint64_t>> result;
+    size_t max = 0;       // message deletions allowed, and dedupe deletions allowed
+    uint64_t purged = 0;  // messages deleted so far
+    size_t dedupes_purged = 0;
+    size_t dedupes_scanned = 0;
+    bool started = false;
+    std::string start;     // the queue cursor when the call began
+    bool wrapped = false;  // reached the end; now from the first key up to `start`
+    bool queue_done = false;
+    bool dedupe_done = false;
+  };
+  struct PurgeOp {
+    PurgePass* pass = nullptr;  // the caller's; outlives the op (the caller waits)
+    std::promise<Status> result;
   };
   struct DeleteOp {
     DeviceAddress device;
@@ -88,9 +103,11 @@ class RocksDbQueue final : public MessageQueue {
   void RunOps(std::vector<Op>& ops);
   void Commit(std::optional<Batch>& batch, std::vector<Applied>& applied);
   Result<DeviceState> LoadDeviceState(const DeviceAddress& device);
-  Result<uint64_t> Purge(uint64_t now_ms, size_t max);
+  using DeviceCounts = std::unordered_map<DeviceAddress, uint64_t, DeviceAddressHash>;
+  Status PurgeStep(PurgePass& pass);
+  Status PurgeQueueStep(PurgePass& pass, rocksdb::WriteBatch* batch, DeviceCounts* purged);
+  Status PurgeDedupeStep(PurgePass& pass, rocksdb::WriteBatch* batch);
   Status DropDevice(const DeviceAddress& device);
-  Result<uint64_t> PurgeDedupe(uint64_t now_ms, size_t max, rocksdb::WriteBatch* batch);
 
   const Db& db_;
   const size_t max_batch_requests_;
@@ -106,6 +123,10 @@ class RocksDbQueue final : public MessageQueue {
   std::mutex join_mu_;         // serializes Close()'s join
 
   DeviceMap cache_;  // writer thread only
+  // Where the next purge step resumes its sweep of the queue and dedupe column families
+  // (a key to Seek to; empty = the first key). Writer thread only.
+  std::string queue_cursor_;
+  std::string dedupe_cursor_;
 
   mutable std::mutex stats_mu_;
   QueueStats stats_;  // GUARDED_BY(stats_mu_)

@@ -146,23 +146,6 @@ std::string DedupeKey(const DeviceAddress& device, std::string_view dedupe_id) {
   return out;
 }
 
-std::string QueueExpiryKey(uint64_t expires_ms, const DeviceAddress& device, uint64_t seq) {
-  std::string out;
-  PutU64(&out, expires_ms);
-  PutDevice(&out, device);
-  PutU64(&out, seq);
-  return out;
-}
-
-std::string DedupeExpiryKey(uint64_t expires_ms, const DeviceAddress& device,
-                            std::string_view dedupe_id) {
-  std::string out;
-  PutU64(&out, expires_ms);
-  PutDevice(&out, device);
-  out.append(dedupe_id);
-  return out;
-}
-
 std::optional<std::string> PrefixSuccessor(std::string_view prefix) {
   std::string out(prefix);
   while (!out.empty()) {
@@ -189,31 +172,6 @@ Result<uint32_t> ParseOneTimePreKeyId(std::string_view key) {
   if (key.size() != kDeviceBytes + 4) return CorruptError("prekey key has the wrong size");
   Reader r(key.substr(kDeviceBytes));
   return r.U32();
-}
-
-Result<QueueExpiryParts> ParseQueueExpiryKey(std::string_view key) {
-  if (key.size() != kExpiryPrefixBytes + kQueueKeyBytes) {
-    return CorruptError("queue expiry key has the wrong size");
-  }
-  Reader r(key);
-  QueueExpiryParts parts;
-  parts.expires_ms = r.U64();
-  parts.device = r.Device();
-  parts.seq = r.U64();
-  return parts;
-}
-
-Result<DedupeExpiryParts> ParseDedupeExpiryKey(std::string_view key) {
-  if (key.size() < kExpiryPrefixBytes + kDeviceBytes ||
-      key.size() > kExpiryPrefixBytes + kDeviceBytes + kMaxDedupeIdBytes) {
-    return CorruptError("dedupe expiry key has the wrong size");
-  }
-  Reader r(key);
-  DedupeExpiryParts parts;
-  parts.expires_ms = r.U64();
-  parts.device = r.Device();
-  parts.dedupe_id = r.Rest();
-  return parts;
 }
 
 std::string EncodeAccount(const AccountRecord& account) {

@@ -24,17 +24,17 @@ namespace sotto::store::internal {
 
 // One column family per kind of record. The order is the order of kCfNames.
 enum class Cf : uint8_t {
-  kAccounts,        // account(16) -> AccountRecord
-  kHandles,         // handle bytes -> account(16)
-  kNoiseKeys,       // static key(32) -> account(16) device_id(4)
-  kContacts,        // owner(16) contact(16) -> empty
-  kDeviceKeys,      // device(20) -> DeviceKeys
-  kOneTimePreKeys,  // device(20) key_id(4) -> public key(33)
-  kQueue,           // device(20) seq(8) -> expires_ms(8) payload
-  kQueueSeq,        // device(20) -> last assigned seq(8)
-  kQueueExpiry,     // expires_ms(8) device(20) seq(8) -> empty
-  kDedupe,          // device(20) dedupe_id -> seq(8) expires_ms(8)
-  kDedupeExpiry,    // expires_ms(8) device(20) dedupe_id -> empty
+  kAccounts,            // account(16) -> AccountRecord
+  kHandles,             // handle bytes -> account(16)
+  kNoiseKeys,           // static key(32) -> account(16) device_id(4)
+  kContacts,            // owner(16) contact(16) -> empty
+  kDeviceKeys,          // device(20) -> DeviceKeys
+  kOneTimePreKeys,      // device(20) key_id(4) -> public key(33)
+  kQueue,               // device(20) seq(8) -> expires_ms(8) payload
+  kQueueSeq,            // device(20) -> last assigned seq(8)
+  kLegacyQueueExpiry,   // unused: an old expiry index, emptied at open (docs/store.md)
+  kDedupe,              // device(20) dedupe_id -> seq(8) expires_ms(8)
+  kLegacyDedupeExpiry,  // unused: an old expiry index, emptied at open (docs/store.md)
 };
 inline constexpr size_t kCfCount = 11;
 inline constexpr std::array<std::string_view, kCfCount> kCfNames = {
@@ -51,7 +51,6 @@ inline constexpr size_t kAccountIdBytes = 16;
 inline constexpr size_t kDeviceBytes = kAccountIdBytes + 4;  // account, device_id BE
 inline constexpr size_t kSeqBytes = 8;
 inline constexpr size_t kQueueKeyBytes = kDeviceBytes + kSeqBytes;
-inline constexpr size_t kExpiryPrefixBytes = 8;
 
 // ---- keys
 std::string AccountKey(const AccountId& id);
@@ -60,9 +59,6 @@ std::string DeviceKey(const DeviceAddress& device);  // also the prefix of its p
 std::string OneTimePreKeyKey(const DeviceAddress& device, uint32_t key_id);
 std::string QueueKey(const DeviceAddress& device, uint64_t seq);
 std::string DedupeKey(const DeviceAddress& device, std::string_view dedupe_id);
-std::string QueueExpiryKey(uint64_t expires_ms, const DeviceAddress& device, uint64_t seq);
-std::string DedupeExpiryKey(uint64_t expires_ms, const DeviceAddress& device,
-                            std::string_view dedupe_id);
 // The smallest key greater than every key starting with `prefix`; nullopt if none exists
 // (the prefix is all 0xff).
 std::optional<std::string> PrefixSuccessor(std::string_view prefix);
@@ -71,20 +67,8 @@ struct QueueKeyParts {
   DeviceAddress device;
   uint64_t seq = 0;
 };
-struct QueueExpiryParts {
-  uint64_t expires_ms = 0;
-  DeviceAddress device;
-  uint64_t seq = 0;
-};
-struct DedupeExpiryParts {
-  uint64_t expires_ms = 0;
-  DeviceAddress device;
-  std::string_view dedupe_id;  // points into the parsed key
-};
 Result<QueueKeyParts> ParseQueueKey(std::string_view key);
 Result<uint32_t> ParseOneTimePreKeyId(std::string_view key);
-Result<QueueExpiryParts> ParseQueueExpiryKey(std::string_view key);
-Result<DedupeExpiryParts> ParseDedupeExpiryKey(std::string_view key);
 
 // ---- values
 std::string EncodeAccount(const AccountRecord& account);
