@@ -41,12 +41,6 @@ ServerCore::ServerCore(CoreOptions options, store::Store& store, VerificationCod
 
 ServerCore::~ServerCore() { Stop(); }
 
-uint64_t ServerCore::WallMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
 void ServerCore::Start() {
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
 }
@@ -68,7 +62,7 @@ void ServerCore::MaintenanceLoop() {
     if (stopping_) break;
     lock.unlock();
     for (;;) {
-      auto purged = queue_.PurgeExpired(WallMs(), kPurgeBatch);
+      auto purged = queue_.PurgeExpired(store::SystemClockMs(), kPurgeBatch);
       if (!purged) {
         spdlog::warn("purging expired messages failed: {}", purged.error().ToString());
         break;
@@ -111,7 +105,7 @@ void ServerCore::OnOffline(internal::SessionState& s) {
   const internal::SessionLink* link = s.messaging->link.get();
   router_.Detach(s.device, link);
   for (const AccountId& target : s.messaging->presence_subscriptions) presence_.Unsubscribe(target, link);
-  presence_.DeviceOffline(s.device.account, WallMs());
+  presence_.DeviceOffline(s.device.account, store::SystemClockMs());
   s.messaging.reset();
 }
 
@@ -120,32 +114,30 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
   internal::SessionState& s = ctx.state;
   const auto body = request.body_case();
   if (body == wire::Request::kRequestCode) {
-    {
-      const std::string& handle = request.request_code().handle();
-      auto code = codes_.Issue(handle, WallMs(), crypto::SystemRandom());
-      if (!code) {
-        metrics_.codes_refused.fetch_add(1, std::memory_order_relaxed);
-        const auto detail = static_cast<VerifyErr>(code.error().detail);
-        if (detail == VerifyErr::kBadHandle) {
-          Fail(response, wire::STATUS_BAD_REQUEST, "handle must be an E.164 number (+ and 8..15 digits)");
-        } else if (detail == VerifyErr::kRateLimited) {
-          Fail(response, wire::STATUS_RATE_LIMITED, "too many codes for this handle (registration.code_rate)");
-        } else {
-          Fail(response, wire::STATUS_UNAVAILABLE, "too many pending codes (registration.max_pending_codes)");
-        }
-        return true;
+    const std::string& handle = request.request_code().handle();
+    auto code = codes_.Issue(handle, store::SystemClockMs(), crypto::SystemRandom());
+    if (!code) {
+      metrics_.codes_refused.fetch_add(1, std::memory_order_relaxed);
+      const auto detail = static_cast<VerifyErr>(code.error().detail);
+      if (detail == VerifyErr::kBadHandle) {
+        Fail(response, wire::STATUS_BAD_REQUEST, "handle must be an E.164 number (+ and 8..15 digits)");
+      } else if (detail == VerifyErr::kRateLimited) {
+        Fail(response, wire::STATUS_RATE_LIMITED, "too many codes for this handle (registration.code_rate)");
+      } else {
+        Fail(response, wire::STATUS_UNAVAILABLE, "too many pending codes (registration.max_pending_codes)");
       }
-      if (auto sent = code_sender_.Send(handle, *code); !sent) {
-        Fail(response, wire::STATUS_INTERNAL, "the verification code could not be sent");
-        return true;
-      }
-      metrics_.codes_issued.fetch_add(1, std::memory_order_relaxed);
-      response.mutable_request_code()->set_expires_in_s(options_.code_ttl_s);
       return true;
     }
+    if (auto sent = code_sender_.Send(handle, *code); !sent) {
+      Fail(response, wire::STATUS_INTERNAL, "the verification code could not be sent");
+      return true;
+    }
+    metrics_.codes_issued.fetch_add(1, std::memory_order_relaxed);
+    response.mutable_request_code()->set_expires_in_s(options_.code_ttl_s);
+    return true;
   }
   if (body == wire::Request::kRegister) {
-    HandleRegister(ctx, request.register_(), response, now_ms);
+    HandleRegister(ctx, request.register_(), response);
     return true;
   }
   if (!s.authenticated || !s.messaging) {
@@ -274,13 +266,13 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
 }
 
 void ServerCore::HandleRegister(SessionContext& ctx, const wire::RegisterRequest& r,
-                                wire::Response& response, uint64_t /*now_ms*/) {
+                                wire::Response& response) {
   internal::SessionState& s = ctx.state;
   if (!IsE164(r.handle())) {
     Fail(response, wire::STATUS_BAD_REQUEST, "handle must be an E.164 number (+ and 8..15 digits)");
     return;
   }
-  const uint64_t now = WallMs();
+  const uint64_t now = store::SystemClockMs();
   if (!codes_.Check(r.handle(), r.code(), now)) {
     Fail(response, wire::STATUS_BAD_CODE, "verification code wrong, expired or already used");
     return;
@@ -419,7 +411,7 @@ void ServerCore::HandleSend(SessionContext& ctx, const wire::Request& request,
     return;
   }
 
-  const uint64_t now = WallMs();
+  const uint64_t now = store::SystemClockMs();
   wire::Envelope envelope;
   envelope.set_type(wire::ENVELOPE_MESSAGE);
   envelope.set_source_account(s.device.account.data(), s.device.account.size());
@@ -537,7 +529,7 @@ void ServerCore::Pump(SessionContext& ctx) {
   const size_t window = options_.store.delivery_window;
   if (ds->in_flight.size() >= window) return;  // resumes when acks come
   const size_t want = window - ds->in_flight.size();
-  auto batch = queue_.Read(ctx.state.device, ds->sent_up_to, want, WallMs());
+  auto batch = queue_.Read(ctx.state.device, ds->sent_up_to, want, store::SystemClockMs());
   if (!batch) {
     spdlog::warn("reading a device queue failed: {}", batch.error().ToString());
     return;
@@ -586,7 +578,7 @@ void ServerCore::OnDeliveryAck(SessionContext& ctx, const wire::DeliveryAck& ack
   internal::DeviceSession* ds = s.messaging.get();
   if (ds == nullptr) return;
   store::WriteRequest write;
-  const uint64_t now = WallMs();
+  const uint64_t now = store::SystemClockMs();
   const size_t n = std::min<size_t>(static_cast<size_t>(ack.seqs_size()), kMaxAcksPerFrame);
   for (size_t i = 0; i < n; ++i) {
     const uint64_t seq = ack.seqs(static_cast<int>(i));
@@ -624,16 +616,8 @@ void ServerCore::OnDeliveryAck(SessionContext& ctx, const wire::DeliveryAck& ack
 
 std::string ServerCore::RenderPrometheus() const {
   std::string out;
-  auto counter = [&](const char* name, const char* help, uint64_t v) {
-    out += "# HELP sotto_";
-    out += name;
-    out += " ";
-    out += help;
-    out += "\n# TYPE sotto_";
-    out += name;
-    out += " counter\nsotto_";
-    out += name;
-    out += " " + std::to_string(v) + "\n";
+  auto counter = [&](const char* name, const char* help, uint64_t value) {
+    AppendPrometheusSeries(out, (std::string("sotto_") + name).c_str(), "counter", help, value);
   };
   auto v = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
   counter("sends_total", "Send requests", v(metrics_.sends));
@@ -659,8 +643,8 @@ std::string ServerCore::RenderPrometheus() const {
   counter("store_commits_total", "group commits (one fsync each)", q.commits);
   counter("store_commit_requests_total", "write requests in those commits", q.requests);
   counter("store_commit_micros_total", "time spent writing and syncing", q.commit_micros);
-  out += "# HELP sotto_devices_online devices with a routed connection\n# TYPE sotto_devices_online gauge\n";
-  out += "sotto_devices_online " + std::to_string(router_.online()) + "\n";
+  AppendPrometheusSeries(out, "sotto_devices_online", "gauge", "devices with a routed connection",
+                         router_.online());
   if (push_ != nullptr) {
     const PushStats p = push_->stats();
     counter("push_sent_total", "push notifications delivered to endpoints", p.sent);

@@ -102,12 +102,9 @@ class ServerCore {
   // Prometheus text of the core's counters and the queue's statistics.
   std::string RenderPrometheus() const;
 
-  // Wall clock in ms since the Unix epoch (TTL and last-seen are wall-clock).
-  static uint64_t WallMs();
-
  private:
   void HandleRegister(internal::SessionContext& ctx, const wire::RegisterRequest& r,
-                      wire::Response& response, uint64_t now_ms);
+                      wire::Response& response);
   void HandleSend(internal::SessionContext& ctx, const wire::Request& request,
                   wire::Response& response, bool& deferred);
   void HandleUploadKeys(internal::SessionContext& ctx, const wire::UploadKeysRequest& u,

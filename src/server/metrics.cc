@@ -81,6 +81,12 @@ void Value(std::string& out, const std::string& series, uint64_t v) {
 
 }  // namespace
 
+void AppendPrometheusSeries(std::string& out, const char* name, const char* type,
+                            const char* help, uint64_t value) {
+  Line(out, name, type, help);
+  Value(out, name, value);
+}
+
 std::string RenderPrometheus(const std::vector<const LoopMetrics*>& loops) {
   std::string out;
   out.reserve(4096);
@@ -104,8 +110,7 @@ std::string RenderPrometheus(const std::vector<const LoopMetrics*>& loops) {
        &LoopMetrics::handshakes_failed},
   };
   for (const Simple& s : simple) {
-    Line(out, s.name, s.type, s.help);
-    Value(out, s.name, Sum(loops, s.field));
+    AppendPrometheusSeries(out, s.name, s.type, s.help, Sum(loops, s.field));
   }
   Line(out, "sotto_handshakes_total", "counter", "Completed handshakes by Noise pattern.");
   for (size_t i = 0; i < static_cast<size_t>(HandshakePattern::kCount); ++i) {

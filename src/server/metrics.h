@@ -45,6 +45,11 @@ struct LoopMetrics {
   static void Dec(Counter& c) { c.fetch_sub(1, std::memory_order_relaxed); }
 };
 
+// Appends one unlabelled series (# HELP, # TYPE and its value) in the Prometheus text
+// exposition format; `type` is "counter" or "gauge".
+void AppendPrometheusSeries(std::string& out, const char* name, const char* type,
+                            const char* help, uint64_t value);
+
 // Renders all loops' metrics (summed) in the Prometheus text exposition format.
 std::string RenderPrometheus(const std::vector<const LoopMetrics*>& loops);
 

@@ -43,7 +43,13 @@ Result<bool> Presence::Visible(const AccountId& owner, const AccountId& viewer) 
   if (owner == viewer) return true;
   SOTTO_ASSIGN_OR_RETURN(auto record, accounts_.Get(owner));
   if (record == nullptr) return false;
-  switch (record->presence) {
+  return VisibleWith(record->presence, owner, viewer);
+}
+
+Result<bool> Presence::VisibleWith(store::PresenceVisibility setting, const AccountId& owner,
+                                   const AccountId& viewer) {
+  if (owner == viewer) return true;
+  switch (setting) {
     case store::PresenceVisibility::kEveryone: return true;
     case store::PresenceVisibility::kNobody: return false;
     case store::PresenceVisibility::kContacts: return store_.HasContact(owner, viewer);
@@ -86,10 +92,13 @@ void Presence::Publish(const AccountId& account) {
     subs = it->second.subscribers;
     version = it->second.version;
   }
-  // Visibility needs store reads: decide outside the lock...
+  // Visibility needs store reads: decide outside the lock (the owner's setting once)...
+  auto record = accounts_.Get(account);
+  if (!record || *record == nullptr) return;
+  const store::PresenceVisibility setting = (*record)->presence;
   std::vector<Subscriber> visible;
   for (Subscriber& s : subs) {
-    auto allowed = Visible(account, s.viewer);
+    auto allowed = VisibleWith(setting, account, s.viewer);
     if (allowed && *allowed) visible.push_back(std::move(s));
   }
   // ...then post under it, and only if no later change happened meanwhile (that one's

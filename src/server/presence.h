@@ -54,6 +54,9 @@ class Presence {
     std::vector<Subscriber> subscribers;
   };
   void Publish(const AccountId& account);
+  // Visible() once the owner's setting is known (contacts still need a store read).
+  Result<bool> VisibleWith(store::PresenceVisibility setting, const AccountId& owner,
+                           const AccountId& viewer);
 
   Accounts& accounts_;
   store::AccountStore& store_;

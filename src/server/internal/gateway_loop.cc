@@ -66,12 +66,15 @@ void GatewayLoop::Uncork() {
   std::vector<Connection*> corked;
   corked.swap(corked_);
   for (Connection* c : corked) {
-    if (c == nullptr) continue;
-    c->corked = false;
-    if (c->state == ConnState::kClosed || !c->pending) continue;
-    Flush(c);
-    if (c->state != ConnState::kClosed && c->pending) SetWriteInterest(c, true);
+    if (c != nullptr) Uncork(c);
   }
+}
+
+void GatewayLoop::Uncork(Connection* c) {
+  c->corked = false;
+  if (c->state == ConnState::kClosed || !c->pending) return;
+  Flush(c);
+  if (c->state != ConnState::kClosed && c->pending) SetWriteInterest(c, true);
 }
 
 void ConnectionList::PushBack(Connection* c) {
@@ -220,11 +223,7 @@ void GatewayLoop::ReadFrom(Connection* c) {
   const bool cork = !c->corked;
   if (cork) c->corked = true;
   ReadMessages(c);
-  if (!cork || c->state == ConnState::kClosed) return;
-  c->corked = false;
-  if (!c->pending) return;
-  Flush(c);
-  if (c->state != ConnState::kClosed && c->pending) SetWriteInterest(c, true);
+  if (cork) Uncork(c);
 }
 
 void GatewayLoop::ReadMessages(Connection* c) {

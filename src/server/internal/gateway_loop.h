@@ -57,6 +57,8 @@ class GatewayLoop final : public net::IoHandler {
   void RefuseLogged(RefuseCause cause);
   // Sends what corked connections collected: one write each, after a run of posted tasks.
   void Uncork();
+  // Ends one connection's cork: writes what it collected, or waits for EPOLLOUT.
+  void Uncork(Connection* c);
 
   Gateway& gateway_;
   std::unique_ptr<net::EventLoop> loop_;

@@ -1,7 +1,5 @@
 #include "server/internal/session.h"
 
-#include <chrono>
-
 #include "server/core.h"
 #include "wire/wire.h"
 
@@ -77,10 +75,7 @@ Verdict SessionProtocol::OnHandshake(SessionState& s, ByteSpan message, SessionO
   if (pipe.NextAction() == noise::HandshakeAction::kWriteMessage) {
     wire::ServerHello hello;
     hello.set_wire_version(wire::kWireVersion);
-    hello.set_server_time_ms(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count()));
+    hello.set_server_time_ms(store::SystemClockMs());
     const std::string hello_bytes = hello.SerializeAsString();
     auto reply = pipe.WriteMessage(AsBytes(hello_bytes));
     if (!reply || reply->size() > wire::kMaxNoiseMessage) return failed(CloseCause::kHandshakeFailed);
