@@ -496,8 +496,10 @@ void ServerCore::HandleSend(SessionContext& ctx, const wire::Request& request,
 
 void ServerCore::Fanout(store::WriteRequest& request, const store::WriteResult& result,
                         const std::vector<std::string>* endpoints) {
+  uint64_t stored = 0;
   for (size_t i = 0; i < request.appends.size(); ++i) {
     if (result.outcomes[i] != store::AppendOutcome::kStored) continue;
+    ++stored;
     store::Append& a = request.appends[i];
     if (auto link = router_.Find(a.recipient)) {
       link->Post([this, seq = result.seqs[i], payload = std::move(a.payload)](SessionContext& c) {
@@ -508,7 +510,7 @@ void ServerCore::Fanout(store::WriteRequest& request, const store::WriteResult& 
       push_->Notify(DeviceHash(a.recipient), (*endpoints)[i]);
     }
   }
-  metrics_.messages_queued.fetch_add(request.appends.size(), std::memory_order_relaxed);
+  metrics_.messages_queued.fetch_add(stored, std::memory_order_relaxed);
 }
 
 void ServerCore::DeliverNotified(SessionContext& ctx, uint64_t seq, const std::string& payload) {

@@ -332,6 +332,7 @@ TEST(ServerCore, RetriesWithTheSameMessageIdAreStoredOnce) {
   EXPECT_EQ(b.message_id(), "other");
   ASSERT_TRUE(NextOf(*bob.conn, wire::Frame::kQueueEmpty));
   EXPECT_EQ(server.Metric("sotto_sends_duplicate_total"), 2);
+  EXPECT_EQ(server.Metric("sotto_messages_queued_total"), 2);  // duplicates are not queued
   // After delivery, a late retry is still recognised and not delivered again.
   ASSERT_TRUE(testing::Ack(*bob.conn, {a.seq(), b.seq()}));
   EXPECT_EQ(MustCall(*alice.conn, testing::SendTo(bob, {1}, "same", "x")).status(), wire::STATUS_OK);
