@@ -13,6 +13,7 @@
 
 #include "client/gateway_client.h"
 #include "tests/integration/sottod_process.h"
+#include "tests/integration/test_account.h"
 #include "wire/wire.h"
 
 namespace sotto {
@@ -44,19 +45,10 @@ wire::Request Echo(std::string data) {
   return r;
 }
 
-// Registers the connection's key under a fresh handle through the real code flow (the
-// code comes from the server's verification-codes.log); returns the Register response.
+// Registers the connection's key under a fresh handle through the real code flow.
 Result<wire::Response> RegisterOn(GatewayClient& c, const SottodProcess& server) {
   static int next = 0;
-  const std::string handle = "+1555000" + std::to_string(1000 + next++);
-  wire::Request ask;
-  ask.mutable_request_code()->set_handle(handle);
-  SOTTO_ASSIGN_OR_RETURN(wire::Response code, c.Call(ask));
-  if (code.status() != wire::STATUS_OK) return code;
-  wire::Request r;
-  r.mutable_register_()->set_handle(handle);
-  r.mutable_register_()->set_code(server.VerificationCode(handle));
-  return c.Call(r);
+  return testing::RegisterHandle(c, server, "+1555000" + std::to_string(1000 + next++));
 }
 
 // Waits for the server's Close frame and then EOF; returns the close reason.

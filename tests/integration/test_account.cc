@@ -34,20 +34,25 @@ client::ClientOptions DeviceOptions(const net::SocketAddress& server,
   return o;
 }
 
+Result<wire::Response> RegisterHandle(client::GatewayClient& c, const SottodProcess& server,
+                                      const std::string& handle) {
+  wire::Request ask;
+  ask.mutable_request_code()->set_handle(handle);
+  SOTTO_ASSIGN_OR_RETURN(wire::Response code, c.Call(ask));
+  if (code.status() != wire::STATUS_OK) return code;
+  wire::Request reg;
+  reg.mutable_register_()->set_handle(handle);
+  reg.mutable_register_()->set_code(server.VerificationCode(handle));
+  return c.Call(reg);
+}
+
 Result<TestDevice> RegisterDevice(const SottodProcess& server, const std::string& handle) {
   TestDevice d;
   d.noise = noise::KeyPair::Generate(crypto::SystemRandom());
   d.handle = handle;
   SOTTO_ASSIGN_OR_RETURN(d.conn, client::GatewayClient::Connect(DeviceOptions(server, d.noise)));
-  wire::Request code_request;
-  code_request.mutable_request_code()->set_handle(handle);
-  SOTTO_ASSIGN_OR_RETURN(wire::Response code, d.conn->Call(code_request));
-  if (code.status() != wire::STATUS_OK) return TestError("RequestCode refused");
-  wire::Request reg;
-  reg.mutable_register_()->set_handle(handle);
-  reg.mutable_register_()->set_code(server.VerificationCode(handle));
-  SOTTO_ASSIGN_OR_RETURN(wire::Response r, d.conn->Call(reg));
-  if (r.status() != wire::STATUS_OK) return TestError("Register refused");
+  SOTTO_ASSIGN_OR_RETURN(wire::Response r, RegisterHandle(*d.conn, server, handle));
+  if (r.status() != wire::STATUS_OK) return TestError("RequestCode or Register refused");
   d.account_id = r.register_().account_id();
   d.device_id = r.register_().device_id();
   return d;

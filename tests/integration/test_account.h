@@ -32,6 +32,11 @@ client::ClientOptions DeviceOptions(const net::SocketAddress& server,
                                     const crypto::X25519Public& server_key,
                                     const noise::KeyPair& key);
 
+// Asks for a code for `handle`, reads it from the server's verification-codes.log and
+// registers the connection's key with it. Returns the RequestCode response if that was
+// refused, else the Register response.
+Result<wire::Response> RegisterHandle(client::GatewayClient& c, const SottodProcess& server,
+                                      const std::string& handle);
 // Connects a new device key and registers it as the primary of `handle`.
 Result<TestDevice> RegisterDevice(const SottodProcess& server, const std::string& handle);
 // Reconnects `d` (a new connection with the same key).

@@ -88,6 +88,18 @@ class WsClient {
     return f;
   }
 
+  // Sends a request and returns the next frame if it is a response (nothing else arrives
+  // before one here).
+  std::optional<wire::Response> Call(uint64_t id, wire::Request request) {
+    wire::Frame f;
+    *f.mutable_request() = std::move(request);
+    f.mutable_request()->set_id(id);
+    Send(f);
+    auto r = Receive();
+    if (!r || !r->has_response()) return std::nullopt;
+    return r->response();
+  }
+
   const noise::KeyPair& static_key() const { return key_; }
 
   bool ready_ = false;
@@ -101,28 +113,28 @@ class WsClient {
   noise::CipherState receive_;
 };
 
+// The code flow over WebSocket: the RequestCode response if refused, else the Register one.
+std::optional<wire::Response> RegisterOverWs(WsClient& c, const testing::SottodProcess& server,
+                                             const std::string& handle) {
+  wire::Request ask;
+  ask.mutable_request_code()->set_handle(handle);
+  auto code = c.Call(1, ask);
+  if (!code || code->status() != wire::STATUS_OK) return code;
+  wire::Request reg;
+  reg.mutable_register_()->set_handle(handle);
+  reg.mutable_register_()->set_code(server.VerificationCode(handle));
+  return c.Call(3, reg);
+}
+
 TEST(WsGateway, IkAndXxOverWebSocketRegisterAndEcho) {
   testing::SottodProcess server;
   for (bool pin : {true, false}) {
     WsClient c(server.ws_port(), pin ? std::optional(server.server_key()) : std::nullopt);
     ASSERT_TRUE(c.ready_);
     EXPECT_EQ(c.pattern_, pin ? noise::HandshakePattern::kIK : noise::HandshakePattern::kXX);
-    const std::string handle = pin ? "+15557770001" : "+15557770002";
-    wire::Frame ask;
-    ask.mutable_request()->set_id(1);
-    ask.mutable_request()->mutable_request_code()->set_handle(handle);
-    c.Send(ask);
-    auto a = c.Receive();
-    ASSERT_TRUE(a && a->has_response());
-    ASSERT_EQ(a->response().status(), wire::STATUS_OK);
-    wire::Frame reg;
-    reg.mutable_request()->set_id(3);
-    reg.mutable_request()->mutable_register_()->set_handle(handle);
-    reg.mutable_request()->mutable_register_()->set_code(server.VerificationCode(handle));
-    c.Send(reg);
-    auto r = c.Receive();
-    ASSERT_TRUE(r && r->has_response());
-    EXPECT_EQ(r->response().status(), wire::STATUS_OK);
+    auto r = RegisterOverWs(c, server, pin ? "+15557770001" : "+15557770002");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status(), wire::STATUS_OK);
     wire::Frame echo;
     echo.mutable_request()->set_id(2);
     echo.mutable_request()->mutable_echo()->set_data("over websocket");
@@ -142,25 +154,6 @@ TEST(WsGateway, IkAndXxOverWebSocketRegisterAndEcho) {
 TEST(WsGateway, MessagesRouteBetweenWebSocketAndTcp) {
   testing::SottodProcess server;
   const std::string handle = "+15557770003";
-  std::string account;
-  auto connect_ws = [&](WsClient& c, bool register_it) {
-    if (!register_it) return;
-    wire::Frame ask;
-    ask.mutable_request()->set_id(1);
-    ask.mutable_request()->mutable_request_code()->set_handle(handle);
-    c.Send(ask);
-    auto a = c.Receive();
-    ASSERT_TRUE(a && a->has_response());
-    wire::Frame reg;
-    reg.mutable_request()->set_id(2);
-    reg.mutable_request()->mutable_register_()->set_handle(handle);
-    reg.mutable_request()->mutable_register_()->set_code(server.VerificationCode(handle));
-    c.Send(reg);
-    auto r = c.Receive();
-    ASSERT_TRUE(r && r->has_response());
-    ASSERT_EQ(r->response().status(), wire::STATUS_OK);
-    account = r->response().register_().account_id();
-  };
   // Waits for the next envelope, skipping PreKeysLow / QueueEmpty.
   auto next_envelope = [](WsClient& c) -> std::optional<wire::Envelope> {
     for (;;) {
@@ -172,7 +165,10 @@ TEST(WsGateway, MessagesRouteBetweenWebSocketAndTcp) {
   };
   auto ws = std::make_unique<WsClient>(server.ws_port(), server.server_key());
   ASSERT_TRUE(ws->ready_);
-  connect_ws(*ws, true);
+  auto registered = RegisterOverWs(*ws, server, handle);
+  ASSERT_TRUE(registered);
+  ASSERT_EQ(registered->status(), wire::STATUS_OK);
+  const std::string account = registered->register_().account_id();
   ASSERT_EQ(account.size(), 16u);
 
   auto tcp_sender = testing::RegisterDevice(server, "+15557770004");
