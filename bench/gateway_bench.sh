@@ -25,25 +25,12 @@ PING_SECONDS=${PING_SECONDS:-10}
 PING_PROBE_RATE=${PING_PROBE_RATE:-400000}
 PER_PROCESS=9500  # connections per sotto-load process (each has a 20,000 open-file cap)
 
-for tool in "$SOTTOD" "$SOTTO_LOAD"; do
-  [ -x "$tool" ] || { echo "gateway_bench: $tool not found; build it (or set SOTTOD/SOTTO_LOAD)" >&2; exit 2; }
-done
-command -v jq >/dev/null || { echo "gateway_bench: needs jq" >&2; exit 2; }
+BENCH=gateway_bench
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+require_tools "$SOTTOD" "$SOTTO_LOAD" jq
+bench_init
 
-WORK=$(mktemp -d /tmp/gateway-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  sleep 0.5
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-CLK_TCK=$(getconf CLK_TCK)
-NPROC=$(nproc)
 PAGE=$(getconf PAGESIZE)
 cat >"$WORK/sottod.toml" <<'EOF'
 [limits]
@@ -52,23 +39,13 @@ request_rate_per_s = 0
 handshake_rate_per_ip_per_s = 0
 EOF
 
-log() { echo "gateway_bench: $*" >&2; }
-calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-# utime + stime in clock ticks (fields 14, 15; counted after the ")" ending the name).
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 slab_kb() { awk '/^Slab:/ { print $2 }' /proc/meminfo; }
 # Contention: CPU time the rest of the machine used while a section ran (other sessions'
 # work competes with sottod and sotto-load, and with autogroup scheduling nice does not
 # keep it away). busy_ticks: machine-wide busy time; child_cpu: this script's waited-for
 # children (every sottod and sotto-load of the section is waited for before it ends).
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-# Sets CHILD_CPU (`times` must run in this shell, not in a $(...) subshell).
-child_cpu() {
-  times >"$WORK/times"
-  CHILD_CPU=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } print t }' "$WORK/times")
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# (busy_ticks and child_cpu: bench/lib.sh.)
 section_start() { child_cpu; S_CHILD=$CHILD_CPU S_BUSY=$(busy_ticks) S_T=$(now_ms); }
 # Sets OTHER: cores the rest of the machine kept busy on average since section_start.
 section_other() {
@@ -77,33 +54,8 @@ section_other() {
 }
 tcp_field() { awk -v f="$1" '/^TCP:/ { for (i = 2; i < NF; i++) if ($i == f) print $(i + 1) }' /proc/net/sockstat; }
 
-# start_server NAME LOOPS: sets SERVER_PID, SERVER_PORT, SERVER_KEY, SERVER_HTTP and
-# SERVER_CODES (the code log sotto-load reads each connection's verification code from).
-start_server() {
-  local dir="$WORK/$1"
-  mkdir -p "$dir"
-  ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} "$SOTTOD" --data "$dir" --listen 127.0.0.1:0 \
-    --ws-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --loops "$2" \
-    --config "$WORK/sottod.toml" --log-level warn >"$dir/sottod.log" 2>&1 &
-  SERVER_PID=$!
-  PIDS+=("$SERVER_PID")
-  local i
-  for i in $(seq 100); do
-    grep -q "data in" "$dir/sottod.log" 2>/dev/null && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/sottod.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  grep -q "data in" "$dir/sottod.log" || { log "sottod did not start"; exit 1; }
-  SERVER_PORT=$(jq .listen "$dir/ports.json")
-  SERVER_HTTP=$(jq .http_listen "$dir/ports.json")
-  SERVER_KEY=$(tr -d '[:space:]' <"$dir/server.pub")
-  SERVER_CODES="$dir/verification-codes.log"
-}
-
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
+# start_server NAME LOOPS: a fresh sottod in WORK/NAME (see start_sottod in bench/lib.sh).
+start_server() { start_sottod "$WORK/$1" "$2" "$WORK/sottod.toml"; }
 
 # wait_ready FILE PID SECONDS: the count from sotto-load's "ready N" line.
 wait_ready() {

@@ -56,39 +56,11 @@ TARGET_DURABLE=50000
 TARGET_ONLINE=100000
 TARGET_P99_US=5000
 
-for tool in "$SOTTOD" "$SOTTO_LOAD"; do
-  [ -x "$tool" ] || { echo "messaging_bench: $tool not found; build it (or set SOTTOD/SOTTO_LOAD)" >&2; exit 2; }
-done
-for cmd in jq curl; do
-  command -v "$cmd" >/dev/null || { echo "messaging_bench: needs $cmd" >&2; exit 2; }
-done
-
-WORK=$(mktemp -d /tmp/messaging-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  sleep 0.3
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-log() { echo "messaging_bench: $*" >&2; }
-calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# utime + stime of a process in clock ticks (fields 14, 15, counted after the ")").
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-# Sets CHILD_CPU: seconds used by this shell's waited-for children (`times` must run in
-# this shell, not in a $(...) subshell).
-child_cpu() {
-  times >"$WORK/times"
-  CHILD_CPU=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } print t }' "$WORK/times")
-}
-CLK_TCK=$(getconf CLK_TCK)
-NPROC=$(nproc)
+BENCH=messaging_bench
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+require_tools "$SOTTOD" "$SOTTO_LOAD" jq curl
+bench_init
 
 # Server and load generator each get their own core when there are two: otherwise the
 # scheduler interleaves them and the figures measure that.
@@ -117,33 +89,9 @@ EOF
 write_config true
 write_config false
 
-# start_server NAME SYNC: a fresh sottod; sets SERVER_PID, SERVER_PORT, SERVER_KEY,
-# SERVER_HTTP, SERVER_CODES.
-start_server() {
-  local dir="$WORK/$1"
-  mkdir -p "$dir"
-  ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} "$SOTTOD" --data "$dir" --listen 127.0.0.1:0 \
-    --ws-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --loops "${SOTTOD_LOOPS:-1}" \
-    --config "$WORK/sottod-$2.toml" --log-level warn >"$dir/sottod.log" 2>&1 &
-  SERVER_PID=$!
-  PIDS+=("$SERVER_PID")
-  local i
-  for i in $(seq 100); do
-    grep -q "data in" "$dir/sottod.log" 2>/dev/null && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/sottod.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  grep -q "data in" "$dir/sottod.log" || { log "sottod did not start"; exit 1; }
-  SERVER_PORT=$(jq .listen "$dir/ports.json")
-  SERVER_HTTP=$(jq .http_listen "$dir/ports.json")
-  SERVER_KEY=$(tr -d '[:space:]' <"$dir/server.pub")
-  SERVER_CODES="$dir/verification-codes.log"
-}
-
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
+# start_server NAME SYNC: a fresh sottod in WORK/NAME with the config for SYNC (see
+# start_sottod in bench/lib.sh).
+start_server() { start_sottod "$WORK/$1" "${SOTTOD_LOOPS:-1}" "$WORK/sottod-$2.toml"; }
 
 # wait_ready FILE PID SECONDS: waits for sotto-load's "ready N" line.
 wait_ready() {
