@@ -1,0 +1,212 @@
+// The Sotto client SDK: one device's account on one server. It keeps everything in a
+// LocalStore under its home directory, connects with Noise Pipes (IK with the pinned
+// server key after the first contact), reconnects with exponential backoff and jitter,
+// answers and sends keepalive pings, and runs the two pipelines:
+//  - send: a message is stored with its outbox entry first (tick: pending), then for each
+//    device of the recipient a session is set up from a fetched bundle if missing (X3DH),
+//    the content is encrypted per device and sent in one Send; the server's ack makes it
+//    "sent"; a stale-device reply fixes the sessions and retries with the same message id;
+//    a changed identity holds the message (tick: blocked) until the user accepts the key;
+//  - receive: envelopes are de-duplicated by (sender, message id), decrypted, stored with
+//    the session state in one transaction, and only then acked; receipts move ticks.
+// Events (messages, receipts, typing, presence, identity changes) go to an EventSink.
+// Design and flows: docs/client.md.
+//
+// Thread-safety: externally synchronized (a Client is used from one thread; the daemon
+// polls fd() and calls Poll()).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/result.h"
+#include "client/local_store.h"
+#include "crypto/x25519.h"
+
+namespace sotto::client {
+
+// SDK errors (Module::kClient). Values below 100 are the connection's (gateway_client.h
+// ClientErr), 100..199 the store's (StoreErr).
+enum class SdkErr : uint16_t {
+  kNotRegistered = 200,     // no account, or the code was not verified yet
+  kAlreadyRegistered = 201, // this home already has a verified account
+  kBadHandle = 202,         // not an E.164 number (+ and 8..15 digits)
+  kUnknownUser = 203,       // the server knows no account with this handle
+  kIdentityChanged = 204,   // the contact's identity key changed and was not accepted
+  kServerRefused = 205,     // the server answered with an error status (see message)
+  kTooLarge = 206,          // text longer than kMaxBodyBytes
+  kOffline = 207,           // could not reach the server (message kept in the outbox)
+  kMismatch = 208,          // a safety number given to verify does not match
+  kBadServerKey = 209,      // --server-key is not 64 hex digits
+};
+
+inline constexpr size_t kOneTimePreKeyBatch = 100;      // generated per upload
+inline constexpr uint64_t kSignedPreKeyRotationMs = 7ull * 24 * 3600 * 1000;
+inline constexpr uint64_t kSignedPreKeyKeepMs = 30ull * 24 * 3600 * 1000;  // old ones kept
+inline constexpr int kMaxStaleRetries = 3;              // stale-device fixes per send attempt
+inline constexpr size_t kMaxEnvelopesPerCommit = 256;   // received envelopes per transaction
+
+struct ClientConfig {
+  std::filesystem::path home;
+  std::string user_agent = "sotto/0.1";
+  std::chrono::milliseconds request_timeout{10'000};
+  std::chrono::milliseconds keepalive_interval{30'000};  // ping when idle this long
+  std::chrono::milliseconds keepalive_timeout{20'000};   // no frame after our ping: reconnect
+  std::chrono::milliseconds reconnect_initial{250};
+  std::chrono::milliseconds reconnect_max{30'000};
+  std::chrono::milliseconds outbox_retry_initial{1'000};
+  std::chrono::milliseconds outbox_retry_max{60'000};
+};
+
+// --- Events ------------------------------------------------------------------------
+struct MessageEvent {
+  StoredMessage message;
+  std::string handle;  // the sender's handle if known, else empty
+};
+struct ReceiptEvent {
+  std::string peer;     // account id hex
+  std::string handle;
+  std::string message_id;
+  Tick tick = Tick::kDelivered;  // kSent, kDelivered or kRead
+};
+struct TypingEvent {
+  std::string peer;
+  std::string handle;
+  bool typing = false;
+};
+struct PresenceEvent {
+  std::string peer;
+  std::string handle;
+  bool online = false;
+  uint64_t last_seen_ms = 0;
+};
+struct IdentityChangedEvent {
+  std::string peer;
+  std::string handle;
+};
+struct ConnectionEvent {
+  bool connected = false;
+};
+using Event = std::variant<MessageEvent, ReceiptEvent, TypingEvent, PresenceEvent,
+                           IdentityChangedEvent, ConnectionEvent>;
+using EventSink = std::function<void(const Event&)>;
+
+struct SafetyNumber {
+  std::string displayable;      // 60 digits
+  Bytes scannable;              // the QR payload
+  bool verified = false;
+  bool pending_change = false;  // computed with a new key the user has not accepted
+};
+
+struct Presence {
+  bool online = false;
+  uint64_t last_seen_ms = 0;
+};
+
+struct SendOutcome {
+  std::string message_id;  // hex
+  Tick tick = Tick::kPending;  // kSent if the server acked; kPending if offline; kBlocked
+};
+
+// Counters for benchmarks and `sotto status`.
+struct ClientStats {
+  uint64_t sent = 0;
+  uint64_t received = 0;
+  uint64_t duplicates = 0;
+  uint64_t decrypt_failures = 0;
+  uint64_t reconnects = 0;
+  uint64_t bundles_fetched = 0;
+};
+
+class Client {
+ public:
+  // Opens (or creates) the store under options.home. Does not connect.
+  static Result<std::unique_ptr<Client>> Open(ClientConfig config);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void SetEventSink(EventSink sink);
+
+  // --- Registration ---
+  // Creates this device's keys, connects to `server` (host:port; IK when `server_key` is
+  // given, else XX and the key it proves is pinned) and asks for a code for `handle`.
+  // kAlreadyRegistered if this home is registered (a new home is a new device).
+  Status StartRegistration(std::string_view server, std::optional<crypto::X25519Public> server_key,
+                           std::string_view handle);
+  // Registers with the code, then uploads the identity, a signed prekey and
+  // kOneTimePreKeyBatch one-time prekeys. BAD_CODE is kServerRefused.
+  Status FinishRegistration(std::string_view code);
+  bool registered() const;
+  const std::optional<LocalAccount>& account() const;
+
+  // --- Connection ---
+  // Connects now if not connected (kNotRegistered without an account).
+  Status Connect();
+  bool connected() const;
+  int fd() const;  // the socket to poll for input, or -1
+  // Processes what arrives for up to `timeout` (0: only what is already here), retries
+  // the outbox when due, keeps the connection alive and reconnects with backoff. Returns
+  // early once `until` (if given) returns true. Errors only for local failures (store);
+  // network trouble is handled by reconnecting.
+  Status Poll(std::chrono::milliseconds timeout, const std::function<bool()>& until = nullptr);
+  // Polls until the server says the queue is drained (QueueEmpty) or `timeout`.
+  Status Sync(std::chrono::milliseconds timeout);
+  // When the next timer (reconnect, keepalive, outbox retry) is due, from now.
+  std::chrono::milliseconds NextTimer() const;
+  void Disconnect();
+
+  // --- Messaging ---
+  // Stores the message, then tries to send it now. kOffline is not returned: the outcome
+  // says kPending and the outbox retries. kIdentityChanged when held (tick kBlocked).
+  Result<SendOutcome> SendText(std::string_view handle, std::string_view text);
+  enum class Typing : uint8_t { kStarted, kStopped };
+  // Typing indicator (online only, never queued).
+  Status SendTyping(std::string_view handle, Typing typing);
+  // Marks the conversation read and sends read receipts. Returns how many were read.
+  Result<size_t> MarkRead(std::string_view handle);
+  Result<std::vector<StoredMessage>> Conversation(std::string_view handle, size_t limit);
+  Result<std::vector<SearchHit>> Search(std::string_view words, size_t limit);
+  // Messages still waiting for the server.
+  Result<size_t> PendingCount();
+
+  // --- Contacts and identities ---
+  // Looks `handle` up on the server (kUnknownUser), stores it locally and on the server
+  // (presence visibility "contacts").
+  Result<Contact> AddContact(std::string_view handle, std::string_view name);
+  Result<std::vector<Contact>> Contacts();
+  // The safety number with `handle` (fetching its keys first if none are known).
+  Result<SafetyNumber> GetSafetyNumber(std::string_view handle);
+  // Accepts a changed identity key and releases held messages.
+  Status TrustIdentity(std::string_view handle);
+  // Marks the contact verified (accepting a pending key). With `expected` (digits, spaces
+  // ignored) the safety number must match it (kMismatch otherwise).
+  Status VerifyContact(std::string_view handle, std::optional<std::string_view> expected);
+  // Current presence (kServerRefused with PERMISSION_DENIED if not visible to us);
+  // updates follow as PresenceEvents while connected.
+  Result<Presence> GetPresence(std::string_view handle);
+  Status SetPresenceVisibility(std::string_view visibility);  // everyone|contacts|nobody
+
+  const ClientStats& stats() const;
+  LocalStore& store();
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// E.164 check: '+' then 8..15 digits, no leading 0.
+bool IsE164(std::string_view handle);
+// Parses 64 hex digits (kBadServerKey).
+Result<crypto::X25519Public> ParseServerKey(std::string_view hex);
+
+}  // namespace sotto::client
