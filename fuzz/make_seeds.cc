@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "client/content.h"
 #include "fuzz/fuzz_fixture.h"
 #include "fuzz/noise_fuzz_fixture.h"
 #include "signal/fingerprint.h"
@@ -138,6 +139,24 @@ int WriteNoiseSeeds(const std::filesystem::path& dir) {
 
 }  // namespace
 
+// Seeds for content: each kind of Content a client sends, padded.
+void WriteContentSeeds(const std::filesystem::path& dir) {
+  using sotto::content::Content;
+  Content data;
+  data.set_sender_handle("+15550001111");
+  data.mutable_data()->set_body("hello, \xc3\xa9t\xc3\xa9");
+  data.mutable_data()->set_timestamp_ms(1'700'000'000'000);
+  Write(dir, "content", 0, sotto::client::EncodeContent(data));
+  Content receipt;
+  receipt.set_sender_handle("+15550001111");
+  receipt.mutable_receipt()->add_message_ids(std::string(16, 'i'));
+  receipt.mutable_receipt()->add_message_ids(std::string(16, 'j'));
+  Write(dir, "content", 1, sotto::client::EncodeContent(receipt));
+  Content typing;
+  typing.mutable_typing()->set_action(sotto::content::TypingMessage::STOPPED);
+  Write(dir, "content", 2, sotto::client::EncodeContent(typing));
+}
+
 int main(int argc, char** argv) {
   using namespace sotto;          // NOLINT(google-build-using-namespace)
   using namespace sotto::signal;  // NOLINT(google-build-using-namespace)
@@ -146,6 +165,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::filesystem::path dir = argv[1];
+  WriteContentSeeds(dir);
   fuzz::Fixture f;
   SessionCipher alice(f.alice.stores(), fuzz::Fixture::kBob, f.random);
   for (int i = 0; i < 3; ++i) {

@@ -15,6 +15,7 @@ std::string_view CodeName(Code code) {
     case Code::kUnimplemented: return "UNIMPLEMENTED";
     case Code::kInternal: return "INTERNAL";
     case Code::kDataLoss: return "DATA_LOSS";
+    case Code::kUnavailable: return "UNAVAILABLE";
   }
   return "UNKNOWN";
 }

@@ -31,6 +31,7 @@ enum class Code : uint8_t {
   kUnimplemented,       // e.g. an unsupported version
   kInternal,            // our bug or a library failure
   kDataLoss,            // stored data is corrupt
+  kUnavailable,         // a peer or server cannot be reached now; try again later
 };
 
 // The module an Error comes from; selects the meaning of Error::detail.

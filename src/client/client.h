@@ -30,6 +30,7 @@
 #include "base/result.h"
 #include "client/local_store.h"
 #include "crypto/x25519.h"
+#include "wire/wire.h"
 
 namespace sotto::client {
 
@@ -205,7 +206,7 @@ class Client {
 };
 
 // E.164 check: '+' then 8..15 digits, no leading 0.
-bool IsE164(std::string_view handle);
+using wire::IsE164;
 // Parses 64 hex digits (kBadServerKey).
 Result<crypto::X25519Public> ParseServerKey(std::string_view hex);
 

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "wire/wire.h"
@@ -32,8 +33,9 @@ Status GatewayClient::WriteAll(ByteSpan bytes) {
   return Ok();
 }
 
-Result<Bytes> GatewayClient::ReadMessage() {
-  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+Result<Bytes> GatewayClient::ReadMessage(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool polled = false;
   for (;;) {
     if (inbox_.size() >= wire::kLengthPrefixSize) {
       const size_t len = (size_t{inbox_[0]} << 8) | inbox_[1];
@@ -45,11 +47,13 @@ Result<Bytes> GatewayClient::ReadMessage() {
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
+    // Polls once even when the time is up, so a zero timeout still reads what is there.
+    if (left.count() <= 0 && polled) {
       return ClientError(Code::kOutOfRange, ClientErr::kTimeout, "timed out waiting for the server");
     }
+    polled = true;
     pollfd p{fd_, POLLIN, 0};
-    const int r = poll(&p, 1, static_cast<int>(left.count()));
+    const int r = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return ClientError(Code::kOutOfRange, ClientErr::kTimeout, "timed out waiting for the server");
     uint8_t buf[16384];
@@ -83,7 +87,7 @@ Result<std::unique_ptr<GatewayClient>> GatewayClient::Connect(ClientOptions opti
       Append(framed, *msg);
       SOTTO_RETURN_IF_ERROR(client->WriteAll(framed));
     } else if (pipe.NextAction() == noise::HandshakeAction::kReadMessage) {
-      SOTTO_ASSIGN_OR_RETURN(Bytes msg, client->ReadMessage());
+      SOTTO_ASSIGN_OR_RETURN(Bytes msg, client->ReadMessage(client->timeout_));
       auto payload = pipe.ReadMessage(msg);
       if (!payload) {
         return ClientError(Code::kUnauthenticated, ClientErr::kHandshake, "handshake failed");
@@ -125,17 +129,26 @@ Status GatewayClient::Send(const wire::Frame& frame) {
   return SendPlaintext(plain);
 }
 
-Result<wire::Frame> GatewayClient::Receive() {
+Result<wire::Frame> GatewayClient::Receive() { return Receive(timeout_); }
+
+Result<wire::Frame> GatewayClient::Receive(std::chrono::milliseconds timeout) {
   if (!backlog_.empty()) {
     wire::Frame frame = std::move(backlog_.front());
     backlog_.pop_front();
     return frame;
   }
-  return ReceiveFromSocket();
+  return ReceiveFromSocket(timeout);
 }
 
-Result<wire::Frame> GatewayClient::ReceiveFromSocket() {
-  SOTTO_ASSIGN_OR_RETURN(Bytes message, ReadMessage());
+bool GatewayClient::HasBufferedFrame() const {
+  if (!backlog_.empty()) return true;
+  if (inbox_.size() < wire::kLengthPrefixSize) return false;
+  const size_t len = (size_t{inbox_[0]} << 8) | inbox_[1];
+  return inbox_.size() >= wire::kLengthPrefixSize + len;
+}
+
+Result<wire::Frame> GatewayClient::ReceiveFromSocket(std::chrono::milliseconds timeout) {
+  SOTTO_ASSIGN_OR_RETURN(Bytes message, ReadMessage(timeout));
   Bytes plain(message.size());
   auto n = receive_.DecryptWithAd({}, message, plain);
   if (!n) return ClientError(Code::kUnauthenticated, ClientErr::kProtocol, "frame does not decrypt");
@@ -151,7 +164,7 @@ Result<wire::Response> GatewayClient::Call(wire::Request request) {
   *frame.mutable_request() = std::move(request);
   SOTTO_RETURN_IF_ERROR(Send(frame));
   for (;;) {
-    SOTTO_ASSIGN_OR_RETURN(wire::Frame in, ReceiveFromSocket());
+    SOTTO_ASSIGN_OR_RETURN(wire::Frame in, ReceiveFromSocket(timeout_));
     if (in.has_response() && in.response().id() == id) return in.response();
     if (in.has_ping()) {
       wire::Frame pong;

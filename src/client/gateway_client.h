@@ -58,6 +58,10 @@ class GatewayClient {
   // The next frame: first those Call() set aside, then from the socket (waiting up to
   // the timeout). A Close frame is returned as a frame; EOF is kClosed.
   Result<wire::Frame> Receive();
+  // As Receive(), waiting at most `timeout` (0: only what is already readable).
+  Result<wire::Frame> Receive(std::chrono::milliseconds timeout);
+  // Whether a frame can be had without waiting for the socket.
+  bool HasBufferedFrame() const;
   // Sends a request and waits for its response, answering pings meanwhile; other frames
   // that arrive meanwhile (envelopes, receipts, presence) are kept for Receive().
   Result<wire::Response> Call(wire::Request request);
@@ -69,8 +73,8 @@ class GatewayClient {
  private:
   GatewayClient(int fd, std::chrono::milliseconds timeout) : fd_(fd), timeout_(timeout) {}
   Status WriteAll(ByteSpan bytes);
-  Result<wire::Frame> ReceiveFromSocket();
-  Result<Bytes> ReadMessage();
+  Result<wire::Frame> ReceiveFromSocket(std::chrono::milliseconds timeout);
+  Result<Bytes> ReadMessage(std::chrono::milliseconds timeout);
 
   int fd_;
   std::chrono::milliseconds timeout_;

@@ -1,6 +1,7 @@
 #include "net/socket.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -72,6 +73,29 @@ Result<SocketAddress> ParseHostPort(std::string_view text) {
     out.length = sizeof(sockaddr_in);
   }
   out.set_port(static_cast<uint16_t>(port));
+  return out;
+}
+
+Result<SocketAddress> ResolveHostPort(std::string_view text) {
+  if (auto literal = ParseHostPort(text)) return literal;
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= text.size()) {
+    return NetError(Code::kInvalidArgument, NetErr::kAddress, "address must be HOST:PORT");
+  }
+  const std::string host(text.substr(0, colon));
+  const std::string port(text.substr(colon + 1));
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || found == nullptr) {
+    return NetError(Code::kNotFound, NetErr::kAddress, "host name does not resolve");
+  }
+  SocketAddress out;
+  std::memcpy(&out.storage, found->ai_addr, found->ai_addrlen);
+  out.length = found->ai_addrlen;
+  freeaddrinfo(found);
   return out;
 }
 

@@ -29,6 +29,9 @@ struct SocketAddress {
 
 // Parses "HOST:PORT" where HOST is an IPv4 or bracketed IPv6 literal (no DNS).
 Result<SocketAddress> ParseHostPort(std::string_view text);
+// As ParseHostPort, and else resolves a host name (getaddrinfo, blocking; the first
+// TCP address). NetErr::kAddress if the name does not resolve.
+Result<SocketAddress> ResolveHostPort(std::string_view text);
 
 enum class ReusePort : uint8_t { kNo, kYes };
 

@@ -46,11 +46,6 @@ Status CheckSendInput(const std::string& handle, const std::string& code) {
 
 }  // namespace
 
-bool IsE164(std::string_view handle) {
-  if (handle.size() < 1 + kE164MinDigits || handle.size() > 1 + kE164MaxDigits) return false;
-  if (handle[0] != '+' || handle[1] < '1' || handle[1] > '9') return false;
-  return std::all_of(handle.begin() + 1, handle.end(), IsDigit);
-}
 
 // --- LogCodeSender -----------------------------------------------------------------------
 

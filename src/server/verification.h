@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "base/result.h"
+#include "wire/wire.h"
 #include "crypto/random.h"
 #include "server/rate_limiter.h"
 
@@ -55,9 +56,6 @@ enum class CodeSenderErr : uint16_t {
 };
 
 inline constexpr size_t kCodeDigits = 6;
-// Handles are '+' and kE164MinDigits..kE164MaxDigits digits, the first 1-9.
-inline constexpr size_t kE164MinDigits = 8;
-inline constexpr size_t kE164MaxDigits = 15;
 // A handle's rate-limit state is kept at most this long after its last code.
 inline constexpr uint64_t kMaxRateMemoryMs = uint64_t{30} * 86'400 * 1'000;
 
@@ -66,8 +64,7 @@ inline constexpr uint32_t kWebhookAttempts = 3;  // the first POST and two retri
 inline constexpr uint32_t kWebhookTimeoutMs = 5'000;
 inline constexpr uint32_t kWebhookRetryDelayMs = 1'000;
 
-// '+' then 8 to 15 digits, the first not 0.
-bool IsE164(std::string_view handle);
+using wire::IsE164;  // '+' then 8 to 15 digits (wire.h)
 
 // Delivers a code to the owner of a handle.
 class CodeSender {

@@ -30,4 +30,13 @@ void AppendLengthPrefix(Bytes& out, size_t size) {
   out.push_back(static_cast<uint8_t>(size));
 }
 
+bool IsE164(std::string_view handle) {
+  if (handle.size() < 1 + kE164MinDigits || handle.size() > 1 + kE164MaxDigits) return false;
+  if (handle[0] != '+' || handle[1] < '1' || handle[1] > '9') return false;
+  for (size_t i = 1; i < handle.size(); ++i) {
+    if (handle[i] < '0' || handle[i] > '9') return false;
+  }
+  return true;
+}
+
 }  // namespace sotto::wire

@@ -5,9 +5,10 @@
 // Thread-safety: functions are thread-safe; FrameReader is externally synchronized.
 #pragma once
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <optional>
+#include <string_view>
 
 #include "base/bytes.h"
 #include "base/result.h"
@@ -20,6 +21,11 @@ inline constexpr uint32_t kWireVersion = 1;
 inline constexpr size_t kMaxNoiseMessage = 65535;
 inline constexpr size_t kLengthPrefixSize = 2;
 inline constexpr size_t kMaxUserAgent = 64;
+// Account handles are E.164 numbers: '+' and kE164MinDigits..kE164MaxDigits digits, the
+// first 1-9 (docs/wire.md "Accounts").
+inline constexpr size_t kE164MinDigits = 8;
+inline constexpr size_t kE164MaxDigits = 15;
+bool IsE164(std::string_view handle);
 
 enum class WireErr : uint16_t {
   kMalformed = 1,   // protobuf did not parse

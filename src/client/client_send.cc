@@ -1,0 +1,399 @@
+// The send pipeline: outbox, sessions from bundles, per-device encryption, stale-device
+// fixes, retries with backoff. docs/client.md "Sending".
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "client/internal/client_impl.h"
+#include "signal/error.h"
+#include "signal/session_builder.h"
+#include "signal/session_cipher.h"
+
+namespace sotto::client {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+constexpr size_t kOutboxBatch = 64;  // items read per flush pass
+
+bool IsUntrusted(const Error& error) {
+  return error.module == Module::kSignal &&
+         error.detail == static_cast<uint16_t>(signal::Err::kUntrustedIdentity);
+}
+
+wire::CiphertextType WireType(signal::MessageType type) {
+  switch (type) {
+    case signal::MessageType::kPreKey:
+      return wire::CIPHERTEXT_PREKEY;
+    case signal::MessageType::kSignal:
+      return wire::CIPHERTEXT_SIGNAL;
+    case signal::MessageType::kSenderKey:
+    case signal::MessageType::kSenderKeyDistribution:
+      break;
+  }
+  return wire::CIPHERTEXT_UNKNOWN;
+}
+
+Result<signal::PreKeyBundle> ToBundle(const wire::DeviceBundle& b) {
+  signal::PreKeyBundle bundle;
+  bundle.device_id = b.device_id();
+  bundle.registration_id = b.registration_id();
+  SOTTO_ASSIGN_OR_RETURN(bundle.identity_key, signal::PublicKey::Deserialize(AsBytes(b.identity_key())));
+  bundle.signed_prekey_id = b.signed_prekey().id();
+  SOTTO_ASSIGN_OR_RETURN(bundle.signed_prekey,
+                         signal::PublicKey::Deserialize(AsBytes(b.signed_prekey().public_key())));
+  const std::string& sig = b.signed_prekey().signature();
+  if (sig.size() != bundle.signed_prekey_signature.size()) {
+    return SdkError(Code::kInvalidArgument, SdkErr::kServerRefused, "bundle signature size");
+  }
+  std::copy(sig.begin(), sig.end(), bundle.signed_prekey_signature.begin());
+  if (b.has_one_time_prekey()) {
+    bundle.prekey_id = b.one_time_prekey().id();
+    SOTTO_ASSIGN_OR_RETURN(bundle.prekey, signal::PublicKey::Deserialize(
+                                              AsBytes(b.one_time_prekey().public_key())));
+  }
+  return bundle;
+}
+
+}  // namespace
+
+content::Content Client::Impl::NewContent() const {
+  content::Content content;
+  content.set_sender_handle(account->handle);
+  return content;
+}
+
+// Fetches bundles for `device_id` of `peer` (0: every device) and sets up sessions. A
+// bundle whose identity differs from the accepted one is recorded as pending and
+// answered with kIdentityChanged; the other devices still get their sessions.
+Status Client::Impl::FetchSessions(const std::string& peer, uint32_t device_id) {
+  wire::Request request;
+  const Bytes account_id = FromHex(peer);
+  request.mutable_get_bundle()->set_account_id(account_id.data(), account_id.size());
+  request.mutable_get_bundle()->set_device_id(device_id);
+  SOTTO_ASSIGN_OR_RETURN(wire::Response response, Call(std::move(request)));
+  if (response.status() == wire::STATUS_NOT_FOUND) {
+    return SdkError(Code::kNotFound, SdkErr::kUnknownUser, "the server has no such account");
+  }
+  if (response.status() != wire::STATUS_OK) {
+    return SdkError(Code::kUnavailable, SdkErr::kServerRefused,
+                    "the server refused the key bundle request");
+  }
+  ++stats.bundles_fetched;
+  bool changed = false;
+  LocalStore::Transaction tx(*store);
+  for (const wire::DeviceBundle& b : response.get_bundle().bundles()) {
+    SOTTO_ASSIGN_OR_RETURN(signal::PreKeyBundle bundle, ToBundle(b));
+    const signal::ProtocolAddress address{peer, bundle.device_id};
+    auto processed = signal::ProcessPreKeyBundle(stores(), address, bundle, random);
+    if (!processed && IsUntrusted(processed.error())) {
+      SOTTO_RETURN_IF_ERROR(store->RecordPendingIdentity(address, bundle.identity_key, WallMs()));
+      changed = true;
+      continue;
+    }
+    SOTTO_RETURN_IF_ERROR(processed);
+  }
+  SOTTO_RETURN_IF_ERROR(tx.Commit());
+  if (changed) {
+    return SdkError(Code::kPermissionDenied, SdkErr::kIdentityChanged,
+                    "the contact's safety number changed; accept it before sending");
+  }
+  return Ok();
+}
+
+Status Client::Impl::BlockItem(OutboxItem& item) {
+  item.blocked = true;
+  LocalStore::Transaction tx(*store);
+  SOTTO_RETURN_IF_ERROR(store->UpdateOutbox(item));
+  SOTTO_RETURN_IF_ERROR(store->AdvanceTick(item.recipient, item.message_id, Tick::kBlocked));
+  SOTTO_RETURN_IF_ERROR(tx.Commit());
+  Emit(IdentityChangedEvent{item.recipient, HandleOf(item.recipient)});
+  return Ok();
+}
+
+Result<Tick> Client::Impl::SendItem(OutboxItem& item) {
+  SOTTO_ASSIGN_OR_RETURN(std::vector<signal::ProtocolAddress> pending,
+                         store->PendingIdentities(item.recipient));
+  if (!pending.empty()) {
+    SOTTO_RETURN_IF_ERROR(BlockItem(item));
+    return Tick::kBlocked;
+  }
+  const Bytes message_id = FromHex(item.message_id);
+  const Bytes recipient = FromHex(item.recipient);
+  for (int attempt = 0; attempt <= kMaxStaleRetries; ++attempt) {
+    SOTTO_ASSIGN_OR_RETURN(std::vector<uint32_t> devices, store->GetDeviceSessions(item.recipient));
+    if (devices.empty()) {
+      auto fetched = FetchSessions(item.recipient, 0);
+      if (!fetched && fetched.error().detail == static_cast<uint16_t>(SdkErr::kIdentityChanged)) {
+        SOTTO_RETURN_IF_ERROR(BlockItem(item));
+        return Tick::kBlocked;
+      }
+      SOTTO_RETURN_IF_ERROR(fetched);
+      SOTTO_ASSIGN_OR_RETURN(devices, store->GetDeviceSessions(item.recipient));
+    }
+    // Encrypt for every device and commit the advanced sessions before anything leaves:
+    // a ratchet step must never be reused, even if this process dies mid-send.
+    wire::Request request;
+    wire::SendRequest* send = request.mutable_send();
+    send->set_message_id(message_id.data(), message_id.size());
+    send->set_recipient(recipient.data(), recipient.size());
+    send->set_online_only(item.online_only);
+    {
+      LocalStore::Transaction tx(*store);
+      for (uint32_t device : devices) {
+        signal::SessionCipher cipher(stores(), {item.recipient, device}, random);
+        auto encrypted = cipher.Encrypt(item.content);
+        if (!encrypted && IsUntrusted(encrypted.error())) {
+          SOTTO_RETURN_IF_ERROR(tx.Commit());
+          SOTTO_RETURN_IF_ERROR(BlockItem(item));
+          return Tick::kBlocked;
+        }
+        SOTTO_RETURN_IF_ERROR(encrypted);
+        SOTTO_ASSIGN_OR_RETURN(uint32_t registration_id, cipher.RemoteRegistrationId());
+        wire::DeviceMessage* m = send->add_messages();
+        m->set_device_id(device);
+        m->set_registration_id(registration_id);
+        m->set_type(WireType(encrypted->type));
+        m->set_ciphertext(encrypted->bytes.data(), encrypted->bytes.size());
+      }
+      SOTTO_RETURN_IF_ERROR(tx.Commit());
+    }
+    SOTTO_ASSIGN_OR_RETURN(wire::Response response, Call(std::move(request)));
+    if (response.status() == wire::STATUS_OK) {
+      LocalStore::Transaction tx(*store);
+      SOTTO_RETURN_IF_ERROR(store->RemoveOutbox(item.message_id));
+      SOTTO_ASSIGN_OR_RETURN(bool advanced,
+                             store->AdvanceTick(item.recipient, item.message_id, Tick::kSent));
+      SOTTO_RETURN_IF_ERROR(tx.Commit());
+      ++stats.sent;
+      if (advanced) {
+        Emit(ReceiptEvent{item.recipient, HandleOf(item.recipient), item.message_id, Tick::kSent});
+      }
+      return Tick::kSent;
+    }
+    if (response.status() != wire::STATUS_STALE_DEVICES) {
+      // Queue full, rate limit, shutting down...: retry later with backoff.
+      const uint64_t delay = std::min<uint64_t>(
+          static_cast<uint64_t>(config.outbox_retry_max.count()),
+          static_cast<uint64_t>(config.outbox_retry_initial.count()) << std::min(item.attempts, 16u));
+      ++item.attempts;
+      item.next_attempt_ms = WallMs() + delay;
+      SOTTO_RETURN_IF_ERROR(store->UpdateOutbox(item));
+      return Tick::kPending;
+    }
+    // The device list changed: drop sessions of removed and re-registered devices,
+    // fetch bundles for new and re-registered ones, and try again.
+    const wire::SendResponse& stale = response.send();
+    for (uint32_t device : stale.extra_devices()) {
+      SOTTO_RETURN_IF_ERROR(store->DeleteSession({item.recipient, device}));
+    }
+    for (uint32_t device : stale.stale_devices()) {
+      SOTTO_RETURN_IF_ERROR(store->DeleteSession({item.recipient, device}));
+    }
+    std::vector<uint32_t> fetch(stale.stale_devices().begin(), stale.stale_devices().end());
+    fetch.insert(fetch.end(), stale.missing_devices().begin(), stale.missing_devices().end());
+    for (uint32_t device : fetch) {
+      auto fetched = FetchSessions(item.recipient, device);
+      if (!fetched && fetched.error().detail == static_cast<uint16_t>(SdkErr::kIdentityChanged)) {
+        SOTTO_RETURN_IF_ERROR(BlockItem(item));
+        return Tick::kBlocked;
+      }
+      SOTTO_RETURN_IF_ERROR(fetched);
+    }
+  }
+  return SdkError(Code::kUnavailable, SdkErr::kServerRefused,
+                  "the recipient's device list kept changing (kMaxStaleRetries)");
+}
+
+Status Client::Impl::FlushOutbox(Due due) {
+  next_outbox_at = SteadyTime::max();
+  for (;;) {
+    SOTTO_ASSIGN_OR_RETURN(std::vector<OutboxItem> items,
+                           store->ListOutbox(kOutboxBatch, LocalStore::OutboxFilter::kReady));
+    const uint64_t now = WallMs();
+    size_t attempted = 0;
+    for (OutboxItem& item : items) {
+      if (due == Due::kDueOnly && item.next_attempt_ms > now) {
+        const auto at = steady_clock::now() + milliseconds(item.next_attempt_ms - now);
+        next_outbox_at = std::min(next_outbox_at, at);
+        continue;
+      }
+      if (!conn) {
+        next_outbox_at = SteadyTime::max();  // reconnecting resets it
+        return Ok();
+      }
+      ++attempted;
+      auto tick = SendItem(item);
+      if (!tick) {
+        if (tick.error().module == Module::kClient &&
+            tick.error().detail == static_cast<uint16_t>(SdkErr::kOffline)) {
+          return Ok();  // stays queued; the reconnect flushes again
+        }
+        if (tick.error().module == Module::kClient && tick.error().detail >= 100 &&
+            tick.error().detail < 200) {
+          return tl::unexpected(tick.error());  // the store failed
+        }
+        // Anything else (unknown account, bad bundle): retry later, do not spin.
+        spdlog::warn("outbox: send failed, will retry: {}", tick.error().ToString());
+        ++item.attempts;
+        item.next_attempt_ms = now + static_cast<uint64_t>(config.outbox_retry_max.count());
+        SOTTO_RETURN_IF_ERROR(store->UpdateOutbox(item));
+        next_outbox_at = std::min(next_outbox_at, steady_clock::now() + config.outbox_retry_max);
+        continue;
+      }
+      if (*tick == Tick::kPending) {
+        next_outbox_at = std::min(next_outbox_at,
+                                  steady_clock::now() + milliseconds(item.next_attempt_ms - now));
+      }
+    }
+    if (attempted == 0 || items.size() < kOutboxBatch) return Ok();
+  }
+}
+
+Result<Contact> Client::Impl::ResolveContact(std::string_view handle) {
+  if (!IsE164(handle)) {
+    return SdkError(Code::kInvalidArgument, SdkErr::kBadHandle,
+                    "the number must be E.164: + and 8 to 15 digits");
+  }
+  SOTTO_ASSIGN_OR_RETURN(std::optional<Contact> known, store->ContactByHandle(handle));
+  if (known) return *known;
+  if (!conn) SOTTO_RETURN_IF_ERROR(TryConnect());
+  wire::Request request;
+  request.mutable_lookup()->set_handle(std::string(handle));
+  SOTTO_ASSIGN_OR_RETURN(wire::Response response, Call(std::move(request)));
+  if (response.status() == wire::STATUS_NOT_FOUND) {
+    return SdkError(Code::kNotFound, SdkErr::kUnknownUser, "no Sotto account has this number");
+  }
+  if (response.status() != wire::STATUS_OK) {
+    return SdkError(Code::kUnavailable, SdkErr::kServerRefused, "the server refused the lookup");
+  }
+  Contact contact;
+  contact.handle = std::string(handle);
+  contact.account_id = Hex(response.lookup().account_id());
+  contact.added_ms = WallMs();
+  SOTTO_RETURN_IF_ERROR(store->PutContact(contact));
+  return contact;
+}
+
+// Stores `content` for `peer` in the outbox under a new message id.
+Result<std::string> Client::Impl::QueueContent(const std::string& peer,
+                                               const content::Content& content,
+                                               bool online_only) {
+  Bytes id(16);
+  random.Fill(id);
+  OutboxItem item;
+  item.message_id = ToHex(id);
+  item.recipient = peer;
+  item.content = EncodeContent(content);
+  item.online_only = online_only;
+  SOTTO_RETURN_IF_ERROR(store->AddOutbox(item));
+  next_outbox_at = std::chrono::steady_clock::now();
+  return item.message_id;
+}
+
+Result<SendOutcome> Client::SendText(std::string_view handle, std::string_view text) {
+  Impl& d = *impl_;
+  if (!d.registered()) {
+    return SdkError(Code::kFailedPrecondition, SdkErr::kNotRegistered,
+                    "not registered: run sotto register and sotto verify first");
+  }
+  if (text.size() > kMaxBodyBytes) {
+    return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge,
+                    "the text is longer than kMaxBodyBytes (8 KiB)");
+  }
+  if (!IsUtf8(text)) {
+    return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge, "the text is not UTF-8");
+  }
+  SOTTO_ASSIGN_OR_RETURN(Contact contact, d.ResolveContact(handle));
+  content::Content content = d.NewContent();
+  content.mutable_data()->set_body(std::string(text));
+  content.mutable_data()->set_timestamp_ms(WallMs());
+  Bytes id(16);
+  d.random.Fill(id);
+  OutboxItem item;
+  item.message_id = ToHex(id);
+  item.recipient = contact.account_id;
+  item.content = EncodeContent(content);
+  StoredMessage message;
+  message.message_id = item.message_id;
+  message.peer = contact.account_id;
+  message.direction = MessageDirection::kOutgoing;
+  message.body = std::string(text);
+  message.sent_ms = content.data().timestamp_ms();
+  message.stored_ms = message.sent_ms;
+  message.tick = Tick::kPending;
+  {
+    LocalStore::Transaction tx(*d.store);
+    SOTTO_RETURN_IF_ERROR(d.store->AddMessage(message));
+    SOTTO_ASSIGN_OR_RETURN(item.rowid, d.store->AddOutbox(item));
+    SOTTO_RETURN_IF_ERROR(tx.Commit());
+  }
+  SendOutcome outcome{item.message_id, Tick::kPending};
+  if (!d.conn) (void)d.TryConnect();
+  if (!d.conn) return outcome;
+  auto tick = d.SendItem(item);
+  if (!tick) {
+    if (tick.error().module == Module::kClient &&
+        tick.error().detail == static_cast<uint16_t>(SdkErr::kOffline)) {
+      return outcome;
+    }
+    return tl::unexpected(tick.error());
+  }
+  outcome.tick = *tick;
+  return outcome;
+}
+
+Status Client::SendTyping(std::string_view handle, Typing typing) {
+  Impl& d = *impl_;
+  SOTTO_ASSIGN_OR_RETURN(Contact contact, d.ResolveContact(handle));
+  content::Content content = d.NewContent();
+  content.mutable_typing()->set_action(typing == Typing::kStarted ? content::TypingMessage::STARTED
+                                                                  : content::TypingMessage::STOPPED);
+  content.mutable_typing()->set_timestamp_ms(WallMs());
+  OutboxItem item;
+  Bytes id(16);
+  d.random.Fill(id);
+  item.message_id = ToHex(id);
+  item.recipient = contact.account_id;
+  item.content = EncodeContent(content);
+  item.online_only = true;
+  // Never queued locally: a typing indicator is worthless later.
+  if (!d.conn) SOTTO_RETURN_IF_ERROR(d.TryConnect());
+  SOTTO_ASSIGN_OR_RETURN(Tick tick, d.SendItem(item));
+  if (tick == Tick::kBlocked) {
+    return SdkError(Code::kPermissionDenied, SdkErr::kIdentityChanged,
+                    "the contact's safety number changed; accept it first");
+  }
+  return Ok();
+}
+
+Result<size_t> Client::MarkRead(std::string_view handle) {
+  Impl& d = *impl_;
+  SOTTO_ASSIGN_OR_RETURN(Contact contact, d.ResolveContact(handle));
+  std::vector<StoredMessage> read;
+  {
+    LocalStore::Transaction tx(*d.store);
+    SOTTO_ASSIGN_OR_RETURN(read, d.store->MarkRead(contact.account_id));
+    for (size_t i = 0; i < read.size(); i += kMaxReceiptIds) {
+      content::Content content = d.NewContent();
+      content.mutable_receipt()->set_type(content::ReceiptMessage::READ);
+      for (size_t k = i; k < std::min(read.size(), i + kMaxReceiptIds); ++k) {
+        const Bytes id = FromHex(read[k].message_id);
+        content.mutable_receipt()->add_message_ids(id.data(), id.size());
+      }
+      SOTTO_RETURN_IF_ERROR(d.QueueContent(contact.account_id, content, false));
+    }
+    SOTTO_RETURN_IF_ERROR(tx.Commit());
+  }
+  if (!read.empty() && d.conn) SOTTO_RETURN_IF_ERROR(d.FlushOutbox(Impl::Due::kAll));
+  return read.size();
+}
+
+Result<size_t> Client::PendingCount() {
+  SOTTO_ASSIGN_OR_RETURN(std::vector<OutboxItem> items,
+                         impl_->store->ListOutbox(100000, LocalStore::OutboxFilter::kIncludeBlocked));
+  return items.size();
+}
+
+}  // namespace sotto::client

@@ -1,0 +1,89 @@
+// Client's private state, shared by client.cc (lifecycle, connection, polling),
+// client_send.cc (outbox, sessions), client_receive.cc (envelopes) and
+// client_contacts.cc (contacts, identities, presence).
+//
+// Thread-safety: externally synchronized, as Client.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+#include "client/content.h"
+#include "client/gateway_client.h"
+#include "signal/store.h"
+#include "wire/sotto_wire.pb.h"
+
+namespace sotto::client {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+tl::unexpected<Error> SdkError(Code code, SdkErr detail, const char* message);
+uint64_t WallMs();
+std::string Hex(std::string_view bytes);
+
+struct Client::Impl {
+  ClientConfig config;
+  std::unique_ptr<LocalStore> store;
+  std::optional<LocalAccount> account;
+  std::unique_ptr<GatewayClient> conn;
+  EventSink sink;
+  ClientStats stats;
+  crypto::Random& random = crypto::SystemRandom();
+
+  // Connection timers.
+  SteadyTime next_connect_at{};
+  std::chrono::milliseconds backoff{0};
+  SteadyTime last_receive{};
+  std::optional<SteadyTime> ping_sent_at;
+  uint64_t ping_nonce = 0;
+  bool queue_empty_seen = false;
+  bool replaced = false;  // the server closed us with CLOSE_REPLACED: stop reconnecting
+  // Outbox timer: when the earliest waiting item is due (none: max()).
+  SteadyTime next_outbox_at = SteadyTime::max();
+
+  signal::ProtocolStores stores() {
+    return signal::ProtocolStores{*store, *store, *store, *store};
+  }
+  bool registered() const { return account && account->device_id != 0; }
+
+  // --- client.cc ---
+  Status TryConnect();
+  void DropConnection();
+  void ScheduleReconnect();
+  // A request over the connection; kOffline when not connected or the connection
+  // breaks (it is dropped and a reconnect scheduled).
+  Result<wire::Response> Call(wire::Request request);
+  Status SendFrame(const wire::Frame& frame);
+  void Emit(const Event& event);
+  void HandleFrame(wire::Frame& frame, std::vector<wire::Envelope>& envelopes);
+  Status AfterConnect();
+  Status UploadPreKeys(size_t count);
+  Status PublishKeys();
+  Status MaybeRotateSignedPreKey();
+
+  // --- client_send.cc ---
+  // Sends every due outbox item (all when `force`). Network trouble leaves items queued.
+  enum class Due : uint8_t { kDueOnly, kAll };
+  Status FlushOutbox(Due due);
+  // Sends one item; returns the resulting tick of its message.
+  Result<Tick> SendItem(OutboxItem& item);
+  Status FetchSessions(const std::string& peer, uint32_t device_id);
+  Status BlockItem(OutboxItem& item);
+  Result<std::string> QueueContent(const std::string& peer, const content::Content& content,
+                                   bool online_only);
+  Result<Contact> ResolveContact(std::string_view handle);
+  content::Content NewContent() const;
+
+  // --- client_receive.cc ---
+  Status ProcessEnvelopes(std::vector<wire::Envelope>& envelopes);
+
+  // --- client_contacts.cc ---
+  Status ReleaseHeld(const std::string& peer);
+  std::string HandleOf(const std::string& peer);
+};
+
+}  // namespace sotto::client

@@ -1,0 +1,86 @@
+#include "client/content.h"
+
+#include <gtest/gtest.h>
+
+namespace sotto::client {
+namespace {
+
+content::Content Text(std::string body) {
+  content::Content c;
+  c.set_sender_handle("+15550001111");
+  c.mutable_data()->set_body(std::move(body));
+  c.mutable_data()->set_timestamp_ms(42);
+  return c;
+}
+
+uint16_t Detail(const Error& e) { return e.detail; }
+
+TEST(Content, PadsToBlocksAndRoundTrips) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{100}, size_t{140}, size_t{141}, size_t{1000}}) {
+    const Bytes padded = EncodeContent(Text(std::string(n, 'a')));
+    EXPECT_EQ(padded.size() % kPaddingBlock, 0u) << n;
+    auto back = DecodeContent(padded);
+    ASSERT_TRUE(back) << n;
+    EXPECT_EQ(back->data().body(), std::string(n, 'a'));
+  }
+  // Texts of similar length give the same ciphertext length.
+  EXPECT_EQ(EncodeContent(Text("yes")).size(), EncodeContent(Text("no")).size());
+}
+
+TEST(Content, BodyLimitAtAndPastTheEdge) {
+  EXPECT_TRUE(DecodeContent(EncodeContent(Text(std::string(kMaxBodyBytes, 'x')))));
+  auto past = DecodeContent(EncodeContent(Text(std::string(kMaxBodyBytes + 1, 'x'))));
+  ASSERT_FALSE(past);
+  EXPECT_EQ(Detail(past.error()), static_cast<uint16_t>(ContentErr::kLimit));
+}
+
+TEST(Content, RejectsBadPadding) {
+  Bytes padded = EncodeContent(Text("hi"));
+  padded.back() = 1;  // non-zero padding byte, no 0x80 before it
+  auto r = DecodeContent(padded);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(Detail(r.error()), static_cast<uint16_t>(ContentErr::kPadding));
+  EXPECT_FALSE(DecodeContent(Bytes(kPaddingBlock, 0)));
+  EXPECT_FALSE(DecodeContent(Bytes{}));
+  auto big = DecodeContent(Bytes(kMaxContentBytes + 1, 0x80));
+  ASSERT_FALSE(big);
+  EXPECT_EQ(Detail(big.error()), static_cast<uint16_t>(ContentErr::kTooLarge));
+}
+
+TEST(Content, RejectsGarbageAndEmpty) {
+  Bytes garbage = {0xff, 0xff, 0xff, 0x80};
+  EXPECT_FALSE(DecodeContent(garbage));
+  content::Content empty;
+  auto r = DecodeContent(EncodeContent(empty));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(Detail(r.error()), static_cast<uint16_t>(ContentErr::kEmpty));
+}
+
+TEST(Content, ReceiptIdLimits) {
+  content::Content c;
+  c.mutable_receipt()->set_type(content::ReceiptMessage::READ);
+  for (size_t i = 0; i < kMaxReceiptIds; ++i) c.mutable_receipt()->add_message_ids(std::string(16, 'a'));
+  EXPECT_TRUE(DecodeContent(EncodeContent(c)));
+  c.mutable_receipt()->add_message_ids(std::string(16, 'a'));
+  EXPECT_FALSE(DecodeContent(EncodeContent(c)));
+  content::Content none;
+  none.mutable_receipt()->set_type(content::ReceiptMessage::READ);
+  EXPECT_FALSE(DecodeContent(EncodeContent(none)));
+  content::Content long_id;
+  long_id.mutable_receipt()->add_message_ids(std::string(kMaxMessageIdBytes + 1, 'a'));
+  EXPECT_FALSE(DecodeContent(EncodeContent(long_id)));
+}
+
+TEST(Content, Utf8) {
+  EXPECT_TRUE(IsUtf8("plain"));
+  EXPECT_TRUE(IsUtf8("\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(IsUtf8("\xc3"));              // truncated
+  EXPECT_FALSE(IsUtf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(IsUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(IsUtf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(IsUtf8("\xff"));
+  EXPECT_FALSE(DecodeContent(EncodeContent(Text("\xc3"))));
+}
+
+}  // namespace
+}  // namespace sotto::client
