@@ -269,6 +269,7 @@ Status Client::Impl::AfterConnect() {
   } else if (auto st = MaybeRotateSignedPreKey(); !st) {
     return st;
   }
+  SOTTO_RETURN_IF_ERROR(store->PruneReceived(WallMs()));
   next_outbox_at = steady_clock::now();
   return Ok();
 }

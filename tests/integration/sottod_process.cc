@@ -71,7 +71,9 @@ std::string SottodProcess::VerificationCode(const std::string& handle) const {
 
 void SottodProcess::Start() {
   const SottodOptions& options = options_;
-  std::vector<std::string> args = {SOTTOD_PATH, "--data", data_dir_, "--listen", "127.0.0.1:0",
+  const std::string listen =
+      options.keep_tcp_port && tcp_port_ != 0 ? "127.0.0.1:" + std::to_string(tcp_port_) : "127.0.0.1:0";
+  std::vector<std::string> args = {SOTTOD_PATH, "--data", data_dir_, "--listen", listen,
                                    "--ws-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--loops",
                                    std::to_string(options.loops), "--log-level", "warn"};
   if (!options.config_toml.empty()) {

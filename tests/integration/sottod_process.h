@@ -18,6 +18,8 @@ struct SottodOptions {
   std::string config_toml;              // written to DIR/sottod.toml if not empty
   uint32_t loops = 2;
   std::optional<rlim_t> open_file_limit;  // soft and hard RLIMIT_NOFILE for the child
+  // Restart() listens on the same TCP port again (clients keep their server address).
+  bool keep_tcp_port = false;
 };
 
 class SottodProcess {
