@@ -11,7 +11,7 @@ packages=(
   # libraries (see ../shared/ARCHITECTURE.md "Dependencies")
   libsodium-dev libssl-dev libexpected-dev
   libprotobuf-dev protobuf-compiler
-  librocksdb-dev
+  librocksdb-dev libsqlite3-dev
   libspdlog-dev libfmt-dev
   libboost-dev libboost-system-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   # benchmark scripts
