@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -65,10 +66,12 @@ struct User {
     }
     return out;
   }
-  // Polls until `pred` holds; fails the test after kWait.
+  // Polls until `pred` holds. Past kWait it throws, which gtest reports as this test's
+  // failure, so the test stops instead of reading results that are not there.
   void PollUntil(const std::function<bool()>& pred) {
-    ASSERT_TRUE(client->Poll(kWait, pred));
-    ASSERT_TRUE(pred()) << handle << ": condition not reached within the wait";
+    auto polled = client->Poll(kWait, pred);
+    if (!polled) throw std::runtime_error(handle + ": poll failed: " + polled.error().ToString());
+    if (!pred()) throw std::runtime_error(handle + ": condition not reached within the wait");
   }
   Tick TickOf(const std::string& peer_handle, const std::string& id) {
     auto conversation = client->Conversation(peer_handle, 1000);
