@@ -14,6 +14,7 @@ packages=(
   librocksdb-dev libsqlite3-dev
   libspdlog-dev libfmt-dev
   libboost-dev libboost-system-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  libqrencode-dev
   # benchmark scripts
   jq
   # tests and benchmarks

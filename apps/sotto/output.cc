@@ -1,0 +1,296 @@
+#include "apps/sotto/output.h"
+
+#include <ctime>
+#include <type_traits>
+
+#include "base/bytes.h"
+
+namespace sotto::cli {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kSafetyGroup = 5;
+constexpr size_t kSafetyGroupsPerLine = 4;
+
+// A JSON null when the handle is not known (a sender that is not a contact yet).
+json HandleOrNull(std::string_view handle) { return handle.empty() ? json(nullptr) : json(handle); }
+
+std::string_view DirectionName(client::MessageDirection direction) {
+  switch (direction) {
+    case client::MessageDirection::kIncoming:
+      return "incoming";
+    case client::MessageDirection::kOutgoing:
+      return "outgoing";
+  }
+  return "incoming";
+}
+
+std::string SafeName(std::string_view handle, std::string_view peer) {
+  return SanitizeForTerminal(DisplayName(handle, peer));
+}
+
+void AppendHex(std::string& out, unsigned value, int digits) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) out += kHex[(value >> shift) & 0xf];
+}
+
+}  // namespace
+
+std::string FormatTime(uint64_t unix_ms, TimeZoneChoice zone) {
+  const auto seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm parts{};
+  const bool ok = zone == TimeZoneChoice::kUtc ? gmtime_r(&seconds, &parts) != nullptr
+                                               : localtime_r(&seconds, &parts) != nullptr;
+  if (!ok) return "?";
+  char text[32];
+  if (std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &parts) == 0) return "?";
+  return text;
+}
+
+std::string_view StatusName(client::Tick tick) {
+  switch (tick) {
+    case client::Tick::kPending:
+      return "pending";
+    case client::Tick::kSent:
+      return "sent";
+    case client::Tick::kDelivered:
+      return "delivered";
+    case client::Tick::kRead:
+      return "read";
+    case client::Tick::kBlocked:
+      return "blocked";
+  }
+  return "pending";
+}
+
+std::string_view TickMark(client::Tick tick) {
+  switch (tick) {
+    case client::Tick::kPending:
+      return "\u2026";
+    case client::Tick::kSent:
+      return "\u2713";
+    case client::Tick::kDelivered:
+      return "\u2713\u2713";
+    case client::Tick::kRead:
+      return "\u2713\u2713 read";
+    case client::Tick::kBlocked:
+      return "held";
+  }
+  return "?";
+}
+
+std::string SanitizeForTerminal(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if ((byte < 0x20 && byte != '\n' && byte != '\t') || byte == 0x7f) {
+      out += "\\x";
+      AppendHex(out, byte, 2);
+    } else if (byte == 0xc2 && i + 1 < text.size() &&
+               static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+      // U+0080..U+009F: C1 controls such as CSI, which terminals also obey.
+      out += "\\u00";
+      AppendHex(out, static_cast<unsigned char>(text[i + 1]), 2);
+      ++i;
+    } else {
+      out += static_cast<char>(byte);
+    }
+  }
+  return out;
+}
+
+std::string DisplayName(std::string_view handle, std::string_view peer) {
+  if (!handle.empty()) return std::string(handle);
+  return "account " + std::string(peer);
+}
+
+std::string_view EventType(const client::Event& event) {
+  return std::visit(
+      [](const auto& e) -> std::string_view {
+        using E = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<E, client::MessageEvent>) return "message";
+        if constexpr (std::is_same_v<E, client::ReceiptEvent>) return "receipt";
+        if constexpr (std::is_same_v<E, client::TypingEvent>) return "typing";
+        if constexpr (std::is_same_v<E, client::PresenceEvent>) return "presence";
+        if constexpr (std::is_same_v<E, client::IdentityChangedEvent>) return "identityChanged";
+        if constexpr (std::is_same_v<E, client::ConnectionEvent>) return "connection";
+      },
+      event);
+}
+
+json EventJson(const client::Event& event) {
+  json out = std::visit(
+      [](const auto& e) -> json {
+        using E = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<E, client::MessageEvent>) {
+          return {{"from", HandleOrNull(e.handle)},
+                  {"peer", e.message.peer},
+                  {"device", e.message.peer_device},
+                  {"id", e.message.message_id},
+                  {"body", e.message.body},
+                  {"sentAt", e.message.sent_ms},
+                  {"untrusted", e.message.untrusted_identity}};
+        } else if constexpr (std::is_same_v<E, client::ReceiptEvent>) {
+          return {{"from", HandleOrNull(e.handle)},
+                  {"peer", e.peer},
+                  {"id", e.message_id},
+                  {"status", StatusName(e.tick)}};
+        } else if constexpr (std::is_same_v<E, client::TypingEvent>) {
+          return {{"from", HandleOrNull(e.handle)}, {"peer", e.peer}, {"typing", e.typing}};
+        } else if constexpr (std::is_same_v<E, client::PresenceEvent>) {
+          return {{"from", HandleOrNull(e.handle)},
+                  {"peer", e.peer},
+                  {"online", e.online},
+                  {"lastSeen", e.last_seen_ms}};
+        } else if constexpr (std::is_same_v<E, client::IdentityChangedEvent>) {
+          return {{"from", HandleOrNull(e.handle)}, {"peer", e.peer}};
+        } else {
+          static_assert(std::is_same_v<E, client::ConnectionEvent>);
+          return {{"connected", e.connected}};
+        }
+      },
+      event);
+  out["type"] = EventType(event);
+  return out;
+}
+
+std::string EventText(const client::Event& event, TimeZoneChoice zone) {
+  return std::visit(
+      [zone](const auto& e) -> std::string {
+        using E = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<E, client::MessageEvent>) {
+          std::string line = e.message.untrusted_identity ? "[UNTRUSTED IDENTITY] " : "";
+          line += SafeName(e.handle, e.message.peer) + " (device " +
+                  std::to_string(e.message.peer_device) + ") at " +
+                  FormatTime(e.message.sent_ms, zone) + ": " + SanitizeForTerminal(e.message.body);
+          return line;
+        } else if constexpr (std::is_same_v<E, client::ReceiptEvent>) {
+          return "receipt: message " + SanitizeForTerminal(e.message_id) + " to " +
+                 SafeName(e.handle, e.peer) + " " + std::string(StatusName(e.tick));
+        } else if constexpr (std::is_same_v<E, client::TypingEvent>) {
+          return SafeName(e.handle, e.peer) + (e.typing ? " is typing" : " stopped typing");
+        } else if constexpr (std::is_same_v<E, client::PresenceEvent>) {
+          if (e.online) return SafeName(e.handle, e.peer) + " is online";
+          return SafeName(e.handle, e.peer) + " is offline, last seen " +
+                 FormatTime(e.last_seen_ms, zone);
+        } else if constexpr (std::is_same_v<E, client::IdentityChangedEvent>) {
+          const std::string name = SafeName(e.handle, e.peer);
+          return "SAFETY NUMBER CHANGED for " + name +
+                 ": messages to it are held; compare safety numbers (sotto safety-number " + name +
+                 "), then run `sotto trust " + name + "`";
+        } else {
+          static_assert(std::is_same_v<E, client::ConnectionEvent>);
+          return e.connected ? "connected to the server" : "disconnected from the server";
+        }
+      },
+      event);
+}
+
+json MessageJson(const client::StoredMessage& message, std::string_view handle) {
+  json out = {{"id", message.message_id},
+              {"with", HandleOrNull(handle)},
+              {"peer", message.peer},
+              {"direction", DirectionName(message.direction)},
+              {"body", message.body},
+              {"sentAt", message.sent_ms},
+              {"storedAt", message.stored_ms},
+              {"status", StatusName(message.tick)},
+              {"untrusted", message.untrusted_identity}};
+  if (message.direction == client::MessageDirection::kIncoming) {
+    out["device"] = message.peer_device;
+  }
+  return out;
+}
+
+std::string MessageText(const client::StoredMessage& message, std::string_view handle,
+                        TimeZoneChoice zone) {
+  std::string line = "[" + FormatTime(message.sent_ms, zone) + "] ";
+  const std::string name = SafeName(handle, message.peer);
+  switch (message.direction) {
+    case client::MessageDirection::kOutgoing:
+      line += "me \u2192 " + name + ": " + SanitizeForTerminal(message.body) + "  " +
+              std::string(TickMark(message.tick));
+      break;
+    case client::MessageDirection::kIncoming:
+      line += name + " (device " + std::to_string(message.peer_device) + ")";
+      if (message.untrusted_identity) line += " [UNTRUSTED IDENTITY]";
+      line += ": " + SanitizeForTerminal(message.body);
+      break;
+  }
+  return line;
+}
+
+json SearchHitJson(const client::SearchHit& hit, std::string_view handle) {
+  json out = MessageJson(hit.message, handle);
+  out["snippet"] = hit.snippet;
+  return out;
+}
+
+std::string SearchHitText(const client::SearchHit& hit, std::string_view handle,
+                          TimeZoneChoice zone) {
+  const std::string name = SafeName(handle, hit.message.peer);
+  const bool outgoing = hit.message.direction == client::MessageDirection::kOutgoing;
+  return "[" + FormatTime(hit.message.sent_ms, zone) + "] " + (outgoing ? "me \u2192 " : "") +
+         name + (outgoing ? "" : " \u2192 me") + ": " + SanitizeForTerminal(hit.snippet);
+}
+
+json ContactJson(const client::Contact& contact) {
+  return {{"number", contact.handle},
+          {"name", contact.name},
+          {"peer", contact.account_id},
+          {"addedAt", contact.added_ms}};
+}
+
+std::string ContactText(const client::Contact& contact) {
+  std::string line = SanitizeForTerminal(contact.handle);
+  if (!contact.name.empty()) line += "  " + SanitizeForTerminal(contact.name);
+  return line;
+}
+
+std::string FormatSafetyDigits(std::string_view digits) {
+  std::string out;
+  size_t group = 0;
+  for (size_t i = 0; i < digits.size(); i += kSafetyGroup, ++group) {
+    if (group > 0) out += group % kSafetyGroupsPerLine == 0 ? '\n' : ' ';
+    out += SanitizeForTerminal(digits.substr(i, kSafetyGroup));
+  }
+  if (!out.empty()) out += '\n';
+  return out;
+}
+
+json SafetyNumberJson(const client::SafetyNumber& number) {
+  return {{"digits", number.displayable},
+          {"verified", number.verified},
+          {"pendingChange", number.pending_change},
+          {"scannable", ToHex(number.scannable)}};
+}
+
+std::string SafetyNumberText(const client::SafetyNumber& number, std::string_view handle) {
+  std::string out = "Safety number with " + SanitizeForTerminal(handle) + ":\n";
+  out += FormatSafetyDigits(number.displayable);
+  out += number.verified ? "verified\n" : "not verified\n";
+  if (number.pending_change) {
+    out += "WARNING: this number uses a NEW identity key of " + SanitizeForTerminal(handle) +
+           " that you have not accepted yet. Compare it in person or over a call, then run "
+           "`sotto trust " +
+           SanitizeForTerminal(handle) + "` (or `sotto verify-contact`).\n";
+  }
+  return out;
+}
+
+json PresenceJson(const client::Presence& presence, std::string_view handle) {
+  return {{"from", HandleOrNull(handle)},
+          {"online", presence.online},
+          {"lastSeen", presence.last_seen_ms}};
+}
+
+std::string PresenceText(const client::Presence& presence, TimeZoneChoice zone) {
+  if (presence.online) return "online";
+  if (presence.last_seen_ms == 0) return "offline, never seen";
+  return "last seen " + FormatTime(presence.last_seen_ms, zone);
+}
+
+}  // namespace sotto::cli

@@ -1,0 +1,67 @@
+// How `sotto` shows SDK events and stored data: one line of text for a person, or one
+// JSON object for scripts (`--json`, and the daemon's notification params). Shared by
+// the commands and the daemon so that both print the same fields. The JSON field names
+// are an interface: docs/cli.md lists them.
+//
+// Text output passes every peer-controlled string through SanitizeForTerminal, so a
+// message cannot carry terminal escape sequences to the user's screen.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "client/client.h"
+#include "client/local_store.h"
+
+namespace sotto::cli {
+
+enum class TimeZoneChoice : uint8_t { kLocal, kUtc };
+
+// "YYYY-MM-DD HH:MM:SS" for a Unix time in milliseconds.
+std::string FormatTime(uint64_t unix_ms, TimeZoneChoice zone);
+
+// "pending", "sent", "delivered", "read", "blocked" (the JSON "status" field).
+std::string_view StatusName(client::Tick tick);
+// What a person sees next to an outgoing message: "…", "✓", "✓✓", "✓✓ read", "held".
+std::string_view TickMark(client::Tick tick);
+
+// Escapes C0/C1 control characters except newline and tab as \xNN (or \u00NN).
+std::string SanitizeForTerminal(std::string_view text);
+
+// The handle when known, else "account " and the account id.
+std::string DisplayName(std::string_view handle, std::string_view peer);
+
+// --- Events (EventSink) ----------------------------------------------------------------
+// "message", "receipt", "typing", "presence", "identityChanged", "connection": the
+// JSON "type" field and the daemon's notification method.
+std::string_view EventType(const client::Event& event);
+nlohmann::json EventJson(const client::Event& event);
+// One line without '\n'.
+std::string EventText(const client::Event& event, TimeZoneChoice zone);
+
+// --- Stored data -------------------------------------------------------------------------
+// A message of the conversation with `handle`.
+nlohmann::json MessageJson(const client::StoredMessage& message, std::string_view handle);
+std::string MessageText(const client::StoredMessage& message, std::string_view handle,
+                        TimeZoneChoice zone);
+nlohmann::json SearchHitJson(const client::SearchHit& hit, std::string_view handle);
+std::string SearchHitText(const client::SearchHit& hit, std::string_view handle,
+                          TimeZoneChoice zone);
+nlohmann::json ContactJson(const client::Contact& contact);
+std::string ContactText(const client::Contact& contact);
+
+// The 60 digits as Signal shows them: 12 groups of 5, 4 groups per line, 3 lines, each
+// ending in '\n'. Other lengths are grouped the same way.
+std::string FormatSafetyDigits(std::string_view digits);
+nlohmann::json SafetyNumberJson(const client::SafetyNumber& number);
+std::string SafetyNumberText(const client::SafetyNumber& number, std::string_view handle);
+
+nlohmann::json PresenceJson(const client::Presence& presence, std::string_view handle);
+std::string PresenceText(const client::Presence& presence, TimeZoneChoice zone);
+
+}  // namespace sotto::cli

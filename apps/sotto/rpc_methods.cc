@@ -1,0 +1,151 @@
+#include "apps/sotto/rpc_methods.h"
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "apps/sotto/output.h"
+#include "base/bytes.h"
+
+#ifndef SOTTO_VERSION
+#define SOTTO_VERSION "unknown"
+#endif
+
+namespace sotto::cli {
+namespace {
+
+using nlohmann::json;
+
+tl::unexpected<RpcError> AppError(const Error& error) {
+  return tl::unexpected(MakeAppError(ExitCodeFor(error), UserMessage(error)));
+}
+
+bool IsOffline(const Error& error) { return ExitCodeFor(error) == ExitCode::kOffline; }
+
+}  // namespace
+
+RpcResult<json> RpcMethods::Call(const RpcCall& call) {
+  return std::visit([this](const auto& c) { return Run(c); }, call);
+}
+
+RpcResult<json> RpcMethods::Run(const SendCall& call) {
+  auto outcome = client_.SendText(call.to, call.text);
+  if (!outcome) return AppError(outcome.error());
+  return json{{"id", outcome->message_id}, {"status", StatusName(outcome->tick)}};
+}
+
+RpcResult<json> RpcMethods::Run(const MessagesCall& call) {
+  auto messages = client_.Conversation(call.with, call.limit);
+  if (!messages) return AppError(messages.error());
+  json list = json::array();
+  for (const client::StoredMessage& message : *messages) {
+    list.push_back(MessageJson(message, call.with));
+  }
+  if (call.mark_read == MarkReadPolicy::kMarkRead) {
+    // Offline, the read receipts wait in the outbox: the listing still succeeded.
+    if (auto read = client_.MarkRead(call.with); !read && !IsOffline(read.error())) {
+      return AppError(read.error());
+    }
+  }
+  return json{{"messages", std::move(list)}};
+}
+
+RpcResult<json> RpcMethods::Run(const SearchCall& call) {
+  auto hits = client_.Search(call.query, call.limit);
+  if (!hits) return AppError(hits.error());
+  auto contacts = client_.Contacts();
+  if (!contacts) return AppError(contacts.error());
+  std::map<std::string, std::string, std::less<>> handles;
+  for (const client::Contact& contact : *contacts) handles[contact.account_id] = contact.handle;
+  json list = json::array();
+  for (const client::SearchHit& hit : *hits) {
+    const auto it = handles.find(hit.message.peer);
+    list.push_back(SearchHitJson(hit, it == handles.end() ? std::string_view() : it->second));
+  }
+  return json{{"hits", std::move(list)}};
+}
+
+RpcResult<json> RpcMethods::Run(const SafetyNumberCall& call) {
+  auto number = client_.GetSafetyNumber(call.with);
+  if (!number) return AppError(number.error());
+  return SafetyNumberJson(*number);
+}
+
+RpcResult<json> RpcMethods::Run(const VerifyContactCall& call) {
+  std::optional<std::string_view> expected;
+  if (call.safety_number) expected = *call.safety_number;
+  if (auto s = client_.VerifyContact(call.with, expected); !s) return AppError(s.error());
+  return json{{"verified", true}};
+}
+
+RpcResult<json> RpcMethods::Run(const TrustCall& call) {
+  if (auto s = client_.TrustIdentity(call.with); !s) return AppError(s.error());
+  return json{{"trusted", true}};
+}
+
+RpcResult<json> RpcMethods::Run(const ContactsAddCall& call) {
+  auto contact = client_.AddContact(call.number, call.name);
+  if (!contact) return AppError(contact.error());
+  return ContactJson(*contact);
+}
+
+RpcResult<json> RpcMethods::Run(const ContactsListCall& /*call*/) {
+  auto contacts = client_.Contacts();
+  if (!contacts) return AppError(contacts.error());
+  json list = json::array();
+  for (const client::Contact& contact : *contacts) list.push_back(ContactJson(contact));
+  return json{{"contacts", std::move(list)}};
+}
+
+RpcResult<json> RpcMethods::Run(const PresenceCall& call) {
+  auto presence = client_.GetPresence(call.with);
+  if (!presence) return AppError(presence.error());
+  return PresenceJson(*presence, call.with);
+}
+
+RpcResult<json> RpcMethods::Run(const SetPresenceVisibilityCall& call) {
+  if (auto s = client_.SetPresenceVisibility(call.visibility); !s) return AppError(s.error());
+  return json{{"visibility", call.visibility}};
+}
+
+RpcResult<json> RpcMethods::Run(const MarkReadCall& call) {
+  auto read = client_.MarkRead(call.with);
+  if (!read) return AppError(read.error());
+  return json{{"read", *read}};
+}
+
+RpcResult<json> RpcMethods::Run(const TypingCall& call) {
+  const auto typing = call.typing == TypingState::kStarted ? client::Client::Typing::kStarted
+                                                           : client::Client::Typing::kStopped;
+  if (auto s = client_.SendTyping(call.with, typing); !s) return AppError(s.error());
+  return json{{"typing", call.typing == TypingState::kStarted}};
+}
+
+RpcResult<json> RpcMethods::Run(const StatusCall& /*call*/) {
+  const auto& account = client_.account();
+  auto pending = client_.PendingCount();
+  if (!pending) return AppError(pending.error());
+  json status = {{"registered", client_.registered()},
+                 {"connected", client_.connected()},
+                 {"pending", *pending}};
+  if (account) {
+    status["number"] = account->handle;
+    status["peer"] = ToHex(account->account_id);
+    status["device"] = account->device_id;
+    status["server"] = account->server;
+  }
+  const client::ClientStats& stats = client_.stats();
+  status["stats"] = {{"sent", stats.sent},
+                     {"received", stats.received},
+                     {"duplicates", stats.duplicates},
+                     {"decryptFailures", stats.decrypt_failures},
+                     {"reconnects", stats.reconnects},
+                     {"bundlesFetched", stats.bundles_fetched}};
+  return status;
+}
+
+RpcResult<json> RpcMethods::Run(const VersionCall& /*call*/) {
+  return json{{"version", SOTTO_VERSION}, {"jsonrpc", "2.0"}};
+}
+
+}  // namespace sotto::cli

@@ -1,0 +1,145 @@
+// Tests of what `sotto` prints (apps/sotto/output.h): the JSON fields scripts rely on,
+// the text lines, tick marks, safety-number grouping, and that a peer's text cannot
+// smuggle terminal control sequences.
+#include "apps/sotto/output.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace sotto::cli {
+namespace {
+
+using nlohmann::json;
+
+client::StoredMessage Incoming() {
+  client::StoredMessage message;
+  message.message_id = "0a1b";
+  message.peer = "00112233445566778899aabbccddeeff";
+  message.direction = client::MessageDirection::kIncoming;
+  message.peer_device = 2;
+  message.body = "hello";
+  message.sent_ms = 1'700'000'000'123;
+  message.stored_ms = 1'700'000'001'000;
+  message.tick = client::Tick::kDelivered;
+  return message;
+}
+
+TEST(Output, MessageEventJsonHasTheDocumentedFields) {
+  const client::Event event = client::MessageEvent{Incoming(), "+4915112345678"};
+  EXPECT_EQ(EventJson(event), json({{"type", "message"},
+                                    {"from", "+4915112345678"},
+                                    {"peer", "00112233445566778899aabbccddeeff"},
+                                    {"device", 2},
+                                    {"id", "0a1b"},
+                                    {"body", "hello"},
+                                    {"sentAt", 1'700'000'000'123},
+                                    {"untrusted", false}}));
+  const client::Event unknown = client::MessageEvent{Incoming(), ""};
+  EXPECT_TRUE(EventJson(unknown)["from"].is_null());
+}
+
+TEST(Output, OtherEventsJson) {
+  client::ReceiptEvent receipt{"aa", "+4915112345678", "0a1b", client::Tick::kRead};
+  EXPECT_EQ(EventJson(receipt), json({{"type", "receipt"},
+                                      {"from", "+4915112345678"},
+                                      {"peer", "aa"},
+                                      {"id", "0a1b"},
+                                      {"status", "read"}}));
+  EXPECT_EQ(EventJson(client::TypingEvent{"aa", "+4915112345678", true})["typing"], true);
+  const json presence = EventJson(client::PresenceEvent{"aa", "+4915112345678", false, 42});
+  EXPECT_EQ(presence["type"], "presence");
+  EXPECT_EQ(presence["online"], false);
+  EXPECT_EQ(presence["lastSeen"], 42);
+  EXPECT_EQ(EventJson(client::IdentityChangedEvent{"aa", "+4915112345678"})["type"],
+            "identityChanged");
+  EXPECT_EQ(EventJson(client::ConnectionEvent{true}),
+            json({{"type", "connection"}, {"connected", true}}));
+}
+
+TEST(Output, EventTextLines) {
+  client::StoredMessage message = Incoming();
+  EXPECT_EQ(EventText(client::MessageEvent{message, "+4915112345678"}, TimeZoneChoice::kUtc),
+            "+4915112345678 (device 2) at 2023-11-14 22:13:20: hello");
+  message.untrusted_identity = true;
+  EXPECT_EQ(EventText(client::MessageEvent{message, "+4915112345678"}, TimeZoneChoice::kUtc)
+                .rfind("[UNTRUSTED IDENTITY] ", 0),
+            0u);
+  EXPECT_EQ(
+      EventText(client::ReceiptEvent{"aa", "+4915112345678", "0a1b", client::Tick::kDelivered},
+                TimeZoneChoice::kUtc),
+      "receipt: message 0a1b to +4915112345678 delivered");
+  EXPECT_EQ(EventText(client::IdentityChangedEvent{"aa", "+4915112345678"}, TimeZoneChoice::kUtc)
+                .rfind("SAFETY NUMBER CHANGED for +4915112345678", 0),
+            0u);
+  EXPECT_EQ(EventText(client::TypingEvent{"aa", "", false}, TimeZoneChoice::kUtc),
+            "account aa stopped typing");
+}
+
+TEST(Output, TicksAndStatusNames) {
+  EXPECT_EQ(StatusName(client::Tick::kPending), "pending");
+  EXPECT_EQ(StatusName(client::Tick::kBlocked), "blocked");
+  EXPECT_EQ(TickMark(client::Tick::kSent), "\u2713");
+  EXPECT_EQ(TickMark(client::Tick::kDelivered), "\u2713\u2713");
+  EXPECT_EQ(TickMark(client::Tick::kRead), "\u2713\u2713 read");
+  EXPECT_EQ(TickMark(client::Tick::kPending), "\u2026");
+  EXPECT_EQ(TickMark(client::Tick::kBlocked), "held");
+}
+
+TEST(Output, MessagesShowDirectionAndTicks) {
+  client::StoredMessage out = Incoming();
+  out.direction = client::MessageDirection::kOutgoing;
+  out.tick = client::Tick::kRead;
+  EXPECT_EQ(MessageText(out, "+4915112345678", TimeZoneChoice::kUtc),
+            "[2023-11-14 22:13:20] me \u2192 +4915112345678: hello  \u2713\u2713 read");
+  const json j = MessageJson(out, "+4915112345678");
+  EXPECT_EQ(j["status"], "read");
+  EXPECT_EQ(j["direction"], "outgoing");
+  EXPECT_FALSE(j.contains("device"));
+  EXPECT_EQ(MessageText(Incoming(), "+4915112345678", TimeZoneChoice::kUtc),
+            "[2023-11-14 22:13:20] +4915112345678 (device 2): hello");
+}
+
+TEST(Output, PeerTextCannotCarryTerminalEscapes) {
+  client::StoredMessage message = Incoming();
+  message.body =
+      "a\x1b]0;pwned\x07 b\xc2\x9b"
+      "31m\tc\nd";
+  const std::string line =
+      EventText(client::MessageEvent{message, "+4915112345678"}, TimeZoneChoice::kUtc);
+  EXPECT_EQ(line.find('\x1b'), std::string::npos);
+  EXPECT_EQ(line.find('\x07'), std::string::npos);
+  EXPECT_EQ(line.find("\xc2\x9b"), std::string::npos);
+  EXPECT_NE(line.find("a\\x1b]0;pwned\\x07 b\\u009b31m\tc\nd"), std::string::npos);
+  EXPECT_EQ(SanitizeForTerminal("caf\xc3\xa9 \u2713"), "caf\xc3\xa9 \u2713");
+}
+
+TEST(Output, SafetyNumberIsTwelveGroupsOnThreeLines) {
+  std::string digits;
+  for (int i = 0; i < 60; ++i) digits += static_cast<char>('0' + i % 10);
+  EXPECT_EQ(FormatSafetyDigits(digits),
+            "01234 56789 01234 56789\n"
+            "01234 56789 01234 56789\n"
+            "01234 56789 01234 56789\n");
+  client::SafetyNumber number;
+  number.displayable = digits;
+  number.scannable = {0x00, 0xab};
+  number.pending_change = true;
+  const std::string text = SafetyNumberText(number, "+4915112345678");
+  EXPECT_NE(text.find("not verified"), std::string::npos);
+  EXPECT_NE(text.find("WARNING"), std::string::npos);
+  EXPECT_EQ(SafetyNumberJson(number), json({{"digits", digits},
+                                            {"verified", false},
+                                            {"pendingChange", true},
+                                            {"scannable", "00ab"}}));
+}
+
+TEST(Output, PresenceAndTime) {
+  EXPECT_EQ(FormatTime(0, TimeZoneChoice::kUtc), "1970-01-01 00:00:00");
+  EXPECT_EQ(PresenceText(client::Presence{true, 0}, TimeZoneChoice::kUtc), "online");
+  EXPECT_EQ(PresenceText(client::Presence{false, 1'700'000'000'000}, TimeZoneChoice::kUtc),
+            "last seen 2023-11-14 22:13:20");
+}
+
+}  // namespace
+}  // namespace sotto::cli
