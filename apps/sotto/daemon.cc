@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <deque>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -113,6 +114,7 @@ class Daemon {
   UniqueFd signal_fd_;
   bool created_socket_ = false;
   std::vector<std::unique_ptr<Connection>> connections_;
+  std::deque<std::string> held_;  // notifications while no client is connected
 };
 
 ExitCode Daemon::Listen() {
@@ -195,9 +197,17 @@ void Daemon::Queue(Connection& connection, const std::string& line) {
 }
 
 void Daemon::Broadcast(const std::string& line) {
+  bool delivered = false;
   for (auto& connection : connections_) {
-    if (connection->state == ConnState::kOpen) Queue(*connection, line);
+    if (connection->state != ConnState::kOpen) continue;
+    Queue(*connection, line);
+    delivered = true;
   }
+  if (delivered) return;
+  // Nobody listens yet (e.g. the queue drained right after start): keep it for the first
+  // client rather than lose the event.
+  if (held_.size() >= kMaxHeldNotifications) held_.pop_front();
+  held_.push_back(line);
 }
 
 void Daemon::Accept() {
@@ -215,6 +225,8 @@ void Daemon::Accept() {
     }
     auto connection = std::make_unique<Connection>();
     connection->fd = std::move(fd);
+    for (const std::string& line : held_) Queue(*connection, line);
+    held_.clear();
     connections_.push_back(std::move(connection));
   }
 }

@@ -29,6 +29,9 @@ namespace sotto::cli {
 inline constexpr size_t kMaxRpcLineBytes = size_t{64} * 1024;  // one request line, without '\n'
 inline constexpr size_t kMaxRpcClients = 64;                   // socket clients at once
 inline constexpr size_t kMaxRpcPendingBytes = size_t{4} * 1024 * 1024;  // unread output per client
+// Notifications kept while no client is connected, replayed to the next one to connect
+// (the oldest are dropped past it; every message is also in the local store).
+inline constexpr size_t kMaxHeldNotifications = 10'000;
 inline constexpr int kMaxRpcDepth = 32;                                 // arrays/objects nested
 inline constexpr size_t kDefaultConversationLimit = 50;
 inline constexpr size_t kMaxConversationLimit = 10'000;

@@ -441,7 +441,13 @@ Status Client::Poll(milliseconds timeout, const std::function<bool()>& until) {
 
 Status Client::Sync(milliseconds timeout) {
   if (auto st = Connect(); !st) return st;
-  return Poll(timeout, [this] { return impl_->queue_empty_seen && impl_->conn != nullptr; });
+  auto drained = [this] { return impl_->queue_empty_seen && impl_->conn != nullptr; };
+  SOTTO_RETURN_IF_ERROR(Poll(timeout, drained));
+  if (!drained()) {
+    return SdkError(Code::kUnavailable, SdkErr::kOffline,
+                    "the server did not finish sending queued messages in time");
+  }
+  return Ok();
 }
 
 }  // namespace sotto::client

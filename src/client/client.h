@@ -159,15 +159,22 @@ class Client {
   // early once `until` (if given) returns true. Errors only for local failures (store);
   // network trouble is handled by reconnecting.
   Status Poll(std::chrono::milliseconds timeout, const std::function<bool()>& until = nullptr);
-  // Polls until the server says the queue is drained (QueueEmpty) or `timeout`.
+  // Connects and polls until the server says the queue is drained (QueueEmpty). kOffline
+  // if not connected or not drained within `timeout`.
   Status Sync(std::chrono::milliseconds timeout);
   // When the next timer (reconnect, keepalive, outbox retry) is due, from now.
   std::chrono::milliseconds NextTimer() const;
   void Disconnect();
 
+  // Calls that need the server (SendText, SendTyping, MarkRead, AddContact,
+  // GetSafetyNumber without a known key, GetPresence, SetPresenceVisibility, TrustIdentity
+  // and a first contact's lookup) connect by themselves; events may be emitted from
+  // inside any call.
   // --- Messaging ---
-  // Stores the message, then tries to send it now. kOffline is not returned: the outcome
-  // says kPending and the outbox retries. kIdentityChanged when held (tick kBlocked).
+  // Stores the message, then tries to send it now. Offline is not an error: the outcome
+  // says kPending and the outbox retries; a held message (the recipient's identity
+  // changed) says kBlocked. Errors: kNotRegistered, kBadHandle, kUnknownUser, kTooLarge,
+  // kOffline only when an unknown handle cannot be looked up.
   Result<SendOutcome> SendText(std::string_view handle, std::string_view text);
   enum class Typing : uint8_t { kStarted, kStopped };
   // Typing indicator (online only, never queued).

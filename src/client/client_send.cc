@@ -386,6 +386,7 @@ Result<size_t> Client::MarkRead(std::string_view handle) {
     }
     SOTTO_RETURN_IF_ERROR(tx.Commit());
   }
+  if (!read.empty() && !d.conn) (void)d.TryConnect();  // offline: they wait in the outbox
   if (!read.empty() && d.conn) SOTTO_RETURN_IF_ERROR(d.FlushOutbox(Impl::Due::kAll));
   return read.size();
 }
