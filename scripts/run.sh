@@ -2,8 +2,8 @@
 # The README's run command: installs what is missing, builds, and starts sottod on its
 # defaults (data in ./sotto-data, Noise over TCP on 127.0.0.1:5222, /metrics on
 # 127.0.0.1:5281). Extra arguments go to sottod (e.g. --listen 127.0.0.1:0).
-# Today sottod is the connection gateway only; accounts live in memory until the
-# server-core issue adds the embedded store. `bash scripts/run.sh --demo` instead runs
+# The `sotto` client is built too (build/release/apps/sotto/sotto; README walkthrough).
+# `bash scripts/run.sh --demo` instead runs
 # sotto-demo, the Signal library shown end to end in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
