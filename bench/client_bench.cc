@@ -60,7 +60,8 @@ std::unique_ptr<Client> NewUser(const Args& args, const std::filesystem::path& r
   if (!client) Die("open", client.error());
   auto key = ParseServerKey(args.server_key);
   if (!key) Die("server key", key.error());
-  if (auto st = (*client)->StartRegistration(args.server, *key, handle); !st) Die("register", st.error());
+  if (auto st = (*client)->StartRegistration(args.server, *key, handle); !st)
+    Die("register", st.error());
   if (auto st = (*client)->FinishRegistration(CodeFor(args.codes, handle)); !st) {
     Die("verify", st.error());
   }
@@ -112,16 +113,23 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string value = argv[i + 1];
-    if (flag == "--server") args.server = value;
-    else if (flag == "--server-key") args.server_key = value;
-    else if (flag == "--codes") args.codes = value;
-    else if (flag == "--messages") args.messages = std::stoul(value);
-    else if (flag == "--pairs") args.pairs = std::stoul(value);
-    else if (flag == "--json") args.json = value;
+    if (flag == "--server")
+      args.server = value;
+    else if (flag == "--server-key")
+      args.server_key = value;
+    else if (flag == "--codes")
+      args.codes = value;
+    else if (flag == "--messages")
+      args.messages = std::stoul(value);
+    else if (flag == "--pairs")
+      args.pairs = std::stoul(value);
+    else if (flag == "--json")
+      args.json = value;
   }
   if (args.server.empty() || args.server_key.empty() || args.codes.empty()) {
-    std::fprintf(stderr, "usage: client_bench --server HOST:PORT --server-key HEX --codes FILE "
-                         "[--messages N] [--pairs N] [--json FILE]\n");
+    std::fprintf(stderr,
+                 "usage: client_bench --server HOST:PORT --server-key HEX --codes FILE "
+                 "[--messages N] [--pairs N] [--json FILE]\n");
     return 2;
   }
   char tmpl[] = "/tmp/client-bench-XXXXXX";
@@ -166,22 +174,23 @@ int main(int argc, char** argv) {
     }
     const double seconds = std::chrono::duration<double>(last - start).count();
     const double rate = static_cast<double>(args.messages) / seconds;
-    std::printf("first message (new contact: lookup, bundle, X3DH, send, ack): p50 %.2f ms, "
-                "p99 %.2f ms (send returns after p50 %.2f ms); %zu pairs\n",
-                Ms(first_arrival.Quantile(0.5)), Ms(first_arrival.Quantile(0.99)),
-                Ms(first_ack.Quantile(0.5)), args.pairs);
-    std::printf("steady: %zu messages in %.2f s = %.0f messages/s; send->arrival p50 %.2f ms, "
-                "p99 %.2f ms; send->server ack p50 %.2f ms, p99 %.2f ms\n",
-                args.messages, seconds, rate, Ms(latency.Quantile(0.5)),
-                Ms(latency.Quantile(0.99)), Ms(ack.Quantile(0.5)), Ms(ack.Quantile(0.99)));
+    std::printf(
+        "first message (new contact: lookup, bundle, X3DH, send, ack): p50 %.2f ms, "
+        "p99 %.2f ms (send returns after p50 %.2f ms); %zu pairs\n",
+        Ms(first_arrival.Quantile(0.5)), Ms(first_arrival.Quantile(0.99)),
+        Ms(first_ack.Quantile(0.5)), args.pairs);
+    std::printf(
+        "steady: %zu messages in %.2f s = %.0f messages/s; send->arrival p50 %.2f ms, "
+        "p99 %.2f ms; send->server ack p50 %.2f ms, p99 %.2f ms\n",
+        args.messages, seconds, rate, Ms(latency.Quantile(0.5)), Ms(latency.Quantile(0.99)),
+        Ms(ack.Quantile(0.5)), Ms(ack.Quantile(0.99)));
     if (!args.json.empty()) {
       std::ofstream out(args.json);
       out << "{\"first_message_p50_ms\":" << Ms(first_arrival.Quantile(0.5))
           << ",\"first_message_p99_ms\":" << Ms(first_arrival.Quantile(0.99))
           << ",\"first_send_ack_p50_ms\":" << Ms(first_ack.Quantile(0.5))
           << ",\"pairs\":" << args.pairs << ",\"messages\":" << args.messages
-          << ",\"messages_per_s\":" << rate
-          << ",\"latency_p50_ms\":" << Ms(latency.Quantile(0.5))
+          << ",\"messages_per_s\":" << rate << ",\"latency_p50_ms\":" << Ms(latency.Quantile(0.5))
           << ",\"latency_p99_ms\":" << Ms(latency.Quantile(0.99))
           << ",\"ack_p50_ms\":" << Ms(ack.Quantile(0.5))
           << ",\"ack_p99_ms\":" << Ms(ack.Quantile(0.99)) << "}\n";

@@ -21,9 +21,9 @@ tl::unexpected<Error> SdkError(Code code, SdkErr detail, const char* message) {
 }
 
 uint64_t WallMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 std::string Hex(std::string_view bytes) {
@@ -174,8 +174,8 @@ Status Client::Impl::PublishKeys() {
 }
 
 Status Client::Impl::UploadPreKeys(size_t count) {
-  const std::vector<signal::PreKeyRecord> keys = signal::GeneratePreKeys(
-      account->next_prekey_id, static_cast<uint32_t>(count), random);
+  const std::vector<signal::PreKeyRecord> keys =
+      signal::GeneratePreKeys(account->next_prekey_id, static_cast<uint32_t>(count), random);
   {
     LocalStore::Transaction tx(*store);
     for (const signal::PreKeyRecord& key : keys) SOTTO_RETURN_IF_ERROR(store->StorePreKey(key));
@@ -283,8 +283,8 @@ void Client::Impl::DropConnection() {
 
 // Exponential backoff with full jitter: the next attempt in [backoff/2, backoff].
 void Client::Impl::ScheduleReconnect() {
-  backoff = backoff.count() == 0 ? config.reconnect_initial
-                                 : std::min(config.reconnect_max, backoff * 2);
+  backoff =
+      backoff.count() == 0 ? config.reconnect_initial : std::min(config.reconnect_max, backoff * 2);
   const auto half = static_cast<uint32_t>(backoff.count() / 2);
   const milliseconds wait(half + random.Uniform(half + 1));
   next_connect_at = steady_clock::now() + wait;
@@ -403,8 +403,8 @@ Status Client::Poll(milliseconds timeout, const std::function<bool()>& until) {
     }
     if (until && until()) return Ok();
     now = steady_clock::now();
-    const auto left = std::max(milliseconds(0),
-                               std::chrono::duration_cast<milliseconds>(deadline - now));
+    const auto left =
+        std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - now));
     const milliseconds wait = std::min(left, NextTimer());
     if (d.conn) {
       std::vector<wire::Envelope> envelopes;
@@ -424,8 +424,7 @@ Status Client::Poll(milliseconds timeout, const std::function<bool()>& until) {
       now = steady_clock::now();
       if (d.conn && d.ping_sent_at && now - *d.ping_sent_at >= d.config.keepalive_timeout) {
         d.DropConnection();
-      } else if (d.conn && !d.ping_sent_at &&
-                 now - d.last_receive >= d.config.keepalive_interval) {
+      } else if (d.conn && !d.ping_sent_at && now - d.last_receive >= d.config.keepalive_interval) {
         wire::Frame ping;
         ping.mutable_ping()->set_nonce(++d.ping_nonce);
         if (d.SendFrame(ping)) d.ping_sent_at = now;

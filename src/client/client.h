@@ -37,23 +37,23 @@ namespace sotto::client {
 // SDK errors (Module::kClient). Values below 100 are the connection's (gateway_client.h
 // ClientErr), 100..199 the store's (StoreErr).
 enum class SdkErr : uint16_t {
-  kNotRegistered = 200,     // no account, or the code was not verified yet
-  kAlreadyRegistered = 201, // this home already has a verified account
-  kBadHandle = 202,         // not an E.164 number (+ and 8..15 digits)
-  kUnknownUser = 203,       // the server knows no account with this handle
-  kIdentityChanged = 204,   // the contact's identity key changed and was not accepted
-  kServerRefused = 205,     // the server answered with an error status (see message)
-  kTooLarge = 206,          // text longer than kMaxBodyBytes
-  kOffline = 207,           // could not reach the server (message kept in the outbox)
-  kMismatch = 208,          // a safety number given to verify does not match
-  kBadServerKey = 209,      // --server-key is not 64 hex digits
+  kNotRegistered = 200,      // no account, or the code was not verified yet
+  kAlreadyRegistered = 201,  // this home already has a verified account
+  kBadHandle = 202,          // not an E.164 number (+ and 8..15 digits)
+  kUnknownUser = 203,        // the server knows no account with this handle
+  kIdentityChanged = 204,    // the contact's identity key changed and was not accepted
+  kServerRefused = 205,      // the server answered with an error status (see message)
+  kTooLarge = 206,           // text longer than kMaxBodyBytes
+  kOffline = 207,            // could not reach the server (message kept in the outbox)
+  kMismatch = 208,           // a safety number given to verify does not match
+  kBadServerKey = 209,       // --server-key is not 64 hex digits
 };
 
-inline constexpr size_t kOneTimePreKeyBatch = 100;      // generated per upload
+inline constexpr size_t kOneTimePreKeyBatch = 100;  // generated per upload
 inline constexpr uint64_t kSignedPreKeyRotationMs = 7ull * 24 * 3600 * 1000;
 inline constexpr uint64_t kSignedPreKeyKeepMs = 30ull * 24 * 3600 * 1000;  // old ones kept
-inline constexpr int kMaxStaleRetries = 3;              // stale-device fixes per send attempt
-inline constexpr size_t kMaxEnvelopesPerCommit = 256;   // received envelopes per transaction
+inline constexpr int kMaxStaleRetries = 3;             // stale-device fixes per send attempt
+inline constexpr size_t kMaxEnvelopesPerCommit = 256;  // received envelopes per transaction
 
 struct ClientConfig {
   std::filesystem::path home;
@@ -73,7 +73,7 @@ struct MessageEvent {
   std::string handle;  // the sender's handle if known, else empty
 };
 struct ReceiptEvent {
-  std::string peer;     // account id hex
+  std::string peer;  // account id hex
   std::string handle;
   std::string message_id;
   Tick tick = Tick::kDelivered;  // kSent, kDelivered or kRead
@@ -101,8 +101,8 @@ using Event = std::variant<MessageEvent, ReceiptEvent, TypingEvent, PresenceEven
 using EventSink = std::function<void(const Event&)>;
 
 struct SafetyNumber {
-  std::string displayable;      // 60 digits
-  Bytes scannable;              // the QR payload
+  std::string displayable;  // 60 digits
+  Bytes scannable;          // the QR payload
   bool verified = false;
   bool pending_change = false;  // computed with a new key the user has not accepted
 };
@@ -113,7 +113,7 @@ struct Presence {
 };
 
 struct SendOutcome {
-  std::string message_id;  // hex
+  std::string message_id;      // hex
   Tick tick = Tick::kPending;  // kSent if the server acked; kPending if offline; kBlocked
 };
 

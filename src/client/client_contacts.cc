@@ -78,11 +78,10 @@ Result<SafetyNumber> Client::GetSafetyNumber(std::string_view handle) {
     }
   }
   const signal::IdentityKey& theirs = info->pending ? *info->pending : info->key;
-  SOTTO_ASSIGN_OR_RETURN(signal::Fingerprint fingerprint,
-                         signal::ComputeFingerprint(signal::kFingerprintIterations,
-                                                    d.account->handle,
-                                                    d.account->identity.public_key,
-                                                    contact.handle, theirs));
+  SOTTO_ASSIGN_OR_RETURN(
+      signal::Fingerprint fingerprint,
+      signal::ComputeFingerprint(signal::kFingerprintIterations, d.account->handle,
+                                 d.account->identity.public_key, contact.handle, theirs));
   SafetyNumber out;
   out.displayable = std::move(fingerprint.displayable);
   out.scannable = std::move(fingerprint.scannable);

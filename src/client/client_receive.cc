@@ -28,7 +28,8 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
       const std::string source = Hex(env.source_account());
       const std::string message_id = Hex(env.message_id());
       if (env.type() == wire::ENVELOPE_DELIVERED) {
-        SOTTO_ASSIGN_OR_RETURN(bool advanced, store->AdvanceTick(source, message_id, Tick::kDelivered));
+        SOTTO_ASSIGN_OR_RETURN(bool advanced,
+                               store->AdvanceTick(source, message_id, Tick::kDelivered));
         if (advanced) events.emplace_back(ReceiptEvent{source, "", message_id, Tick::kDelivered});
         continue;
       }
@@ -101,8 +102,8 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
           }
           break;
         case content::Content::kTyping:
-          events.emplace_back(TypingEvent{source, handle,
-                                          content->typing().action() == content::TypingMessage::STARTED});
+          events.emplace_back(TypingEvent{
+              source, handle, content->typing().action() == content::TypingMessage::STARTED});
           break;
         case content::Content::BODY_NOT_SET:
           break;
@@ -132,9 +133,15 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
   for (Event& event : events) {
     std::visit(
         [this](auto& e) {
-          if constexpr (requires { e.handle; e.peer; }) {
+          if constexpr (requires {
+                          e.handle;
+                          e.peer;
+                        }) {
             if (e.handle.empty()) e.handle = HandleOf(e.peer);
-          } else if constexpr (requires { e.handle; e.message.peer; }) {
+          } else if constexpr (requires {
+                                 e.handle;
+                                 e.message.peer;
+                               }) {
             if (e.handle.empty()) e.handle = HandleOf(e.message.peer);
           }
         },

@@ -39,7 +39,8 @@ Result<signal::PreKeyBundle> ToBundle(const wire::DeviceBundle& b) {
   signal::PreKeyBundle bundle;
   bundle.device_id = b.device_id();
   bundle.registration_id = b.registration_id();
-  SOTTO_ASSIGN_OR_RETURN(bundle.identity_key, signal::PublicKey::Deserialize(AsBytes(b.identity_key())));
+  SOTTO_ASSIGN_OR_RETURN(bundle.identity_key,
+                         signal::PublicKey::Deserialize(AsBytes(b.identity_key())));
   bundle.signed_prekey_id = b.signed_prekey().id();
   SOTTO_ASSIGN_OR_RETURN(bundle.signed_prekey,
                          signal::PublicKey::Deserialize(AsBytes(b.signed_prekey().public_key())));
@@ -50,8 +51,8 @@ Result<signal::PreKeyBundle> ToBundle(const wire::DeviceBundle& b) {
   std::copy(sig.begin(), sig.end(), bundle.signed_prekey_signature.begin());
   if (b.has_one_time_prekey()) {
     bundle.prekey_id = b.one_time_prekey().id();
-    SOTTO_ASSIGN_OR_RETURN(bundle.prekey, signal::PublicKey::Deserialize(
-                                              AsBytes(b.one_time_prekey().public_key())));
+    SOTTO_ASSIGN_OR_RETURN(
+        bundle.prekey, signal::PublicKey::Deserialize(AsBytes(b.one_time_prekey().public_key())));
   }
   return bundle;
 }
@@ -174,9 +175,10 @@ Result<Tick> Client::Impl::SendItem(OutboxItem& item) {
     }
     if (response.status() != wire::STATUS_STALE_DEVICES) {
       // Queue full, rate limit, shutting down...: retry later with backoff.
-      const uint64_t delay = std::min<uint64_t>(
-          static_cast<uint64_t>(config.outbox_retry_max.count()),
-          static_cast<uint64_t>(config.outbox_retry_initial.count()) << std::min(item.attempts, 16u));
+      const uint64_t delay =
+          std::min<uint64_t>(static_cast<uint64_t>(config.outbox_retry_max.count()),
+                             static_cast<uint64_t>(config.outbox_retry_initial.count())
+                                 << std::min(item.attempts, 16u));
       ++item.attempts;
       item.next_attempt_ms = WallMs() + delay;
       SOTTO_RETURN_IF_ERROR(store->UpdateOutbox(item));
@@ -278,8 +280,7 @@ Result<Contact> Client::Impl::ResolveContact(std::string_view handle) {
 
 // Stores `content` for `peer` in the outbox under a new message id.
 Result<std::string> Client::Impl::QueueContent(const std::string& peer,
-                                               const content::Content& content,
-                                               bool online_only) {
+                                               const content::Content& content, bool online_only) {
   Bytes id(16);
   random.Fill(id);
   OutboxItem item;
@@ -348,8 +349,9 @@ Status Client::SendTyping(std::string_view handle, Typing typing) {
   Impl& d = *impl_;
   SOTTO_ASSIGN_OR_RETURN(Contact contact, d.ResolveContact(handle));
   content::Content content = d.NewContent();
-  content.mutable_typing()->set_action(typing == Typing::kStarted ? content::TypingMessage::STARTED
-                                                                  : content::TypingMessage::STOPPED);
+  content.mutable_typing()->set_action(typing == Typing::kStarted
+                                           ? content::TypingMessage::STARTED
+                                           : content::TypingMessage::STOPPED);
   content.mutable_typing()->set_timestamp_ms(WallMs());
   OutboxItem item;
   Bytes id(16);
@@ -392,8 +394,9 @@ Result<size_t> Client::MarkRead(std::string_view handle) {
 }
 
 Result<size_t> Client::PendingCount() {
-  SOTTO_ASSIGN_OR_RETURN(std::vector<OutboxItem> items,
-                         impl_->store->ListOutbox(100000, LocalStore::OutboxFilter::kIncludeBlocked));
+  SOTTO_ASSIGN_OR_RETURN(
+      std::vector<OutboxItem> items,
+      impl_->store->ListOutbox(100000, LocalStore::OutboxFilter::kIncludeBlocked));
   return items.size();
 }
 

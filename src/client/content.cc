@@ -4,8 +4,7 @@ namespace sotto::client {
 namespace {
 
 tl::unexpected<Error> ContentError(ContentErr detail, const char* message) {
-  return MakeError(Code::kInvalidArgument, Module::kClient, static_cast<uint16_t>(detail),
-                   message);
+  return MakeError(Code::kInvalidArgument, Module::kClient, static_cast<uint16_t>(detail), message);
 }
 
 constexpr size_t kMaxHandleBytes = 16;  // '+' and 15 digits

@@ -15,10 +15,10 @@
 namespace sotto::client {
 
 inline constexpr size_t kPaddingBlock = 160;
-inline constexpr size_t kMaxBodyBytes = 8 * 1024;      // text per message (UTF-8 bytes)
-inline constexpr size_t kMaxReceiptIds = 256;          // message ids per read receipt
+inline constexpr size_t kMaxBodyBytes = size_t{8} * 1024;  // text per message (UTF-8 bytes)
+inline constexpr size_t kMaxReceiptIds = 256;              // message ids per read receipt
 inline constexpr size_t kMaxMessageIdBytes = 32;
-inline constexpr size_t kMaxContentBytes = 16 * 1024;  // padded plaintext accepted
+inline constexpr size_t kMaxContentBytes = size_t{16} * 1024;  // padded plaintext accepted
 
 enum class ContentErr : uint16_t {
   kPadding = 300,   // no 0x80 terminator, or non-zero padding

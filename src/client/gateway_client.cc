@@ -49,17 +49,22 @@ Result<Bytes> GatewayClient::ReadMessage(std::chrono::milliseconds timeout) {
         deadline - std::chrono::steady_clock::now());
     // Polls once even when the time is up, so a zero timeout still reads what is there.
     if (left.count() <= 0 && polled) {
-      return ClientError(Code::kOutOfRange, ClientErr::kTimeout, "timed out waiting for the server");
+      return ClientError(Code::kOutOfRange, ClientErr::kTimeout,
+                         "timed out waiting for the server");
     }
     polled = true;
     pollfd p{fd_, POLLIN, 0};
     const int r = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return ClientError(Code::kOutOfRange, ClientErr::kTimeout, "timed out waiting for the server");
+    if (r <= 0)
+      return ClientError(Code::kOutOfRange, ClientErr::kTimeout,
+                         "timed out waiting for the server");
     uint8_t buf[16384];
     const ssize_t n = recv(fd_, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ClientError(Code::kFailedPrecondition, ClientErr::kClosed, "server closed the connection");
+    if (n <= 0)
+      return ClientError(Code::kFailedPrecondition, ClientErr::kClosed,
+                         "server closed the connection");
     inbox_.insert(inbox_.end(), buf, buf + n);
   }
 }
@@ -81,7 +86,8 @@ Result<std::unique_ptr<GatewayClient>> GatewayClient::Connect(ClientOptions opti
       const bool first_xx = !ik && pipe.pattern() == noise::HandshakePattern::kXX &&
                             pipe.RemoteStatic() == std::nullopt;
       auto msg = pipe.WriteMessage(first_xx ? ByteSpan() : AsBytes(hello_bytes));
-      if (!msg) return ClientError(Code::kInternal, ClientErr::kHandshake, "handshake write failed");
+      if (!msg)
+        return ClientError(Code::kInternal, ClientErr::kHandshake, "handshake write failed");
       Bytes framed;
       wire::AppendLengthPrefix(framed, msg->size());
       Append(framed, *msg);
@@ -151,7 +157,8 @@ Result<wire::Frame> GatewayClient::ReceiveFromSocket(std::chrono::milliseconds t
   SOTTO_ASSIGN_OR_RETURN(Bytes message, ReadMessage(timeout));
   Bytes plain(message.size());
   auto n = receive_.DecryptWithAd({}, message, plain);
-  if (!n) return ClientError(Code::kUnauthenticated, ClientErr::kProtocol, "frame does not decrypt");
+  if (!n)
+    return ClientError(Code::kUnauthenticated, ClientErr::kProtocol, "frame does not decrypt");
   wire::Frame frame;
   SOTTO_RETURN_IF_ERROR(wire::ParseFrame(ByteSpan(plain.data(), *n), frame));
   return frame;
@@ -177,8 +184,9 @@ Result<wire::Response> GatewayClient::Call(wire::Request request) {
       return ClientError(Code::kFailedPrecondition, ClientErr::kClosed, "server sent Close");
     }
     if (backlog_.size() >= kMaxBacklogFrames) {
-      return ClientError(Code::kResourceExhausted, ClientErr::kProtocol,
-                         "too many frames arrived while waiting for a response (kMaxBacklogFrames)");
+      return ClientError(
+          Code::kResourceExhausted, ClientErr::kProtocol,
+          "too many frames arrived while waiting for a response (kMaxBacklogFrames)");
     }
     backlog_.push_back(std::move(in));  // envelopes, receipts, presence: for Receive()
   }

@@ -82,7 +82,7 @@ class GatewayClient {
   noise::CipherState receive_;
   noise::HandshakePattern pattern_ = noise::HandshakePattern::kXX;
   crypto::X25519Public server_static_{};
-  Bytes inbox_;  // bytes read but not yet consumed
+  Bytes inbox_;                      // bytes read but not yet consumed
   std::deque<wire::Frame> backlog_;  // frames Call() passed over
   uint64_t next_id_ = 1;
 };

@@ -1,8 +1,8 @@
 #include "net/socket.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
 
@@ -49,8 +49,10 @@ std::string SocketAddress::IpKey() const {
 }
 
 Result<SocketAddress> ParseHostPort(std::string_view text) {
-  auto bad = [] { return NetError(Code::kInvalidArgument, NetErr::kAddress,
-                                  "address must be IPv4:PORT or [IPv6]:PORT"); };
+  auto bad = [] {
+    return NetError(Code::kInvalidArgument, NetErr::kAddress,
+                    "address must be IPv4:PORT or [IPv6]:PORT");
+  };
   const size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || colon + 1 >= text.size()) return bad();
   std::string_view host = text.substr(0, colon);

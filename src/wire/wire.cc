@@ -8,7 +8,8 @@ tl::unexpected<Error> WireError(Code code, WireErr detail, const char* message) 
 
 Status ParseFrame(ByteSpan bytes, Frame& frame) {
   if (bytes.size() > kMaxNoiseMessage) {
-    return WireError(Code::kResourceExhausted, WireErr::kTooLarge, "frame exceeds kMaxNoiseMessage");
+    return WireError(Code::kResourceExhausted, WireErr::kTooLarge,
+                     "frame exceeds kMaxNoiseMessage");
   }
   if (!frame.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return WireError(Code::kInvalidArgument, WireErr::kMalformed, "frame does not parse");

@@ -28,10 +28,10 @@ inline constexpr size_t kE164MaxDigits = 15;
 bool IsE164(std::string_view handle);
 
 enum class WireErr : uint16_t {
-  kMalformed = 1,   // protobuf did not parse
-  kUnknown = 2,     // a frame with no known body
-  kTooLarge = 3,    // over a size limit
-  kVersion = 4,     // unsupported wire version
+  kMalformed = 1,  // protobuf did not parse
+  kUnknown = 2,    // a frame with no known body
+  kTooLarge = 3,   // over a size limit
+  kVersion = 4,    // unsupported wire version
 };
 
 tl::unexpected<Error> WireError(Code code, WireErr detail, const char* message);
@@ -53,9 +53,11 @@ template <typename OnMessage>
 Status SplitMessages(Bytes& partial, ByteSpan data, size_t max_message, OnMessage&& on_message) {
   auto length_of = [](const uint8_t* p) { return (size_t{p[0]} << 8) | size_t{p[1]}; };
   auto check = [&](size_t len) -> Status {
-    if (len == 0) return WireError(Code::kInvalidArgument, WireErr::kMalformed, "zero-length message");
+    if (len == 0)
+      return WireError(Code::kInvalidArgument, WireErr::kMalformed, "zero-length message");
     if (len > max_message) {
-      return WireError(Code::kResourceExhausted, WireErr::kTooLarge, "message exceeds the frame limit");
+      return WireError(Code::kResourceExhausted, WireErr::kTooLarge,
+                       "message exceeds the frame limit");
     }
     return Ok();
   };

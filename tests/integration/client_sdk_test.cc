@@ -226,8 +226,9 @@ TEST_F(ClientSdkTest, IdentityChangeBlocksSendingUntilAccepted) {
   auto held = alice.client->SendText(bob.handle, "are you still bob?");
   ASSERT_TRUE(held) << held.error().ToString();
   EXPECT_EQ(held->tick, Tick::kBlocked);
-  EXPECT_EQ(alice.Count([](const Event& e) { return std::holds_alternative<IdentityChangedEvent>(e); }),
-            1u);
+  EXPECT_EQ(
+      alice.Count([](const Event& e) { return std::holds_alternative<IdentityChangedEvent>(e); }),
+      1u);
   auto changed = alice.client->GetSafetyNumber(bob.handle);
   ASSERT_TRUE(changed);
   EXPECT_TRUE(changed->pending_change);
@@ -309,16 +310,16 @@ TEST_F(ClientSdkTest, TypingAndPresence) {
   ASSERT_TRUE(alice.client->SendTyping(bob.handle, Client::Typing::kStarted));
   bob.PollUntil([&] {
     return bob.Count([](const Event& e) {
-             auto* t = std::get_if<TypingEvent>(&e);
-             return t != nullptr && t->typing;
-           }) == 1;
+      auto* t = std::get_if<TypingEvent>(&e);
+      return t != nullptr && t->typing;
+    }) == 1;
   });
   bob.Close();
   alice.PollUntil([&] {
     return alice.Count([](const Event& e) {
-             auto* p = std::get_if<PresenceEvent>(&e);
-             return p != nullptr && !p->online && p->last_seen_ms > 0;
-           }) >= 1;
+      auto* p = std::get_if<PresenceEvent>(&e);
+      return p != nullptr && !p->online && p->last_seen_ms > 0;
+    }) >= 1;
   });
   // A stranger does not see bob's presence (visibility: contacts).
   User carol;

@@ -59,7 +59,8 @@ TEST(Content, RejectsGarbageAndEmpty) {
 TEST(Content, ReceiptIdLimits) {
   content::Content c;
   c.mutable_receipt()->set_type(content::ReceiptMessage::READ);
-  for (size_t i = 0; i < kMaxReceiptIds; ++i) c.mutable_receipt()->add_message_ids(std::string(16, 'a'));
+  for (size_t i = 0; i < kMaxReceiptIds; ++i)
+    c.mutable_receipt()->add_message_ids(std::string(16, 'a'));
   EXPECT_TRUE(DecodeContent(EncodeContent(c)));
   c.mutable_receipt()->add_message_ids(std::string(16, 'a'));
   EXPECT_FALSE(DecodeContent(EncodeContent(c)));

@@ -45,9 +45,7 @@ struct Client::Impl {
   // Outbox timer: when the earliest waiting item is due (none: max()).
   SteadyTime next_outbox_at = SteadyTime::max();
 
-  signal::ProtocolStores stores() {
-    return signal::ProtocolStores{*store, *store, *store, *store};
-  }
+  signal::ProtocolStores stores() { return signal::ProtocolStores{*store, *store, *store, *store}; }
   bool registered() const { return account && account->device_id != 0; }
 
   // --- client.cc ---
