@@ -139,23 +139,24 @@ Status Client::FinishRegistration(std::string_view code) {
   return d.PublishKeys();
 }
 
-// Uploads identity, a new signed prekey and a batch of one-time prekeys (first upload,
-// or a retry after a registration whose upload did not complete).
+// Uploads identity, a new signed prekey and a batch of one-time prekeys in one request
+// (first upload, or a retry after a registration whose upload did not complete), so the
+// server never sees the device with an empty pool.
 Status Client::Impl::PublishKeys() {
   const uint64_t now = WallMs();
   const uint32_t signed_id = account->signed_prekey_id + 1;
   const signal::SignedPreKeyRecord signed_prekey =
       signal::GenerateSignedPreKey(account->identity, signed_id, now, random);
+  wire::Request request;
+  wire::UploadKeysRequest* upload = request.mutable_upload_keys();
   {
     LocalStore::Transaction tx(*store);
     SOTTO_RETURN_IF_ERROR(store->StoreSignedPreKey(signed_prekey));
     account->signed_prekey_id = signed_id;
     account->signed_prekey_ms = now;
-    SOTTO_RETURN_IF_ERROR(store->SaveAccount(*account));
+    SOTTO_RETURN_IF_ERROR(AddOneTimePreKeys(kOneTimePreKeyBatch, *upload));
     SOTTO_RETURN_IF_ERROR(tx.Commit());
   }
-  wire::Request request;
-  wire::UploadKeysRequest* upload = request.mutable_upload_keys();
   const signal::SerializedPublicKey identity = account->identity.public_key.Serialize();
   upload->set_identity_key(identity.data(), identity.size());
   upload->set_registration_id(account->registration_id);
@@ -169,26 +170,31 @@ Status Client::Impl::PublishKeys() {
     return SdkError(Code::kFailedPrecondition, SdkErr::kServerRefused,
                     "the server refused this device's keys");
   }
-  SOTTO_RETURN_IF_ERROR(UploadPreKeys(kOneTimePreKeyBatch));
   return store->PutSetting("keys_published", "1");
 }
 
-Status Client::Impl::UploadPreKeys(size_t count) {
+// Generates `count` one-time prekeys, stores them and the next id (inside the caller's
+// transaction) and adds their public halves to `upload`.
+Status Client::Impl::AddOneTimePreKeys(size_t count, wire::UploadKeysRequest& upload) {
   const std::vector<signal::PreKeyRecord> keys =
       signal::GeneratePreKeys(account->next_prekey_id, static_cast<uint32_t>(count), random);
-  {
-    LocalStore::Transaction tx(*store);
-    for (const signal::PreKeyRecord& key : keys) SOTTO_RETURN_IF_ERROR(store->StorePreKey(key));
-    account->next_prekey_id = keys.back().id % (signal::kLastResortPreKeyId - 1) + 1;
-    SOTTO_RETURN_IF_ERROR(store->SaveAccount(*account));
-    SOTTO_RETURN_IF_ERROR(tx.Commit());
-  }
-  wire::Request request;
   for (const signal::PreKeyRecord& key : keys) {
-    wire::OneTimePreKey* k = request.mutable_upload_keys()->add_one_time_prekeys();
+    SOTTO_RETURN_IF_ERROR(store->StorePreKey(key));
+    wire::OneTimePreKey* k = upload.add_one_time_prekeys();
     k->set_id(key.id);
     const signal::SerializedPublicKey pub = key.key_pair.public_key.Serialize();
     k->set_public_key(pub.data(), pub.size());
+  }
+  account->next_prekey_id = keys.back().id % (signal::kLastResortPreKeyId - 1) + 1;
+  return store->SaveAccount(*account);
+}
+
+Status Client::Impl::UploadPreKeys(size_t count) {
+  wire::Request request;
+  {
+    LocalStore::Transaction tx(*store);
+    SOTTO_RETURN_IF_ERROR(AddOneTimePreKeys(count, *request.mutable_upload_keys()));
+    SOTTO_RETURN_IF_ERROR(tx.Commit());
   }
   SOTTO_ASSIGN_OR_RETURN(wire::Response response, Call(std::move(request)));
   if (response.status() != wire::STATUS_OK) {
@@ -253,6 +259,8 @@ Status Client::Impl::TryConnect() {
     account->server_key = conn->server_static();  // trust on first use, then pinned
     SOTTO_RETURN_IF_ERROR(store->SaveAccount(*account));
   }
+  if (ever_connected) ++stats.reconnects;
+  ever_connected = true;
   backoff = milliseconds(0);
   last_receive = steady_clock::now();
   ping_sent_at.reset();
@@ -288,7 +296,6 @@ void Client::Impl::ScheduleReconnect() {
   const auto half = static_cast<uint32_t>(backoff.count() / 2);
   const milliseconds wait(half + random.Uniform(half + 1));
   next_connect_at = steady_clock::now() + wait;
-  ++stats.reconnects;
 }
 
 Status Client::Connect() {
@@ -340,11 +347,7 @@ void Client::Impl::HandleFrame(wire::Frame& frame, std::vector<wire::Envelope>& 
       queue_empty_seen = true;
       break;
     case wire::Frame::kPrekeysLow:
-      if (registered()) {
-        if (auto st = UploadPreKeys(kOneTimePreKeyBatch); !st) {
-          spdlog::warn("one-time prekey refill failed: {}", st.error().ToString());
-        }
-      }
+      if (registered()) RefillPreKeys(frame.prekeys_low().count());
       break;
     case wire::Frame::kPresence: {
       const std::string peer = Hex(frame.presence().account_id());
@@ -366,6 +369,24 @@ void Client::Impl::HandleFrame(wire::Frame& frame, std::vector<wire::Envelope>& 
     case wire::Frame::BODY_NOT_SET:
       break;
   }
+}
+
+// PreKeysLow may be stale: the server also sends it when a device comes online with an
+// empty pool, which is the case right after `register` and before the keys' upload.
+// The pool is refilled only if it has not grown since the server counted it.
+void Client::Impl::RefillPreKeys(uint32_t reported) {
+  wire::Request request;
+  request.mutable_prekey_count();
+  auto response = Call(std::move(request));
+  if (!response || response->status() != wire::STATUS_OK ||
+      response->prekey_count().count() > reported) {
+    return;
+  }
+  if (auto st = UploadPreKeys(kOneTimePreKeyBatch); !st) {
+    spdlog::warn("one-time prekey refill failed: {}", st.error().ToString());
+    return;
+  }
+  ++stats.prekey_refills;
 }
 
 std::chrono::milliseconds Client::NextTimer() const {
@@ -427,7 +448,10 @@ Status Client::Poll(milliseconds timeout, const std::function<bool()>& until) {
       } else if (d.conn && !d.ping_sent_at && now - d.last_receive >= d.config.keepalive_interval) {
         wire::Frame ping;
         ping.mutable_ping()->set_nonce(++d.ping_nonce);
-        if (d.SendFrame(ping)) d.ping_sent_at = now;
+        if (d.SendFrame(ping)) {
+          d.ping_sent_at = now;
+          ++d.stats.pings_sent;
+        }
       }
     } else if (wait.count() > 0) {
       // Offline: wait for the reconnect timer or the deadline, whichever is first.

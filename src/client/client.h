@@ -123,8 +123,10 @@ struct ClientStats {
   uint64_t received = 0;
   uint64_t duplicates = 0;
   uint64_t decrypt_failures = 0;
-  uint64_t reconnects = 0;
+  uint64_t reconnects = 0;        // successful connections after the first
   uint64_t bundles_fetched = 0;
+  uint64_t pings_sent = 0;        // keepalive pings (idle connection)
+  uint64_t prekey_refills = 0;    // one-time prekey batches uploaded after PreKeysLow
 };
 
 class Client {

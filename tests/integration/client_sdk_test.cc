@@ -356,6 +356,71 @@ TEST_F(ClientSdkTest, ErrorsAreClear) {
   EXPECT_EQ(second.error().detail, static_cast<uint16_t>(StoreErr::kBusy));
 }
 
+TEST_F(ClientSdkTest, ReconnectsByItselfAndFlushesTheOutbox) {
+  User alice, bob;
+  Register(alice, "+15550000111");
+  Register(bob, "+15550000112");
+  ASSERT_TRUE(alice.client->SendText(bob.handle, "one"));
+  ASSERT_TRUE(sottod_.Kill());  // a crash; alice's client stays up
+  alice.PollUntil([&] { return !alice.client->connected(); });
+  auto queued = alice.client->SendText(bob.handle, "two");
+  ASSERT_TRUE(queued);
+  EXPECT_EQ(queued->tick, Tick::kPending);
+  const uint64_t reconnects = alice.client->stats().reconnects;
+  ASSERT_TRUE(sottod_.Restart());
+  // Backoff with jitter, then IK with the pinned key, then the outbox goes out.
+  alice.PollUntil([&] { return alice.TickOf(bob.handle, queued->message_id) == Tick::kSent; });
+  EXPECT_TRUE(alice.client->connected());
+  EXPECT_GT(alice.client->stats().reconnects, reconnects);
+  EXPECT_EQ(sottod_.Metric("sotto_handshakes_total{pattern=\"IK\"}"), 1);
+  ASSERT_TRUE(bob.client->Sync(kWait));
+  ASSERT_EQ(bob.Messages().size(), 2u);
+  EXPECT_EQ(bob.Messages()[1].message.body, "two");
+}
+
+TEST_F(ClientSdkTest, KeepalivePingsAnIdleConnection) {
+  User alice;
+  alice.handle = "+15550000121";
+  ClientConfig config = Config(alice.home);
+  config.keepalive_interval = std::chrono::milliseconds(50);
+  auto opened = Client::Open(config);
+  ASSERT_TRUE(opened);
+  alice.client = std::move(*opened);
+  Register(alice, alice.handle);
+  alice.PollUntil([&] { return alice.client->stats().pings_sent >= 3; });
+  EXPECT_TRUE(alice.client->connected());  // every ping was answered in time
+  EXPECT_EQ(alice.client->stats().reconnects, 0u);
+}
+
+TEST_F(ClientSdkTest, RefillsOneTimePreKeysWhenTheServerSaysLow) {
+  // The server's watermark is 10 by default: 91 first contacts would be needed. Instead
+  // count what the device holds: 100 after registration, refilled by 100 after PreKeysLow.
+  SottodProcess low([] {
+    testing::SottodOptions options;
+    options.config_toml = "[prekeys]\nlow_watermark = 99\n";
+    return options;
+  }());
+  User alice, bob, carol;
+  auto register_on = [&](User& user, const std::string& handle) {
+    user.handle = handle;
+    user.Open();
+    const std::string server = "127.0.0.1:" + std::to_string(low.tcp_address().port());
+    ASSERT_TRUE(user.client->StartRegistration(server, low.server_key(), handle));
+    ASSERT_TRUE(user.client->FinishRegistration(low.VerificationCode(handle)));
+  };
+  register_on(alice, "+15550000131");
+  register_on(bob, "+15550000132");
+  register_on(carol, "+15550000133");
+  EXPECT_EQ(*alice.client->store().CountPreKeys(), kOneTimePreKeyBatch);
+  ASSERT_TRUE(alice.client->Connect());
+  ASSERT_TRUE(bob.client->SendText(alice.handle, "hi"));     // claims one: 99 left
+  ASSERT_TRUE(carol.client->SendText(alice.handle, "hey"));  // 98: below the watermark
+  alice.PollUntil(
+      [&] { return alice.client->stats().prekey_refills >= 1 && alice.Messages().size() == 2; });
+  // Two used by the first messages (removed after decrypting), 100 new.
+  EXPECT_EQ(*alice.client->store().CountPreKeys(), 2 * kOneTimePreKeyBatch - 2);
+}
+
 TEST_F(ClientSdkTest, WrongPinnedServerKeyIsRefused) {
   User alice;
   alice.Open();

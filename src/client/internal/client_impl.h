@@ -41,7 +41,8 @@ struct Client::Impl {
   std::optional<SteadyTime> ping_sent_at;
   uint64_t ping_nonce = 0;
   bool queue_empty_seen = false;
-  bool replaced = false;  // the server closed us with CLOSE_REPLACED: stop reconnecting
+  bool ever_connected = false;  // for stats.reconnects
+  bool replaced = false;        // the server closed us with CLOSE_REPLACED: stop reconnecting
   // Outbox timer: when the earliest waiting item is due (none: max()).
   SteadyTime next_outbox_at = SteadyTime::max();
 
@@ -60,6 +61,8 @@ struct Client::Impl {
   void HandleFrame(wire::Frame& frame, std::vector<wire::Envelope>& envelopes);
   Status AfterConnect();
   Status UploadPreKeys(size_t count);
+  void RefillPreKeys(uint32_t reported);
+  Status AddOneTimePreKeys(size_t count, wire::UploadKeysRequest& upload);
   Status PublishKeys();
   Status MaybeRotateSignedPreKey();
 
