@@ -1,140 +1,29 @@
 // End to end through the real binaries: a real sottod and real `sotto` processes (one per
 // command, as a user runs them) and the `sotto daemon` over its Unix socket (JSON-RPC).
 // Waits are on process exits, output lines and socket reads, never sleeps.
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <filesystem>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "tests/integration/sottod_process.h"
+#include "tests/integration/sotto_cli.h"
 
 namespace sotto {
 namespace {
 
 using nlohmann::json;
-
-struct ProcessRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string ReadAll(int fd) {
-  std::string s;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
-  return s;
-}
-
-// Runs `sotto ARGS...` to completion (stdin /dev/null), capturing stdout and stderr.
-ProcessRun Sotto(const std::vector<std::string>& args) {
-  std::vector<std::string> all = {SOTTO_PATH};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return {};
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, STDIN_FILENO);
-    dup2(out[1], STDOUT_FILENO);
-    dup2(err[1], STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  close(err[1]);
-  ProcessRun run;
-  // stderr is small; read stdout to EOF first, then stderr (no deadlock for our sizes).
-  run.out = ReadAll(out[0]);
-  run.err = ReadAll(err[0]);
-  close(out[0]);
-  close(err[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
-std::vector<json> JsonLines(const std::string& text) {
-  std::vector<json> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    json j = json::parse(line, nullptr, false);
-    if (!j.is_discarded()) out.push_back(std::move(j));
-  }
-  return out;
-}
-
-std::vector<json> OfType(const std::vector<json>& lines, const std::string& type) {
-  std::vector<json> out;
-  for (const json& j : lines) {
-    if (j.value("type", "") == type) out.push_back(j);
-  }
-  return out;
-}
-
-std::string Describe(const ProcessRun& r) {
-  return "exit " + std::to_string(r.exit_code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
-}
-
-class CliTest : public ::testing::Test {
- protected:
-  CliTest() {
-    char tmpl[] = "/tmp/sotto-cli-XXXXXX";
-    root_ = mkdtemp(tmpl);
-  }
-  ~CliTest() override { std::filesystem::remove_all(root_); }
-
-  std::string Home(const std::string& name) { return root_ + "/" + name; }
-  std::string Server() { return "127.0.0.1:" + std::to_string(sottod_.tcp_address().port()); }
-  std::string ServerKey() {
-    std::string hex;
-    for (uint8_t b : sottod_.server_key()) {
-      static const char* kDigits = "0123456789abcdef";
-      hex += kDigits[b >> 4];
-      hex += kDigits[b & 15];
-    }
-    return hex;
-  }
-  void Register(const std::string& home, const std::string& number) {
-    ProcessRun r = Sotto({"--home", home, "register", "--server", Server(), "--server-key", ServerKey(),
-                   "--number", number});
-    ASSERT_EQ(r.exit_code, 0) << Describe(r);
-    const std::string code = sottod_.VerificationCode(number);
-    ASSERT_EQ(code.size(), 6u);
-    r = Sotto({"--home", home, "verify", code});
-    ASSERT_EQ(r.exit_code, 0) << Describe(r);
-  }
-  std::vector<json> Receive(const std::string& home) {
-    ProcessRun r = Sotto({"--home", home, "receive", "--timeout", "0", "--json"});
-    EXPECT_EQ(r.exit_code, 0) << Describe(r);
-    return JsonLines(r.out);
-  }
-
-  std::string root_;
-  testing::SottodProcess sottod_;
-};
-
-constexpr const char* kAlice = "+15551110001";
-constexpr const char* kBob = "+15551110002";
+using testing::CliTest;
+using testing::Daemon;
+using testing::Describe;
+using testing::JsonLines;
+using testing::kAlice;
+using testing::kBob;
+using testing::OfType;
+using testing::ProcessRun;
+using testing::Sotto;
 
 TEST_F(CliTest, TwoUsersChatWithTicksSearchAndSafetyNumbers) {
   const std::string alice = Home("alice"), bob = Home("bob");
@@ -203,7 +92,8 @@ TEST_F(CliTest, TwoUsersChatWithTicksSearchAndSafetyNumbers) {
   ProcessRun qr = Sotto({"--home", alice, "safety-number", kBob, "--qr"});
   ASSERT_EQ(qr.exit_code, 0);
   EXPECT_NE(qr.out.find("\u2580"), std::string::npos);  // half blocks
-  ProcessRun wrong = Sotto({"--home", alice, "verify-contact", kBob, "--safety-number", std::string(60, '7')});
+  ProcessRun wrong =
+      Sotto({"--home", alice, "verify-contact", kBob, "--safety-number", std::string(60, '7')});
   EXPECT_EQ(wrong.exit_code, 8) << Describe(wrong);
   ProcessRun right = Sotto({"--home", alice, "verify-contact", kBob});
   EXPECT_EQ(right.exit_code, 0) << Describe(right);
@@ -241,107 +131,6 @@ TEST_F(CliTest, ExitCodesAreDocumentedOnes) {
   EXPECT_NE(help.out.find("send"), std::string::npos);
 }
 
-// A running `sotto daemon`: one JSON-RPC client over the Unix socket.
-class Daemon {
- public:
-  Daemon(const std::string& home, const std::string& socket_path) : socket_(socket_path) {
-    std::vector<std::string> all = {SOTTO_PATH, "--home", home, "daemon", "--socket", socket_path};
-    std::vector<char*> argv;
-    for (std::string& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDERR_FILENO);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    stdout_fd_ = out[0];
-    // The daemon prints a line (stderr) once it listens.
-    std::string seen;
-    char c;
-    while (seen.find("listening") == std::string::npos && read(stdout_fd_, &c, 1) == 1) seen += c;
-    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_.c_str());
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ADD_FAILURE() << "cannot connect to the daemon socket; it printed: " << seen;
-    }
-  }
-  ~Daemon() { Stop(SIGTERM); }
-  int Stop(int signal_number) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-    if (stdout_fd_ >= 0) close(stdout_fd_);
-    stdout_fd_ = -1;
-    if (pid_ <= 0) return -1;
-    kill(pid_, signal_number);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  void Write(const json& request) {
-    const std::string line = request.dump() + "\n";
-    ASSERT_EQ(write(fd_, line.data(), line.size()), static_cast<ssize_t>(line.size()));
-  }
-  // The next line from the daemon (response or notification), waiting up to 20 s.
-  json Next() {
-    for (;;) {
-      const size_t nl = buffer_.find('\n');
-      if (nl != std::string::npos) {
-        json j = json::parse(buffer_.substr(0, nl), nullptr, false);
-        buffer_.erase(0, nl + 1);
-        return j;
-      }
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 20'000) <= 0) return json();
-      char buf[4096];
-      const ssize_t n = read(fd_, buf, sizeof buf);
-      if (n <= 0) return json();
-      buffer_.append(buf, static_cast<size_t>(n));
-    }
-  }
-  // Sends a request and returns its response; notifications meanwhile are kept.
-  json Call(const std::string& method, const json& params) {
-    const int id = ++next_id_;
-    Write({{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}});
-    for (;;) {
-      json j = Next();
-      if (j.is_null()) return j;
-      if (j.contains("id") && j["id"] == id) return j;
-      notifications_.push_back(std::move(j));
-    }
-  }
-  // The next notification with `method`, waiting for it if needed.
-  json Await(const std::string& method) {
-    for (;;) {
-      for (auto it = notifications_.begin(); it != notifications_.end(); ++it) {
-        if (it->value("method", "") == method) {
-          json j = *it;
-          notifications_.erase(it);
-          return j;
-        }
-      }
-      json j = Next();
-      if (j.is_null()) return j;
-      notifications_.push_back(std::move(j));
-    }
-  }
-
- private:
-  std::string socket_;
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  int fd_ = -1;
-  int next_id_ = 0;
-  std::string buffer_;
-  std::vector<json> notifications_;
-};
-
 TEST_F(CliTest, DaemonSpeaksJsonRpcAndSurvivesARestart) {
   const std::string alice = Home("alice"), bob = Home("bob");
   Register(alice, kAlice);
@@ -375,7 +164,8 @@ TEST_F(CliTest, DaemonSpeaksJsonRpcAndSurvivesARestart) {
     daemon.Stop(SIGKILL);  // crash
   }
   for (int i = 2; i <= 4; ++i) {
-    ASSERT_EQ(Sotto({"--home", bob, "send", kAlice, "to the daemon " + std::to_string(i)}).exit_code, 0);
+    ASSERT_EQ(
+        Sotto({"--home", bob, "send", kAlice, "to the daemon " + std::to_string(i)}).exit_code, 0);
   }
   {
     Daemon daemon(alice, socket);  // the stale socket file is replaced
