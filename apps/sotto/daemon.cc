@@ -351,7 +351,10 @@ ExitCode Daemon::Run() {
         }
         if (connection.state != ConnState::kDead && !connection.out.empty()) Write(connection);
       }
-      if ((fds[1].revents & POLLIN) != 0) Accept();
+      if ((fds[1].revents & POLLIN) != 0) {
+        Reap();  // clients that closed this turn free their places before counting
+        Accept();
+      }
     }
     Reap();
   }
