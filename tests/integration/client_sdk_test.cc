@@ -421,6 +421,29 @@ TEST_F(ClientSdkTest, RefillsOneTimePreKeysWhenTheServerSaysLow) {
   EXPECT_EQ(*alice.client->store().CountPreKeys(), 2 * kOneTimePreKeyBatch - 2);
 }
 
+TEST_F(ClientSdkTest, SimultaneousFirstMessagesBothWays) {
+  // Both start a session before either has heard from the other: each side ends up with
+  // two sessions and must settle on the one the peer uses.
+  User alice, bob;
+  Register(alice, "+15550000141");
+  Register(bob, "+15550000142");
+  ASSERT_TRUE(alice.client->SendText(bob.handle, "alice first"));
+  ASSERT_TRUE(bob.client->SendText(alice.handle, "bob first"));
+  ASSERT_TRUE(alice.client->Sync(kWait));
+  ASSERT_TRUE(bob.client->Sync(kWait));
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(alice.client->SendText(bob.handle, "a" + std::to_string(round)));
+    ASSERT_TRUE(bob.client->SendText(alice.handle, "b" + std::to_string(round)));
+    // The largest text there is, through the server.
+    ASSERT_TRUE(alice.client->SendText(bob.handle, std::string(kMaxBodyBytes, 'x')));
+  }
+  alice.PollUntil([&] { return alice.Messages().size() == 4; });
+  bob.PollUntil([&] { return bob.Messages().size() == 7; });
+  EXPECT_EQ(alice.Messages()[3].message.body, "b2");
+  EXPECT_EQ(bob.Messages()[6].message.body, std::string(kMaxBodyBytes, 'x'));
+  EXPECT_EQ(alice.client->stats().decrypt_failures + bob.client->stats().decrypt_failures, 0u);
+}
+
 TEST_F(ClientSdkTest, WrongPinnedServerKeyIsRefused) {
   User alice;
   alice.Open();
