@@ -17,6 +17,10 @@ using std::chrono::steady_clock;
 
 constexpr size_t kOutboxBatch = 64;  // items read per flush pass
 
+bool IsOffline(const Error& error) {
+  return error.module == Module::kClient && error.detail == static_cast<uint16_t>(SdkErr::kOffline);
+}
+
 bool IsUntrusted(const Error& error) {
   return error.module == Module::kSignal &&
          error.detail == static_cast<uint16_t>(signal::Err::kUntrustedIdentity);
@@ -113,56 +117,69 @@ Status Client::Impl::BlockItem(OutboxItem& item) {
   return Ok();
 }
 
-Result<Tick> Client::Impl::SendItem(OutboxItem& item) {
+// Everything before the network: sessions for every device (bundles fetched for those
+// without one), then the content encrypted per device with the advanced ratchet state
+// committed (inside the caller's transaction, if any) before anything leaves, so a
+// message key is never reused even if this process dies mid-send.
+Result<Client::Impl::Prepared> Client::Impl::PrepareSend(OutboxItem& item, wire::Request& request) {
   SOTTO_ASSIGN_OR_RETURN(std::vector<signal::ProtocolAddress> pending,
                          store->PendingIdentities(item.recipient));
   if (!pending.empty()) {
     SOTTO_RETURN_IF_ERROR(BlockItem(item));
-    return Tick::kBlocked;
+    return Prepared::kBlocked;
+  }
+  SOTTO_ASSIGN_OR_RETURN(std::vector<uint32_t> devices, store->GetDeviceSessions(item.recipient));
+  if (devices.empty()) {
+    auto fetched = FetchSessions(item.recipient, 0);
+    if (!fetched && fetched.error().detail == static_cast<uint16_t>(SdkErr::kIdentityChanged)) {
+      SOTTO_RETURN_IF_ERROR(BlockItem(item));
+      return Prepared::kBlocked;
+    }
+    SOTTO_RETURN_IF_ERROR(fetched);
+    SOTTO_ASSIGN_OR_RETURN(devices, store->GetDeviceSessions(item.recipient));
   }
   const Bytes message_id = FromHex(item.message_id);
   const Bytes recipient = FromHex(item.recipient);
-  for (int attempt = 0; attempt <= kMaxStaleRetries; ++attempt) {
-    SOTTO_ASSIGN_OR_RETURN(std::vector<uint32_t> devices, store->GetDeviceSessions(item.recipient));
-    if (devices.empty()) {
-      auto fetched = FetchSessions(item.recipient, 0);
-      if (!fetched && fetched.error().detail == static_cast<uint16_t>(SdkErr::kIdentityChanged)) {
-        SOTTO_RETURN_IF_ERROR(BlockItem(item));
-        return Tick::kBlocked;
-      }
-      SOTTO_RETURN_IF_ERROR(fetched);
-      SOTTO_ASSIGN_OR_RETURN(devices, store->GetDeviceSessions(item.recipient));
-    }
-    // Encrypt for every device and commit the advanced sessions before anything leaves:
-    // a ratchet step must never be reused, even if this process dies mid-send.
-    wire::Request request;
-    wire::SendRequest* send = request.mutable_send();
-    send->set_message_id(message_id.data(), message_id.size());
-    send->set_recipient(recipient.data(), recipient.size());
-    send->set_online_only(item.online_only);
-    {
-      LocalStore::Transaction tx(*store);
-      for (uint32_t device : devices) {
-        signal::SessionCipher cipher(stores(), {item.recipient, device}, random);
-        auto encrypted = cipher.Encrypt(item.content);
-        if (!encrypted && IsUntrusted(encrypted.error())) {
-          SOTTO_RETURN_IF_ERROR(tx.Commit());
-          SOTTO_RETURN_IF_ERROR(BlockItem(item));
-          return Tick::kBlocked;
-        }
-        SOTTO_RETURN_IF_ERROR(encrypted);
-        SOTTO_ASSIGN_OR_RETURN(uint32_t registration_id, cipher.RemoteRegistrationId());
-        wire::DeviceMessage* m = send->add_messages();
-        m->set_device_id(device);
-        m->set_registration_id(registration_id);
-        m->set_type(WireType(encrypted->type));
-        m->set_ciphertext(encrypted->bytes.data(), encrypted->bytes.size());
-      }
+  request.Clear();
+  wire::SendRequest* send = request.mutable_send();
+  send->set_message_id(message_id.data(), message_id.size());
+  send->set_recipient(recipient.data(), recipient.size());
+  send->set_online_only(item.online_only);
+  LocalStore::Transaction tx(*store);
+  for (uint32_t device : devices) {
+    signal::SessionCipher cipher(stores(), {item.recipient, device}, random);
+    auto encrypted = cipher.Encrypt(item.content);
+    if (!encrypted && IsUntrusted(encrypted.error())) {
       SOTTO_RETURN_IF_ERROR(tx.Commit());
+      SOTTO_RETURN_IF_ERROR(BlockItem(item));
+      return Prepared::kBlocked;
+    }
+    SOTTO_RETURN_IF_ERROR(encrypted);
+    SOTTO_ASSIGN_OR_RETURN(uint32_t registration_id, cipher.RemoteRegistrationId());
+    wire::DeviceMessage* m = send->add_messages();
+    m->set_device_id(device);
+    m->set_registration_id(registration_id);
+    m->set_type(WireType(encrypted->type));
+    m->set_ciphertext(encrypted->bytes.data(), encrypted->bytes.size());
+  }
+  SOTTO_RETURN_IF_ERROR(tx.Commit());
+  return Prepared::kReady;
+}
+
+Result<Tick> Client::Impl::SendItem(OutboxItem& item, std::optional<wire::Request> prepared) {
+  for (int attempt = 0; attempt <= kMaxStaleRetries; ++attempt) {
+    wire::Request request;
+    if (attempt == 0 && prepared) {
+      request = std::move(*prepared);
+    } else {
+      SOTTO_ASSIGN_OR_RETURN(Prepared ready, PrepareSend(item, request));
+      if (ready == Prepared::kBlocked) return Tick::kBlocked;
     }
     SOTTO_ASSIGN_OR_RETURN(wire::Response response, Call(std::move(request)));
     if (response.status() == wire::STATUS_OK) {
-      LocalStore::Transaction tx(*store);
+      // Relaxed: if power loss undoes this, the retry carries the same message id and the
+      // server drops it as a duplicate.
+      LocalStore::Transaction tx(*store, LocalStore::Durability::kRelaxed);
       SOTTO_RETURN_IF_ERROR(store->RemoveOutbox(item.message_id));
       SOTTO_ASSIGN_OR_RETURN(bool advanced,
                              store->AdvanceTick(item.recipient, item.message_id, Tick::kSent));
@@ -324,21 +341,31 @@ Result<SendOutcome> Client::SendText(std::string_view handle, std::string_view t
   message.sent_ms = content.data().timestamp_ms();
   message.stored_ms = message.sent_ms;
   message.tick = Tick::kPending;
+  if (!d.conn) (void)d.TryConnect();
+  SendOutcome outcome{item.message_id, Tick::kPending};
+  // One commit for the message, its outbox entry and (when the server is reachable) the
+  // ratchet state of its encryption.
+  std::optional<wire::Request> request;
   {
     LocalStore::Transaction tx(*d.store);
     SOTTO_RETURN_IF_ERROR(d.store->AddMessage(message));
     SOTTO_ASSIGN_OR_RETURN(item.rowid, d.store->AddOutbox(item));
+    if (d.conn) {
+      request.emplace();
+      auto prepared = d.PrepareSend(item, *request);
+      if (!prepared || *prepared == Impl::Prepared::kBlocked) request.reset();
+      if (prepared && *prepared == Impl::Prepared::kBlocked) outcome.tick = Tick::kBlocked;
+      if (!prepared && !IsOffline(prepared.error())) {
+        SOTTO_RETURN_IF_ERROR(tx.Commit());  // the message stays queued for a retry
+        return tl::unexpected(prepared.error());
+      }
+    }
     SOTTO_RETURN_IF_ERROR(tx.Commit());
   }
-  SendOutcome outcome{item.message_id, Tick::kPending};
-  if (!d.conn) (void)d.TryConnect();
-  if (!d.conn) return outcome;
-  auto tick = d.SendItem(item);
+  if (!request) return outcome;
+  auto tick = d.SendItem(item, std::move(request));
   if (!tick) {
-    if (tick.error().module == Module::kClient &&
-        tick.error().detail == static_cast<uint16_t>(SdkErr::kOffline)) {
-      return outcome;
-    }
+    if (IsOffline(tick.error())) return outcome;
     return tl::unexpected(tick.error());
   }
   outcome.tick = *tick;

@@ -63,11 +63,14 @@ enum class TxEnd : uint8_t { kCommit, kRollback };
 // The outermost level is BEGIN IMMEDIATE (the write lock up front, so a transaction never
 // fails half-way on an upgrade); inner levels are savepoints, so an inner rollback undoes
 // only its own writes while only the outermost COMMIT makes anything durable.
-void BeginTransaction(StoreState& state) {
+void BeginTransaction(StoreState& state, LocalStore::Durability durability) {
   const size_t depth = state.transactions.size();
   if (depth > 0 && state.transactions.back().has_value()) {
     state.transactions.push_back(state.transactions.back());  // inside a failed BEGIN
     return;
+  }
+  if (depth == 0 && durability == LocalStore::Durability::kRelaxed) {
+    state.relaxed = RunSql(state, "PRAGMA synchronous = NORMAL").has_value();
   }
   Status begun = depth == 0 ? RunSql(state, "BEGIN IMMEDIATE")
                             : RunSql(state, "SAVEPOINT nested_" + std::to_string(depth));
@@ -83,10 +86,13 @@ Status EndTransaction(StoreState& state, TxEnd end) {
   if (failed) return tl::unexpected<Error>(*failed);
   const size_t depth = state.transactions.size();
   if (depth == 0) {
-    if (end == TxEnd::kRollback) return RunSql(state, "ROLLBACK");
-    Status committed = RunSql(state, "COMMIT");
-    if (!committed) (void)RunSql(state, "ROLLBACK");  // a failed COMMIT leaves it open
-    return committed;
+    Status ended = end == TxEnd::kRollback ? RunSql(state, "ROLLBACK") : RunSql(state, "COMMIT");
+    if (!ended && end == TxEnd::kCommit) (void)RunSql(state, "ROLLBACK");  // still open
+    if (state.relaxed) {
+      state.relaxed = false;
+      SOTTO_RETURN_IF_ERROR(RunSql(state, "PRAGMA synchronous = FULL"));
+    }
+    return ended;
   }
   const std::string savepoint = "nested_" + std::to_string(depth);
   if (end == TxEnd::kRollback) SOTTO_RETURN_IF_ERROR(RunSql(state, "ROLLBACK TO " + savepoint));
@@ -194,8 +200,8 @@ LocalStore::~LocalStore() = default;
 
 int LocalStore::schema_version() const { return impl_->schema_version; }
 
-LocalStore::Transaction::Transaction(LocalStore& store) : store_(&store) {
-  BeginTransaction(*store_->impl_);
+LocalStore::Transaction::Transaction(LocalStore& store, Durability durability) : store_(&store) {
+  BeginTransaction(*store_->impl_, durability);
 }
 
 LocalStore::Transaction::~Transaction() {

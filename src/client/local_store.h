@@ -33,11 +33,11 @@
 namespace sotto::client {
 
 enum class StoreErr : uint16_t {
-  kOpen = 100,       // cannot create HOME, open the database or read the key file
-  kKeyFile = 101,    // storage.key missing, wrong size or too open (not 0600)
-  kSchema = 102,     // the database is newer than this program, or a migration failed
-  kSql = 103,        // a statement failed (disk full, I/O error)
-  kCorrupt = 104,    // a sealed column does not open or a row does not parse
+  kOpen = 100,     // cannot create HOME, open the database or read the key file
+  kKeyFile = 101,  // storage.key missing, wrong size or too open (not 0600)
+  kSchema = 102,   // the database is newer than this program, or a migration failed
+  kSql = 103,      // a statement failed (disk full, I/O error)
+  kCorrupt = 104,  // a sealed column does not open or a row does not parse
   kNotFound = 105,
   kNoAccount = 106,  // no account row yet (not registered)
   kBusy = 107,       // another process holds the database (sotto daemon running?)
@@ -53,31 +53,31 @@ inline constexpr size_t kMaxSearchResults = 1000;
 // This device's account. Written at `register` (account_id empty, device_id 0 until the
 // code is verified), updated at `verify` and when keys rotate.
 struct LocalAccount {
-  std::string handle;                                // +E164
-  std::string server;                                // host:port
-  std::optional<crypto::X25519Public> server_key;    // pinned Noise key of the server
-  noise::KeyPair noise_static;                       // sealed at rest
-  signal::IdentityKeyPair identity;                  // private half sealed at rest
+  std::string handle;                              // +E164
+  std::string server;                              // host:port
+  std::optional<crypto::X25519Public> server_key;  // pinned Noise key of the server
+  noise::KeyPair noise_static;                     // sealed at rest
+  signal::IdentityKeyPair identity;                // private half sealed at rest
   uint32_t registration_id = 0;
-  Bytes account_id;                                  // 16 bytes once registered
-  uint32_t device_id = 0;                            // 0 until registered
-  uint32_t next_prekey_id = 1;                       // next one-time prekey id to generate
-  uint32_t signed_prekey_id = 0;                     // the current signed prekey
-  uint64_t signed_prekey_ms = 0;                     // when it was made (rotation)
+  Bytes account_id;               // 16 bytes once registered
+  uint32_t device_id = 0;         // 0 until registered
+  uint32_t next_prekey_id = 1;    // next one-time prekey id to generate
+  uint32_t signed_prekey_id = 0;  // the current signed prekey
+  uint64_t signed_prekey_ms = 0;  // when it was made (rotation)
 };
 
 // What the store knows of a remote identity key (per Signal address).
 struct IdentityInfo {
-  signal::IdentityKey key;                    // the accepted key
-  bool verified = false;                      // the user compared safety numbers
-  std::optional<signal::IdentityKey> pending; // a different key seen, not yet accepted
-  uint64_t changed_ms = 0;                    // when `pending` was first seen
+  signal::IdentityKey key;                     // the accepted key
+  bool verified = false;                       // the user compared safety numbers
+  std::optional<signal::IdentityKey> pending;  // a different key seen, not yet accepted
+  uint64_t changed_ms = 0;                     // when `pending` was first seen
 };
 
 struct Contact {
-  std::string handle;        // +E164
-  std::string account_id;    // lowercase hex of the 16-byte id; the Signal address name
-  std::string name;          // local display name, may be empty
+  std::string handle;      // +E164
+  std::string account_id;  // lowercase hex of the 16-byte id; the Signal address name
+  std::string name;        // local display name, may be empty
   uint64_t added_ms = 0;
 };
 
@@ -97,16 +97,16 @@ enum class Tick : uint8_t {
 std::string_view TickName(Tick tick);  // "pending", "sent", "delivered", "read", "blocked"
 
 struct StoredMessage {
-  int64_t rowid = 0;               // local order of arrival/creation
-  std::string message_id;          // lowercase hex, 2..64 chars; unique per (peer, direction)
-  std::string peer;                // the other side's account id (hex)
+  int64_t rowid = 0;       // local order of arrival/creation
+  std::string message_id;  // lowercase hex, 2..64 chars; unique per (peer, direction)
+  std::string peer;        // the other side's account id (hex)
   MessageDirection direction = MessageDirection::kIncoming;
-  uint32_t peer_device = 0;        // incoming: the sending device
+  uint32_t peer_device = 0;  // incoming: the sending device
   std::string body;
-  uint64_t sent_ms = 0;            // the sender's clock (from the message)
-  uint64_t stored_ms = 0;          // local clock when stored
+  uint64_t sent_ms = 0;    // the sender's clock (from the message)
+  uint64_t stored_ms = 0;  // local clock when stored
   Tick tick = Tick::kPending;
-  bool untrusted_identity = false; // incoming: the sender's key had changed and was not accepted
+  bool untrusted_identity = false;  // incoming: the sender's key had changed and was not accepted
 };
 
 struct SearchHit {
@@ -118,13 +118,13 @@ struct SearchHit {
 // encrypts per device at each attempt; `message_id` stays the same across attempts.
 struct OutboxItem {
   int64_t rowid = 0;
-  std::string message_id;   // hex
-  std::string recipient;    // account id hex
-  Bytes content;            // sealed at rest
-  bool online_only = false; // typing indicators: dropped instead of retried when offline
+  std::string message_id;    // hex
+  std::string recipient;     // account id hex
+  Bytes content;             // sealed at rest
+  bool online_only = false;  // typing indicators: dropped instead of retried when offline
   uint32_t attempts = 0;
   uint64_t next_attempt_ms = 0;
-  bool blocked = false;     // held: the recipient's identity changed
+  bool blocked = false;  // held: the recipient's identity changed
 };
 
 class LocalStore final : public signal::IdentityKeyStore,
@@ -140,18 +140,25 @@ class LocalStore final : public signal::IdentityKeyStore,
   // exists, has the wrong size, or can be read by group or others. `random` must outlive
   // the store.
   static Result<std::unique_ptr<LocalStore>> Open(const std::filesystem::path& home,
-                                                   crypto::Random& random = crypto::SystemRandom());
+                                                  crypto::Random& random = crypto::SystemRandom());
   ~LocalStore() override;
   LocalStore(const LocalStore&) = delete;
   LocalStore& operator=(const LocalStore&) = delete;
 
   int schema_version() const;
 
+  // How an outermost transaction's COMMIT reaches the disk. kRelaxed (synchronous=NORMAL
+  // for this commit) survives a crash of the process but may be lost, with everything
+  // after it, on power loss; later kFull commits make it durable too (WAL order). Only for
+  // writes that are safe to redo, e.g. removing an outbox entry the server acked (a
+  // retry carries the same message id). Nested transactions take the outermost's.
+  enum class Durability : uint8_t { kFull, kRelaxed };
+
   // BEGIN IMMEDIATE ... COMMIT. Nested Begin() calls count; only the outermost commits.
   // A Transaction that is destroyed without Commit() rolls back.
   class Transaction {
    public:
-    explicit Transaction(LocalStore& store);
+    explicit Transaction(LocalStore& store, Durability durability = Durability::kFull);
     ~Transaction();
     Transaction(const Transaction&) = delete;
     Transaction& operator=(const Transaction&) = delete;
@@ -232,8 +239,7 @@ class LocalStore final : public signal::IdentityKeyStore,
   // Inserts a message and indexes its body. kAlreadyExists (Code) if (peer, direction,
   // message_id) is already stored; the row is left as it was.
   Result<int64_t> AddMessage(const StoredMessage& message);
-  Result<std::optional<StoredMessage>> GetMessage(std::string_view peer,
-                                                  MessageDirection direction,
+  Result<std::optional<StoredMessage>> GetMessage(std::string_view peer, MessageDirection direction,
                                                   std::string_view message_id);
   // Moves an outgoing message's tick forward (never back; kBlocked may move to kPending
   // and anything but kRead to kBlocked). Returns whether it changed; false if unknown.

@@ -70,8 +70,11 @@ struct Client::Impl {
   // Sends every due outbox item (all when `force`). Network trouble leaves items queued.
   enum class Due : uint8_t { kDueOnly, kAll };
   Status FlushOutbox(Due due);
-  // Sends one item; returns the resulting tick of its message.
-  Result<Tick> SendItem(OutboxItem& item);
+  enum class Prepared : uint8_t { kReady, kBlocked };
+  Result<Prepared> PrepareSend(OutboxItem& item, wire::Request& request);
+  // Sends one item (with `prepared` from PrepareSend, or preparing it here); returns the
+  // resulting tick of its message.
+  Result<Tick> SendItem(OutboxItem& item, std::optional<wire::Request> prepared = std::nullopt);
   Status FetchSessions(const std::string& peer, uint32_t device_id);
   Status BlockItem(OutboxItem& item);
   Result<std::string> QueueContent(const std::string& peer, const content::Content& content,

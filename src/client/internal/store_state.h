@@ -23,6 +23,7 @@ struct StoreState {
   // One entry per open Transaction, innermost last: whether its BEGIN or SAVEPOINT
   // succeeded (and the error if not, for Commit() to report).
   std::vector<std::optional<Error>> transactions;
+  bool relaxed = false;  // the outermost transaction runs with synchronous=NORMAL
 };
 
 inline tl::unexpected<Error> Corrupt(const char* message) {
