@@ -1,6 +1,7 @@
 // The send pipeline: outbox, sessions from bundles, per-device encryption, stale-device
 // fixes, retries with backoff. docs/client.md "Sending".
 #include <algorithm>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -198,7 +199,8 @@ Result<Tick> Client::Impl::SendItem(OutboxItem& item, std::optional<wire::Reques
                                  << std::min(item.attempts, 16u));
       ++item.attempts;
       item.next_attempt_ms = WallMs() + delay;
-      SOTTO_RETURN_IF_ERROR(store->UpdateOutbox(item));
+      // Typing indicators are not in the outbox: they are simply not sent.
+      if (item.rowid != 0) SOTTO_RETURN_IF_ERROR(store->UpdateOutbox(item));
       return Tick::kPending;
     }
     // The device list changed: drop sessions of removed and re-registered devices,
@@ -225,17 +227,22 @@ Result<Tick> Client::Impl::SendItem(OutboxItem& item, std::optional<wire::Reques
                   "the recipient's device list kept changing (kMaxStaleRetries)");
 }
 
+// Sends due items in outbox order. An item that is not due, or not sent, holds back
+// every later item to the same recipient, so each conversation keeps its order.
 Status Client::Impl::FlushOutbox(Due due) {
   next_outbox_at = SteadyTime::max();
+  std::set<std::string, std::less<>> held;
   for (;;) {
     SOTTO_ASSIGN_OR_RETURN(std::vector<OutboxItem> items,
                            store->ListOutbox(kOutboxBatch, LocalStore::OutboxFilter::kReady));
     const uint64_t now = WallMs();
     size_t attempted = 0;
     for (OutboxItem& item : items) {
+      if (held.contains(item.recipient)) continue;
       if (due == Due::kDueOnly && item.next_attempt_ms > now) {
         const auto at = steady_clock::now() + milliseconds(item.next_attempt_ms - now);
         next_outbox_at = std::min(next_outbox_at, at);
+        held.insert(item.recipient);
         continue;
       }
       if (!conn) {
@@ -245,10 +252,7 @@ Status Client::Impl::FlushOutbox(Due due) {
       ++attempted;
       auto tick = SendItem(item);
       if (!tick) {
-        if (tick.error().module == Module::kClient &&
-            tick.error().detail == static_cast<uint16_t>(SdkErr::kOffline)) {
-          return Ok();  // stays queued; the reconnect flushes again
-        }
+        if (IsOffline(tick.error())) return Ok();  // stays queued; the reconnect flushes again
         if (tick.error().module == Module::kClient && tick.error().detail >= 100 &&
             tick.error().detail < 200) {
           return tl::unexpected(tick.error());  // the store failed
@@ -259,12 +263,14 @@ Status Client::Impl::FlushOutbox(Due due) {
         item.next_attempt_ms = now + static_cast<uint64_t>(config.outbox_retry_max.count());
         SOTTO_RETURN_IF_ERROR(store->UpdateOutbox(item));
         next_outbox_at = std::min(next_outbox_at, steady_clock::now() + config.outbox_retry_max);
+        held.insert(item.recipient);
         continue;
       }
       if (*tick == Tick::kPending) {
         next_outbox_at = std::min(next_outbox_at,
                                   steady_clock::now() + milliseconds(item.next_attempt_ms - now));
       }
+      if (*tick != Tick::kSent) held.insert(item.recipient);
     }
     if (attempted == 0 || items.size() < kOutboxBatch) return Ok();
   }
@@ -274,6 +280,10 @@ Result<Contact> Client::Impl::ResolveContact(std::string_view handle) {
   if (!IsE164(handle)) {
     return SdkError(Code::kInvalidArgument, SdkErr::kBadHandle,
                     "the number must be E.164: + and 8 to 15 digits");
+  }
+  if (account && handle == account->handle) {
+    return SdkError(Code::kInvalidArgument, SdkErr::kBadHandle,
+                    "that is this account's own number");
   }
   SOTTO_ASSIGN_OR_RETURN(std::optional<Contact> known, store->ContactByHandle(handle));
   if (known) return *known;
@@ -343,6 +353,22 @@ Result<SendOutcome> Client::SendText(std::string_view handle, std::string_view t
   message.tick = Tick::kPending;
   if (!d.conn) (void)d.TryConnect();
   SendOutcome outcome{item.message_id, Tick::kPending};
+  // Older messages to this recipient still waiting: queue behind them and flush in order.
+  SOTTO_ASSIGN_OR_RETURN(const size_t earlier, d.store->CountOutbox(contact.account_id));
+  if (earlier > 0) {
+    {
+      LocalStore::Transaction tx(*d.store);
+      SOTTO_RETURN_IF_ERROR(d.store->AddMessage(message));
+      SOTTO_ASSIGN_OR_RETURN(item.rowid, d.store->AddOutbox(item));
+      SOTTO_RETURN_IF_ERROR(tx.Commit());
+    }
+    if (d.conn) SOTTO_RETURN_IF_ERROR(d.FlushOutbox(Impl::Due::kAll));
+    SOTTO_ASSIGN_OR_RETURN(
+        std::optional<StoredMessage> stored,
+        d.store->GetMessage(contact.account_id, MessageDirection::kOutgoing, item.message_id));
+    if (stored) outcome.tick = stored->tick;
+    return outcome;
+  }
   // One commit for the message, its outbox entry and (when the server is reachable) the
   // ratchet state of its encryption.
   std::optional<wire::Request> request;

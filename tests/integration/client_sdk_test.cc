@@ -344,6 +344,9 @@ TEST_F(ClientSdkTest, ErrorsAreClear) {
   auto unknown = alice.client->SendText("+15550000098", "anyone?");
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().detail, static_cast<uint16_t>(SdkErr::kUnknownUser));
+  auto self = alice.client->SendText(alice.handle, "note to self");
+  ASSERT_FALSE(self);
+  EXPECT_EQ(self.error().detail, static_cast<uint16_t>(SdkErr::kBadHandle));
   auto too_long = alice.client->SendText("+15550000098", std::string(kMaxBodyBytes + 1, 'x'));
   ASSERT_FALSE(too_long);
   EXPECT_EQ(too_long.error().detail, static_cast<uint16_t>(SdkErr::kTooLarge));
@@ -376,6 +379,25 @@ TEST_F(ClientSdkTest, ReconnectsByItselfAndFlushesTheOutbox) {
   ASSERT_TRUE(bob.client->Sync(kWait));
   ASSERT_EQ(bob.Messages().size(), 2u);
   EXPECT_EQ(bob.Messages()[1].message.body, "two");
+}
+
+TEST_F(ClientSdkTest, QueuedMessagesKeepTheirOrderBehindANewOne) {
+  User alice, bob;
+  Register(alice, "+15550000151");
+  Register(bob, "+15550000152");
+  ASSERT_TRUE(alice.client->SendText(bob.handle, "m0"));
+  ASSERT_TRUE(sottod_.Kill());
+  ASSERT_EQ(alice.client->SendText(bob.handle, "m1")->tick, Tick::kPending);
+  ASSERT_EQ(alice.client->SendText(bob.handle, "m2")->tick, Tick::kPending);
+  ASSERT_TRUE(sottod_.Restart());
+  // No Poll in between: the new message must not overtake the two queued ones.
+  auto m3 = alice.client->SendText(bob.handle, "m3");
+  ASSERT_TRUE(m3) << m3.error().ToString();
+  EXPECT_EQ(m3->tick, Tick::kSent);
+  ASSERT_TRUE(bob.client->Sync(kWait));
+  const auto got = bob.Messages();
+  ASSERT_EQ(got.size(), 4u);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].message.body, "m" + std::to_string(i));
 }
 
 TEST_F(ClientSdkTest, KeepalivePingsAnIdleConnection) {
