@@ -117,6 +117,7 @@ std::string_view EventType(const client::Event& event) {
         if constexpr (std::is_same_v<E, client::PresenceEvent>) return "presence";
         if constexpr (std::is_same_v<E, client::IdentityChangedEvent>) return "identityChanged";
         if constexpr (std::is_same_v<E, client::ConnectionEvent>) return "connection";
+        if constexpr (std::is_same_v<E, client::DecryptionFailedEvent>) return "decryptionFailed";
       },
       event);
 }
@@ -147,6 +148,8 @@ json EventJson(const client::Event& event) {
                   {"lastSeen", e.last_seen_ms}};
         } else if constexpr (std::is_same_v<E, client::IdentityChangedEvent>) {
           return {{"from", HandleOrNull(e.handle)}, {"peer", e.peer}};
+        } else if constexpr (std::is_same_v<E, client::DecryptionFailedEvent>) {
+          return {{"from", HandleOrNull(e.handle)}, {"peer", e.peer}, {"device", e.device}};
         } else {
           static_assert(std::is_same_v<E, client::ConnectionEvent>);
           return {{"connected", e.connected}};
@@ -181,6 +184,9 @@ std::string EventText(const client::Event& event, TimeZoneChoice zone) {
           return "SAFETY NUMBER CHANGED for " + name +
                  ": messages to it are held; compare safety numbers (sotto safety-number " + name +
                  "), then run `sotto trust " + name + "`";
+        } else if constexpr (std::is_same_v<E, client::DecryptionFailedEvent>) {
+          return "a message from " + SafeName(e.handle, e.peer) + " (device " +
+                 std::to_string(e.device) + ") could not be decrypted; ask them to send it again";
         } else {
           static_assert(std::is_same_v<E, client::ConnectionEvent>);
           return e.connected ? "connected to the server" : "disconnected from the server";

@@ -96,8 +96,15 @@ struct IdentityChangedEvent {
 struct ConnectionEvent {
   bool connected = false;
 };
+// A message arrived that can never be read (corrupt, or for a session this device no
+// longer has). It was acked so it cannot block the queue; the user may ask for it again.
+struct DecryptionFailedEvent {
+  std::string peer;
+  std::string handle;
+  uint32_t device = 0;
+};
 using Event = std::variant<MessageEvent, ReceiptEvent, TypingEvent, PresenceEvent,
-                           IdentityChangedEvent, ConnectionEvent>;
+                           IdentityChangedEvent, ConnectionEvent, DecryptionFailedEvent>;
 using EventSink = std::function<void(const Event&)>;
 
 struct SafetyNumber {
@@ -123,10 +130,10 @@ struct ClientStats {
   uint64_t received = 0;
   uint64_t duplicates = 0;
   uint64_t decrypt_failures = 0;
-  uint64_t reconnects = 0;        // successful connections after the first
+  uint64_t reconnects = 0;  // successful connections after the first
   uint64_t bundles_fetched = 0;
-  uint64_t pings_sent = 0;        // keepalive pings (idle connection)
-  uint64_t prekey_refills = 0;    // one-time prekey batches uploaded after PreKeysLow
+  uint64_t pings_sent = 0;      // keepalive pings (idle connection)
+  uint64_t prekey_refills = 0;  // one-time prekey batches uploaded after PreKeysLow
 };
 
 class Client {

@@ -44,6 +44,7 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
         type = signal::MessageType::kPreKey;
       } else if (env.ciphertext_type() != wire::CIPHERTEXT_SIGNAL) {
         ++stats.decrypt_failures;
+        events.emplace_back(DecryptionFailedEvent{source, "", env.source_device()});
         SOTTO_RETURN_IF_ERROR(store->MarkReceived(source, message_id, now));
         continue;
       }
@@ -57,6 +58,7 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
           // Undecryptable (corrupt, or a session we no longer have): it can never be
           // read, so it is acked and counted rather than retried forever.
           ++stats.decrypt_failures;
+          events.emplace_back(DecryptionFailedEvent{source, "", env.source_device()});
           spdlog::warn("dropped a message that does not decrypt: {}", plaintext.error().ToString());
         }
         SOTTO_RETURN_IF_ERROR(store->MarkReceived(source, message_id, now));
@@ -66,6 +68,7 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
       auto content = DecodeContent(*plaintext);
       if (!content) {
         ++stats.decrypt_failures;
+        events.emplace_back(DecryptionFailedEvent{source, "", env.source_device()});
         continue;
       }
       std::string handle = HandleOf(source);

@@ -14,6 +14,7 @@
 #include "client/content.h"
 #include "client/gateway_client.h"
 #include "tests/integration/sottod_process.h"
+#include "tests/integration/test_account.h"
 
 namespace sotto::client {
 namespace {
@@ -398,6 +399,44 @@ TEST_F(ClientSdkTest, QueuedMessagesKeepTheirOrderBehindANewOne) {
   const auto got = bob.Messages();
   ASSERT_EQ(got.size(), 4u);
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].message.body, "m" + std::to_string(i));
+}
+
+TEST_F(ClientSdkTest, UndecryptableMessagesAreReportedAndDoNotBlockTheQueue) {
+  User alice, bob;
+  Register(alice, "+15550000161");
+  Register(bob, "+15550000162");
+  // A raw device sends bob garbage: a "Signal message" that is not one, and a type no
+  // client sends.
+  auto mallory = testing::RegisterDevice(sottod_, "+15550000163");
+  ASSERT_TRUE(mallory) << mallory.error().ToString();
+  testing::TestDevice to;
+  const Bytes bob_id = bob.client->account()->account_id;
+  to.account_id.assign(bob_id.begin(), bob_id.end());
+  to.registration_id = bob.client->account()->registration_id;
+  wire::Request garbage = testing::SendTo(to, {1}, "garbage-1", "not a signal message", false);
+  garbage.mutable_send()->mutable_messages(0)->set_type(wire::CIPHERTEXT_SIGNAL);
+  auto sent = mallory->conn->Call(garbage);
+  ASSERT_TRUE(sent);
+  ASSERT_EQ(sent->status(), wire::STATUS_OK);
+  sent = mallory->conn->Call(testing::SendTo(to, {1}, "garbage-2", "plaintext", false));
+  ASSERT_TRUE(sent);
+  ASSERT_EQ(sent->status(), wire::STATUS_OK);
+  ASSERT_TRUE(alice.client->SendText(bob.handle, "after the garbage"));
+  ASSERT_TRUE(bob.client->Sync(kWait));
+  ASSERT_EQ(bob.Messages().size(), 1u);
+  EXPECT_EQ(bob.Messages()[0].message.body, "after the garbage");
+  EXPECT_EQ(
+      bob.Count([](const Event& e) { return std::holds_alternative<DecryptionFailedEvent>(e); }),
+      2u);
+  EXPECT_EQ(bob.client->stats().decrypt_failures, 2u);
+  // Acked: a reconnect does not bring them back.
+  bob.Close();
+  bob.events.clear();
+  bob.Open();
+  ASSERT_TRUE(bob.client->Sync(kWait));
+  EXPECT_EQ(
+      bob.Count([](const Event& e) { return std::holds_alternative<DecryptionFailedEvent>(e); }),
+      0u);
 }
 
 TEST_F(ClientSdkTest, KeepalivePingsAnIdleConnection) {

@@ -51,6 +51,12 @@ TEST(Output, OtherEventsJson) {
   EXPECT_EQ(presence["type"], "presence");
   EXPECT_EQ(presence["online"], false);
   EXPECT_EQ(presence["lastSeen"], 42);
+  EXPECT_EQ(EventJson(client::DecryptionFailedEvent{"aa", "", 2})["type"], "decryptionFailed");
+  EXPECT_EQ(EventJson(client::DecryptionFailedEvent{"aa", "", 2})["device"], 2);
+  EXPECT_NE(
+      EventText(client::DecryptionFailedEvent{"aa", "+4915112345678", 2}, TimeZoneChoice::kUtc)
+          .find("could not be decrypted"),
+      std::string::npos);
   EXPECT_EQ(EventJson(client::IdentityChangedEvent{"aa", "+4915112345678"})["type"],
             "identityChanged");
   EXPECT_EQ(EventJson(client::ConnectionEvent{true}),
