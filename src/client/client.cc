@@ -463,7 +463,16 @@ Status Client::Poll(milliseconds timeout, const std::function<bool()>& until) {
 }
 
 Status Client::Sync(milliseconds timeout) {
+  const bool was_connected = impl_->conn != nullptr;
   if (auto st = Connect(); !st) return st;
+  // The server says QueueEmpty once per connection, after the drain that follows the
+  // handshake; on a connection that was already up it may be long stale. So: handle what
+  // has arrived, then start a fresh connection and wait for its QueueEmpty.
+  if (was_connected) {
+    SOTTO_RETURN_IF_ERROR(Poll(milliseconds(0)));
+    impl_->DropConnection();
+    if (auto st = impl_->TryConnect(); !st) return st;
+  }
   auto drained = [this] { return impl_->queue_empty_seen && impl_->conn != nullptr; };
   SOTTO_RETURN_IF_ERROR(Poll(timeout, drained));
   if (!drained()) {

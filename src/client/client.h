@@ -168,8 +168,9 @@ class Client {
   // early once `until` (if given) returns true. Errors only for local failures (store);
   // network trouble is handled by reconnecting.
   Status Poll(std::chrono::milliseconds timeout, const std::function<bool()>& until = nullptr);
-  // Connects and polls until the server says the queue is drained (QueueEmpty). kOffline
-  // if not connected or not drained within `timeout`.
+  // Receives everything queued for this device until now: handles what has arrived,
+  // then polls a fresh connection until the server says its queue is drained
+  // (QueueEmpty). kOffline if not connected or not drained within `timeout`.
   Status Sync(std::chrono::milliseconds timeout);
   // When the next timer (reconnect, keepalive, outbox retry) is due, from now.
   std::chrono::milliseconds NextTimer() const;
