@@ -125,7 +125,7 @@ ExitCode Send(const GlobalOptions& global, const SendArgs& args) {
   if (args.format == OutputFormat::kJson) {
     PrintJsonLine({{"id", id.empty() ? nlohmann::json(nullptr) : nlohmann::json(id)},
                    {"to", args.to},
-                   {"status", StatusName(tick)}});
+                   {"status", client::TickName(tick)}});
   } else {
     // On stdout even when not sent: the message is stored and has an id either way; the
     // exit code tells scripts which case it was.

@@ -48,22 +48,6 @@ std::string FormatTime(uint64_t unix_ms, TimeZoneChoice zone) {
   return text;
 }
 
-std::string_view StatusName(client::Tick tick) {
-  switch (tick) {
-    case client::Tick::kPending:
-      return "pending";
-    case client::Tick::kSent:
-      return "sent";
-    case client::Tick::kDelivered:
-      return "delivered";
-    case client::Tick::kRead:
-      return "read";
-    case client::Tick::kBlocked:
-      return "blocked";
-  }
-  return "pending";
-}
-
 std::string_view TickMark(client::Tick tick) {
   switch (tick) {
     case client::Tick::kPending:
@@ -138,7 +122,7 @@ json EventJson(const client::Event& event) {
           return {{"from", HandleOrNull(e.handle)},
                   {"peer", e.peer},
                   {"id", e.message_id},
-                  {"status", StatusName(e.tick)}};
+                  {"status", client::TickName(e.tick)}};
         } else if constexpr (std::is_same_v<E, client::TypingEvent>) {
           return {{"from", HandleOrNull(e.handle)}, {"peer", e.peer}, {"typing", e.typing}};
         } else if constexpr (std::is_same_v<E, client::PresenceEvent>) {
@@ -172,7 +156,7 @@ std::string EventText(const client::Event& event, TimeZoneChoice zone) {
           return line;
         } else if constexpr (std::is_same_v<E, client::ReceiptEvent>) {
           return "receipt: message " + SanitizeForTerminal(e.message_id) + " to " +
-                 SafeName(e.handle, e.peer) + " " + std::string(StatusName(e.tick));
+                 SafeName(e.handle, e.peer) + " " + std::string(client::TickName(e.tick));
         } else if constexpr (std::is_same_v<E, client::TypingEvent>) {
           return SafeName(e.handle, e.peer) + (e.typing ? " is typing" : " stopped typing");
         } else if constexpr (std::is_same_v<E, client::PresenceEvent>) {
@@ -203,7 +187,7 @@ json MessageJson(const client::StoredMessage& message, std::string_view handle) 
               {"body", message.body},
               {"sentAt", message.sent_ms},
               {"storedAt", message.stored_ms},
-              {"status", StatusName(message.tick)},
+              {"status", client::TickName(message.tick)},
               {"untrusted", message.untrusted_identity}};
   if (message.direction == client::MessageDirection::kIncoming) {
     out["device"] = message.peer_device;

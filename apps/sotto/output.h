@@ -25,8 +25,6 @@ enum class TimeZoneChoice : uint8_t { kLocal, kUtc };
 // "YYYY-MM-DD HH:MM:SS" for a Unix time in milliseconds.
 std::string FormatTime(uint64_t unix_ms, TimeZoneChoice zone);
 
-// "pending", "sent", "delivered", "read", "blocked" (the JSON "status" field).
-std::string_view StatusName(client::Tick tick);
 // What a person sees next to an outgoing message: "…", "✓", "✓✓", "✓✓ read", "held".
 std::string_view TickMark(client::Tick tick);
 

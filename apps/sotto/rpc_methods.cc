@@ -31,7 +31,7 @@ RpcResult<json> RpcMethods::Call(const RpcCall& call) {
 RpcResult<json> RpcMethods::Run(const SendCall& call) {
   auto outcome = client_.SendText(call.to, call.text);
   if (!outcome) return AppError(outcome.error());
-  return json{{"id", outcome->message_id}, {"status", StatusName(outcome->tick)}};
+  return json{{"id", outcome->message_id}, {"status", client::TickName(outcome->tick)}};
 }
 
 RpcResult<json> RpcMethods::Run(const MessagesCall& call) {

@@ -26,6 +26,28 @@ uint64_t WallMs() {
           .count());
 }
 
+bool IsOffline(const Error& error) {
+  return error.module == Module::kClient && error.detail == static_cast<uint16_t>(SdkErr::kOffline);
+}
+
+bool IsStoreError(const Error& error) {
+  return error.module == Module::kClient &&
+         error.detail >= static_cast<uint16_t>(StoreErr::kOpen) &&
+         error.detail <= static_cast<uint16_t>(StoreErr::kBusy);
+}
+
+Status Client::Impl::RequireRegistered() const {
+  if (registered()) return Ok();
+  return SdkError(Code::kFailedPrecondition, SdkErr::kNotRegistered,
+                  "not registered: run sotto register and sotto verify first");
+}
+
+std::string Client::Impl::NewMessageId() {
+  Bytes id(16);
+  random.Fill(id);
+  return ToHex(id);
+}
+
 std::string Hex(std::string_view bytes) {
   return ToHex(ByteSpan(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
@@ -299,10 +321,7 @@ void Client::Impl::ScheduleReconnect() {
 }
 
 Status Client::Connect() {
-  if (!impl_->registered()) {
-    return SdkError(Code::kFailedPrecondition, SdkErr::kNotRegistered,
-                    "not registered: run sotto register and sotto verify first");
-  }
+  SOTTO_RETURN_IF_ERROR(impl_->RequireRegistered());
   return impl_->TryConnect();
 }
 
@@ -406,16 +425,12 @@ std::chrono::milliseconds Client::NextTimer() const {
 
 Status Client::Poll(milliseconds timeout, const std::function<bool()>& until) {
   Impl& d = *impl_;
-  if (!d.registered()) {
-    return SdkError(Code::kFailedPrecondition, SdkErr::kNotRegistered,
-                    "not registered: run sotto register and sotto verify first");
-  }
+  SOTTO_RETURN_IF_ERROR(d.RequireRegistered());
   const auto deadline = steady_clock::now() + timeout;
   for (;;) {
     auto now = steady_clock::now();
     if (!d.conn && !d.replaced && now >= d.next_connect_at) {
-      if (auto st = d.TryConnect(); !st && st.error().module == Module::kClient &&
-                                    st.error().detail >= 100 && st.error().detail < 200) {
+      if (auto st = d.TryConnect(); !st && IsStoreError(st.error())) {
         return st;  // the store failed, not the network
       }
     }

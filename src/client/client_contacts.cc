@@ -35,10 +35,7 @@ Status Client::Impl::ReleaseHeld(const std::string& peer) {
 
 Result<Contact> Client::AddContact(std::string_view handle, std::string_view name) {
   Impl& d = *impl_;
-  if (!d.registered()) {
-    return SdkError(Code::kFailedPrecondition, SdkErr::kNotRegistered,
-                    "not registered: run sotto register and sotto verify first");
-  }
+  SOTTO_RETURN_IF_ERROR(d.RequireRegistered());
   SOTTO_ASSIGN_OR_RETURN(Contact contact, d.ResolveContact(handle));
   if (!name.empty()) contact.name = std::string(name);
   SOTTO_RETURN_IF_ERROR(d.store->PutContact(contact));
@@ -59,10 +56,7 @@ Result<std::vector<Contact>> Client::Contacts() { return impl_->store->ListConta
 
 Result<SafetyNumber> Client::GetSafetyNumber(std::string_view handle) {
   Impl& d = *impl_;
-  if (!d.registered()) {
-    return SdkError(Code::kFailedPrecondition, SdkErr::kNotRegistered,
-                    "not registered: run sotto register and sotto verify first");
-  }
+  SOTTO_RETURN_IF_ERROR(d.RequireRegistered());
   SOTTO_ASSIGN_OR_RETURN(Contact contact, d.ResolveContact(handle));
   const signal::ProtocolAddress address{contact.account_id, kPrimaryDevice};
   SOTTO_ASSIGN_OR_RETURN(std::optional<IdentityInfo> info, d.store->GetIdentityInfo(address));

@@ -18,10 +18,6 @@ using std::chrono::steady_clock;
 
 constexpr size_t kOutboxBatch = 64;  // items read per flush pass
 
-bool IsOffline(const Error& error) {
-  return error.module == Module::kClient && error.detail == static_cast<uint16_t>(SdkErr::kOffline);
-}
-
 bool IsUntrusted(const Error& error) {
   return error.module == Module::kSignal &&
          error.detail == static_cast<uint16_t>(signal::Err::kUntrustedIdentity);
@@ -253,8 +249,7 @@ Status Client::Impl::FlushOutbox(Due due) {
       auto tick = SendItem(item);
       if (!tick) {
         if (IsOffline(tick.error())) return Ok();  // stays queued; the reconnect flushes again
-        if (tick.error().module == Module::kClient && tick.error().detail >= 100 &&
-            tick.error().detail < 200) {
+        if (IsStoreError(tick.error())) {
           return tl::unexpected(tick.error());  // the store failed
         }
         // Anything else (unknown account, bad bundle): retry later, do not spin.
@@ -308,10 +303,8 @@ Result<Contact> Client::Impl::ResolveContact(std::string_view handle) {
 // Stores `content` for `peer` in the outbox under a new message id.
 Result<std::string> Client::Impl::QueueContent(const std::string& peer,
                                                const content::Content& content, bool online_only) {
-  Bytes id(16);
-  random.Fill(id);
   OutboxItem item;
-  item.message_id = ToHex(id);
+  item.message_id = NewMessageId();
   item.recipient = peer;
   item.content = EncodeContent(content);
   item.online_only = online_only;
@@ -322,10 +315,7 @@ Result<std::string> Client::Impl::QueueContent(const std::string& peer,
 
 Result<SendOutcome> Client::SendText(std::string_view handle, std::string_view text) {
   Impl& d = *impl_;
-  if (!d.registered()) {
-    return SdkError(Code::kFailedPrecondition, SdkErr::kNotRegistered,
-                    "not registered: run sotto register and sotto verify first");
-  }
+  SOTTO_RETURN_IF_ERROR(d.RequireRegistered());
   if (text.size() > kMaxBodyBytes) {
     return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge,
                     "the text is longer than kMaxBodyBytes (8 KiB)");
@@ -337,10 +327,8 @@ Result<SendOutcome> Client::SendText(std::string_view handle, std::string_view t
   content::Content content = d.NewContent();
   content.mutable_data()->set_body(std::string(text));
   content.mutable_data()->set_timestamp_ms(WallMs());
-  Bytes id(16);
-  d.random.Fill(id);
   OutboxItem item;
-  item.message_id = ToHex(id);
+  item.message_id = d.NewMessageId();
   item.recipient = contact.account_id;
   item.content = EncodeContent(content);
   StoredMessage message;
@@ -407,9 +395,7 @@ Status Client::SendTyping(std::string_view handle, Typing typing) {
                                            : content::TypingMessage::STOPPED);
   content.mutable_typing()->set_timestamp_ms(WallMs());
   OutboxItem item;
-  Bytes id(16);
-  d.random.Fill(id);
-  item.message_id = ToHex(id);
+  item.message_id = d.NewMessageId();
   item.recipient = contact.account_id;
   item.content = EncodeContent(content);
   item.online_only = true;
@@ -446,11 +432,6 @@ Result<size_t> Client::MarkRead(std::string_view handle) {
   return read.size();
 }
 
-Result<size_t> Client::PendingCount() {
-  SOTTO_ASSIGN_OR_RETURN(
-      std::vector<OutboxItem> items,
-      impl_->store->ListOutbox(100000, LocalStore::OutboxFilter::kIncludeBlocked));
-  return items.size();
-}
+Result<size_t> Client::PendingCount() { return impl_->store->CountOutbox(); }
 
 }  // namespace sotto::client

@@ -266,7 +266,8 @@ class LocalStore final : public signal::IdentityKeyStore,
   Result<std::vector<OutboxItem>> ListOutbox(size_t limit, OutboxFilter filter);
   Status UpdateOutbox(const OutboxItem& item);  // attempts, next_attempt_ms, blocked
   Status RemoveOutbox(std::string_view message_id);
-  // Items waiting for `recipient`, blocked ones included.
+  // Items waiting (for `recipient`), blocked ones included.
+  Result<size_t> CountOutbox();
   Result<size_t> CountOutbox(std::string_view recipient);
   // Unblocks every item for `recipient`; returns how many.
   Result<size_t> UnblockOutbox(std::string_view recipient);

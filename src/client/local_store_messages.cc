@@ -370,6 +370,12 @@ Result<size_t> LocalStore::UnblockOutbox(std::string_view recipient) {
   return static_cast<size_t>(impl_->db->changes());
 }
 
+Result<size_t> LocalStore::CountOutbox() {
+  SOTTO_ASSIGN_OR_RETURN(Statement stmt, impl_->db->Prepare("SELECT COUNT(*) FROM outbox"));
+  SOTTO_ASSIGN_OR_RETURN(const bool row, stmt.Step());
+  return row ? static_cast<size_t>(stmt.Int(0)) : size_t{0};
+}
+
 Result<size_t> LocalStore::CountOutbox(std::string_view recipient) {
   SOTTO_ASSIGN_OR_RETURN(Statement stmt,
                          impl_->db->Prepare("SELECT COUNT(*) FROM outbox WHERE recipient = ?1"));

@@ -83,8 +83,8 @@ TEST(Output, EventTextLines) {
 }
 
 TEST(Output, TicksAndStatusNames) {
-  EXPECT_EQ(StatusName(client::Tick::kPending), "pending");
-  EXPECT_EQ(StatusName(client::Tick::kBlocked), "blocked");
+  EXPECT_EQ(client::TickName(client::Tick::kPending), "pending");
+  EXPECT_EQ(client::TickName(client::Tick::kBlocked), "blocked");
   EXPECT_EQ(TickMark(client::Tick::kSent), "\u2713");
   EXPECT_EQ(TickMark(client::Tick::kDelivered), "\u2713\u2713");
   EXPECT_EQ(TickMark(client::Tick::kRead), "\u2713\u2713 read");

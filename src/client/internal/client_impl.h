@@ -22,6 +22,10 @@ namespace sotto::client {
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 tl::unexpected<Error> SdkError(Code code, SdkErr detail, const char* message);
+// The server could not be reached (the work stays queued).
+bool IsOffline(const Error& error);
+// The local store failed (StoreErr): not something a retry over the network fixes.
+bool IsStoreError(const Error& error);
 uint64_t WallMs();
 std::string Hex(std::string_view bytes);
 
@@ -48,6 +52,10 @@ struct Client::Impl {
 
   signal::ProtocolStores stores() { return signal::ProtocolStores{*store, *store, *store, *store}; }
   bool registered() const { return account && account->device_id != 0; }
+  // kNotRegistered unless the code was verified.
+  Status RequireRegistered() const;
+  // A fresh random message id (16 bytes, hex).
+  std::string NewMessageId();
 
   // --- client.cc ---
   Status TryConnect();
