@@ -20,6 +20,18 @@ Sha256Digest Sha256(ByteSpan data) {
   return out;
 }
 
+static_assert(sizeof(SHA256_CTX) == Sha256Stream::kStateSize);
+
+Sha256Stream::Sha256Stream() { SHA256_Init(reinterpret_cast<SHA256_CTX*>(state_)); }
+void Sha256Stream::Update(ByteSpan data) {
+  SHA256_Update(reinterpret_cast<SHA256_CTX*>(state_), data.data(), data.size());
+}
+Sha256Digest Sha256Stream::Final() {
+  Sha256Digest out;
+  SHA256_Final(out.data(), reinterpret_cast<SHA256_CTX*>(state_));
+  return out;
+}
+
 Sha512Digest Sha512(ByteSpan data) {
   Sha512Digest out;
   crypto_hash_sha512(out.data(), data.data(), data.size());

@@ -33,6 +33,20 @@ class Sha512Stream {
   crypto_hash_sha512_state state_;
 };
 
+// Incremental SHA-256 (OpenSSL). Final() may be called once; equal to Sha256() of the
+// concatenated input however it is split.
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  void Update(ByteSpan data);
+  Sha256Digest Final();
+
+  static constexpr size_t kStateSize = 112;  // sizeof(SHA256_CTX), checked in hash.cc
+
+ private:
+  alignas(8) uint8_t state_[kStateSize];
+};
+
 // An HMAC-SHA256 key with its inner and outer hash states precomputed, so each MAC
 // under it costs only the data's blocks plus one (OpenSSL's SHA-256, which uses the
 // SHA extensions where the CPU has them). No allocation.
