@@ -24,6 +24,7 @@
 #include "server/verification.h"
 #include "store/rocksdb/rocksdb_store.h"
 #include "server/gateway.h"
+#include "server/media.h"
 #include "server/server_key.h"
 #include "server/ws_gateway.h"
 
@@ -44,13 +45,15 @@ int Run(int argc, char** argv) {
   CLI::App app{"sottod: the Sotto messaging server"};
   std::string config_path;
   ServerConfig config;
-  std::string data, listen, ws_listen, http_listen, log_level;
+  std::string data, listen, ws_listen, http_listen, media_listen, log_level;
   uint32_t loops = 0;
   app.add_option("--config", config_path, "TOML config file")->check(CLI::ExistingFile);
   app.add_option("--data", data, "data directory (default sotto-data)");
   app.add_option("--listen", listen, "Noise over TCP, HOST:PORT (port 0 = any free port)");
   app.add_option("--ws-listen", ws_listen, "Noise over WebSocket, HOST:PORT");
   app.add_option("--http-listen", http_listen, "HTTP (/metrics), HOST:PORT");
+  app.add_option("--media-listen", media_listen,
+                 "media blob service over HTTP, HOST:PORT (enables [media])");
   app.add_option("--loops", loops, "event loops (default: one per core)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   CLI11_PARSE(app, argc, argv);
@@ -67,6 +70,7 @@ int Run(int argc, char** argv) {
   if (!ws_listen.empty()) config.ws_listen = ws_listen;
   if (!http_listen.empty()) config.http_listen = http_listen;
   if (!log_level.empty()) config.log_level = log_level;
+  if (!media_listen.empty()) config.media.listen = media_listen;
   if (loops != 0) config.loops = loops;
   if (config.loops == 0) config.loops = std::max(1u, std::thread::hardware_concurrency());
   if (auto s = sotto::server::ValidateConfig(config, detail); !s) {
@@ -154,7 +158,19 @@ int Run(int argc, char** argv) {
   core_options.prekeys = config.prekeys;
   core_options.max_push_endpoint_bytes = config.push.max_endpoint_bytes;
   core_options.allow_private_push_endpoints = config.push.allow_private_endpoints;
+  std::unique_ptr<sotto::server::MediaService> media;  // outlives the core that points to it
+  if (!config.media.listen.empty()) {
+    auto started = sotto::server::MediaService::Start(
+        config.media, (std::filesystem::path(config.data_dir) / "media").string());
+    if (!started) {
+      std::cerr << "sottod: media service on " << config.media.listen << ": "
+                << started.error().ToString() << "\n";
+      return 1;
+    }
+    media = std::move(*started);
+  }
   sotto::server::ServerCore core(core_options, **store, **codes, *code_sender, push->get());
+  core.AttachMedia(media.get());
   core.Start();
 
   sotto::server::GatewayOptions options;
@@ -176,13 +192,15 @@ int Run(int argc, char** argv) {
     return 1;
   }
   sotto::server::WsGateway* wsg = ws_gateway->get();
-  auto metrics = sotto::net::HttpServer::Start(*http, [gw, wsg, &core](const sotto::net::HttpRequest& r) {
+  sotto::server::MediaService* media_raw = media.get();
+  auto metrics = sotto::net::HttpServer::Start(*http, [gw, wsg, &core, media_raw](const sotto::net::HttpRequest& r) {
     if (r.method == "GET" && r.target == "/metrics") {
       auto loops_metrics = gw->metrics();
       loops_metrics.push_back(&wsg->metrics());
       return sotto::net::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                                       sotto::server::RenderPrometheus(loops_metrics) +
-                                          core.RenderPrometheus()};
+                                          core.RenderPrometheus() +
+                                          (media_raw ? media_raw->RenderPrometheus() : "")};
     }
     return sotto::net::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
   });
@@ -196,7 +214,8 @@ int Run(int argc, char** argv) {
     const auto ports = std::filesystem::path(config.data_dir) / "ports.json";
     std::ofstream(ports.string() + ".tmp")
         << "{\"listen\": " << gw->port() << ", \"ws_listen\": " << wsg->port()
-        << ", \"http_listen\": " << (*metrics)->port() << "}\n";
+        << ", \"http_listen\": " << (*metrics)->port()
+        << ", \"media_listen\": " << (media ? media->port() : 0) << "}\n";
     std::filesystem::rename(ports.string() + ".tmp", ports, ec);
   }
   auto host_of = [](const std::string& hp) { return hp.substr(0, hp.rfind(':')); };
@@ -218,6 +237,7 @@ int Run(int argc, char** argv) {
   wsg->Shutdown();
   gw->Shutdown();
   (*metrics)->Stop();
+  if (media) media->Stop();
   core.Stop();
   (*push)->Stop();
   (*store)->Close();

@@ -46,6 +46,16 @@ class TableReader {
     return true;
   }
 
+  bool Unsigned64(std::string_view key, uint64_t& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = table_.get(key);
+    if (n == nullptr) return true;
+    const auto* v = n->as_integer();
+    if (v == nullptr || v->get() < 0) return Fail(key, "must be a non-negative integer");
+    out = static_cast<uint64_t>(v->get());
+    return true;
+  }
+
   bool Bool(std::string_view key, bool& out) {
     known_.insert(std::string(key));
     const toml::node* n = table_.get(key);
@@ -102,7 +112,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
   const toml::table& root = parsed.table();
   for (const auto& [k, v] : root) {
     if (k.str() != "server" && k.str() != "limits" && k.str() != "store" &&
-        k.str() != "registration" && k.str() != "prekeys" && k.str() != "push") {
+        k.str() != "registration" && k.str() != "prekeys" && k.str() != "push" &&
+        k.str() != "media") {
       error_detail = "[" + std::string(k.str()) + "] is not a known table";
       return ConfigError(ConfigErr::kUnknownKey, "unknown config table");
     }
@@ -177,6 +188,17 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
            r.Unsigned("max_pending", c.max_pending) &&
            r.Bool("allow_private_endpoints", c.allow_private_endpoints);
   }));
+  SOTTO_RETURN_IF_ERROR(table("media", [&](TableReader& r) {
+    MediaConfig& c = config.media;
+    return r.String("listen", c.listen) && r.String("public_url", c.public_url) &&
+           r.Unsigned64("max_blob_bytes", c.max_blob_bytes) &&
+           r.Unsigned("blob_ttl_s", c.blob_ttl_s) &&
+           r.Unsigned("upload_token_ttl_s", c.upload_token_ttl_s) &&
+           r.Unsigned("sweep_interval_ms", c.sweep_interval_ms) &&
+           r.Unsigned("max_transfers", c.max_transfers) &&
+           r.Unsigned("idle_timeout_ms", c.idle_timeout_ms) &&
+           r.Unsigned("max_pending_tokens", c.max_pending_tokens);
+  }));
   return ValidateConfig(config, error_detail);
 }
 
@@ -240,6 +262,20 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
   }
   if (pu.initial_backoff_ms == 0 || pu.max_backoff_ms < pu.initial_backoff_ms) {
     return bad("push.initial_backoff_ms must be at least 1 and at most push.max_backoff_ms");
+  }
+  const MediaConfig& me = config.media;
+  if (me.max_blob_bytes == 0) return bad("media.max_blob_bytes must be at least 1");
+  if (me.blob_ttl_s == 0 || me.upload_token_ttl_s == 0 || me.sweep_interval_ms == 0) {
+    return bad("media.blob_ttl_s, media.upload_token_ttl_s and media.sweep_interval_ms must be at least 1");
+  }
+  if (me.max_transfers == 0 || me.max_transfers > 10'000) {
+    return bad("media.max_transfers must be in 1..10000");
+  }
+  if (me.idle_timeout_ms == 0) return bad("media.idle_timeout_ms must be at least 1");
+  if (me.max_pending_tokens == 0) return bad("media.max_pending_tokens must be at least 1");
+  if (!me.public_url.empty() && me.public_url.rfind("http://", 0) != 0 &&
+      me.public_url.rfind("https://", 0) != 0) {
+    return bad("media.public_url must start with http:// or https://");
   }
   return Ok();
 }

@@ -64,6 +64,19 @@ struct PushConfig {
   bool allow_private_endpoints = false;
 };
 
+// [media]: the encrypted-attachment blob service (HTTP). docs/media.md.
+struct MediaConfig {
+  std::string listen;                          // HOST:PORT (port 0 = any); empty = no media service
+  std::string public_url;                      // told to clients instead of host:port, e.g. behind a proxy
+  uint64_t max_blob_bytes = 1ull << 30;        // largest blob (ciphertext) accepted: 1 GiB
+  uint32_t blob_ttl_s = 30 * 86'400;           // a blob is deleted this long after its upload
+  uint32_t upload_token_ttl_s = 600;           // an unused upload token expires after this
+  uint32_t sweep_interval_ms = 60'000;         // how often expired blobs and stale temp files go
+  uint32_t max_transfers = 64;                 // concurrent HTTP connections; more get 503
+  uint32_t idle_timeout_ms = 30'000;           // a transfer that moves no byte this long is closed
+  uint32_t max_pending_tokens = 10'000;        // unused upload tokens kept in memory
+};
+
 struct ServerConfig {
   std::string data_dir = "sotto-data";
   std::string listen = "127.0.0.1:5222";       // Noise over TCP
@@ -76,6 +89,7 @@ struct ServerConfig {
   RegistrationConfig registration;
   PreKeyConfig prekeys;
   PushConfig push;
+  MediaConfig media;
 };
 
 enum class ConfigErr : uint16_t { kParse = 1, kUnknownKey = 2, kBadValue = 3 };

@@ -255,6 +255,16 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
       response.mutable_empty();
       break;
     }
+    case wire::Request::kMediaUpload:
+    case wire::Request::kMediaLocation:
+      HandleMedia(request, response);
+      break;
+    // Handled by the groups slice (merged separately).
+    case wire::Request::kCreateGroup:
+    case wire::Request::kModifyGroup:
+    case wire::Request::kGetGroup:
+    case wire::Request::kGetGroupDevices:
+    case wire::Request::kGroupSend:
     case wire::Request::kRequestCode:
     case wire::Request::kRegister:
     case wire::Request::kEcho:

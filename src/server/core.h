@@ -31,6 +31,8 @@
 
 namespace sotto::server {
 
+class MediaService;
+
 namespace internal {
 struct SessionContext;
 struct SessionState;
@@ -98,6 +100,10 @@ class ServerCore {
                      wire::Response& response, uint64_t now_ms);
   void OnDeliveryAck(internal::SessionContext& ctx, const wire::DeliveryAck& ack);
 
+  // Serves media_upload/media_location with `media` (must outlive the core); without it
+  // they get STATUS_MEDIA_DISABLED. Call before the gateway starts.
+  void AttachMedia(MediaService* media) { media_ = media; }
+
   const CoreMetrics& metrics() const { return metrics_; }
   // Prometheus text of the core's counters and the queue's statistics.
   std::string RenderPrometheus() const;
@@ -123,6 +129,7 @@ class ServerCore {
   void DeliverNotified(internal::SessionContext& ctx, uint64_t seq, const std::string& payload);
   void NotifyPreKeysLow(const store::DeviceAddress& device, uint32_t count);
   void MaintenanceLoop();
+  void HandleMedia(const wire::Request& request, wire::Response& response);  // core_media.cc
 
   CoreOptions options_;
   store::Store& store_;
@@ -142,6 +149,7 @@ class ServerCore {
   std::condition_variable maintenance_cv_;
   bool stopping_ = false;  // GUARDED_BY(maintenance_mu_)
   std::thread maintenance_;
+  MediaService* media_ = nullptr;
 };
 
 }  // namespace sotto::server

@@ -76,6 +76,10 @@ void SottodProcess::Start() {
   std::vector<std::string> args = {SOTTOD_PATH, "--data", data_dir_, "--listen", listen,
                                    "--ws-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--loops",
                                    std::to_string(options.loops), "--log-level", "warn"};
+  if (options.media) {
+    args.push_back("--media-listen");
+    args.push_back("127.0.0.1:0");
+  }
   if (!options.config_toml.empty()) {
     const std::string path = data_dir_ + "/sottod.toml";
     if (!std::filesystem::exists(path)) std::ofstream(path) << options.config_toml;
@@ -115,6 +119,7 @@ void SottodProcess::Start() {
   tcp_port_ = JsonPort(ports, "listen");
   http_port_ = JsonPort(ports, "http_listen");
   ws_port_ = JsonPort(ports, "ws_listen");
+  media_port_ = options_.media ? JsonPort(ports, "media_listen") : 0;
   auto key = server::ParseServerKeyText(ReadFile(data_dir_ + "/server.pub"));
   EXPECT_TRUE(key);
   if (key) server_key_ = *key;

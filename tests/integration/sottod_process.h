@@ -20,6 +20,9 @@ struct SottodOptions {
   std::optional<rlim_t> open_file_limit;  // soft and hard RLIMIT_NOFILE for the child
   // Restart() listens on the same TCP port again (clients keep their server address).
   bool keep_tcp_port = false;
+  // Runs the media blob service on a free port (--media-listen 127.0.0.1:0); its other
+  // [media] settings come from config_toml.
+  bool media = false;
 };
 
 class SottodProcess {
@@ -33,6 +36,7 @@ class SottodProcess {
   net::SocketAddress tcp_address() const;
   uint16_t http_port() const { return http_port_; }
   uint16_t ws_port() const { return ws_port_; }
+  uint16_t media_port() const { return media_port_; }  // 0 without options.media
   const crypto::X25519Public& server_key() const { return server_key_; }
   const std::string& data_dir() const { return data_dir_; }
   // GET /metrics; returns the value of one series (e.g.
@@ -58,6 +62,7 @@ class SottodProcess {
   uint16_t tcp_port_ = 0;
   uint16_t http_port_ = 0;
   uint16_t ws_port_ = 0;
+  uint16_t media_port_ = 0;
   crypto::X25519Public server_key_{};
 };
 

@@ -1,0 +1,140 @@
+// The media blob service: an HTTP/1.1 server (Boost.Beast, synchronous, one thread per
+// transfer, at most media.max_transfers at once) that stores encrypted attachment blobs
+// under DATA/media/ and serves them back, and the single-use upload tokens the server core
+// hands out over the Noise channel. The service only ever sees ciphertext and sizes.
+// Format, URLs and rules: docs/media.md; config: docs/config.md [media].
+//
+//   PUT|POST /v1/media/<blob_id>   Authorization: Bearer <token>, Content-Length = granted size
+//   GET|HEAD /v1/media/<blob_id>   optional Range: bytes=N- | N-M | -S
+//
+// Uploads stream to `<blob_id>.part` and are renamed to `<blob_id>` when complete;
+// downloads stream from the file. Blobs live media.blob_ttl_s after their upload, then a
+// sweep (every media.sweep_interval_ms) deletes them, and stale `.part` files too.
+//
+// Thread-safety: thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.h"
+#include "crypto/hash.h"
+#include "net/socket.h"
+#include "server/config.h"
+
+namespace sotto::server {
+
+inline constexpr size_t kBlobIdRandomBytes = 16;   // 128 bits
+inline constexpr size_t kBlobIdChars = 22;         // base64url without padding
+inline constexpr size_t kUploadTokenBytes = 32;    // sent as 64 hex characters
+inline constexpr size_t kMediaChunkBytes = 64 * 1024;  // per read/write of a transfer
+
+enum class MediaErr : uint16_t {
+  kTooLarge = 1,       // size above media.max_blob_bytes
+  kTooManyTokens = 2,  // media.max_pending_tokens unused tokens outstanding
+  kIo = 3,             // the blob directory could not be used
+};
+
+// True if `id` has the form of a blob id (22 URL-safe base64 characters).
+bool IsBlobId(std::string_view id);
+
+struct MediaMetrics {
+  using Counter = std::atomic<uint64_t>;
+  Counter tokens_issued{0};
+  Counter uploads{0};          // blobs stored
+  Counter downloads{0};        // GET responses that sent a body (200 or 206)
+  Counter bytes_uploaded{0};
+  Counter bytes_downloaded{0};
+  Counter blobs_expired{0};    // deleted by the sweep
+  Counter parts_removed{0};    // stale partial uploads deleted by the sweep
+  Counter rejected{0};         // requests refused (bad token, size, range, busy, not found)
+  Counter sweeps{0};           // completed sweeps (tests await this)
+  Counter active_transfers{0};
+};
+
+struct UploadGrant {
+  std::string blob_id;
+  std::string token;  // hex
+};
+
+class MediaService {
+ public:
+  // Serves `config.listen` with blobs in `dir` (created if missing). `now_ms` is the
+  // wall clock (tests may pass their own). Errors: the listen address does not parse or
+  // bind (kNet), the directory cannot be created (MediaErr::kIo).
+  static Result<std::unique_ptr<MediaService>> Start(const MediaConfig& config, std::string dir);
+  ~MediaService();  // Stop()
+  MediaService(const MediaService&) = delete;
+  MediaService& operator=(const MediaService&) = delete;
+
+  // Ends every transfer (their sockets are shut down) and the sweep; idempotent.
+  void Stop();
+
+  uint16_t port() const { return port_; }
+  const MediaConfig& config() const { return config_; }
+  const MediaMetrics& metrics() const { return metrics_; }
+  std::string RenderPrometheus() const;
+
+  // A single-use token to upload one blob of exactly `size` bytes, valid for
+  // media.upload_token_ttl_s. Errors: kResourceExhausted with MediaErr::kTooLarge or
+  // kTooManyTokens.
+  Result<UploadGrant> IssueUpload(uint64_t size);
+
+  // Deletes expired blobs and stale partial uploads now (the sweep thread calls it).
+  void Sweep();
+
+ private:
+  struct Token {
+    crypto::Sha256Digest hash;  // SHA-256 of the token: the token itself is not kept
+    uint64_t size = 0;
+    uint64_t expires_ms = 0;
+  };
+  enum class TokenCheck : uint8_t { kOk, kMissing, kWrong, kWrongSize };
+  struct Connection;
+
+  MediaService(const MediaConfig& config, std::string dir);
+  void AcceptLoop();
+  void SweepLoop();
+  // Serves one connection (media_http.cc); runs on its own thread.
+  void Serve(uint64_t id, int fd);
+  void HandleUpload(Connection& c, std::string_view blob_id);
+  void HandleDownload(Connection& c, std::string_view blob_id);
+  // Consumes the token for `blob_id` if `token` matches it (constant-time) and it was
+  // granted for `size` bytes. Any presented token for the id is consumed.
+  TokenCheck ConsumeToken(std::string_view blob_id, std::string_view token, uint64_t size);
+  std::string BlobPath(std::string_view blob_id) const;
+  void ReapFinished();
+
+  MediaConfig config_;
+  std::string dir_;
+  uint16_t port_ = 0;
+  int listen_fd_ = -1;
+  int wake_[2] = {-1, -1};
+  mutable MediaMetrics metrics_;
+
+  std::mutex tokens_mu_;
+  std::unordered_map<std::string, Token> tokens_;  // GUARDED_BY(tokens_mu_), by blob id
+
+  std::mutex conn_mu_;
+  std::map<uint64_t, std::thread> threads_;  // GUARDED_BY(conn_mu_)
+  std::map<uint64_t, int> fds_;              // GUARDED_BY(conn_mu_): to shut down on Stop
+  std::vector<uint64_t> finished_;           // GUARDED_BY(conn_mu_): threads to join
+  uint64_t next_id_ = 0;                     // GUARDED_BY(conn_mu_)
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // GUARDED_BY(stop_mu_)
+  std::atomic<bool> stopped_{false};
+  std::thread acceptor_;
+  std::thread sweeper_;
+};
+
+}  // namespace sotto::server
