@@ -65,6 +65,10 @@ struct ClientConfig {
   std::chrono::milliseconds reconnect_max{30'000};
   std::chrono::milliseconds outbox_retry_initial{1'000};
   std::chrono::milliseconds outbox_retry_max{60'000};
+  // When a received attachment is downloaded: at once, inside the call that receives it,
+  // or only when DownloadAttachment() asks (docs/media.md).
+  enum class AttachmentDownload : uint8_t { kOnReceive, kManual };
+  AttachmentDownload attachment_download = AttachmentDownload::kOnReceive;
 };
 
 // --- Events ------------------------------------------------------------------------
@@ -193,6 +197,22 @@ class Client {
   Result<size_t> MarkRead(std::string_view handle);
   Result<std::vector<StoredMessage>> Conversation(std::string_view handle, size_t limit);
   Result<std::vector<SearchHit>> Search(std::string_view words, size_t limit);
+
+  // --- Media (client_media.cc, docs/media.md) ---
+  // Encrypts the file at `path` with a fresh media key and uploads it to the server's
+  // blob service (streaming: memory does not grow with the file), then sends the pointer
+  // with `caption` as the message body through the outbox like SendText. `content_type`
+  // empty: from the extension. The upload needs the server now (kOffline otherwise); the
+  // message that follows is queued as usual. Errors: those of SendText, kTooLarge (past
+  // kMaxAttachmentBytes or the server's media.max_blob_bytes), MediaErr::kFile,
+  // MediaErr::kTransfer, kServerRefused (the server has no media service).
+  Result<SendOutcome> SendFile(std::string_view handle, const std::filesystem::path& path,
+                               std::string_view caption, std::string_view content_type = {});
+  // Downloads, verifies and saves the attachment of the message at `message_rowid` under
+  // HOME/media/ (resuming a partial download), unless it is already saved. Errors:
+  // kNotFound (no attachment), MediaErr::kRejected (verification failed: nothing saved),
+  // MediaErr::kTransfer (try again later).
+  Result<AttachmentInfo> DownloadAttachment(int64_t message_rowid);
   // Messages still waiting for the server.
   Result<size_t> PendingCount();
 

@@ -155,7 +155,13 @@ Status Client::SetPresenceVisibility(std::string_view visibility) {
 
 Result<std::vector<StoredMessage>> Client::Conversation(std::string_view handle, size_t limit) {
   SOTTO_ASSIGN_OR_RETURN(Contact contact, impl_->ResolveContact(handle));
-  return impl_->store->Conversation(contact.account_id, limit);
+  SOTTO_ASSIGN_OR_RETURN(std::vector<StoredMessage> messages,
+                         impl_->store->Conversation(contact.account_id, limit));
+  for (StoredMessage& m : messages) {
+    SOTTO_ASSIGN_OR_RETURN(std::optional<LocalStore::Attachment> a, impl_->store->GetAttachment(m.rowid));
+    if (a) m.attachment = a->info;
+  }
+  return messages;
 }
 
 Result<std::vector<SearchHit>> Client::Search(std::string_view words, size_t limit) {

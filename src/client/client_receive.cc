@@ -94,6 +94,9 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
           if (!rowid && rowid.error().code == Code::kAlreadyExists) break;
           SOTTO_RETURN_IF_ERROR(rowid);
           message.rowid = *rowid;
+          if (content->data().has_attachment()) {
+            SOTTO_RETURN_IF_ERROR(StoreIncomingAttachment(message, content->data().attachment()));
+          }
           ++stats.received;
           events.emplace_back(MessageEvent{std::move(message), handle});
           break;
@@ -133,6 +136,7 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
       SOTTO_RETURN_IF_ERROR(store->PutContact(contact));
     }
   }
+  FetchReceivedAttachments(events);
   for (Event& event : events) {
     std::visit(
         [this](auto& e) {

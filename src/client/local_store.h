@@ -44,7 +44,7 @@ enum class StoreErr : uint16_t {
 };
 
 // The current schema version; Open() migrates older databases up to it.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 // Received-message ids are kept this long for de-duplication (past the server's TTL).
 inline constexpr uint64_t kReceivedIdRetentionMs = 31ull * 24 * 3600 * 1000;
 // Search results returned at most.
@@ -96,6 +96,24 @@ enum class Tick : uint8_t {
 };
 std::string_view TickName(Tick tick);  // "pending", "sent", "delivered", "read", "blocked"
 
+// The state of a message's attachment on this device (docs/media.md).
+enum class AttachmentState : uint8_t {
+  kPending = 0,   // not downloaded yet (or a retryable failure): DownloadAttachment retries
+  kSaved = 1,     // verified, decrypted and saved at local_path
+  kRejected = 2,  // the blob failed verification (MAC, digest, size): never saved
+  kSent = 3,      // outgoing: uploaded from local_path
+};
+std::string_view AttachmentStateName(AttachmentState state);  // "pending", "saved", ...
+
+// What a message's attachment is, as the user sees it (the media key stays in the store).
+struct AttachmentInfo {
+  std::string content_type;
+  uint64_t size = 0;
+  std::string file_name;   // the sender's name for it (a hint; sanitized when saved)
+  std::string local_path;  // where it is saved (incoming, kSaved) or was read (outgoing)
+  AttachmentState state = AttachmentState::kPending;
+};
+
 struct StoredMessage {
   int64_t rowid = 0;       // local order of arrival/creation
   std::string message_id;  // lowercase hex, 2..64 chars; unique per (peer, direction)
@@ -107,6 +125,7 @@ struct StoredMessage {
   uint64_t stored_ms = 0;  // local clock when stored
   Tick tick = Tick::kPending;
   bool untrusted_identity = false;  // incoming: the sender's key had changed and was not accepted
+  std::optional<AttachmentInfo> attachment;  // filled by the SDK's media calls (not AddMessage)
 };
 
 struct SearchHit {
@@ -271,6 +290,23 @@ class LocalStore final : public signal::IdentityKeyStore,
   Result<size_t> CountOutbox(std::string_view recipient);
   // Unblocks every item for `recipient`; returns how many.
   Result<size_t> UnblockOutbox(std::string_view recipient);
+
+  // --- Attachments (local_store_media.cc) -----------------------------------------------
+  // `pointer` is the serialized AttachmentPointer (it holds the media key: sealed at rest).
+  Status PutAttachment(int64_t message_rowid, ByteSpan pointer, const AttachmentInfo& info);
+  struct Attachment {
+    int64_t message_rowid = 0;
+    crypto::SecretBytes pointer;
+    AttachmentInfo info;
+    uint32_t attempts = 0;
+  };
+  Result<std::optional<Attachment>> GetAttachment(int64_t message_rowid);
+  Status UpdateAttachment(int64_t message_rowid, AttachmentState state,
+                          std::string_view local_path, uint32_t attempts);
+  // Incoming attachments still kPending, oldest first.
+  Result<std::vector<int64_t>> PendingAttachments(size_t limit);
+  // The message at `rowid`, if any.
+  Result<std::optional<StoredMessage>> GetMessageByRowid(int64_t rowid);
 
  private:
   struct Impl;

@@ -187,6 +187,17 @@ Result<std::optional<StoredMessage>> LocalStore::GetMessage(std::string_view pee
   return std::optional<StoredMessage>(std::move(message));
 }
 
+Result<std::optional<StoredMessage>> LocalStore::GetMessageByRowid(int64_t rowid) {
+  SOTTO_ASSIGN_OR_RETURN(Statement stmt,
+                         impl_->db->Prepare("SELECT " + std::string(kMessageColumns) +
+                                            " FROM messages WHERE id = ?1"));
+  stmt.Bind(1, rowid);
+  SOTTO_ASSIGN_OR_RETURN(const bool row, stmt.Step());
+  if (!row) return std::optional<StoredMessage>();
+  SOTTO_ASSIGN_OR_RETURN(StoredMessage message, ReadMessage(stmt));
+  return std::optional<StoredMessage>(std::move(message));
+}
+
 Result<bool> LocalStore::AdvanceTick(std::string_view peer, std::string_view message_id,
                                      Tick tick) {
   Tick from;

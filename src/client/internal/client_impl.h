@@ -14,6 +14,7 @@
 #include "client/client.h"
 #include "client/content.h"
 #include "client/gateway_client.h"
+#include "client/media.h"
 #include "signal/store.h"
 #include "wire/sotto_wire.pb.h"
 
@@ -92,6 +93,20 @@ struct Client::Impl {
 
   // --- client_receive.cc ---
   Status ProcessEnvelopes(std::vector<wire::Envelope>& envelopes);
+
+  // --- client_media.cc ---
+  // Encrypts and uploads the file; the pointer to send (blob id, key, digests, type).
+  // The internal half of SendFile, for any target (1:1 or a group's QueueGroupContent).
+  Result<content::AttachmentPointer> UploadAttachment(const std::filesystem::path& path,
+                                                      std::string_view content_type);
+  // Stores a received pointer for `message` (inside the receive transaction).
+  Status StoreIncomingAttachment(StoredMessage& message, const content::AttachmentPointer& pointer);
+  // After the ack: downloads the attachments of the MessageEvents in `events` (if
+  // config.attachment_download says so) and updates their info.
+  void FetchReceivedAttachments(std::vector<Event>& events);
+  Result<AttachmentInfo> FetchAttachment(int64_t rowid);
+  Result<MediaEndpoint> GetMediaEndpoint();
+  std::optional<MediaEndpoint> media_endpoint;  // cached from media_location
 
   // --- client_contacts.cc ---
   Status ReleaseHeld(const std::string& peer);

@@ -120,6 +120,21 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_by_recipient ON outbox (recipient);
 )sql";
 
+// Media (docs/media.md): one attachment per message; the pointer holds the media key.
+constexpr char kSchemaV2Media[] = R"sql(
+CREATE TABLE attachments (
+  message_rowid INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+  pointer       BLOB NOT NULL,  -- sealed AttachmentPointer
+  content_type  TEXT NOT NULL,
+  size          INTEGER NOT NULL,
+  file_name     TEXT NOT NULL,
+  local_path    TEXT NOT NULL,
+  state         INTEGER NOT NULL CHECK (state BETWEEN 0 AND 3),
+  attempts      INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX attachments_by_state ON attachments (state, message_rowid);
+)sql";
+
 struct Migration {
   int version;      // the user_version after this step
   const char* sql;  // runs in one transaction with the version bump
@@ -128,6 +143,7 @@ struct Migration {
 // Append only: a released entry never changes, since databases in the field ran it.
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
+    {2, kSchemaV2Media},
 };
 static_assert(std::size(kMigrations) == static_cast<size_t>(kSchemaVersion),
               "one migration per schema version");
