@@ -29,7 +29,7 @@ tl::unexpected<Error> MediaError(Code code, MediaErr detail, const char* message
   return MakeError(code, Module::kServer, static_cast<uint16_t>(detail), message);
 }
 
-uint64_t NowMs() {
+uint64_t SystemNowMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
@@ -71,16 +71,16 @@ bool IsBlobId(std::string_view id) {
   return true;
 }
 
-MediaService::MediaService(const MediaConfig& config, std::string dir)
-    : config_(config), dir_(std::move(dir)) {}
+MediaService::MediaService(const MediaConfig& config, std::string dir, MediaClock now_ms)
+    : config_(config), dir_(std::move(dir)), now_(now_ms ? std::move(now_ms) : MediaClock(SystemNowMs)) {}
 
 Result<std::unique_ptr<MediaService>> MediaService::Start(const MediaConfig& config,
-                                                          std::string dir) {
+                                                          std::string dir, MediaClock now_ms) {
   SOTTO_ASSIGN_OR_RETURN(net::SocketAddress address, net::ParseHostPort(config.listen));
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return MediaError(Code::kInternal, MediaErr::kIo, "cannot create the media directory");
-  std::unique_ptr<MediaService> service(new MediaService(config, std::move(dir)));
+  std::unique_ptr<MediaService> service(new MediaService(config, std::move(dir), std::move(now_ms)));
   SOTTO_ASSIGN_OR_RETURN(service->listen_fd_, net::Listen(address, 128, net::ReusePort::kNo));
   SOTTO_ASSIGN_OR_RETURN(net::SocketAddress bound, net::LocalAddress(service->listen_fd_));
   service->port_ = bound.port();
@@ -187,7 +187,7 @@ void MediaService::SweepLoop() {
 }
 
 void MediaService::Sweep() {
-  const uint64_t now = NowMs();
+  const uint64_t now = now_();
   {
     std::lock_guard<std::mutex> lock(tokens_mu_);
     std::erase_if(tokens_, [now](const auto& entry) { return entry.second.expires_ms <= now; });
@@ -234,10 +234,10 @@ Result<UploadGrant> MediaService::IssueUpload(uint64_t size) {
   crypto::SystemRandom().Fill(token.mutable_span());
   UploadGrant grant{Base64Url(id_bytes), ToHex(token.span())};
   Token entry{crypto::Sha256(AsBytes(grant.token)), size,
-              NowMs() + uint64_t{config_.upload_token_ttl_s} * 1000};
+              now_() + uint64_t{config_.upload_token_ttl_s} * 1000};
   std::lock_guard<std::mutex> lock(tokens_mu_);
   if (tokens_.size() >= config_.max_pending_tokens) {
-    const uint64_t now = NowMs();
+    const uint64_t now = now_();
     std::erase_if(tokens_, [now](const auto& e) { return e.second.expires_ms <= now; });
     if (tokens_.size() >= config_.max_pending_tokens) {
       metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
@@ -255,7 +255,7 @@ MediaService::TokenCheck MediaService::ConsumeToken(std::string_view blob_id,
   const crypto::Sha256Digest presented = crypto::Sha256(AsBytes(token));
   std::lock_guard<std::mutex> lock(tokens_mu_);
   auto it = tokens_.find(std::string(blob_id));
-  if (it == tokens_.end() || it->second.expires_ms <= NowMs()) {
+  if (it == tokens_.end() || it->second.expires_ms <= now_()) {
     if (it != tokens_.end()) tokens_.erase(it);
     return TokenCheck::kMissing;
   }

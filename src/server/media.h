@@ -17,6 +17,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,6 +61,9 @@ struct MediaMetrics {
   Counter active_transfers{0};
 };
 
+// Wall-clock milliseconds; tests pass their own to expire tokens and blobs.
+using MediaClock = std::function<uint64_t()>;
+
 struct UploadGrant {
   std::string blob_id;
   std::string token;  // hex
@@ -68,9 +72,10 @@ struct UploadGrant {
 class MediaService {
  public:
   // Serves `config.listen` with blobs in `dir` (created if missing). `now_ms` is the
-  // wall clock (tests may pass their own). Errors: the listen address does not parse or
+  // wall clock (empty: the system clock). Errors: the listen address does not parse or
   // bind (kNet), the directory cannot be created (MediaErr::kIo).
-  static Result<std::unique_ptr<MediaService>> Start(const MediaConfig& config, std::string dir);
+  static Result<std::unique_ptr<MediaService>> Start(const MediaConfig& config, std::string dir,
+                                                     MediaClock now_ms = {});
   ~MediaService();  // Stop()
   MediaService(const MediaService&) = delete;
   MediaService& operator=(const MediaService&) = delete;
@@ -100,7 +105,7 @@ class MediaService {
   enum class TokenCheck : uint8_t { kOk, kMissing, kWrong, kWrongSize };
   struct Connection;
 
-  MediaService(const MediaConfig& config, std::string dir);
+  MediaService(const MediaConfig& config, std::string dir, MediaClock now_ms);
   void AcceptLoop();
   void SweepLoop();
   // Serves one connection (media_http.cc); runs on its own thread.
@@ -115,6 +120,7 @@ class MediaService {
 
   MediaConfig config_;
   std::string dir_;
+  MediaClock now_;
   uint16_t port_ = 0;
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};

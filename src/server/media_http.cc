@@ -33,12 +33,6 @@ namespace {
 
 constexpr std::string_view kPrefix = "/v1/media/";
 
-uint64_t WallMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
 const char* ReasonPhrase(unsigned status) {
   switch (status) {
     case 200: return "OK";
@@ -206,7 +200,7 @@ void MediaService::HandleDownload(Connection& c, std::string_view blob_id) {
   }
   const uint64_t modified = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000 +
                             static_cast<uint64_t>(st.st_mtim.tv_nsec) / 1'000'000;
-  if (WallMs() >= modified + uint64_t{config_.blob_ttl_s} * 1000) {
+  if (now_() >= modified + uint64_t{config_.blob_ttl_s} * 1000) {
     metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
     return Reply(c.stream, 404, "no such blob");
   }
