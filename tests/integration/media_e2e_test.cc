@@ -175,7 +175,7 @@ TEST_F(MediaE2eTest, TamperedBlobIsRejectedAndNothingIsSaved) {
   // No file (and no temporary or partial file) is left.
   size_t files = 0;
   for (const auto& entry : fs::recursive_directory_iterator(bob.home() / "media")) {
-    files += entry.is_regular_file() ? 1 : 0;
+    files += entry.is_regular_file() ? size_t{1} : size_t{0};
   }
   EXPECT_EQ(files, 0u);
   auto conversation = bob.client->Conversation(alice.handle, 10);
