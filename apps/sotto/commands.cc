@@ -134,6 +134,39 @@ ExitCode Send(const GlobalOptions& global, const SendArgs& args) {
   return code;
 }
 
+ExitCode SendFile(const GlobalOptions& global, const SendFileArgs& args) {
+  auto client = OpenClient(global);
+  if (!client) return Fail(client.error(), "");
+  if (auto s = ConnectIfPossible(**client); !s) return Fail(s.error(), "send-file");
+  auto outcome = (*client)->SendFile(args.to, args.path, args.caption, args.mime);
+  if (!outcome) return Fail(outcome.error(), "send-file");
+  ExitCode code = ExitCode::kOk;
+  std::string line = "file " + outcome->message_id + " uploaded; message ";
+  switch (outcome->tick) {
+    case client::Tick::kSent:
+    case client::Tick::kDelivered:
+    case client::Tick::kRead:
+      line += "sent " + std::string(TickMark(outcome->tick));
+      break;
+    case client::Tick::kPending:
+      line += "queued: server unreachable, will retry";
+      code = ExitCode::kOffline;
+      break;
+    case client::Tick::kBlocked:
+      line += "held: identity of " + args.to + " changed; run `sotto trust " + args.to + "`";
+      code = ExitCode::kIdentityChanged;
+      break;
+  }
+  if (args.format == OutputFormat::kJson) {
+    PrintJsonLine({{"id", outcome->message_id},
+                   {"to", args.to},
+                   {"status", client::TickName(outcome->tick)}});
+  } else {
+    std::cout << line << "\n";
+  }
+  return code;
+}
+
 ExitCode Receive(const GlobalOptions& global, const ReceiveArgs& args) {
   auto opened = OpenClient(global);
   if (!opened) return Fail(opened.error(), "");

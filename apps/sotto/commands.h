@@ -42,6 +42,17 @@ struct SendArgs {
 };
 ExitCode Send(const GlobalOptions& global, const SendArgs& args);
 
+// `sotto send-file +E164 PATH [--caption TEXT] [--mime TYPE]` (docs/media.md). A GROUP
+// target is wired by the groups slice (Client::Impl::UploadAttachment + QueueGroupContent).
+struct SendFileArgs {
+  std::string to;
+  std::filesystem::path path;
+  std::string caption;
+  std::string mime;  // empty: from the extension
+  OutputFormat format = OutputFormat::kText;
+};
+ExitCode SendFile(const GlobalOptions& global, const SendFileArgs& args);
+
 struct ReceiveArgs {
   uint32_t timeout_s = 5;  // 0: until the server's queue is drained
   OutputFormat format = OutputFormat::kText;

@@ -76,6 +76,19 @@ RpcResult<RpcCall> ParseSend(const json& p) {
   return SendCall{*std::move(to), *std::move(text)};
 }
 
+RpcResult<RpcCall> ParseSendFile(const json& p) {
+  if (auto ok = OnlyKnown(p, {"to", "path", "caption", "mime"}); !ok) return tl::unexpected(ok.error());
+  auto to = RequiredString(p, "to");
+  if (!to) return tl::unexpected(to.error());
+  auto path = RequiredString(p, "path");
+  if (!path) return tl::unexpected(path.error());
+  auto caption = OptionalString(p, "caption");
+  if (!caption) return tl::unexpected(caption.error());
+  auto mime = OptionalString(p, "mime");
+  if (!mime) return tl::unexpected(mime.error());
+  return SendFileCall{*std::move(to), *std::move(path), caption->value_or(""), mime->value_or("")};
+}
+
 RpcResult<RpcCall> ParseMessages(const json& p) {
   if (auto ok = OnlyKnown(p, {"with", "limit", "markRead"}); !ok) return tl::unexpected(ok.error());
   auto with = RequiredString(p, "with");
@@ -154,8 +167,9 @@ struct MethodEntry {
   RpcResult<RpcCall> (*parse)(const json&);
 };
 
-constexpr std::array<MethodEntry, 14> kMethods = {{
+constexpr std::array<MethodEntry, 15> kMethods = {{
     {"send", ParseSend},
+    {"sendFile", ParseSendFile},
     {"messages", ParseMessages},
     {"search", ParseSearch},
     {"safetyNumber", ParseWith<SafetyNumberCall>},

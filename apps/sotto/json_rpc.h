@@ -101,6 +101,12 @@ struct SendCall {
   std::string to;
   std::string text;
 };
+struct SendFileCall {
+  std::string to;
+  std::string path;
+  std::string caption;
+  std::string mime;
+};
 struct MessagesCall {
   std::string with;
   size_t limit = kDefaultConversationLimit;
@@ -144,7 +150,7 @@ struct VersionCall {};
 using RpcCall =
     std::variant<SendCall, MessagesCall, SearchCall, SafetyNumberCall, VerifyContactCall, TrustCall,
                  ContactsAddCall, ContactsListCall, PresenceCall, SetPresenceVisibilityCall,
-                 MarkReadCall, TypingCall, StatusCall, VersionCall>;
+                 MarkReadCall, TypingCall, StatusCall, VersionCall, SendFileCall>;
 
 // The typed call for `request`: -32601 for an unknown method, -32602 for a missing,
 // mistyped, out-of-range or unknown parameter.

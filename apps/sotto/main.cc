@@ -72,6 +72,16 @@ int Run(int argc, char** argv) {
     action = [&](const GlobalOptions& g) { return Send(g, send_args); };
   });
 
+  SendFileArgs send_file_args;
+  auto* send_file = app.add_subcommand("send-file", "send a file, end-to-end encrypted");
+  send_file->add_option("to", send_file_args.to, "recipient, +E164")->required();
+  send_file->add_option("path", send_file_args.path, "the file")->required()->check(CLI::ExistingFile);
+  send_file->add_option("--caption", send_file_args.caption, "text sent with the file");
+  send_file->add_option("--mime", send_file_args.mime, "MIME type (default: from the extension)");
+  AddJsonFlag(*send_file, send_file_args.format);
+  send_file->callback(
+      [&] { action = [&](const GlobalOptions& g) { return SendFile(g, send_file_args); }; });
+
   ReceiveArgs receive_args;
   auto* receive = app.add_subcommand("receive", "print incoming messages, receipts and events");
   receive

@@ -106,6 +106,30 @@ std::string_view EventType(const client::Event& event) {
       event);
 }
 
+// The attachment of a message, or null.
+json AttachmentJson(const std::optional<client::AttachmentInfo>& a) {
+  if (!a) return nullptr;
+  return {{"path", a->local_path.empty() ? json(nullptr) : json(a->local_path)},
+          {"size", a->size},
+          {"type", a->content_type},
+          {"name", a->file_name},
+          {"state", client::AttachmentStateName(a->state)}};
+}
+
+// " [file NAME, SIZE bytes, TYPE: saved at PATH]", or "" without an attachment.
+std::string AttachmentText(const std::optional<client::AttachmentInfo>& a) {
+  if (!a) return "";
+  std::string out = " [file " + SanitizeForTerminal(a->file_name) + ", " + std::to_string(a->size) +
+                    " bytes, " + SanitizeForTerminal(a->content_type) + ": ";
+  switch (a->state) {
+    case client::AttachmentState::kSaved: out += "saved at " + SanitizeForTerminal(a->local_path); break;
+    case client::AttachmentState::kSent: out += "sent from " + SanitizeForTerminal(a->local_path); break;
+    case client::AttachmentState::kPending: out += "not downloaded yet"; break;
+    case client::AttachmentState::kRejected: out += "REJECTED (failed verification)"; break;
+  }
+  return out + "]";
+}
+
 json EventJson(const client::Event& event) {
   json out = std::visit(
       [](const auto& e) -> json {
@@ -117,7 +141,8 @@ json EventJson(const client::Event& event) {
                   {"id", e.message.message_id},
                   {"body", e.message.body},
                   {"sentAt", e.message.sent_ms},
-                  {"untrusted", e.message.untrusted_identity}};
+                  {"untrusted", e.message.untrusted_identity},
+                  {"attachment", AttachmentJson(e.message.attachment)}};
         } else if constexpr (std::is_same_v<E, client::ReceiptEvent>) {
           return {{"from", HandleOrNull(e.handle)},
                   {"peer", e.peer},
@@ -152,7 +177,8 @@ std::string EventText(const client::Event& event, TimeZoneChoice zone) {
           std::string line = e.message.untrusted_identity ? "[UNTRUSTED IDENTITY] " : "";
           line += SafeName(e.handle, e.message.peer) + " (device " +
                   std::to_string(e.message.peer_device) + ") at " +
-                  FormatTime(e.message.sent_ms, zone) + ": " + SanitizeForTerminal(e.message.body);
+                  FormatTime(e.message.sent_ms, zone) + ": " + SanitizeForTerminal(e.message.body) +
+                  AttachmentText(e.message.attachment);
           return line;
         } else if constexpr (std::is_same_v<E, client::ReceiptEvent>) {
           return "receipt: message " + SanitizeForTerminal(e.message_id) + " to " +
@@ -188,7 +214,8 @@ json MessageJson(const client::StoredMessage& message, std::string_view handle) 
               {"sentAt", message.sent_ms},
               {"storedAt", message.stored_ms},
               {"status", client::TickName(message.tick)},
-              {"untrusted", message.untrusted_identity}};
+              {"untrusted", message.untrusted_identity},
+              {"attachment", AttachmentJson(message.attachment)}};
   if (message.direction == client::MessageDirection::kIncoming) {
     out["device"] = message.peer_device;
   }
@@ -201,13 +228,13 @@ std::string MessageText(const client::StoredMessage& message, std::string_view h
   const std::string name = SafeName(handle, message.peer);
   switch (message.direction) {
     case client::MessageDirection::kOutgoing:
-      line += "me \u2192 " + name + ": " + SanitizeForTerminal(message.body) + "  " +
-              std::string(TickMark(message.tick));
+      line += "me \u2192 " + name + ": " + SanitizeForTerminal(message.body) +
+              AttachmentText(message.attachment) + "  " + std::string(TickMark(message.tick));
       break;
     case client::MessageDirection::kIncoming:
       line += name + " (device " + std::to_string(message.peer_device) + ")";
       if (message.untrusted_identity) line += " [UNTRUSTED IDENTITY]";
-      line += ": " + SanitizeForTerminal(message.body);
+      line += ": " + SanitizeForTerminal(message.body) + AttachmentText(message.attachment);
       break;
   }
   return line;

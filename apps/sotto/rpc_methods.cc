@@ -34,6 +34,12 @@ RpcResult<json> RpcMethods::Run(const SendCall& call) {
   return json{{"id", outcome->message_id}, {"status", client::TickName(outcome->tick)}};
 }
 
+RpcResult<json> RpcMethods::Run(const SendFileCall& call) {
+  auto outcome = client_.SendFile(call.to, call.path, call.caption, call.mime);
+  if (!outcome) return AppError(outcome.error());
+  return json{{"id", outcome->message_id}, {"status", client::TickName(outcome->tick)}};
+}
+
 RpcResult<json> RpcMethods::Run(const MessagesCall& call) {
   auto messages = client_.Conversation(call.with, call.limit);
   if (!messages) return AppError(messages.error());

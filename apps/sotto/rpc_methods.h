@@ -22,6 +22,7 @@ class RpcMethods {
 
  private:
   RpcResult<nlohmann::json> Run(const SendCall& call);
+  RpcResult<nlohmann::json> Run(const SendFileCall& call);
   RpcResult<nlohmann::json> Run(const MessagesCall& call);
   RpcResult<nlohmann::json> Run(const SearchCall& call);
   RpcResult<nlohmann::json> Run(const SafetyNumberCall& call);
