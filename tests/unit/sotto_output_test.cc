@@ -34,9 +34,27 @@ TEST(Output, MessageEventJsonHasTheDocumentedFields) {
                                     {"id", "0a1b"},
                                     {"body", "hello"},
                                     {"sentAt", 1'700'000'000'123},
-                                    {"untrusted", false}}));
+                                    {"untrusted", false},
+                                    {"attachment", nullptr}}));
   const client::Event unknown = client::MessageEvent{Incoming(), ""};
   EXPECT_TRUE(EventJson(unknown)["from"].is_null());
+}
+
+TEST(Output, MessageWithAttachment) {
+  client::StoredMessage m = Incoming();
+  m.attachment = client::AttachmentInfo{"image/png", 1234, "a\x1b[31m.png", "/home/u/media/7-a.png",
+                                        client::AttachmentState::kSaved};
+  const json j = EventJson(client::MessageEvent{m, "+4915112345678"})["attachment"];
+  EXPECT_EQ(j, json({{"path", "/home/u/media/7-a.png"},
+                     {"size", 1234},
+                     {"type", "image/png"},
+                     {"name", "a\x1b[31m.png"},
+                     {"state", "saved"}}));
+  const std::string text = EventText(client::MessageEvent{m, "+4915112345678"}, TimeZoneChoice::kUtc);
+  EXPECT_NE(text.find("1234 bytes, image/png: saved at /home/u/media/7-a.png"), std::string::npos);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos);  // the sender's name cannot reach the terminal raw
+  m.attachment->state = client::AttachmentState::kRejected;
+  EXPECT_NE(MessageText(m, "+4915112345678", TimeZoneChoice::kUtc).find("REJECTED"), std::string::npos);
 }
 
 TEST(Output, OtherEventsJson) {
