@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -99,6 +100,16 @@ class MediaServerTest : public ::testing::Test {
     EXPECT_TRUE(grant);
     EXPECT_EQ(Put(grant->blob_id, grant->token, body).status, 201u);
     return grant->blob_id;
+  }
+
+  // Awaits the service's open-connection gauge reaching `n` (5 s at most).
+  bool AwaitActive(uint64_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (service_->metrics().active_transfers.load() != n) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::yield();
+    }
+    return true;
   }
 
   std::string dir_;
@@ -231,6 +242,39 @@ TEST_F(MediaServerTest, TooManyTokensIsRefusedByName) {
   EXPECT_EQ(third.error().detail, static_cast<uint16_t>(MediaErr::kTooManyTokens));
   now_ += uint64_t{config_.upload_token_ttl_s} * 1000;  // the old ones expire
   EXPECT_TRUE(service_->IssueUpload(1));
+}
+
+TEST_F(MediaServerTest, TransfersAreBoundedAndIdleOnesAreCut) {
+  service_.reset();
+  config_.max_transfers = 1;
+  config_.idle_timeout_ms = 300;
+  Start();
+  auto address = net::ParseHostPort("127.0.0.1:" + std::to_string(service_->port()));
+  ASSERT_TRUE(address);
+  // One connection that sends half a request head and then nothing: it holds the only slot.
+  auto idle = net::BlockingStream::Connect(*address, 5'000);
+  ASSERT_TRUE(idle);
+  boost::system::error_code ec;
+  idle->WriteAll(std::string_view("GET /v1/media/AAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\n"), ec);
+  ASSERT_FALSE(ec);
+  // Await the server taking it (the slot is counted when the connection is accepted).
+  ASSERT_TRUE(AwaitActive(1));
+  EXPECT_EQ(Exchange("HEAD /v1/media/AAAAAAAAAAAAAAAAAAAAAA", "").status, 503u);  // past the edge
+  EXPECT_GE(service_->metrics().rejected.load(), 1u);
+  // The server closes the idle connection after media.idle_timeout_ms: our blocking read
+  // returns end-of-stream (its own timeout is far longer, so this is the server's doing).
+  char buf[64];
+  net::BlockingStream& s = *idle;
+  const auto start = std::chrono::steady_clock::now();
+  size_t n = 0;
+  do {
+    n = s.ReadSome(std::span<char>(buf, sizeof(buf)), ec);
+  } while (!ec && n > 0);
+  EXPECT_EQ(ec, boost::asio::error::eof);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(4'000));
+  // The slot is free again once the server's thread is done with it.
+  ASSERT_TRUE(AwaitActive(0));
+  EXPECT_EQ(Get("AAAAAAAAAAAAAAAAAAAAAA").status, 404u);  // at the edge: one transfer is served
 }
 
 }  // namespace

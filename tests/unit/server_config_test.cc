@@ -101,6 +101,40 @@ TEST(ServerConfig, CoreTablesLoadAndNameBadValues) {
   EXPECT_TRUE(LoadConfigFile(WriteTemp("[store]\nmax_queue_depth = 1\n"), edge, detail)) << detail;
 }
 
+TEST(ServerConfig, MediaTableLoadsAndNamesBadValues) {
+  ServerConfig c;
+  std::string detail;
+  ASSERT_TRUE(LoadConfigFile(
+      WriteTemp("[media]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://m.example.org/x\"\n"
+                "max_blob_bytes = 5000000000\nblob_ttl_s = 1\nupload_token_ttl_s = 2\n"
+                "sweep_interval_ms = 3\nmax_transfers = 10000\nidle_timeout_ms = 5\n"
+                "max_pending_tokens = 6\n"),
+      c, detail))
+      << detail;
+  EXPECT_EQ(c.media.listen, "127.0.0.1:0");
+  EXPECT_EQ(c.media.max_blob_bytes, 5'000'000'000u);  // above 2^32: a 64-bit key
+  EXPECT_EQ(c.media.max_transfers, 10'000u);          // the edge is accepted
+  EXPECT_EQ(c.media.max_pending_tokens, 6u);
+  EXPECT_TRUE(ServerConfig().media.listen.empty());   // off by default
+  struct Case {
+    const char* toml;
+    const char* names;
+  };
+  for (const Case& bad : {Case{"[media]\nmax_blob_bytes = 0\n", "media.max_blob_bytes"},
+                          Case{"[media]\nmax_blob_bytes = -1\n", "media.max_blob_bytes"},
+                          Case{"[media]\nblob_ttl_s = 0\n", "media.blob_ttl_s"},
+                          Case{"[media]\nmax_transfers = 10001\n", "media.max_transfers"},
+                          Case{"[media]\nidle_timeout_ms = 0\n", "media.idle_timeout_ms"},
+                          Case{"[media]\nmax_pending_tokens = 0\n", "media.max_pending_tokens"},
+                          Case{"[media]\npublic_url = \"ftp://x\"\n", "media.public_url"},
+                          Case{"[media]\nport = 1\n", "media.port"}}) {
+    ServerConfig fresh;
+    std::string why;
+    EXPECT_FALSE(LoadConfigFile(WriteTemp(bad.toml), fresh, why)) << bad.toml;
+    EXPECT_NE(why.find(bad.names), std::string::npos) << why;
+  }
+}
+
 TEST(TokenBucket, BurstThenRate) {
   TokenBucket b;
   const RateLimit limit{10, 3};  // 10/s, burst 3
