@@ -24,7 +24,7 @@ namespace sotto::client {
 inline constexpr size_t kMediaKeySize = 32;
 inline constexpr size_t kMediaMacSize = 32;  // the full HMAC-SHA256 (docs/media.md says why)
 inline constexpr std::string_view kMediaKdfInfo = "Sotto Media Keys v1";
-inline constexpr size_t kMediaChunkBytes = 64 * 1024;          // file and socket I/O unit
+inline constexpr size_t kMediaChunkBytes = size_t{64} * 1024;          // file and socket I/O unit
 inline constexpr uint64_t kMaxAttachmentBytes = 1ull << 30;    // plaintext; the server may allow less
 inline constexpr size_t kMaxAttachmentNameBytes = 255;         // AttachmentPointer.file_name
 inline constexpr size_t kMaxContentTypeBytes = 127;            // AttachmentPointer.content_type

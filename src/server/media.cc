@@ -1,6 +1,5 @@
 #include "server/media.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -156,9 +155,9 @@ void MediaService::AcceptLoop() {
       static constexpr std::string_view kBusy =
           "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 33\r\n"
           "Connection: close\r\n\r\ntoo many transfers (max_transfers)";
+      metrics_.rejected.fetch_add(1, std::memory_order_relaxed);  // before the peer can see it
       (void)!::send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
-      metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
     metrics_.active_transfers.fetch_add(1, std::memory_order_relaxed);
@@ -197,14 +196,16 @@ void MediaService::Sweep() {
   // expired and it has been idle longer than the idle timeout.
   const uint64_t part_ttl_ms =
       uint64_t{config_.upload_token_ttl_s} * 1000 + uint64_t{config_.idle_timeout_ms};
-  DIR* dir = ::opendir(dir_.c_str());
-  if (dir == nullptr) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir_, ec);
+  if (ec) {
     spdlog::warn("media sweep: cannot read the media directory");
     return;
   }
   std::vector<std::pair<std::string, bool>> doomed;  // path, is a partial upload
-  while (const dirent* entry = ::readdir(dir)) {
-    const std::string_view name = entry->d_name;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const std::string file_name = it->path().filename().string();
+    const std::string_view name = file_name;
     const bool part = name.size() == kBlobIdChars + kPartSuffix.size() &&
                       name.substr(kBlobIdChars) == kPartSuffix &&
                       IsBlobId(name.substr(0, kBlobIdChars));
@@ -214,7 +215,6 @@ void MediaService::Sweep() {
     if (!modified) continue;
     if (now >= *modified + (part ? part_ttl_ms : blob_ttl_ms)) doomed.emplace_back(path, part);
   }
-  ::closedir(dir);
   for (const auto& [path, part] : doomed) {
     if (::unlink(path.c_str()) != 0) continue;
     (part ? metrics_.parts_removed : metrics_.blobs_expired).fetch_add(1, std::memory_order_relaxed);

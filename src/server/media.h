@@ -36,7 +36,7 @@ namespace sotto::server {
 inline constexpr size_t kBlobIdRandomBytes = 16;   // 128 bits
 inline constexpr size_t kBlobIdChars = 22;         // base64url without padding
 inline constexpr size_t kUploadTokenBytes = 32;    // sent as 64 hex characters
-inline constexpr size_t kMediaChunkBytes = 64 * 1024;  // per read/write of a transfer
+inline constexpr size_t kMediaChunkBytes = size_t{64} * 1024;  // per read/write of a transfer
 
 enum class MediaErr : uint16_t {
   kTooLarge = 1,       // size above media.max_blob_bytes

@@ -234,13 +234,16 @@ void MediaService::HandleDownload(Connection& c, std::string_view blob_id) {
     const ssize_t n = ::pread(fd, chunk.data(), want, static_cast<off_t>(first + sent));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // truncated under us: the client sees a short body
+    // Counted before the write, so a client that has every byte also sees the counters.
+    metrics_.bytes_downloaded.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    if (sent + static_cast<uint64_t>(n) == length) {
+      metrics_.downloads.fetch_add(1, std::memory_order_relaxed);
+    }
     boost::system::error_code ec;
     c.stream.WriteAll(std::span<const char>(chunk.data(), static_cast<size_t>(n)), ec);
     if (ec) break;
     sent += static_cast<uint64_t>(n);
   }
-  metrics_.bytes_downloaded.fetch_add(sent, std::memory_order_relaxed);
-  if (sent == length) metrics_.downloads.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace sotto::server
