@@ -3,6 +3,7 @@
 #include "client/client.h"
 #include "client/gateway_client.h"
 #include "client/local_store.h"
+#include "client/media.h"
 
 namespace sotto::cli {
 namespace {
@@ -76,6 +77,8 @@ ExitCode ExitCodeFor(const Error& error) {
       }
       if (error.detail < kFirstSdkDetail)
         return ForStore(static_cast<client::StoreErr>(error.detail));
+      // A media transfer that broke off is retried like an unreachable server.
+      if (error.detail == static_cast<uint16_t>(client::MediaErr::kTransfer)) return ExitCode::kOffline;
       return ForSdk(static_cast<client::SdkErr>(error.detail));
     case Module::kNet:
       return ExitCode::kOffline;

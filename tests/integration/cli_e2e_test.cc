@@ -3,6 +3,7 @@
 // Waits are on process exits, output lines and socket reads, never sleeps.
 #include <signal.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -181,6 +182,39 @@ TEST_F(CliTest, DaemonSpeaksJsonRpcAndSurvivesARestart) {
     EXPECT_NE(search["result"].dump().find("to the daemon 3"), std::string::npos) << search;
     EXPECT_EQ(daemon.Stop(SIGTERM), 0);
   }
+}
+
+TEST_F(CliTest, SendFileArrivesAndIsListed) {
+  const std::string alice = Home("alice"), bob = Home("bob");
+  Register(alice, kAlice);
+  Register(bob, kBob);
+  const std::string file = root_ + "/notes.txt";
+  std::string content;
+  for (int i = 0; i < 20000; ++i) content += std::to_string(i) + "\n";
+  { std::ofstream(file) << content; }
+  ProcessRun sent = Sotto({"--home", alice, "send-file", kBob, file, "--caption", "my notes", "--json"});
+  ASSERT_EQ(sent.exit_code, 0) << Describe(sent);
+  ASSERT_EQ(JsonLines(sent.out).at(0)["status"], "sent");
+
+  std::vector<json> got = OfType(Receive(bob), "message");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]["body"], "my notes");
+  const json a = got[0]["attachment"];
+  EXPECT_EQ(a["state"], "saved") << a;
+  EXPECT_EQ(a["type"], "text/plain");
+  EXPECT_EQ(a["name"], "notes.txt");
+  EXPECT_EQ(a["size"], content.size());
+  std::ifstream in(a["path"].get<std::string>());
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), content);
+
+  ProcessRun listed = Sotto({"--home", bob, "messages", kAlice});
+  ASSERT_EQ(listed.exit_code, 0) << Describe(listed);
+  EXPECT_NE(listed.out.find("[file notes.txt, " + std::to_string(content.size()) +
+                            " bytes, text/plain: saved at "),
+            std::string::npos)
+      << listed.out;
+  // A missing file is a usage error before anything is sent.
+  EXPECT_EQ(Sotto({"--home", alice, "send-file", kBob, root_ + "/missing"}).exit_code, 2);
 }
 
 }  // namespace

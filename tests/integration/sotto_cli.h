@@ -93,8 +93,14 @@ class CliTest : public ::testing::Test {
     return JsonLines(r.out);
   }
 
+  static SottodOptions WithMedia() {
+    SottodOptions options;
+    options.media = true;  // for send-file
+    return options;
+  }
+
   std::string root_;
-  SottodProcess sottod_;
+  SottodProcess sottod_{WithMedia()};
 };
 
 // One JSON-RPC client on a daemon's socket.
