@@ -197,6 +197,16 @@ TEST(ParseCall, BuildsTypedCallsWithDefaults) {
   }
   EXPECT_TRUE(Call("setPresenceVisibility", {{"visibility", "nobody"}}));
   EXPECT_TRUE(Call("search", {{"query", "lunch"}, {"limit", client::kMaxSearchResults}}));
+
+  auto file = Call("sendFile", {{"to", "+4915112345678"}, {"path", "/tmp/a.png"}});
+  ASSERT_TRUE(file);
+  EXPECT_EQ(std::get<SendFileCall>(*file).path, "/tmp/a.png");
+  EXPECT_EQ(std::get<SendFileCall>(*file).caption, "");
+  auto captioned = Call("sendFile", {{"to", "+4915112345678"}, {"path", "/tmp/a"},
+                                     {"caption", "look"}, {"mime", "image/png"}});
+  ASSERT_TRUE(captioned);
+  EXPECT_EQ(std::get<SendFileCall>(*captioned).caption, "look");
+  EXPECT_EQ(std::get<SendFileCall>(*captioned).mime, "image/png");
 }
 
 TEST(ParseCall, UnknownMethodIsMethodNotFound) {
@@ -223,6 +233,10 @@ TEST(ParseCall, RefusesMissingMistypedOutOfRangeAndUnknownParams) {
       {"verifyContact", {{"with", "+1"}, {"safetyNumber", 123}}},
       {"status", {{"verbose", true}}},
       {"contactsAdd", {{"number", "+1"}, {"name", json::array()}}},
+      {"sendFile", {{"to", "+1"}}},
+      {"sendFile", {{"to", "+1"}, {"path", ""}}},
+      {"sendFile", {{"to", "+1"}, {"path", "/x"}, {"caption", 3}}},
+      {"sendFile", {{"to", "+1"}, {"path", "/x"}, {"name", "y"}}},
   };
   for (const auto& [method, params] : cases) {
     auto call = Call(method, params);
