@@ -246,7 +246,7 @@ Status Client::Impl::FlushOutbox(Due due) {
         return Ok();
       }
       ++attempted;
-      auto tick = SendItem(item);
+      auto tick = IsGroupRecipient(item.recipient) ? SendGroupItem(item) : SendItem(item);
       if (!tick) {
         if (IsOffline(tick.error())) return Ok();  // stays queued; the reconnect flushes again
         if (IsStoreError(tick.error())) {
