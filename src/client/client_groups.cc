@@ -406,8 +406,10 @@ Status Client::Impl::HandleSenderKeyDistribution(const signal::ProtocolAddress& 
   const std::string group_id = Hex(skd.group_id());
   SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> group, store->GetGroup(group_id));
   // Only a member's device may give us a key for the group (pairwise-authenticated: it
-  // arrived in that device's Signal session).
-  if (!group || !group->member || FindMember(*group, from.name) == nullptr) {
+  // arrived in that device's Signal session). Our own membership is not checked: a key
+  // sent while we were a member still opens what was sent to us then (the server sends
+  // us nothing after we left).
+  if (!group || FindMember(*group, from.name) == nullptr) {
     spdlog::info("ignored a sender key for a group the sender is not in");
     return Ok();
   }
