@@ -309,4 +309,78 @@ std::string PresenceText(const client::Presence& presence, TimeZoneChoice zone) 
   return "last seen " + FormatTime(presence.last_seen_ms, zone);
 }
 
+// --- Groups ------------------------------------------------------------------------------
+
+json GroupJson(const client::GroupDetails& group) {
+  json members = json::array();
+  for (const client::GroupMemberInfo& m : group.members) {
+    members.push_back({{"peer", m.account_id},
+                       {"number", HandleOrNull(m.handle)},
+                       {"admin", m.admin},
+                       {"identityChanged", m.identity_changed}});
+  }
+  return {{"id", group.id},         {"name", group.name},     {"description", group.description},
+          {"version", group.version}, {"member", group.member}, {"admin", group.admin},
+          {"members", std::move(members)}};
+}
+
+std::string GroupLine(const client::GroupDetails& group) {
+  std::string line = group.id + "  " + SanitizeForTerminal(group.name) + "  (" +
+                     std::to_string(group.members.size()) + " members";
+  if (group.admin) line += ", admin";
+  if (!group.member) line += ", left";
+  return line + ")";
+}
+
+namespace {
+
+size_t CountReceipts(const std::vector<client::GroupReceipt>& receipts, bool read) {
+  size_t n = 0;
+  for (const client::GroupReceipt& r : receipts) n += (read ? r.read_ms : r.delivered_ms) != 0 ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+json GroupInfoJson(const client::GroupDetails& group,
+                   const std::vector<GroupMessageReceipts>& recent) {
+  json out = GroupJson(group);
+  json messages = json::array();
+  for (const GroupMessageReceipts& m : recent) {
+    messages.push_back({{"id", m.message.message_id},
+                        {"body", m.message.body},
+                        {"status", client::TickName(m.message.tick)},
+                        {"delivered", CountReceipts(m.receipts, false)},
+                        {"read", CountReceipts(m.receipts, true)},
+                        {"recipients", m.receipts.size()}});
+  }
+  out["messages"] = std::move(messages);
+  return out;
+}
+
+std::string GroupInfoText(const client::GroupDetails& group,
+                          const std::vector<GroupMessageReceipts>& recent, TimeZoneChoice zone) {
+  std::string out = "group " + group.id + "\nname: " + SanitizeForTerminal(group.name) + "\n";
+  if (!group.description.empty()) {
+    out += "description: " + SanitizeForTerminal(group.description) + "\n";
+  }
+  out += "version " + std::to_string(group.version) +
+         (group.member ? "" : " (you are no longer a member)") + "\nmembers:\n";
+  for (const client::GroupMemberInfo& m : group.members) {
+    out += "  " + SafeName(m.handle, m.account_id) + (m.admin ? "  admin" : "") +
+           (m.identity_changed ? "  SAFETY NUMBER CHANGED (gets no key until `sotto trust`)" : "") +
+           "\n";
+  }
+  if (!recent.empty()) out += "your recent messages:\n";
+  for (const GroupMessageReceipts& m : recent) {
+    out += "  [" + FormatTime(m.message.sent_ms, zone) + "] " + m.message.message_id + " " +
+           std::string(TickMark(m.message.tick)) + "  delivered " +
+           std::to_string(CountReceipts(m.receipts, false)) + "/" +
+           std::to_string(m.receipts.size()) + ", read " +
+           std::to_string(CountReceipts(m.receipts, true)) + "/" +
+           std::to_string(m.receipts.size()) + "\n";
+  }
+  return out;
+}
+
 }  // namespace sotto::cli

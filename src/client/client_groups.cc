@@ -127,6 +127,12 @@ Result<bool> Client::Impl::ApplyGroupInfo(const wire::GroupInfo& info, wire::Gro
   } else if (action == wire::GROUP_REMOVE || action == wire::GROUP_LEAVE) {
     // Someone left: our next message uses a fresh key that only the members get.
     next.rotate = true;
+  } else if (existing) {
+    // A version we skipped (we learned a later one first) may have removed someone: any
+    // earlier member missing now means rotating, whatever this change was.
+    for (const StoredGroupMember& m : existing->members) {
+      if (FindMember(next, m.account) == nullptr) next.rotate = true;
+    }
   }
   if (existing && !existing->member && next.member) {
     // Back in the group: messages held while we were out go out again.

@@ -391,5 +391,27 @@ TEST_F(GroupE2eTest, GroupMessageSurvivesSenderGoingOffline) {
   EXPECT_EQ(bob.GroupMessages()[0].message.message_id, queued->message_id);
 }
 
+// A member learns a later version first (its own change's answer) and never applies the
+// announcement of the removal in between: it still rotates.
+TEST_F(GroupE2eTest, SkippedRemovalStillRotates) {
+  User alice, bob, carol;
+  Register(alice, "+15560000501");
+  Register(bob, "+15560000502");
+  Register(carol, "+15560000503");
+  auto created = alice.client->CreateGroup("skip", {bob.handle, carol.handle});
+  ASSERT_TRUE(created);
+  const std::string group = created->id;
+  ASSERT_TRUE(alice.client->SetAdmin(group, bob.handle, true));
+  AwaitGroup(bob, group);
+  bob.PollUntil([&] { return bob.GroupEvents("promote") == 1; });
+  ASSERT_TRUE(bob.client->RemoveMembers(group, {carol.handle}));
+  ASSERT_FALSE((*alice.client->store().GetGroup(group))->rotate);
+  ASSERT_TRUE(alice.client->SetAdmin(group, bob.handle, false));  // answer: after the removal
+  auto stored = alice.client->store().GetGroup(group);
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((*stored)->members.size(), 2u);
+  EXPECT_TRUE((*stored)->rotate);
+}
+
 }  // namespace
 }  // namespace sotto::client
