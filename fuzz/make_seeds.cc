@@ -50,6 +50,12 @@ void WriteStoreSeeds(const std::filesystem::path& dir) {
   WriteText(dir, "store_record", 4, internal::QueueKey(device, 17), 4);
   WriteText(dir, "store_record", 5, internal::DeviceKey(device) + "\xff\xff", 5);
   WriteText(dir, "store_record", 7, internal::EncodeDeviceAddress(device), 7);
+  GroupRecord group;
+  group.version = 3;
+  group.created_ms = 1234;
+  group.members.push_back({AccountId{1}, true, 1});
+  group.members.push_back({AccountId{2}, false, 3});
+  WriteText(dir, "store_record", 6, internal::EncodeGroup(group), 6);
 }
 
 // Seeds for wire_frame: the server core's frames, length-prefixed (first byte: chunk).

@@ -32,3 +32,4 @@ echo "=== benchmark smoke run (figures come from scripts/bench.sh, not from here
 build/release/bench/signal_bench --smoke
 bash bench/messaging_bench.sh --smoke
 bash bench/client_bench.sh --smoke
+bash bench/group_bench.sh --smoke

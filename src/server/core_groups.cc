@@ -18,15 +18,10 @@ using internal::Fail;
 using internal::SessionContext;
 using internal::ToAccountId;
 
-// get_group_devices answers with members until their encoding reaches this many bytes, so
-// every page stays well under the 65535-byte Noise message (1024 members x 5 devices is
-// ~55 KiB in all: two pages).
-constexpr size_t kGroupDevicesPageBytes = 32 * 1024;
 // The largest group_send ciphertext: its envelope (ciphertext plus ~150 bytes of ids, seq
 // and times) must fit in one frame to each member device.
 constexpr size_t kMaxGroupCiphertextBytes = 64'000;
 constexpr size_t kDigestBytes = 32;
-constexpr size_t kGroupIdBytes = 16;
 
 bool ToGroupId(const std::string& bytes, GroupId& out) {
   if (bytes.size() != out.size()) return false;
@@ -264,23 +259,7 @@ void ServerCore::HandleGetGroupDevices(SessionContext& ctx, const wire::GetGroup
   out->set_version(g.version);
   const crypto::Sha256Digest digest = GroupDevicesDigest(*accounts, s.device);
   out->set_devices_digest(reinterpret_cast<const char*>(digest.data()), digest.size());
-  size_t bytes = 0;
-  for (size_t i = r.offset(); i < accounts->size(); ++i) {
-    const store::AccountRecord& account = *(*accounts)[i];
-    wire::MemberDevices md;
-    md.set_account_id(Bytes(account.id));
-    for (const store::DeviceRecord& d : account.devices) {
-      md.add_device_ids(d.device_id);
-      md.add_registration_ids(d.registration_id);
-    }
-    const size_t size = md.ByteSizeLong() + 4;  // + field tag and length
-    if (bytes + size > kGroupDevicesPageBytes && bytes > 0) {
-      out->set_next_offset(static_cast<uint32_t>(i));
-      break;
-    }
-    bytes += size;
-    *out->add_members() = std::move(md);
-  }
+  FillGroupDevicesPage(*accounts, r.offset(), *out);
 }
 
 bool ServerCore::HandleGroupSend(SessionContext& ctx, const wire::Request& request,

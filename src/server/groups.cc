@@ -279,4 +279,26 @@ crypto::Sha256Digest GroupDevicesDigest(
   return crypto::Sha256(AsBytes(input));
 }
 
+void FillGroupDevicesPage(std::span<const std::shared_ptr<const store::AccountRecord>> members,
+                          uint32_t offset, wire::GetGroupDevicesResponse& out) {
+  size_t bytes = 0;
+  out.set_next_offset(0);
+  for (size_t i = offset; i < members.size(); ++i) {
+    const store::AccountRecord& account = *members[i];
+    wire::MemberDevices md;
+    md.set_account_id(reinterpret_cast<const char*>(account.id.data()), account.id.size());
+    for (const store::DeviceRecord& d : account.devices) {
+      md.add_device_ids(d.device_id);
+      md.add_registration_ids(d.registration_id);
+    }
+    const size_t size = md.ByteSizeLong() + 4;  // + field tag and length
+    if (bytes + size > kGroupDevicesPageBytes && bytes > 0) {
+      out.set_next_offset(static_cast<uint32_t>(i));
+      break;
+    }
+    bytes += size;
+    *out.add_members() = std::move(md);
+  }
+}
+
 }  // namespace sotto::server

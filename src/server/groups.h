@@ -27,6 +27,7 @@
 #include "server/accounts.h"
 #include "server/config.h"
 #include "store/store.h"
+#include "wire/sotto_wire.pb.h"
 
 namespace sotto::server {
 
@@ -118,5 +119,16 @@ class Groups {
 crypto::Sha256Digest GroupDevicesDigest(
     std::span<const std::shared_ptr<const store::AccountRecord>> members,
     const store::DeviceAddress& exclude);
+
+// get_group_devices pages hold members until their encoding reaches this many bytes, so a
+// response frame stays well under the 65535-byte Noise message (a member with 5 devices
+// is ~45 bytes: 1024 of them take two pages; with one device each, also two).
+inline constexpr size_t kGroupDevicesPageBytes = 24 * 1024;
+
+// Fills one get_group_devices page: `members` (as MemberAccounts returns them) from
+// `offset` on, as many as fit in kGroupDevicesPageBytes (at least one), and next_offset
+// (0 after the last). Requires offset <= members.size(). Does not set version or digest.
+void FillGroupDevicesPage(std::span<const std::shared_ptr<const store::AccountRecord>> members,
+                          uint32_t offset, wire::GetGroupDevicesResponse& out);
 
 }  // namespace sotto::server
