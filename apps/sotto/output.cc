@@ -317,7 +317,8 @@ json GroupJson(const client::GroupDetails& group) {
     members.push_back({{"peer", m.account_id},
                        {"number", HandleOrNull(m.handle)},
                        {"admin", m.admin},
-                       {"identityChanged", m.identity_changed}});
+                       {"identityChanged", m.identity_changed},
+                       {"hasOurKey", m.has_our_key}});
   }
   return {{"id", group.id},         {"name", group.name},     {"description", group.description},
           {"version", group.version}, {"member", group.member}, {"admin", group.admin},

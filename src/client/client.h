@@ -153,6 +153,7 @@ struct GroupMemberInfo {
   std::string handle;      // if known, else empty
   bool admin = false;
   bool identity_changed = false;  // a changed key not accepted: gets no sender key from us
+  bool has_our_key = false;       // at least one of its devices holds our current sender key
 };
 struct GroupDetails {
   std::string id;  // hex

@@ -570,10 +570,13 @@ Result<GroupDetails> Client::GroupInfo(std::string_view ref) {
   details.version = group->version;
   details.member = group->member;
   const std::string self = d.account ? Hex(AsString(d.account->account_id)) : "";
+  SOTTO_ASSIGN_OR_RETURN(std::vector<GroupKeyHolder> holders, d.store->GroupKeyHolders(group_id));
   for (const StoredGroupMember& m : group->members) {
     GroupMemberInfo info;
     info.account_id = m.account;
     info.admin = m.admin;
+    info.has_our_key = std::any_of(holders.begin(), holders.end(),
+                                   [&](const GroupKeyHolder& h) { return h.account == m.account; });
     if (m.account == self) {
       info.handle = d.account->handle;
       details.admin = m.admin;

@@ -154,6 +154,10 @@ TEST_F(GroupE2eTest, FiftyMembersExchangeMessages) {
   const std::string group = created->id;
   EXPECT_EQ(created->members.size(), static_cast<size_t>(kMembers));
   EXPECT_TRUE(created->admin);
+  for (const GroupMemberInfo& m : created->members) {
+    // Our key went to every other member at creation (so they learn the name).
+    EXPECT_EQ(m.has_our_key, m.account_id != users[0]->account()) << m.handle;
+  }
 
   std::map<int, std::vector<std::string>> sent_ids;  // per sender
   for (int s = 0; s < kSenders; ++s) {
