@@ -414,8 +414,10 @@ Status Client::Impl::HandleSenderKeyDistribution(const signal::ProtocolAddress& 
   // Only a member's device may give us a key for the group (pairwise-authenticated: it
   // arrived in that device's Signal session). Our own membership is not checked: a key
   // sent while we were a member still opens what was sent to us then (the server sends
-  // us nothing after we left).
-  if (!group || FindMember(*group, from.name) == nullptr) {
+  // us nothing after we left). A group we do not know (this device was registered after
+  // the group's announcements) is looked up after the commit; until then its messages
+  // are refused anyway, since the sender's membership cannot be checked.
+  if (group && FindMember(*group, from.name) == nullptr) {
     spdlog::info("ignored a sender key for a group the sender is not in");
     return Ok();
   }
@@ -426,6 +428,10 @@ Status Client::Impl::HandleSenderKeyDistribution(const signal::ProtocolAddress& 
   }
   SOTTO_RETURN_IF_ERROR(
       signal::ProcessSenderKeyDistribution(*store, {group_id, from}, *message));
+  if (!group) {
+    unknown_groups.push_back({group_id, skd.name(), skd.description()});
+    return Ok();
+  }
   if (group->name.empty() && group->description.empty() &&
       (!skd.name().empty() || !skd.description().empty())) {
     group->name = skd.name();
@@ -449,7 +455,10 @@ Status Client::Impl::ReceiveGroupMessage(
   if (env.group_id().size() != kGroupIdBytes) return failed("bad group id");
   const std::string group_id = Hex(env.group_id());
   SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> group, store->GetGroup(group_id));
-  if (!group || FindMember(*group, source) == nullptr) return failed("sender is not a member");
+  // A group we do not know yet (this device came after its announcements) can still be
+  // read if its sender gave us its key pairwise; the server only fans out a member's
+  // messages. The group itself is looked up after the commit.
+  if (group && FindMember(*group, source) == nullptr) return failed("sender is not a member");
   const signal::ProtocolAddress address{source, env.source_device()};
   signal::GroupCipher cipher(*store, {group_id, address}, random);
   auto plaintext = cipher.Decrypt(AsBytes(env.ciphertext()));
@@ -462,6 +471,7 @@ Status Client::Impl::ReceiveGroupMessage(
     return failed("does not decrypt (no sender key for it)");
   }
   SOTTO_RETURN_IF_ERROR(store->MarkReceived(source, message_id, now));
+  if (!group) unknown_groups.push_back({group_id, "", ""});
   auto content = DecodeContent(*plaintext);
   if (!content) {
     ++stats.decrypt_failures;
@@ -502,7 +512,7 @@ Status Client::Impl::ReceiveGroupMessage(
   }
   if (content->body_case() == content::Content::kGroupMetadata) {
     const content::GroupMetadata& meta = content->group_metadata();
-    const StoredGroupMember* author = FindMember(*group, source);
+    const StoredGroupMember* author = group ? FindMember(*group, source) : nullptr;
     if (meta.group_id() != env.group_id() || author == nullptr || !author->admin) {
       spdlog::info("ignored a group rename from a non-admin");
       return Ok();
@@ -512,6 +522,37 @@ Status Client::Impl::ReceiveGroupMessage(
     SOTTO_RETURN_IF_ERROR(store->PutGroup(*group));
     events.emplace_back(
         GroupEvent{group_id, "rename", source, {}, group->version, group->member});
+  }
+  return Ok();
+}
+
+Status Client::Impl::FetchUnknownGroups() {
+  std::vector<UnknownGroup> pending;
+  pending.swap(unknown_groups);
+  for (const UnknownGroup& unknown : pending) {
+    SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> known, store->GetGroup(unknown.group_id));
+    if (known) continue;
+    const Bytes gid = FromHex(unknown.group_id);
+    wire::Request request;
+    request.mutable_get_group()->set_group_id(gid.data(), gid.size());
+    auto response = Call(std::move(request));
+    if (!response) {
+      if (IsStoreError(response.error())) return tl::unexpected(response.error());
+      continue;  // offline: the next distribution from a member tries again
+    }
+    if (response->status() != wire::STATUS_OK) continue;  // not a member: nothing to learn
+    std::vector<Event> events;
+    SOTTO_ASSIGN_OR_RETURN(const bool applied, ApplyGroupInfo(response->group().group(),
+                                                              wire::GROUP_ADD, "", {}, events));
+    if (!applied) continue;
+    SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> group, store->GetGroup(unknown.group_id));
+    if (group && group->name.empty() && group->description.empty() &&
+        CheckGroupText(unknown.name, unknown.description)) {
+      group->name = unknown.name;
+      group->description = unknown.description;
+      SOTTO_RETURN_IF_ERROR(store->PutGroup(*group));
+    }
+    for (const Event& e : events) Emit(e);
   }
   return Ok();
 }
@@ -575,8 +616,23 @@ Result<GroupDetails> Client::GroupInfo(std::string_view ref) {
     GroupMemberInfo info;
     info.account_id = m.account;
     info.admin = m.admin;
-    info.has_our_key = std::any_of(holders.begin(), holders.end(),
-                                   [&](const GroupKeyHolder& h) { return h.account == m.account; });
+    const auto holds = [&](const GroupKeyHolder& device) {
+      return std::find(holders.begin(), holders.end(), device) != holders.end();
+    };
+    if (auto cached = d.group_devices.find(group_id); cached != d.group_devices.end()) {
+      // Against the devices the server listed last: every one of them must hold it.
+      bool any = false;
+      bool all = true;
+      for (const GroupKeyHolder& device : cached->second.devices) {
+        if (device.account != m.account) continue;
+        any = true;
+        all = all && holds(device);
+      }
+      info.has_our_key = any && all;
+    } else {
+      info.has_our_key = std::any_of(holders.begin(), holders.end(),
+                                     [&](const GroupKeyHolder& h) { return h.account == m.account; });
+    }
     if (m.account == self) {
       info.handle = d.account->handle;
       details.admin = m.admin;

@@ -153,6 +153,7 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
       SOTTO_RETURN_IF_ERROR(store->PutContact(contact));
     }
   }
+  SOTTO_RETURN_IF_ERROR(FetchUnknownGroups());
   for (Event& event : events) {
     std::visit(
         [this](auto& e) {

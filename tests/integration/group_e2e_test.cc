@@ -417,5 +417,54 @@ TEST_F(GroupE2eTest, SkippedRemovalStillRotates) {
   EXPECT_TRUE((*stored)->rotate);
 }
 
+// A member re-registers (a new identity key): until the sender accepts the new key, that
+// member gets no sender key and cannot read the group; the others are not held up. After
+// `TrustIdentity` the next message hands it the key, and its new device, which never saw
+// the group's announcements, learns the group from the server.
+TEST_F(GroupE2eTest, ChangedIdentityGetsNoKeyUntilTrusted) {
+  User alice, bob, carol;
+  Register(alice, "+15560000601");
+  Register(bob, "+15560000602");
+  Register(carol, "+15560000603");
+  auto created = alice.client->CreateGroup("trust", {bob.handle, carol.handle});
+  ASSERT_TRUE(created);
+  const std::string group = created->id;
+  ASSERT_TRUE(alice.client->SendGroupText(group, "before"));
+  carol.PollUntil([&] { return carol.GroupMessages().size() == 1; });
+  const std::string carol_account = carol.account();
+  carol.Close();
+  User carol2;  // carol's number on a new device: a new identity key
+  Register(carol2, carol.handle);
+  ASSERT_EQ(carol2.account(), carol_account);
+
+  auto held = alice.client->SendGroupText(group, "while carol's key is not accepted");
+  ASSERT_TRUE(held) << held.error().ToString();
+  EXPECT_EQ(held->tick, Tick::kSent);  // the others are not held up
+  size_t changed = 0;
+  for (const Event& e : alice.events) {
+    if (auto* c = std::get_if<IdentityChangedEvent>(&e); c && c->peer == carol_account) ++changed;
+  }
+  EXPECT_GE(changed, 1u);
+  auto info = alice.client->GroupInfo(group);
+  ASSERT_TRUE(info);
+  for (const GroupMemberInfo& m : info->members) {
+    if (m.account_id != carol_account) continue;
+    EXPECT_TRUE(m.identity_changed);
+    EXPECT_FALSE(m.has_our_key);
+  }
+  bob.PollUntil([&] { return bob.GroupMessages().size() == 2; });
+  ASSERT_TRUE(carol2.client->Sync(kWait));
+  EXPECT_TRUE(carol2.GroupMessages().empty());
+  EXPECT_GE(carol2.Failures(), 1u);  // it arrived, and could not be read
+
+  ASSERT_TRUE(alice.client->TrustIdentity(carol.handle));
+  ASSERT_TRUE(alice.client->SendGroupText(group, "after the key was accepted"));
+  carol2.PollUntil([&] { return carol2.GroupMessages().size() == 1; });
+  EXPECT_EQ(carol2.GroupMessages()[0].message.body, "after the key was accepted");
+  carol2.PollUntil([&] { return carol2.client->GroupInfo(group).has_value(); });
+  EXPECT_EQ(carol2.client->GroupInfo(group)->name, "trust");
+  EXPECT_EQ(carol2.client->GroupInfo(group)->members.size(), 3u);
+}
+
 }  // namespace
 }  // namespace sotto::client

@@ -134,6 +134,15 @@ struct Client::Impl {
                              std::vector<std::pair<std::string, std::string>>& to_verify);
   Status HandleSenderKeyDistribution(const signal::ProtocolAddress& from,
                                      const content::Content& content);
+  // Groups we got a sender key for but do not know (a re-registered or new device): looked
+  // up with get_group after the receive transaction (FetchUnknownGroups).
+  struct UnknownGroup {
+    std::string group_id;
+    std::string name;
+    std::string description;
+  };
+  std::vector<UnknownGroup> unknown_groups;
+  Status FetchUnknownGroups();
   // A member's delivered/read receipt of one of our group messages (no-op otherwise).
   Status HandleGroupReceipt(const std::string& member, const std::string& message_id, Tick tick,
                             uint64_t now, std::vector<Event>& events);
