@@ -255,6 +255,13 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
       response.mutable_empty();
       break;
     }
+    case wire::Request::kCreateGroup:
+    case wire::Request::kModifyGroup:
+    case wire::Request::kGetGroup:
+    case wire::Request::kGetGroupDevices:
+    case wire::Request::kGroupSend:
+      Fail(response, wire::STATUS_BAD_REQUEST, "groups are not served yet");
+      break;
     case wire::Request::kRequestCode:
     case wire::Request::kRegister:
     case wire::Request::kEcho:
