@@ -205,14 +205,22 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const std::string v = argv[i + 1];
-    if (k == "--server") args.server = v;
-    else if (k == "--server-key") args.server_key = v;
-    else if (k == "--codes") args.codes = v;
-    else if (k == "--server-pid") args.server_pid = std::stoi(v);
-    else if (k == "--members") args.members = std::stoul(v);
-    else if (k == "--messages") args.messages = std::stoul(v);
-    else if (k == "--json") args.json = v;
-    else Die("unknown option " + k);
+    if (k == "--server")
+      args.server = v;
+    else if (k == "--server-key")
+      args.server_key = v;
+    else if (k == "--codes")
+      args.codes = v;
+    else if (k == "--server-pid")
+      args.server_pid = std::stoi(v);
+    else if (k == "--members")
+      args.members = std::stoul(v);
+    else if (k == "--messages")
+      args.messages = std::stoul(v);
+    else if (k == "--json")
+      args.json = v;
+    else
+      Die("unknown option " + k);
   }
   if (args.server.empty() || args.server_key.size() != 64 || args.codes.empty() ||
       args.server_pid <= 0 || args.members < 2 || args.messages == 0) {
@@ -230,12 +238,14 @@ int main(int argc, char** argv) {
   const auto reg_start = Clock::now();
   std::vector<Member> members;
   members.reserve(args.members);
-  for (size_t i = 0; i < args.members; ++i) members.push_back(Register(args, *address, server_key, i));
+  for (size_t i = 0; i < args.members; ++i)
+    members.push_back(Register(args, *address, server_key, i));
   const double register_s = Ms(Clock::now() - reg_start) / 1000;
 
   // The group; every member must hear of it.
   wire::Request create;
-  for (size_t i = 1; i < members.size(); ++i) create.mutable_create_group()->add_members(members[i].account);
+  for (size_t i = 1; i < members.size(); ++i)
+    create.mutable_create_group()->add_members(members[i].account);
   const auto create_start = Clock::now();
   const wire::Response created = MustCall(*members[0].conn, create, "create_group");
   const double create_ms = Ms(Clock::now() - create_start);
@@ -266,7 +276,8 @@ int main(int argc, char** argv) {
   signal::InMemorySenderKeyStore sender_keys;
   signal::InMemorySenderKeyStore receiver_keys;
   const signal::SenderKeyName name{gid, signal::ProtocolAddress{"member-0", 1}};
-  auto distribution = signal::CreateSenderKeyDistribution(sender_keys, name, crypto::SystemRandom());
+  auto distribution =
+      signal::CreateSenderKeyDistribution(sender_keys, name, crypto::SystemRandom());
   if (!distribution) Die("sender key", distribution.error());
   if (!signal::ProcessSenderKeyDistribution(receiver_keys, name, *distribution)) {
     Die("sender key distribution");
@@ -324,22 +335,21 @@ int main(int argc, char** argv) {
   const double digest_1 = DigestMicros(1024, 1);
   const double digest_5 = DigestMicros(1024, 5);
   char json[2048];
-  std::snprintf(
-      json, sizeof json,
-      "{\"members\": %zu, \"messages\": %zu, \"copies\": %zu, \"ciphertext_bytes\": %zu, "
-      "\"register_s\": %.2f, \"create_ms\": %.1f, \"create_announced_ms\": %.1f, "
-      "\"device_pages\": %d, "
-      "\"all_delivered_ms\": {\"p50\": %.2f, \"p99\": %.2f, \"max\": %.2f}, "
-      "\"copy_latency_ms\": {\"p50\": %.2f, \"p99\": %.2f}, "
-      "\"ack_ms\": {\"p50\": %.2f, \"p99\": %.2f}, \"copies_per_s\": %.0f, "
-      "\"server_cpu_s\": %.2f, \"server_cpu_us_per_copy\": %.2f, "
-      "\"receipts\": %zu, \"digest_us_1024x1\": %.1f, \"digest_us_1024x5\": %.1f}\n",
-      members.size(), args.messages, copies, ciphertext_bytes, register_s, create_ms,
-      announced_ms, pages, Percentile(all_ms, 0.5), Percentile(all_ms, 0.99),
-      *std::max_element(all_ms.begin(), all_ms.end()), Percentile(copy_ms, 0.5),
-      Percentile(copy_ms, 0.99), Percentile(ack_ms, 0.5), Percentile(ack_ms, 0.99),
-      static_cast<double>(copies) / loop_s, cpu_s, cpu_s * 1e6 / static_cast<double>(copies),
-      receipts, digest_1, digest_5);
+  std::snprintf(json, sizeof json,
+                "{\"members\": %zu, \"messages\": %zu, \"copies\": %zu, \"ciphertext_bytes\": %zu, "
+                "\"register_s\": %.2f, \"create_ms\": %.1f, \"create_announced_ms\": %.1f, "
+                "\"device_pages\": %d, "
+                "\"all_delivered_ms\": {\"p50\": %.2f, \"p99\": %.2f, \"max\": %.2f}, "
+                "\"copy_latency_ms\": {\"p50\": %.2f, \"p99\": %.2f}, "
+                "\"ack_ms\": {\"p50\": %.2f, \"p99\": %.2f}, \"copies_per_s\": %.0f, "
+                "\"server_cpu_s\": %.2f, \"server_cpu_us_per_copy\": %.2f, "
+                "\"receipts\": %zu, \"digest_us_1024x1\": %.1f, \"digest_us_1024x5\": %.1f}\n",
+                members.size(), args.messages, copies, ciphertext_bytes, register_s, create_ms,
+                announced_ms, pages, Percentile(all_ms, 0.5), Percentile(all_ms, 0.99),
+                *std::max_element(all_ms.begin(), all_ms.end()), Percentile(copy_ms, 0.5),
+                Percentile(copy_ms, 0.99), Percentile(ack_ms, 0.5), Percentile(ack_ms, 0.99),
+                static_cast<double>(copies) / loop_s, cpu_s,
+                cpu_s * 1e6 / static_cast<double>(copies), receipts, digest_1, digest_5);
   std::printf(
       "group of %zu (one device each), %zu group sends of a %zu-byte Sender Key ciphertext\n"
       "  every copy delivered: p50 %.2f ms, p99 %.2f ms (max %.2f)\n"

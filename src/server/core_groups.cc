@@ -49,24 +49,41 @@ void ToWire(const store::GroupRecord& g, wire::GroupInfo* out) {
 
 wire::GroupAction ToWire(GroupOp op) {
   switch (op) {
-    case GroupOp::kCreate: return wire::GROUP_CREATE;
-    case GroupOp::kAdd: return wire::GROUP_ADD;
-    case GroupOp::kRemove: return wire::GROUP_REMOVE;
-    case GroupOp::kLeave: return wire::GROUP_LEAVE;
-    case GroupOp::kPromote: return wire::GROUP_PROMOTE;
-    case GroupOp::kDemote: return wire::GROUP_DEMOTE;
+    case GroupOp::kCreate:
+      return wire::GROUP_CREATE;
+    case GroupOp::kAdd:
+      return wire::GROUP_ADD;
+    case GroupOp::kRemove:
+      return wire::GROUP_REMOVE;
+    case GroupOp::kLeave:
+      return wire::GROUP_LEAVE;
+    case GroupOp::kPromote:
+      return wire::GROUP_PROMOTE;
+    case GroupOp::kDemote:
+      return wire::GROUP_DEMOTE;
   }
   return wire::GROUP_CREATE;
 }
 
 bool FromWire(int action, GroupOp& op) {
   switch (action) {
-    case wire::GROUP_ADD: op = GroupOp::kAdd; return true;
-    case wire::GROUP_REMOVE: op = GroupOp::kRemove; return true;
-    case wire::GROUP_LEAVE: op = GroupOp::kLeave; return true;
-    case wire::GROUP_PROMOTE: op = GroupOp::kPromote; return true;
-    case wire::GROUP_DEMOTE: op = GroupOp::kDemote; return true;
-    default: return false;  // GROUP_CREATE is create_group's; unknown values
+    case wire::GROUP_ADD:
+      op = GroupOp::kAdd;
+      return true;
+    case wire::GROUP_REMOVE:
+      op = GroupOp::kRemove;
+      return true;
+    case wire::GROUP_LEAVE:
+      op = GroupOp::kLeave;
+      return true;
+    case wire::GROUP_PROMOTE:
+      op = GroupOp::kPromote;
+      return true;
+    case wire::GROUP_DEMOTE:
+      op = GroupOp::kDemote;
+      return true;
+    default:
+      return false;  // GROUP_CREATE is create_group's; unknown values
   }
 }
 
@@ -79,13 +96,25 @@ void FailWith(wire::Response& response, const Error& e) {
   wire::StatusCode status = wire::STATUS_INTERNAL;
   switch (static_cast<GroupErr>(e.detail)) {
     case GroupErr::kNoGroup:
-    case GroupErr::kNoAccount: status = wire::STATUS_NOT_FOUND; break;
-    case GroupErr::kNotMember: status = wire::STATUS_NOT_MEMBER; break;
-    case GroupErr::kNotAdmin: status = wire::STATUS_PERMISSION_DENIED; break;
-    case GroupErr::kBadRequest: status = wire::STATUS_BAD_REQUEST; break;
+    case GroupErr::kNoAccount:
+      status = wire::STATUS_NOT_FOUND;
+      break;
+    case GroupErr::kNotMember:
+      status = wire::STATUS_NOT_MEMBER;
+      break;
+    case GroupErr::kNotAdmin:
+      status = wire::STATUS_PERMISSION_DENIED;
+      break;
+    case GroupErr::kBadRequest:
+      status = wire::STATUS_BAD_REQUEST;
+      break;
     case GroupErr::kTooManyMembers:
-    case GroupErr::kTooManyAccounts: status = wire::STATUS_TOO_LARGE; break;
-    case GroupErr::kConflict: status = wire::STATUS_CONFLICT; break;
+    case GroupErr::kTooManyAccounts:
+      status = wire::STATUS_TOO_LARGE;
+      break;
+    case GroupErr::kConflict:
+      status = wire::STATUS_CONFLICT;
+      break;
   }
   Fail(response, status, e.message);
 }
@@ -161,7 +190,8 @@ bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& req
       return true;
     }
     if (!FromWire(m.action(), op)) {
-      Fail(response, wire::STATUS_BAD_REQUEST, "action must be add, remove, leave, promote or demote");
+      Fail(response, wire::STATUS_BAD_REQUEST,
+           "action must be add, remove, leave, promote or demote");
       return true;
     }
     if (!ParseAccounts(m.accounts(), accounts)) {
@@ -215,23 +245,23 @@ bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& req
   wire::Response* r = answer.mutable_response();
   r->set_id(request.id());
   ToWire(change->after, r->mutable_group()->mutable_group());
-  queue_.Write(std::move(write), [this, link = s.messaging->link, endpoints,
-                                  answer = std::move(answer)](store::WriteRequest&& req,
-                                                              store::WriteResult&& result) mutable {
-    if (!result.status) {
-      spdlog::warn("queueing a group update failed: {}", result.status.error().ToString());
-      wire::Response* resp = answer.mutable_response();
-      resp->clear_group();
-      resp->set_status(wire::STATUS_INTERNAL);
-      resp->set_reason("the group changed but its announcement could not be stored");
-    } else {
-      const auto skipped = static_cast<uint64_t>(std::count(
-          result.outcomes.begin(), result.outcomes.end(), store::AppendOutcome::kSkippedFull));
-      metrics_.group_copies_skipped_full.fetch_add(skipped, std::memory_order_relaxed);
-    }
-    PostResponse(link, std::move(answer));
-    if (result.status) Fanout(req, result, endpoints.get());
-  });
+  queue_.Write(
+      std::move(write), [this, link = s.messaging->link, endpoints, answer = std::move(answer)](
+                            store::WriteRequest&& req, store::WriteResult&& result) mutable {
+        if (!result.status) {
+          spdlog::warn("queueing a group update failed: {}", result.status.error().ToString());
+          wire::Response* resp = answer.mutable_response();
+          resp->clear_group();
+          resp->set_status(wire::STATUS_INTERNAL);
+          resp->set_reason("the group changed but its announcement could not be stored");
+        } else {
+          const auto skipped = static_cast<uint64_t>(std::count(
+              result.outcomes.begin(), result.outcomes.end(), store::AppendOutcome::kSkippedFull));
+          metrics_.group_copies_skipped_full.fetch_add(skipped, std::memory_order_relaxed);
+        }
+        PostResponse(link, std::move(answer));
+        if (result.status) Fanout(req, result, endpoints.get());
+      });
   return false;
 }
 
@@ -366,33 +396,41 @@ bool ServerCore::HandleGroupSend(SessionContext& ctx, const wire::Request& reque
       endpoints->push_back(d.push_endpoint);
     }
   }
-  queue_.Write(std::move(write), [this, link = s.messaging->link, request_id = request.id(),
-                                  endpoints](store::WriteRequest&& req, store::WriteResult&& result) {
-    wire::Frame frame;
-    wire::Response* r = frame.mutable_response();
-    r->set_id(request_id);
-    if (!result.status) {
-      r->set_status(wire::STATUS_INTERNAL);
-      r->set_reason("the message could not be stored");
-    } else {
-      uint32_t held = 0;
-      uint32_t full = 0;
-      uint64_t stored = 0;
-      for (store::AppendOutcome o : result.outcomes) {
-        switch (o) {
-          case store::AppendOutcome::kStored: ++stored; ++held; break;
-          case store::AppendOutcome::kDuplicate: ++held; break;
-          case store::AppendOutcome::kSkippedFull: ++full; break;
-        }
-      }
-      metrics_.group_copies_queued.fetch_add(stored, std::memory_order_relaxed);
-      metrics_.group_copies_skipped_full.fetch_add(full, std::memory_order_relaxed);
-      r->mutable_group_send()->set_devices(held);
-      r->mutable_group_send()->set_queue_full(full);
-    }
-    PostResponse(link, std::move(frame));
-    if (result.status) Fanout(req, result, endpoints.get());
-  });
+  queue_.Write(std::move(write),
+               [this, link = s.messaging->link, request_id = request.id(), endpoints](
+                   store::WriteRequest&& req, store::WriteResult&& result) {
+                 wire::Frame frame;
+                 wire::Response* r = frame.mutable_response();
+                 r->set_id(request_id);
+                 if (!result.status) {
+                   r->set_status(wire::STATUS_INTERNAL);
+                   r->set_reason("the message could not be stored");
+                 } else {
+                   uint32_t held = 0;
+                   uint32_t full = 0;
+                   uint64_t stored = 0;
+                   for (store::AppendOutcome o : result.outcomes) {
+                     switch (o) {
+                       case store::AppendOutcome::kStored:
+                         ++stored;
+                         ++held;
+                         break;
+                       case store::AppendOutcome::kDuplicate:
+                         ++held;
+                         break;
+                       case store::AppendOutcome::kSkippedFull:
+                         ++full;
+                         break;
+                     }
+                   }
+                   metrics_.group_copies_queued.fetch_add(stored, std::memory_order_relaxed);
+                   metrics_.group_copies_skipped_full.fetch_add(full, std::memory_order_relaxed);
+                   r->mutable_group_send()->set_devices(held);
+                   r->mutable_group_send()->set_queue_full(full);
+                 }
+                 PostResponse(link, std::move(frame));
+                 if (result.status) Fanout(req, result, endpoints.get());
+               });
   return false;
 }
 

@@ -40,8 +40,9 @@ store::GroupMemberRecord* Find(store::GroupRecord& g, const AccountId& a) {
 }
 
 size_t AdminCount(const store::GroupRecord& g) {
-  return static_cast<size_t>(std::count_if(g.members.begin(), g.members.end(),
-                                           [](const store::GroupMemberRecord& m) { return m.admin; }));
+  return static_cast<size_t>(
+      std::count_if(g.members.begin(), g.members.end(),
+                    [](const store::GroupMemberRecord& m) { return m.admin; }));
 }
 
 std::vector<AccountId> MemberIds(const store::GroupRecord& g) {
@@ -202,13 +203,12 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
       std::erase_if(g.members,
                     [&](const store::GroupMemberRecord& m) { return m.account == actor; });
       if (was_admin && !g.members.empty() && AdminCount(g) == 0) {
-        auto heir = std::min_element(g.members.begin(), g.members.end(),
-                                     [](const store::GroupMemberRecord& x,
-                                        const store::GroupMemberRecord& y) {
-                                       return x.joined_version != y.joined_version
-                                                  ? x.joined_version < y.joined_version
-                                                  : x.account < y.account;
-                                     });
+        auto heir = std::min_element(
+            g.members.begin(), g.members.end(),
+            [](const store::GroupMemberRecord& x, const store::GroupMemberRecord& y) {
+              return x.joined_version != y.joined_version ? x.joined_version < y.joined_version
+                                                          : x.account < y.account;
+            });
         heir->admin = true;
       }
       break;
@@ -218,10 +218,12 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
       const bool promote = op == GroupOp::kPromote;
       for (const AccountId& a : named) {
         store::GroupMemberRecord* m = Find(g, a);
-        if (m == nullptr) return GroupError(GroupErr::kBadRequest, "an account named is not a member");
+        if (m == nullptr)
+          return GroupError(GroupErr::kBadRequest, "an account named is not a member");
         if (m->admin == promote) {
-          return GroupError(GroupErr::kConflict, promote ? "an account to promote is an admin already"
-                                                         : "an account to demote is not an admin");
+          return GroupError(GroupErr::kConflict, promote
+                                                     ? "an account to promote is an admin already"
+                                                     : "an account to demote is not an admin");
         }
         m->admin = promote;
       }

@@ -60,11 +60,11 @@ inline constexpr size_t kMaxCachedGroups = 100'000;
 
 // The outcome of a successful change, for the announcement.
 struct GroupChange {
-  store::GroupRecord after;             // the group after it (no members: deleted)
+  store::GroupRecord after;  // the group after it (no members: deleted)
   GroupOp op = GroupOp::kCreate;
   AccountId actor{};
-  std::vector<AccountId> accounts;      // whom it concerned (sorted), as the request named them
-  std::vector<AccountId> notify;        // members before or after (sorted, unique)
+  std::vector<AccountId> accounts;  // whom it concerned (sorted), as the request named them
+  std::vector<AccountId> notify;    // members before or after (sorted, unique)
 };
 
 class Groups {

@@ -55,7 +55,7 @@ TestDevice Join(const SottodProcess& server, int n) {
   return d ? std::move(*d) : TestDevice();
 }
 
-#define JOIN(var, server, n) \
+#define JOIN(var, server, n)        \
   TestDevice var = Join(server, n); \
   ASSERT_TRUE(var.conn) << "registering " #var
 
@@ -191,8 +191,9 @@ TEST(ServerGroups, MembershipRulesVersionsAndAnnouncements) {
   ASSERT_EQ(g1.members_size(), 3);
   EXPECT_TRUE(IsAdmin(g1, alice));
   EXPECT_FALSE(IsAdmin(g1, bob));
-  EXPECT_TRUE(std::is_sorted(g1.members().begin(), g1.members().end(),
-                             [](const auto& a, const auto& b) { return a.account_id() < b.account_id(); }));
+  EXPECT_TRUE(
+      std::is_sorted(g1.members().begin(), g1.members().end(),
+                     [](const auto& a, const auto& b) { return a.account_id() < b.account_id(); }));
   for (TestDevice* d : {&alice, &bob, &carol}) ExpectUpdate(*d, 1, wire::GROUP_CREATE);
 
   // Only admins change the membership; non-members learn nothing.
@@ -216,7 +217,8 @@ TEST(ServerGroups, MembershipRulesVersionsAndAnnouncements) {
   EXPECT_EQ(Call(alice, ghost).status(), wire::STATUS_NOT_FOUND);
   EXPECT_EQ(Call(alice, Modify(gid, wire::GROUP_ADD, {&dave, &dave})).status(),
             wire::STATUS_BAD_REQUEST);
-  EXPECT_EQ(Call(alice, Modify(gid, wire::GROUP_CREATE, {&dave})).status(), wire::STATUS_BAD_REQUEST);
+  EXPECT_EQ(Call(alice, Modify(gid, wire::GROUP_CREATE, {&dave})).status(),
+            wire::STATUS_BAD_REQUEST);
 
   // Add: every member, the new one included, hears of it.
   wire::Response added = Call(alice, Modify(gid, wire::GROUP_ADD, {&dave}));
@@ -236,7 +238,8 @@ TEST(ServerGroups, MembershipRulesVersionsAndAnnouncements) {
     EXPECT_FALSE(IsMember(ExpectUpdate(*d, 4, wire::GROUP_REMOVE), carol));
   }
   EXPECT_EQ(Call(carol, get).status(), wire::STATUS_NOT_MEMBER);
-  EXPECT_EQ(Call(bob, Modify(gid, wire::GROUP_REMOVE, {&carol})).status(), wire::STATUS_BAD_REQUEST);
+  EXPECT_EQ(Call(bob, Modify(gid, wire::GROUP_REMOVE, {&carol})).status(),
+            wire::STATUS_BAD_REQUEST);
 
   // Demote: never below one admin.
   ASSERT_EQ(Call(alice, Modify(gid, wire::GROUP_DEMOTE, {&bob})).status(), wire::STATUS_OK);

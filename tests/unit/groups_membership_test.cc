@@ -78,8 +78,8 @@ class GroupsTest : public ::testing::Test {
 
 TEST_F(GroupsTest, CreateChecksItsAccounts) {
   AddAccounts(4);
-  auto c = groups_->Create(Acc(1), std::vector<AccountId>{Acc(3), Acc(2)}, 1000,
-                           crypto::SystemRandom());
+  auto c =
+      groups_->Create(Acc(1), std::vector<AccountId>{Acc(3), Acc(2)}, 1000, crypto::SystemRandom());
   ASSERT_TRUE(c);
   EXPECT_EQ(c->after.version, 1u);
   ASSERT_EQ(c->after.members.size(), 3u);
@@ -109,7 +109,8 @@ TEST_F(GroupsTest, LimitsAtAndPastTheEdge) {
                                crypto::SystemRandom());
   EXPECT_EQ(named.error().detail, Detail(GroupErr::kTooManyAccounts));
   ASSERT_TRUE(Do(1, g, GroupOp::kRemove, {2, 3, 4}));
-  EXPECT_EQ(Do(1, g, GroupOp::kAdd, {2, 3, 4, 5}).error().detail, Detail(GroupErr::kTooManyAccounts));
+  EXPECT_EQ(Do(1, g, GroupOp::kAdd, {2, 3, 4, 5}).error().detail,
+            Detail(GroupErr::kTooManyAccounts));
   EXPECT_TRUE(Do(1, g, GroupOp::kAdd, {2, 3, 4}));
 }
 
@@ -142,7 +143,7 @@ TEST_F(GroupsTest, AdminRulesAndVersions) {
 
 TEST_F(GroupsTest, TheLongestStandingMemberSucceedsTheLastAdmin) {
   AddAccounts(5);
-  const GroupId g = CreateOk(5, {3, 4});  // 3 and 4 since version 1
+  const GroupId g = CreateOk(5, {3, 4});      // 3 and 4 since version 1
   ASSERT_TRUE(Do(5, g, GroupOp::kAdd, {2}));  // 2 since version 2: lowest id, but newer
   auto left = Do(5, g, GroupOp::kLeave, {});
   ASSERT_TRUE(left);

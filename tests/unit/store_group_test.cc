@@ -78,13 +78,14 @@ TEST_P(GroupStoreTest, SkipAppendDropsOnlyAppendsToFullQueues) {
   const DeviceAddress bob = Addr(2, 1);
   const DeviceAddress carol = Addr(3, 1);
   ASSERT_TRUE(WriteSync(Req({Msg(bob, "1"), Msg(bob, "2")}, {}, 2)).status);
-  WriteRequest fanout = Req({Msg(carol, "g", "g-id"), Msg(bob, "g", "g-id"), Msg(carol, "h")}, {}, 2);
+  WriteRequest fanout =
+      Req({Msg(carol, "g", "g-id"), Msg(bob, "g", "g-id"), Msg(carol, "h")}, {}, 2);
   fanout.on_full = OnFullQueue::kSkipAppend;
   WriteResult r = WriteSync(std::move(fanout));
   ASSERT_TRUE(r.status) << r.status.error().ToString();
-  EXPECT_EQ(r.outcomes, (std::vector<AppendOutcome>{AppendOutcome::kStored,
-                                                    AppendOutcome::kSkippedFull,
-                                                    AppendOutcome::kStored}));
+  EXPECT_EQ(r.outcomes,
+            (std::vector<AppendOutcome>{AppendOutcome::kStored, AppendOutcome::kSkippedFull,
+                                        AppendOutcome::kStored}));
   EXPECT_EQ(r.seqs, (std::vector<uint64_t>{1, 0, 2}));
   EXPECT_EQ(DepthOf(bob), 2u);
   EXPECT_EQ(DepthOf(carol), 2u);
