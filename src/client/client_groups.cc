@@ -294,7 +294,10 @@ Result<Tick> Client::Impl::DistributeSenderKey(const std::string& group_id,
     item.content = encoded;
     SOTTO_ASSIGN_OR_RETURN(Tick tick, SendItem(item));
     if (tick == Tick::kSent) {
+      // Relaxed: if power loss undoes it, the member just gets the same key again.
+      LocalStore::Transaction tx(*store, LocalStore::Durability::kRelaxed);
       SOTTO_RETURN_IF_ERROR(store->AddGroupKeyHolders(group_id, member_devices));
+      SOTTO_RETURN_IF_ERROR(tx.Commit());
     } else if (tick == Tick::kPending) {
       result = Tick::kPending;  // queue full or rate limited: the group send waits
     }
