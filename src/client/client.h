@@ -284,7 +284,7 @@ class Client {
   // The group id (hex) that `group` names.
   Result<std::string> ResolveGroup(std::string_view group);
   Result<std::vector<StoredMessage>> GroupConversation(std::string_view group, size_t limit);
-  // Per-member receipts of one of our group messages.
+  // Per-member receipts of one of our group messages (empty if it is not one in `group`).
   Result<std::vector<GroupReceipt>> GroupReceipts(std::string_view group,
                                                   std::string_view message_id);
   // Marks the group read and sends read receipts pairwise to each message's author.

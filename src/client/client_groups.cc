@@ -359,8 +359,9 @@ Result<Tick> Client::Impl::SendGroupItem(OutboxItem& item) {
     SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> group, store->GetGroup(group_id));
     if (!group || !group->member) return hold();
     auto devices = FetchGroupDevices(group_id, attempt > 0);
-    if (!devices && devices.error().detail == static_cast<uint16_t>(SdkErr::kNotMember)) {
-      return hold();
+    if (!devices && (devices.error().detail == static_cast<uint16_t>(SdkErr::kNotMember) ||
+                     devices.error().detail == static_cast<uint16_t>(SdkErr::kUnknownGroup))) {
+      return hold();  // removed, or the group is gone (its last member left)
     }
     SOTTO_RETURN_IF_ERROR(devices);
     SOTTO_ASSIGN_OR_RETURN(Tick distributed, DistributeSenderKey(group_id, *devices));
@@ -850,9 +851,13 @@ Result<std::vector<StoredMessage>> Client::GroupConversation(std::string_view re
 Result<std::vector<GroupReceipt>> Client::GroupReceipts(std::string_view ref,
                                                         std::string_view message_id) {
   SOTTO_ASSIGN_OR_RETURN(const std::string group_id, ResolveGroup(ref));
-  (void)group_id;
-  SOTTO_ASSIGN_OR_RETURN(std::vector<GroupReceiptRow> rows, impl_->store->GroupReceipts(message_id));
   std::vector<GroupReceipt> out;
+  SOTTO_ASSIGN_OR_RETURN(
+      std::optional<StoredMessage> message,
+      impl_->store->GetMessage(group_id, MessageDirection::kOutgoing, message_id));
+  if (!message) return out;  // not one of our messages in this group
+  SOTTO_ASSIGN_OR_RETURN(std::vector<GroupReceiptRow> rows, impl_->store->GroupReceipts(message_id));
+  out.reserve(rows.size());
   for (const GroupReceiptRow& row : rows) {
     out.push_back({row.member, impl_->HandleOf(row.member), row.delivered_ms, row.read_ms});
   }
