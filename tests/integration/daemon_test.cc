@@ -306,6 +306,9 @@ TEST_F(DaemonTest, GroupMethodsAndNotifications) {
   for (int i = 0; i <= 1024; ++i) too_many_members.push_back("+1555" + std::to_string(2000000 + i));
   json too_many = rpc.Call("groupCreate", {{"name", "x"}, {"members", too_many_members}});
   EXPECT_EQ(too_many["error"]["code"], -32602) << too_many;
+  too_many_members.erase(too_many_members.begin());  // exactly kMaxRpcGroupMembers: accepted,
+  json at_limit = rpc.Call("groupCreate", {{"name", "x"}, {"members", too_many_members}});
+  EXPECT_EQ(at_limit["error"]["data"]["code"], 6) << at_limit;  // then: no such user
   json unknown = rpc.Call("groupSend", {{"group", "nope"}, {"text", "x"}});
   EXPECT_EQ(unknown["error"]["data"]["code"], 2) << unknown;  // no such group: usage
   json typo = rpc.Call("groupInfo", {{"group", id}, {"limit", 3}});
