@@ -97,7 +97,7 @@ ExitCode GroupSend(const GlobalOptions& global, const GroupArgs& args) {
   if (!client) return Fail(client.error(), "group send");
   auto outcome = (*client)->SendGroupText(args.group, args.text);
   if (!outcome) return Fail(outcome.error(), "group send");
-  const ExitCode code = outcome->tick == client::Tick::kPending ? ExitCode::kOffline
+  const ExitCode code = outcome->tick == client::Tick::kPending   ? ExitCode::kOffline
                         : outcome->tick == client::Tick::kBlocked ? ExitCode::kServerRefused
                                                                   : ExitCode::kOk;
   if (args.format == OutputFormat::kJson) {
@@ -136,8 +136,8 @@ ExitCode Info(const GlobalOptions& global, const GroupArgs& args) {
   auto conversation = c.GroupConversation(group->id, kMaxConversationLimit);
   if (!conversation) return Fail(conversation.error(), "group info");
   std::vector<GroupMessageReceipts> recent;
-  for (auto it = conversation->rbegin(); it != conversation->rend() && recent.size() < kGroupInfoMessages;
-       ++it) {
+  for (auto it = conversation->rbegin();
+       it != conversation->rend() && recent.size() < kGroupInfoMessages; ++it) {
     if (it->direction != client::MessageDirection::kOutgoing) continue;
     auto receipts = c.GroupReceipts(group->id, it->message_id);
     if (!receipts) return Fail(receipts.error(), "group info");
@@ -220,13 +220,15 @@ void AddGroupCommands(CLI::App& app, std::function<ExitCode(const GlobalOptions&
 
   auto* leave = group->add_subcommand("leave", "leave a group");
   leave->add_option("group", args->group, kGroupHelp)->required();
-  on(leave, [](const GlobalOptions& g, const GroupArgs& a) { return Modify(g, a, Change::kLeave); });
+  on(leave,
+     [](const GlobalOptions& g, const GroupArgs& a) { return Modify(g, a, Change::kLeave); });
 
   auto* admin = group->add_subcommand("admin", "make a member admin (or --demote)");
   admin->add_option("group", args->group, kGroupHelp)->required();
   admin->add_option("member", args->number, "+E164")->required();
   admin->add_flag("--demote", args->demote, "take admin away instead");
-  on(admin, [](const GlobalOptions& g, const GroupArgs& a) { return Modify(g, a, Change::kAdmin); });
+  on(admin,
+     [](const GlobalOptions& g, const GroupArgs& a) { return Modify(g, a, Change::kAdmin); });
 
   auto* rename = group->add_subcommand("rename", "rename the group (admins only)");
   rename->add_option("group", args->group, kGroupHelp)->required();

@@ -36,9 +36,8 @@ std::string_view ActionName(wire::GroupAction action) {
 }
 
 bool IsHex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 const StoredGroupMember* FindMember(const StoredGroup& group, std::string_view account) {
@@ -93,8 +92,7 @@ bool Client::Impl::IsGroupRecipient(std::string_view recipient) {
 }
 
 signal::SenderKeyName Client::Impl::OwnSenderKeyName(const std::string& group_id) const {
-  return signal::SenderKeyName{
-      group_id, {Hex(AsString(account->account_id)), account->device_id}};
+  return signal::SenderKeyName{group_id, {Hex(AsString(account->account_id)), account->device_id}};
 }
 
 Result<bool> Client::Impl::ApplyGroupInfo(const wire::GroupInfo& info, wire::GroupAction action,
@@ -228,7 +226,8 @@ Result<Client::Impl::GroupDevices> Client::Impl::FetchGroupDevices(const std::st
     SOTTO_ASSIGN_OR_RETURN(wire::Response response, Call(std::move(request)));
     if (response.status() != wire::STATUS_OK) return GroupStatusError(response.status());
     std::vector<Event> events;
-    SOTTO_RETURN_IF_ERROR(ApplyGroupInfo(response.group().group(), wire::GROUP_ADD, "", {}, events));
+    SOTTO_RETURN_IF_ERROR(
+        ApplyGroupInfo(response.group().group(), wire::GROUP_ADD, "", {}, events));
     for (const Event& e : events) Emit(e);
     SOTTO_ASSIGN_OR_RETURN(group, store->GetGroup(group_id));
   }
@@ -346,10 +345,9 @@ Result<Tick> Client::Impl::SendGroupItem(OutboxItem& item) {
     return Tick::kBlocked;
   };
   auto retry_later = [&]() -> Result<Tick> {
-    const uint64_t delay =
-        std::min<uint64_t>(static_cast<uint64_t>(config.outbox_retry_max.count()),
-                           static_cast<uint64_t>(config.outbox_retry_initial.count())
-                               << std::min(item.attempts, 16u));
+    const uint64_t delay = std::min<uint64_t>(
+        static_cast<uint64_t>(config.outbox_retry_max.count()),
+        static_cast<uint64_t>(config.outbox_retry_initial.count()) << std::min(item.attempts, 16u));
     ++item.attempts;
     item.next_attempt_ms = WallMs() + delay;
     SOTTO_RETURN_IF_ERROR(store->UpdateOutbox(item));
@@ -430,8 +428,7 @@ Status Client::Impl::HandleSenderKeyDistribution(const signal::ProtocolAddress& 
     spdlog::warn("ignored a malformed sender key distribution");
     return Ok();
   }
-  SOTTO_RETURN_IF_ERROR(
-      signal::ProcessSenderKeyDistribution(*store, {group_id, from}, *message));
+  SOTTO_RETURN_IF_ERROR(signal::ProcessSenderKeyDistribution(*store, {group_id, from}, *message));
   if (!group) {
     unknown_groups.push_back({group_id, skd.name(), skd.description()});
     return Ok();
@@ -524,8 +521,7 @@ Status Client::Impl::ReceiveGroupMessage(
     group->name = meta.name();
     group->description = meta.description();
     SOTTO_RETURN_IF_ERROR(store->PutGroup(*group));
-    events.emplace_back(
-        GroupEvent{group_id, "rename", source, {}, group->version, group->member});
+    events.emplace_back(GroupEvent{group_id, "rename", source, {}, group->version, group->member});
   }
   return Ok();
 }
@@ -634,8 +630,9 @@ Result<GroupDetails> Client::GroupInfo(std::string_view ref) {
       }
       info.has_our_key = any && all;
     } else {
-      info.has_our_key = std::any_of(holders.begin(), holders.end(),
-                                     [&](const GroupKeyHolder& h) { return h.account == m.account; });
+      info.has_our_key = std::any_of(holders.begin(), holders.end(), [&](const GroupKeyHolder& h) {
+        return h.account == m.account;
+      });
     }
     if (m.account == self) {
       info.handle = d.account->handle;
@@ -690,9 +687,8 @@ Result<GroupDetails> Client::CreateGroup(std::string_view name,
   }
   const std::string group_id = Hex(info.group_id());
   std::vector<Event> events;
-  SOTTO_RETURN_IF_ERROR(
-      d.ApplyGroupInfo(info, wire::GROUP_CREATE, Hex(AsString(d.account->account_id)), accounts,
-                       events));
+  SOTTO_RETURN_IF_ERROR(d.ApplyGroupInfo(info, wire::GROUP_CREATE,
+                                         Hex(AsString(d.account->account_id)), accounts, events));
   {
     SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> group, d.store->GetGroup(group_id));
     if (group) {
@@ -707,7 +703,8 @@ Result<GroupDetails> Client::CreateGroup(std::string_view name,
   auto devices = d.FetchGroupDevices(group_id, true);
   if (devices) {
     auto distributed = d.DistributeSenderKey(group_id, *devices);
-    if (!distributed && IsStoreError(distributed.error())) return tl::unexpected(distributed.error());
+    if (!distributed && IsStoreError(distributed.error()))
+      return tl::unexpected(distributed.error());
   } else if (IsStoreError(devices.error())) {
     return tl::unexpected(devices.error());
   }
@@ -766,7 +763,7 @@ Status Client::LeaveGroup(std::string_view group) {
 
 Status Client::SetAdmin(std::string_view group, std::string_view handle, bool admin) {
   return impl_->ModifyGroup(group, admin ? wire::GROUP_PROMOTE : wire::GROUP_DEMOTE,
-                {std::string(handle)});
+                            {std::string(handle)});
 }
 
 Status Client::RenameGroup(std::string_view ref, std::string_view name,
@@ -837,8 +834,9 @@ Result<SendOutcome> Client::SendGroupText(std::string_view ref, std::string_view
   if (!d.conn) (void)d.TryConnect();
   // Oldest first: anything queued earlier for this group goes before this message.
   if (d.conn) SOTTO_RETURN_IF_ERROR(d.FlushOutbox(Impl::Due::kAll));
-  SOTTO_ASSIGN_OR_RETURN(std::optional<StoredMessage> stored,
-                         d.store->GetMessage(group_id, MessageDirection::kOutgoing, item.message_id));
+  SOTTO_ASSIGN_OR_RETURN(
+      std::optional<StoredMessage> stored,
+      d.store->GetMessage(group_id, MessageDirection::kOutgoing, item.message_id));
   if (stored) outcome.tick = stored->tick;
   return outcome;
 }
@@ -856,7 +854,8 @@ Result<std::vector<GroupReceipt>> Client::GroupReceipts(std::string_view ref,
       std::optional<StoredMessage> message,
       impl_->store->GetMessage(group_id, MessageDirection::kOutgoing, message_id));
   if (!message) return out;  // not one of our messages in this group
-  SOTTO_ASSIGN_OR_RETURN(std::vector<GroupReceiptRow> rows, impl_->store->GroupReceipts(message_id));
+  SOTTO_ASSIGN_OR_RETURN(std::vector<GroupReceiptRow> rows,
+                         impl_->store->GroupReceipts(message_id));
   out.reserve(rows.size());
   for (const GroupReceiptRow& row : rows) {
     out.push_back({row.member, impl_->HandleOf(row.member), row.delivered_ms, row.read_ms});

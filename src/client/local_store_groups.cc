@@ -17,8 +17,7 @@ using internal::ToSql;
 
 namespace {
 
-constexpr char kGroupColumns[] =
-    "group_id, name, description, version, member, rotate, created_ms";
+constexpr char kGroupColumns[] = "group_id, name, description, version, member, rotate, created_ms";
 // messages columns, then the author from group_messages.
 constexpr char kGroupMessageSelect[] =
     "SELECT m.id, m.message_id, m.peer, m.direction, m.peer_device, m.body, m.sent_ms, "
@@ -125,9 +124,8 @@ Result<std::vector<StoredGroup>> ReadGroups(internal::StoreState& state, Stateme
 }  // namespace
 
 Result<std::optional<StoredGroup>> LocalStore::GetGroup(std::string_view group_id) {
-  SOTTO_ASSIGN_OR_RETURN(Statement stmt,
-                         impl_->db->Prepare("SELECT " + std::string(kGroupColumns) +
-                                            " FROM groups WHERE group_id = ?1"));
+  SOTTO_ASSIGN_OR_RETURN(Statement stmt, impl_->db->Prepare("SELECT " + std::string(kGroupColumns) +
+                                                            " FROM groups WHERE group_id = ?1"));
   stmt.Bind(1, group_id);
   SOTTO_ASSIGN_OR_RETURN(std::vector<StoredGroup> groups, ReadGroups(*impl_, stmt));
   if (groups.empty()) return std::optional<StoredGroup>();
@@ -158,8 +156,8 @@ Result<std::vector<GroupKeyHolder>> LocalStore::GroupKeyHolders(std::string_view
   for (;;) {
     SOTTO_ASSIGN_OR_RETURN(const bool row, stmt.Step());
     if (!row) return holders;
-    holders.push_back({stmt.Text(0), static_cast<uint32_t>(stmt.Int(1)),
-                       static_cast<uint32_t>(stmt.Int(2))});
+    holders.push_back(
+        {stmt.Text(0), static_cast<uint32_t>(stmt.Int(1)), static_cast<uint32_t>(stmt.Int(2))});
   }
 }
 

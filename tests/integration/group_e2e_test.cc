@@ -74,7 +74,8 @@ struct User {
   }
   size_t Failures() const {
     size_t n = 0;
-    for (const Event& e : events) n += std::holds_alternative<DecryptionFailedEvent>(e) ? size_t{1} : size_t{0};
+    for (const Event& e : events)
+      n += std::holds_alternative<DecryptionFailedEvent>(e) ? size_t{1} : size_t{0};
     return n;
   }
   size_t Receipts(const std::string& id, Tick tick) const {
@@ -164,8 +165,8 @@ TEST_F(GroupE2eTest, FiftyMembersExchangeMessages) {
     User& sender = *users[static_cast<size_t>(s)];
     if (s > 0) AwaitGroup(sender, group);
     for (int k = 0; k < kPerSender; ++k) {
-      auto sent = sender.client->SendGroupText(group, "from " + std::to_string(s) + " #" +
-                                                          std::to_string(k));
+      auto sent = sender.client->SendGroupText(
+          group, "from " + std::to_string(s) + " #" + std::to_string(k));
       ASSERT_TRUE(sent) << sent.error().ToString();
       EXPECT_EQ(sent->tick, Tick::kSent);
       sent_ids[s].push_back(sent->message_id);
@@ -173,7 +174,8 @@ TEST_F(GroupE2eTest, FiftyMembersExchangeMessages) {
   }
   for (int i = 0; i < kMembers; ++i) {
     User& u = *users[static_cast<size_t>(i)];
-    const size_t expected = static_cast<size_t>(kSenders * kPerSender - (i < kSenders ? kPerSender : 0));
+    const size_t expected =
+        static_cast<size_t>(kSenders * kPerSender - (i < kSenders ? kPerSender : 0));
     u.PollUntil([&] { return u.GroupMessages().size() >= expected; });
     ASSERT_TRUE(u.client->Sync(kWait));
     const auto messages = u.GroupMessages();
@@ -321,7 +323,7 @@ TEST_F(GroupE2eTest, LeaveAdminRulesAndRename) {
   carol.PollUntil([&] { return carol.GroupEvents("rename") == 1; });
   EXPECT_EQ(carol.client->GroupInfo(group)->name, "renamed");
   EXPECT_EQ(carol.client->GroupInfo(group)->description, "a description");
-  EXPECT_TRUE(alice.client->ResolveGroup("renamed").has_value());  // by exact name
+  EXPECT_TRUE(alice.client->ResolveGroup("renamed").has_value());     // by exact name
   EXPECT_EQ(*alice.client->ResolveGroup(group.substr(0, 6)), group);  // by id prefix
 
   // Dave leaves: everyone sees it, and dave can no longer send.

@@ -86,8 +86,8 @@ TEST_F(LocalStoreTest, GroupMessagesHaveTheirOwnConversationAndAreSearchable) {
       GroupMessage("g1", "01", "aa", MessageDirection::kIncoming, "meet at the library")));
   ASSERT_TRUE(store->AddGroupMessage(
       GroupMessage("g1", "02", "me", MessageDirection::kOutgoing, "which library")));
-  auto dup = store->AddGroupMessage(
-      GroupMessage("g1", "01", "aa", MessageDirection::kIncoming, "again"));
+  auto dup =
+      store->AddGroupMessage(GroupMessage("g1", "01", "aa", MessageDirection::kIncoming, "again"));
   ASSERT_FALSE(dup);
   EXPECT_EQ(dup.error().code, Code::kAlreadyExists);
   // A 1:1 message with the same author stays in the 1:1 conversation.
@@ -125,8 +125,8 @@ TEST_F(LocalStoreTest, GroupReceiptsPerMember) {
   EXPECT_EQ(d1->group_id, "g1");
   EXPECT_FALSE(d1->all);
   // A second device of the same member changes nothing.
-  EXPECT_FALSE(store->MarkGroupReceipt("m1", "aa", LocalStore::GroupReceiptKind::kDelivered, 11)
-                   ->changed);
+  EXPECT_FALSE(
+      store->MarkGroupReceipt("m1", "aa", LocalStore::GroupReceiptKind::kDelivered, 11)->changed);
   // Read implies delivered.
   auto r2 = store->MarkGroupReceipt("m1", "bb", LocalStore::GroupReceiptKind::kRead, 12);
   ASSERT_TRUE(r2);
@@ -142,8 +142,8 @@ TEST_F(LocalStoreTest, GroupReceiptsPerMember) {
   // Not one of our group messages, or not a member it went to.
   EXPECT_TRUE(store->MarkGroupReceipt("m9", "aa", LocalStore::GroupReceiptKind::kRead, 1)
                   ->group_id.empty());
-  EXPECT_FALSE(store->MarkGroupReceipt("m1", "cc", LocalStore::GroupReceiptKind::kRead, 1)
-                   ->changed);
+  EXPECT_FALSE(
+      store->MarkGroupReceipt("m1", "cc", LocalStore::GroupReceiptKind::kRead, 1)->changed);
 }
 
 TEST_F(LocalStoreTest, AVersionOneDatabaseGainsTheGroupTables) {
@@ -153,9 +153,10 @@ TEST_F(LocalStoreTest, AVersionOneDatabaseGainsTheGroupTables) {
     ASSERT_TRUE(store->PutContact({"+15550001", "aa", "Alice", 1}));
   }
   // What a database from before groups looks like.
-  testing::RawSql(home_,
-         "DROP TABLE group_receipts; DROP TABLE group_messages; DROP TABLE group_key_holders; "
-         "DROP TABLE group_members; DROP TABLE groups; PRAGMA user_version = 1;");
+  testing::RawSql(
+      home_,
+      "DROP TABLE group_receipts; DROP TABLE group_messages; DROP TABLE group_key_holders; "
+      "DROP TABLE group_members; DROP TABLE groups; PRAGMA user_version = 1;");
   auto store = Open();
   ASSERT_TRUE(store);
   EXPECT_EQ(store->schema_version(), 2);
