@@ -8,6 +8,7 @@
 #include <memory>
 #include <string_view>
 
+#include "apps/sotto/group_commands.h"
 #include "apps/sotto/output.h"
 #include "apps/sotto/paths.h"
 #include "base/bytes.h"
@@ -138,7 +139,10 @@ ExitCode SendFile(const GlobalOptions& global, const SendFileArgs& args) {
   auto client = OpenClient(global);
   if (!client) return Fail(client.error(), "");
   if (auto s = ConnectIfPossible(**client); !s) return Fail(s.error(), "send-file");
-  auto outcome = (*client)->SendFile(args.to, args.path, args.caption, args.mime);
+  // +E164: a contact; anything else names a group (as `group send` takes it).
+  auto outcome = wire::IsE164(args.to)
+                     ? (*client)->SendFile(args.to, args.path, args.caption, args.mime)
+                     : (*client)->SendGroupFile(args.to, args.path, args.caption, args.mime);
   if (!outcome) return Fail(outcome.error(), "send-file");
   ExitCode code = ExitCode::kOk;
   std::string line = "file " + outcome->message_id + " uploaded; message ";
@@ -217,6 +221,7 @@ ExitCode Receive(const GlobalOptions& global, const ReceiveArgs& args) {
 }
 
 ExitCode Messages(const GlobalOptions& global, const MessagesArgs& args) {
+  if (!client::IsE164(args.with)) return GroupMessages(global, args);  // a group
   auto client = OpenClient(global);
   if (!client) return Fail(client.error(), "");
   auto messages = (*client)->Conversation(args.with, args.limit);

@@ -42,8 +42,7 @@ struct SendArgs {
 };
 ExitCode Send(const GlobalOptions& global, const SendArgs& args);
 
-// `sotto send-file +E164 PATH [--caption TEXT] [--mime TYPE]` (docs/media.md). A GROUP
-// target is wired by the groups slice (Client::Impl::UploadAttachment + QueueGroupContent).
+// `sotto send-file +E164|GROUP PATH [--caption TEXT] [--mime TYPE]` (docs/media.md).
 struct SendFileArgs {
   std::string to;
   std::filesystem::path path;

@@ -11,6 +11,7 @@
 #include "apps/sotto/commands.h"
 #include "apps/sotto/daemon.h"
 #include "apps/sotto/exit_code.h"
+#include "apps/sotto/group_commands.h"
 #include "apps/sotto/paths.h"
 #include "client/local_store.h"
 
@@ -74,7 +75,7 @@ int Run(int argc, char** argv) {
 
   SendFileArgs send_file_args;
   auto* send_file = app.add_subcommand("send-file", "send a file, end-to-end encrypted");
-  send_file->add_option("to", send_file_args.to, "recipient, +E164")->required();
+  send_file->add_option("to", send_file_args.to, "recipient: +E164 or a group")->required();
   send_file->add_option("path", send_file_args.path, "the file")->required()->check(CLI::ExistingFile);
   send_file->add_option("--caption", send_file_args.caption, "text sent with the file");
   send_file->add_option("--mime", send_file_args.mime, "MIME type (default: from the extension)");
@@ -96,7 +97,7 @@ int Run(int argc, char** argv) {
   MessagesArgs messages_args;
   auto* messages =
       app.add_subcommand("messages", "show a conversation, oldest first, and mark it read");
-  messages->add_option("with", messages_args.with, "the contact, +E164")->required();
+  messages->add_option("with", messages_args.with, "the contact (+E164) or a group (id, id prefix or name)")->required();
   messages->add_option("--limit", messages_args.limit, "newest messages to show")
       ->check(CLI::Range(size_t{1}, kMaxConversationLimit))
       ->default_str(std::to_string(kDefaultConversationLimit));
@@ -187,6 +188,8 @@ int Run(int argc, char** argv) {
   AddJsonFlag(*status, status_format);
   status->callback(
       [&] { action = [&](const GlobalOptions& g) { return ShowStatus(g, status_format); }; });
+
+  AddGroupCommands(app, action);
 
   DaemonArgs daemon_args;
   auto* daemon = app.add_subcommand("daemon", "serve JSON-RPC 2.0 on a Unix socket");

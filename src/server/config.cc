@@ -113,7 +113,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
   for (const auto& [k, v] : root) {
     if (k.str() != "server" && k.str() != "limits" && k.str() != "store" &&
         k.str() != "registration" && k.str() != "prekeys" && k.str() != "push" &&
-        k.str() != "media") {
+        k.str() != "media" &&
+        k.str() != "groups") {
       error_detail = "[" + std::string(k.str()) + "] is not a known table";
       return ConfigError(ConfigErr::kUnknownKey, "unknown config table");
     }
@@ -199,6 +200,11 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
            r.Unsigned("idle_timeout_ms", c.idle_timeout_ms) &&
            r.Unsigned("max_pending_tokens", c.max_pending_tokens);
   }));
+  SOTTO_RETURN_IF_ERROR(table("groups", [&](TableReader& r) {
+    GroupsConfig& c = config.groups;
+    return r.Unsigned("max_members", c.max_members) &&
+           r.Unsigned("max_request_accounts", c.max_request_accounts);
+  }));
   return ValidateConfig(config, error_detail);
 }
 
@@ -276,6 +282,13 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
   if (!me.public_url.empty() && me.public_url.rfind("http://", 0) != 0 &&
       me.public_url.rfind("https://", 0) != 0) {
     return bad("media.public_url must start with http:// or https://");
+  }
+  const GroupsConfig& gr = config.groups;
+  if (gr.max_members == 0 || gr.max_members > kMaxGroupMembersLimit) {
+    return bad("groups.max_members must be in 1..1024");
+  }
+  if (gr.max_request_accounts == 0 || gr.max_request_accounts > kMaxGroupMembersLimit) {
+    return bad("groups.max_request_accounts must be in 1..1024");
   }
   return Ok();
 }

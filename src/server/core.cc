@@ -37,7 +37,8 @@ ServerCore::ServerCore(CoreOptions options, store::Store& store, VerificationCod
       codes_(codes),
       code_sender_(codes_out),
       push_(push),
-      presence_(accounts_, store.accounts()) {}
+      presence_(accounts_, store.accounts()),
+      groups_(store.groups(), accounts_, options.groups) {}
 
 ServerCore::~ServerCore() { Stop(); }
 
@@ -259,12 +260,12 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
     case wire::Request::kMediaLocation:
       HandleMedia(request, response);
       break;
-    // Handled by the groups slice (merged separately).
     case wire::Request::kCreateGroup:
     case wire::Request::kModifyGroup:
     case wire::Request::kGetGroup:
     case wire::Request::kGetGroupDevices:
     case wire::Request::kGroupSend:
+      return HandleGroupRequest(ctx, request, response);
     case wire::Request::kRequestCode:
     case wire::Request::kRegister:
     case wire::Request::kEcho:
@@ -579,6 +580,7 @@ void ServerCore::SendEnvelope(SessionContext& ctx, uint64_t seq, const std::stri
     ToAccountId(e->source_account(), f.source.account);
     f.source.device_id = e->source_device();
     f.message_id = e->message_id();
+    f.group_id = e->group_id();
   }
   ds.in_flight.push_back(std::move(f));
   metrics_.envelopes_delivered.fetch_add(1, std::memory_order_relaxed);
@@ -604,6 +606,7 @@ void ServerCore::OnDeliveryAck(SessionContext& ctx, const wire::DeliveryAck& ack
       receipt.set_source_account(s.device.account.data(), s.device.account.size());
       receipt.set_source_device(s.device.device_id);
       receipt.set_message_id(it->message_id);
+      if (!it->group_id.empty()) receipt.set_group_id(it->group_id);
       receipt.set_server_time_ms(now);
       store::Append a;
       a.recipient = it->source;
@@ -651,6 +654,7 @@ std::string ServerCore::RenderPrometheus() const {
   counter("prekeys_claimed_total", "one-time prekeys handed out", v(metrics_.prekeys_claimed));
   counter("presence_updates_total", "presence updates pushed", presence_.updates_sent());
   counter("pushes_requested_total", "push notifications requested", v(metrics_.pushes_requested));
+  AppendGroupPrometheus(out);
   const store::QueueStats q = queue_.stats();
   counter("store_commits_total", "group commits (one fsync each)", q.commits);
   counter("store_commit_requests_total", "write requests in those commits", q.requests);

@@ -22,6 +22,7 @@
 #include "base/result.h"
 #include "server/accounts.h"
 #include "server/config.h"
+#include "server/groups.h"
 #include "server/presence.h"
 #include "server/push.h"
 #include "server/router.h"
@@ -63,6 +64,12 @@ struct CoreMetrics {
   Counter prekeys_claimed{0};
   Counter presence_updates{0};
   Counter pushes_requested{0};
+  // Groups (core_groups.cc).
+  Counter group_sends{0};
+  Counter group_sends_stale{0};
+  Counter group_copies_queued{0};
+  Counter group_copies_skipped_full{0};  // a member device's queue was at max_queue_depth
+  Counter group_changes{0};
 };
 
 struct CoreOptions {
@@ -72,6 +79,7 @@ struct CoreOptions {
   uint32_t max_push_endpoint_bytes = 512;
   bool allow_private_push_endpoints = false;
   uint32_t code_ttl_s = 600;  // told to clients; VerificationCodes enforces it
+  GroupsConfig groups;
 };
 
 class ServerCore {
@@ -130,6 +138,17 @@ class ServerCore {
   void NotifyPreKeysLow(const store::DeviceAddress& device, uint32_t count);
   void MaintenanceLoop();
   void HandleMedia(const wire::Request& request, wire::Response& response);  // core_media.cc
+  // Groups (core_groups.cc): create_group, modify_group, get_group, get_group_devices,
+  // group_send. Returns true if `response` is complete now, false if it is sent later.
+  bool HandleGroupRequest(internal::SessionContext& ctx, const wire::Request& request,
+                          wire::Response& response);
+  bool HandleGroupChange(internal::SessionContext& ctx, const wire::Request& request,
+                         wire::Response& response);
+  void HandleGetGroupDevices(internal::SessionContext& ctx, const wire::GetGroupDevicesRequest& r,
+                             wire::Response& response);
+  bool HandleGroupSend(internal::SessionContext& ctx, const wire::Request& request,
+                       wire::Response& response);
+  void AppendGroupPrometheus(std::string& out) const;
 
   CoreOptions options_;
   store::Store& store_;
@@ -141,6 +160,7 @@ class ServerCore {
   Router router_;
   Presence presence_;
   mutable CoreMetrics metrics_;
+  Groups groups_;
 
   std::mutex bundle_mu_;
   std::unordered_map<store::AccountId, TokenBucket, AccountIdHash> bundle_buckets_;  // GUARDED_BY(bundle_mu_)

@@ -1,5 +1,6 @@
 #include "store/store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -36,6 +37,14 @@ const DeviceRecord* AccountRecord::FindDevice(uint32_t device_id) const {
     if (device.device_id == device_id) return &device;
   }
   return nullptr;
+}
+
+const GroupMemberRecord* GroupRecord::FindMember(const AccountId& account) const {
+  auto it = std::lower_bound(
+      members.begin(), members.end(), account,
+      [](const GroupMemberRecord& m, const AccountId& a) { return m.account < a; });
+  if (it == members.end() || it->account != account) return nullptr;
+  return &*it;
 }
 
 }  // namespace sotto::store

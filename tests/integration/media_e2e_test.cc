@@ -150,6 +150,37 @@ TEST_F(MediaE2eTest, FileSentOneToOneArrivesByteIdentical) {
   EXPECT_EQ(mine->at(0).attachment->state, AttachmentState::kSent);
 }
 
+TEST_F(MediaE2eTest, FileSentToAGroupArrivesByteIdenticalAtEveryMember) {
+  User alice, bob, carol;
+  Register(alice, "+15550001041");
+  Register(bob, "+15550001042");
+  Register(carol, "+15550001043");
+  auto created = alice.client->CreateGroup("photos", {bob.handle, carol.handle});
+  ASSERT_TRUE(created) << created.error().ToString();
+  const std::string group = created->id;
+  for (User* u : {&bob, &carol}) {
+    u->PollUntil([&] { return u->client->GroupInfo(group).has_value(); });
+  }
+  const fs::path file = RandomFile(alice.dir, "group.bin", 1024 * 1024 + 3, 5);
+  auto sent = alice.client->SendGroupFile(group, file, "for all");
+  ASSERT_TRUE(sent) << sent.error().ToString();
+  EXPECT_EQ(sottod_.Metric("sotto_media_uploads_total"), 1);  // one upload for the group
+  for (User* u : {&bob, &carol}) {
+    u->PollUntil([&] { return !u->messages.empty(); });
+    const MessageEvent got = u->messages.at(0);
+    EXPECT_EQ(got.message.group_id, group);
+    EXPECT_EQ(got.message.body, "for all");
+    ASSERT_TRUE(got.message.attachment.has_value());
+    EXPECT_EQ(got.message.attachment->state, AttachmentState::kSaved);
+    EXPECT_EQ(ReadAll(got.message.attachment->local_path), ReadAll(file));
+  }
+  auto mine = alice.client->GroupConversation(group, 10);
+  ASSERT_TRUE(mine);
+  ASSERT_EQ(mine->size(), 1u);
+  ASSERT_TRUE(mine->at(0).attachment.has_value());
+  EXPECT_EQ(mine->at(0).attachment->state, AttachmentState::kSent);
+}
+
 TEST_F(MediaE2eTest, TamperedBlobIsRejectedAndNothingIsSaved) {
   User alice, bob;
   Register(alice, "+15550001011");
