@@ -154,6 +154,8 @@ int Run(int argc, char** argv) {
   core_options.prekeys = config.prekeys;
   core_options.max_push_endpoint_bytes = config.push.max_endpoint_bytes;
   core_options.allow_private_push_endpoints = config.push.allow_private_endpoints;
+  core_options.max_devices_per_account = config.devices.max_devices_per_account;
+  core_options.devices = config.devices;
   sotto::server::ServerCore core(core_options, **store, **codes, *code_sender, push->get());
   core.Start();
 

@@ -38,4 +38,18 @@ const DeviceRecord* AccountRecord::FindDevice(uint32_t device_id) const {
   return nullptr;
 }
 
+const DeviceRecord* AccountRecord::FindActiveDevice(uint32_t device_id) const {
+  const DeviceRecord* d = FindDevice(device_id);
+  return d != nullptr && !d->pending ? d : nullptr;
+}
+
+std::vector<const DeviceRecord*> AccountRecord::ActiveDevices() const {
+  std::vector<const DeviceRecord*> out;
+  out.reserve(devices.size());
+  for (const DeviceRecord& device : devices) {
+    if (!device.pending) out.push_back(&device);
+  }
+  return out;
+}
+
 }  // namespace sotto::store
