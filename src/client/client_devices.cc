@@ -98,8 +98,11 @@ Result<bool> Client::Impl::DeviceIsListed(const std::string& source, uint32_t de
 Result<bool> Client::Impl::QueueSentSync(const std::string& destination,
                                          const std::string& message_id,
                                          const content::DataMessage& data) {
-  SOTTO_ASSIGN_OR_RETURN(std::optional<wire::DeviceList> own, KnownDeviceList(OwnAccount()));
-  if (!own || own->devices_size() < 2) return false;  // no other device to tell
+  // A companion always has the primary to tell; the primary, the companions it listed.
+  if (account->device_id == kPrimaryDeviceId) {
+    SOTTO_ASSIGN_OR_RETURN(std::optional<wire::DeviceList> own, KnownDeviceList(OwnAccount()));
+    if (!own || own->devices_size() < 2) return false;
+  }
   content::Content content = NewContent();
   content::SentMessage* sent = content.mutable_sent();
   const Bytes to = FromHex(destination);
@@ -273,6 +276,11 @@ Result<uint32_t> Client::ApproveLink(std::string_view text, milliseconds timeout
   wire::Request token_request;
   token_request.mutable_link_token();
   SOTTO_ASSIGN_OR_RETURN(wire::Response token, d.Call(std::move(token_request)));
+  if (token.status() == wire::STATUS_TOO_MANY_DEVICES) {
+    return SdkError(Code::kResourceExhausted, SdkErr::kTooManyDevices,
+                    "the account already has a primary and 4 companions "
+                    "(devices.max_devices_per_account): unlink one first");
+  }
   if (token.status() != wire::STATUS_OK) return Refused("the server refused a link token");
   wire::Request open;
   open.mutable_provision_open();

@@ -1,6 +1,7 @@
 #include "client/device_list.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "client/internal/client_impl.h"
 #include "crypto/x25519.h"
@@ -36,8 +37,9 @@ Result<wire::DeviceList> VerifyDeviceList(const wire::SignedDeviceList& signed_l
   }
   if (list.account_id() != account_id) return Refused("the device list names another account");
   const signal::SerializedPublicKey primary = primary_identity.Serialize();
-  if (!std::equal(primary.begin(), primary.end(), list.devices(0).identity_key().begin(),
-                  list.devices(0).identity_key().end())) {
+  const std::string& listed = list.devices(0).identity_key();
+  if (listed.size() != primary.size() ||
+      std::memcmp(listed.data(), primary.data(), primary.size()) != 0) {
     return Refused("the device list's primary is not the trusted identity");
   }
   if (list.version() < min_version) {

@@ -102,7 +102,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
   const toml::table& root = parsed.table();
   for (const auto& [k, v] : root) {
     if (k.str() != "server" && k.str() != "limits" && k.str() != "store" &&
-        k.str() != "registration" && k.str() != "prekeys" && k.str() != "push") {
+        k.str() != "registration" && k.str() != "prekeys" && k.str() != "push" &&
+        k.str() != "devices") {
       error_detail = "[" + std::string(k.str()) + "] is not a known table";
       return ConfigError(ConfigErr::kUnknownKey, "unknown config table");
     }

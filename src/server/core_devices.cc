@@ -121,6 +121,17 @@ bool ServerCore::HandleDeviceRequest(SessionContext& ctx, const wire::Request& r
         Fail(response, wire::STATUS_PERMISSION_DENIED, "only the primary device links devices");
         return true;
       }
+      auto record = accounts_.Get(s.device.account);
+      if (!record || *record == nullptr) {
+        Fail(response, wire::STATUS_INTERNAL, "store failure");
+        return true;
+      }
+      if ((*record)->devices.size() >= options_.max_devices_per_account) {
+        Fail(response, wire::STATUS_TOO_MANY_DEVICES,
+             "the account already has devices.max_devices_per_account devices (a primary "
+             "and 4 companions by default): unlink one first");
+        return true;
+      }
       auto token = linking_->IssueToken(s.device.account, store::SystemClockMs(),
                                         crypto::SystemRandom());
       if (!token) {
