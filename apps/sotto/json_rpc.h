@@ -140,11 +140,22 @@ struct TypingCall {
 };
 struct StatusCall {};
 struct VersionCall {};
+// Linked devices (docs/devices.md). linkApprove blocks the daemon while it waits.
+inline constexpr uint32_t kMaxRpcLinkTimeoutS = 600;
+struct LinkApproveCall {
+  std::string code;
+  uint32_t timeout_s = 120;  // 1..kMaxRpcLinkTimeoutS
+};
+struct DevicesCall {};
+struct UnlinkCall {
+  uint32_t device = 0;  // >= 2
+};
 
 using RpcCall =
     std::variant<SendCall, MessagesCall, SearchCall, SafetyNumberCall, VerifyContactCall, TrustCall,
                  ContactsAddCall, ContactsListCall, PresenceCall, SetPresenceVisibilityCall,
-                 MarkReadCall, TypingCall, StatusCall, VersionCall>;
+                 MarkReadCall, TypingCall, StatusCall, VersionCall, LinkApproveCall, DevicesCall,
+                 UnlinkCall>;
 
 // The typed call for `request`: -32601 for an unknown method, -32602 for a missing,
 // mistyped, out-of-range or unknown parameter.

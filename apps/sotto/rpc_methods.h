@@ -35,6 +35,9 @@ class RpcMethods {
   RpcResult<nlohmann::json> Run(const TypingCall& call);
   RpcResult<nlohmann::json> Run(const StatusCall& call);
   RpcResult<nlohmann::json> Run(const VersionCall& call);
+  RpcResult<nlohmann::json> Run(const LinkApproveCall& call);
+  RpcResult<nlohmann::json> Run(const DevicesCall& call);
+  RpcResult<nlohmann::json> Run(const UnlinkCall& call);
 
   client::Client& client_;
 };
