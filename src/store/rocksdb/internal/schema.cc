@@ -176,7 +176,7 @@ Result<uint32_t> ParseOneTimePreKeyId(std::string_view key) {
 
 std::string EncodeAccount(const AccountRecord& account) {
   std::string out;
-  PutU8(&out, kValueVersion);
+  PutU8(&out, kAccountValueVersion);
   PutString(&out, account.handle);
   PutU8(&out, static_cast<uint8_t>(account.presence));
   PutU32(&out, static_cast<uint32_t>(account.devices.size()));
@@ -202,7 +202,12 @@ std::string EncodeAccount(const AccountRecord& account) {
 
 Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value) {
   Reader r(value);
-  if (!r.Version()) return CorruptError("account record: bad version");
+  // kValueVersion: written before linked devices, no trailer; kAccountValueVersion: the
+  // linked-devices trailer follows the devices (docs/store.md).
+  const uint8_t version = r.U8();
+  if (version != kValueVersion && version != kAccountValueVersion) {
+    return CorruptError("account record: bad version");
+  }
   AccountRecord account;
   account.id = id;
   account.handle = std::string(r.String());
@@ -225,7 +230,7 @@ Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value)
     device.created_ms = r.U64();
     account.devices.push_back(std::move(device));
   }
-  if (r.ok() && !r.AtEnd()) {
+  if (version == kAccountValueVersion) {
     account.device_list = std::string(r.String());
     account.device_list_version = r.U64();
     account.next_device_id = r.U32();
