@@ -14,6 +14,9 @@
 
 #include "client/client.h"
 #include "client/device_list.h"
+#include "client/gateway_client.h"
+#include "client/provisioning.h"
+#include "tests/integration/test_account.h"
 #include "tests/integration/sottod_process.h"
 
 namespace sotto::client {
@@ -206,6 +209,59 @@ TEST_F(DevicesTest, AnUnlinkedDeviceStopsReceivingAndSendersDropIt) {
   ASSERT_EQ(devices->size(), 1u);
   ASSERT_TRUE(bob.client->SendText(a, "to the primary alone"));
   alice.PollUntil([&] { return alice.ConversationSize(b) == 3; });
+}
+
+// A device the primary never listed (linked behind the primary's back with a token, as a
+// stolen token or a compromised server could) can send, but receivers refuse its messages.
+TEST_F(DevicesTest, ReceiversRefuseMessagesFromADeviceTheListDoesNotName) {
+  Device alice("alice"), rogue("rogue"), bob("bob");
+  const std::string a = "+15551140001", b = "+15551140002";
+  Register(alice, a);
+  Register(bob, b);
+  ASSERT_TRUE(bob.client->SendText(a, "hello alice"));
+  // A second connection with the primary's key takes a token and plays the primary's part
+  // of provisioning without ever publishing a list.
+  const LocalAccount account = *alice.client->account();
+  alice.client.reset();
+  auto raw = GatewayClient::Connect(testing::DeviceOptions(sottod_, account.noise_static));
+  ASSERT_TRUE(raw);
+  wire::Request token;
+  token.mutable_link_token();
+  auto issued = (*raw)->Call(token);
+  ASSERT_TRUE(issued && issued->status() == wire::STATUS_OK);
+  wire::Request open;
+  open.mutable_provision_open();
+  auto opened = (*raw)->Call(open);
+  ASSERT_TRUE(opened && opened->status() == wire::STATUS_OK);
+  auto code_text = rogue.client->StartLink(Server(), sottod_.server_key());
+  ASSERT_TRUE(code_text);
+  auto code = ParseLinkCode(*code_text);
+  ASSERT_TRUE(code);
+  content::ProvisionMessage message;
+  message.set_account_id(account.account_id.data(), account.account_id.size());
+  message.set_handle(a);
+  const signal::SerializedPublicKey identity = account.identity.public_key.Serialize();
+  message.set_primary_identity(identity.data(), identity.size());
+  message.set_link_token(issued->link_token().token());
+  message.set_reply_provision_id(opened->provision_open().provision_id());
+  ProvisionKeys keys;
+  auto body = SealProvisionMessage(*code, message, crypto::SystemRandom(), keys);
+  ASSERT_TRUE(body);
+  wire::Request relay;
+  relay.mutable_provision_send()->set_provision_id(code->provision_id);
+  relay.mutable_provision_send()->set_body(*body);
+  auto relayed = (*raw)->Call(relay);
+  ASSERT_TRUE(relayed && relayed->status() == wire::STATUS_OK);
+  auto finished = rogue.client->FinishLink(kWait);
+  ASSERT_TRUE(finished) << finished.error().ToString();
+  EXPECT_EQ(rogue.client->account()->device_id, 2u);
+
+  auto sent = rogue.client->SendText(b, "believe me, I am alice");
+  ASSERT_TRUE(sent) << sent.error().ToString();
+  ASSERT_TRUE(bob.client->Connect());
+  bob.PollUntil([&] { return bob.client->stats().decrypt_failures >= 1; });
+  EXPECT_EQ(bob.ConversationSize(a), 1u);  // only bob's own message
+  EXPECT_EQ(bob.client->stats().received, 0u);
 }
 
 // The client-side check every sender and receiver applies, fed good and bad lists.
