@@ -190,6 +190,7 @@ Result<std::string> Client::StartLink(std::string_view server,
   d.account = std::move(account);
   d.DropConnection();
   d.replaced = false;
+  d.provision_inbox.clear();
   SOTTO_RETURN_IF_ERROR(d.TryConnect());
   wire::Request request;
   request.mutable_provision_open();
@@ -273,6 +274,7 @@ Result<uint32_t> Client::ApproveLink(std::string_view text, milliseconds timeout
                     "only the primary device approves new devices");
   }
   if (!d.conn) SOTTO_RETURN_IF_ERROR(d.TryConnect());
+  d.provision_inbox.clear();  // left over from an earlier attempt: never useful again
   wire::Request token_request;
   token_request.mutable_link_token();
   SOTTO_ASSIGN_OR_RETURN(wire::Response token, d.Call(std::move(token_request)));
