@@ -19,15 +19,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     wire::SignedDeviceList signed_list;
     if (!signed_list.ParseFromArray(rest.data(), static_cast<int>(rest.size()))) return 0;
     static const signal::IdentityKeyPair primary = fuzz::DevicesPrimary();
-    auto verified = client::VerifyDeviceList(signed_list, fuzz::kDevicesAccount,
-                                             primary.public_key, data[0]);
+    auto verified =
+        client::VerifyDeviceList(signed_list, fuzz::kDevicesAccount, primary.public_key, data[0]);
     if (!verified) return 0;
     if (verified->version() < data[0] || verified->account_id() != fuzz::kDevicesAccount) {
       __builtin_trap();
     }
     list = *verified;
   }
-  if (list.devices_size() < 1 || static_cast<size_t>(list.devices_size()) > wire::kMaxDeviceListEntries ||
+  if (list.devices_size() < 1 ||
+      static_cast<size_t>(list.devices_size()) > wire::kMaxDeviceListEntries ||
       list.devices(0).device_id() != 1 || list.account_id().size() != wire::kAccountIdBytes) {
     __builtin_trap();
   }

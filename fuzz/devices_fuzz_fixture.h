@@ -14,8 +14,12 @@ inline signal::IdentityKeyPair DevicesPrimary() {
   auto pair = signal::KeyPair::FromPrivate(raw);
   return signal::IdentityKeyPair{pair->public_key, pair->private_key};
 }
-inline crypto::X25519Private ProvisionCompanionKey() { return crypto::X25519Private(Bytes(32, 0x17)); }
-inline crypto::X25519Private ProvisionPrimaryKey() { return crypto::X25519Private(Bytes(32, 0x29)); }
+inline crypto::X25519Private ProvisionCompanionKey() {
+  return crypto::X25519Private(Bytes(32, 0x17));
+}
+inline crypto::X25519Private ProvisionPrimaryKey() {
+  return crypto::X25519Private(Bytes(32, 0x29));
+}
 inline const std::string kDevicesAccount(16, 'A');
 inline const std::string kCompanionProvisionId(16, 'c');
 inline const std::string kPrimaryProvisionId(16, 'p');

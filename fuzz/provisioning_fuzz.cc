@@ -35,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     default: {
       static const client::ProvisionKeys keys = fuzz::FixedProvisionKeys();
       auto reply = client::OpenProvisionReply(rest, keys, fuzz::kPrimaryProvisionId);
-      if (reply && (reply->device_id() <= 1 || reply->identity_key().size() != 33)) __builtin_trap();
+      if (reply && (reply->device_id() <= 1 || reply->identity_key().size() != 33))
+        __builtin_trap();
       break;
     }
   }

@@ -68,9 +68,12 @@ ExitCode ListDevices(const GlobalOptions& global, OutputFormat format) {
   for (const client::LinkedDevice& d : *devices) {
     const char* state = d.pending ? "pending" : (d.listed ? "linked" : "unverified");
     if (format == OutputFormat::kJson) {
-      nlohmann::json line = {{"type", "device"},     {"device_id", d.device_id},
-                             {"state", state},        {"primary", d.device_id == 1},
-                             {"this_device", d.this_device}, {"created_ms", d.created_ms}};
+      nlohmann::json line = {{"type", "device"},
+                             {"device_id", d.device_id},
+                             {"state", state},
+                             {"primary", d.device_id == 1},
+                             {"this_device", d.this_device},
+                             {"created_ms", d.created_ms}};
       std::cout << JsonLine(line);
     } else {
       std::cout << "device " << d.device_id << (d.device_id == 1 ? " (primary)" : "") << "  "

@@ -61,10 +61,10 @@ Result<wire::DeviceList> Client::Impl::AcceptDeviceList(const std::string& peer,
   const Bytes account_id = FromHex(peer);
   SOTTO_ASSIGN_OR_RETURN(
       wire::DeviceList list,
-      VerifyDeviceList(signed_list,
-                       std::string_view(reinterpret_cast<const char*>(account_id.data()),
-                                        account_id.size()),
-                       primary, known ? known->version() : 0));
+      VerifyDeviceList(
+          signed_list,
+          std::string_view(reinterpret_cast<const char*>(account_id.data()), account_id.size()),
+          primary, known ? known->version() : 0));
   if (!known || list.version() > known->version()) {
     const std::string bytes = signed_list.SerializeAsString();
     SOTTO_RETURN_IF_ERROR(store->PutSetting(SettingKey(peer), Hex(bytes)));
@@ -218,8 +218,9 @@ Status Client::FinishLink(milliseconds timeout) {
   const Impl::PendingLink link = *d.pending_link;
   SOTTO_ASSIGN_OR_RETURN(wire::ProvisionFrame frame, d.AwaitProvision(link.provision_id, timeout));
   ProvisionKeys keys;
-  SOTTO_ASSIGN_OR_RETURN(content::ProvisionMessage message,
-                         OpenProvisionMessage(frame.body(), link.ephemeral, link.provision_id, keys));
+  SOTTO_ASSIGN_OR_RETURN(
+      content::ProvisionMessage message,
+      OpenProvisionMessage(frame.body(), link.ephemeral, link.provision_id, keys));
   wire::Request request;
   request.mutable_link_device()->set_token(message.link_token());
   SOTTO_ASSIGN_OR_RETURN(wire::Response response, d.Call(std::move(request)));
@@ -242,8 +243,7 @@ Status Client::FinishLink(milliseconds timeout) {
     LocalStore::Transaction tx(*d.store);
     SOTTO_RETURN_IF_ERROR(d.store->SaveAccount(*d.account));
     SOTTO_RETURN_IF_ERROR(d.store->PutSetting("keys_published", "0"));
-    SOTTO_RETURN_IF_ERROR(
-        d.store->SaveIdentity({d.OwnAccount(), kPrimaryDeviceId}, primary));
+    SOTTO_RETURN_IF_ERROR(d.store->SaveIdentity({d.OwnAccount(), kPrimaryDeviceId}, primary));
     SOTTO_RETURN_IF_ERROR(tx.Commit());
   }
   SOTTO_RETURN_IF_ERROR(d.PublishKeys());
@@ -330,8 +330,7 @@ Result<uint32_t> Client::ApproveLink(std::string_view text, milliseconds timeout
   // The new list: this device, the companions of the newest list this device signed that
   // the server still has, and the new one. Keys come from our own signed list, never from
   // the server.
-  std::vector<DeviceListEntryInput> entries{{kPrimaryDeviceId,
-                                             d.account->identity.public_key}};
+  std::vector<DeviceListEntryInput> entries{{kPrimaryDeviceId, d.account->identity.public_key}};
   SOTTO_ASSIGN_OR_RETURN(std::optional<wire::DeviceList> own, d.KnownDeviceList(d.OwnAccount()));
   if (own) {
     for (const wire::DeviceListEntry& e : own->devices()) {
@@ -386,8 +385,9 @@ Result<std::vector<LinkedDevice>> Client::Devices() {
     std::vector<DeviceListEntryInput> entries;
     bool stale = false;
     for (const wire::DeviceListEntry& e : own->devices()) {
-      const bool still = std::any_of(out.begin(), out.end(),
-                                     [&](const LinkedDevice& l) { return l.device_id == e.device_id(); });
+      const bool still = std::any_of(out.begin(), out.end(), [&](const LinkedDevice& l) {
+        return l.device_id == e.device_id();
+      });
       auto key = signal::PublicKey::Deserialize(AsBytes(e.identity_key()));
       if (still && key) entries.push_back({e.device_id(), *key});
       stale |= !still;

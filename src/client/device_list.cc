@@ -73,7 +73,8 @@ wire::SignedDeviceList SignDeviceList(std::string_view account_id, uint64_t vers
   return signed_list;
 }
 
-std::optional<signal::IdentityKey> ListedIdentity(const wire::DeviceList& list, uint32_t device_id) {
+std::optional<signal::IdentityKey> ListedIdentity(const wire::DeviceList& list,
+                                                  uint32_t device_id) {
   for (const wire::DeviceListEntry& e : list.devices()) {
     if (e.device_id() != device_id) continue;
     auto key = signal::PublicKey::Deserialize(AsBytes(e.identity_key()));

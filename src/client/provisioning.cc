@@ -25,8 +25,8 @@ Result<std::string> Seal(const crypto::SecretArray<32>& key, std::string_view ad
                          const std::string& plaintext) {
   const std::array<uint8_t, crypto::kAeadNonceSize> nonce{};
   Bytes out(plaintext.size() + crypto::kAeadTagSize);
-  SOTTO_ASSIGN_OR_RETURN(size_t n,
-                         crypto::ChaChaPolyEncrypt(key.span(), nonce, Span(ad), Span(plaintext), out));
+  SOTTO_ASSIGN_OR_RETURN(
+      size_t n, crypto::ChaChaPolyEncrypt(key.span(), nonce, Span(ad), Span(plaintext), out));
   return std::string(reinterpret_cast<const char*>(out.data()), n);
 }
 
@@ -58,8 +58,10 @@ std::string FormatLinkCode(const LinkCode& code) {
 }
 
 Result<LinkCode> ParseLinkCode(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   auto bad = [] {
     return SdkError(Code::kInvalidArgument, SdkErr::kBadLinkCode,
                     "not a link code: sotto-link: and 96 hex digits, as `sotto link` shows");
@@ -117,7 +119,8 @@ Result<content::ProvisionMessage> OpenProvisionMessage(std::string_view bytes,
     return Bad("provisioning envelope lacks the primary's key");
   }
   std::copy(envelope.ephemeral_key().begin(), envelope.ephemeral_key().end(), primary_key.begin());
-  auto derived = DeriveProvisionKeys(companion, primary_key, crypto::PublicKeyOf(companion), primary_key);
+  auto derived =
+      DeriveProvisionKeys(companion, primary_key, crypto::PublicKeyOf(companion), primary_key);
   if (!derived) return Bad("provisioning key agreement failed");
   keys = std::move(*derived);
   SOTTO_ASSIGN_OR_RETURN(std::string plain,

@@ -34,7 +34,7 @@ inline constexpr size_t kLinkCodeSize = kLinkCodePrefix.size() + 2 * (kProvision
 inline constexpr size_t kMaxProvisionEnvelopeBytes = 4'096;
 
 struct LinkCode {
-  std::string provision_id;            // 16 bytes
+  std::string provision_id;  // 16 bytes
   crypto::X25519Public companion_key{};
 };
 

@@ -84,8 +84,8 @@ bool ServerCore::HandleLinkingRequest(SessionContext& ctx, const wire::Request& 
         Fail(response, wire::STATUS_BAD_CODE, "link token wrong, expired or already used");
         return true;
       }
-      auto linked = accounts_.LinkDevice(*account, s.remote_static,
-                                         options_.max_devices_per_account, now);
+      auto linked =
+          accounts_.LinkDevice(*account, s.remote_static, options_.max_devices_per_account, now);
       if (!linked) {
         if (linked.error().detail == static_cast<uint16_t>(store::StoreErr::kConflict)) {
           Fail(response, wire::STATUS_CONFLICT, "this device key is registered to another device");
@@ -132,8 +132,8 @@ bool ServerCore::HandleDeviceRequest(SessionContext& ctx, const wire::Request& r
              "and 4 companions by default): unlink one first");
         return true;
       }
-      auto token = linking_->IssueToken(s.device.account, store::SystemClockMs(),
-                                        crypto::SystemRandom());
+      auto token =
+          linking_->IssueToken(s.device.account, store::SystemClockMs(), crypto::SystemRandom());
       if (!token) {
         Fail(response, wire::STATUS_UNAVAILABLE, "too many link tokens (devices.max_link_tokens)");
         return true;

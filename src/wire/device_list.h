@@ -24,7 +24,7 @@ inline constexpr std::string_view kDeviceListSignaturePrefix = "sotto-device-lis
 inline constexpr size_t kMaxDeviceListBytes = 2'048;
 inline constexpr size_t kMaxDeviceListEntries = 16;  // server::kMaxDevicesPerAccountLimit
 inline constexpr size_t kDeviceListSignatureBytes = 64;
-inline constexpr size_t kIdentityKeyBytes = 33;      // 0x05 || Curve25519
+inline constexpr size_t kIdentityKeyBytes = 33;  // 0x05 || Curve25519
 inline constexpr size_t kAccountIdBytes = 16;
 
 // Parses `bytes` (a serialized DeviceList) and checks its shape: at most

@@ -16,8 +16,8 @@
 #include "client/device_list.h"
 #include "client/gateway_client.h"
 #include "client/provisioning.h"
-#include "tests/integration/test_account.h"
 #include "tests/integration/sottod_process.h"
+#include "tests/integration/test_account.h"
 
 namespace sotto::client {
 namespace {
@@ -72,9 +72,7 @@ std::vector<std::string> Summary(Device& d, const std::string& handle) {
 
 class DevicesTest : public ::testing::Test {
  protected:
-  std::string Server() const {
-    return "127.0.0.1:" + std::to_string(sottod_.tcp_address().port());
-  }
+  std::string Server() const { return "127.0.0.1:" + std::to_string(sottod_.tcp_address().port()); }
   void Register(Device& d, const std::string& handle) {
     ASSERT_TRUE(d.client->StartRegistration(Server(), sottod_.server_key(), handle));
     auto finished = d.client->FinishRegistration(sottod_.VerificationCode(handle));
@@ -184,7 +182,8 @@ TEST_F(DevicesTest, AnUnlinkedDeviceStopsReceivingAndSendersDropIt) {
   ASSERT_TRUE(Link(alice, alice2));
   ASSERT_TRUE(Link(alice, alice3));
   ASSERT_TRUE(bob.client->SendText(a, "to three devices"));
-  for (Device* d : {&alice, &alice2, &alice3}) d->PollUntil([&] { return d->ConversationSize(b) == 1; });
+  for (Device* d : {&alice, &alice2, &alice3})
+    d->PollUntil([&] { return d->ConversationSize(b) == 1; });
   const std::string alice_id = ToHex(alice.client->account()->account_id);
   auto sessions = bob.client->store().GetDeviceSessions(alice_id);
   ASSERT_TRUE(sessions);
@@ -287,10 +286,10 @@ TEST(DeviceListVerification, RefusesForgedUnsignedStaleAndForeignLists) {
     auto r = VerifyDeviceList(list, account, key, min_version);
     return !r && r.error().detail == static_cast<uint16_t>(SdkErr::kBadDeviceList);
   };
-  EXPECT_TRUE(refused(good, 6, primary.public_key));      // stale: older than one seen
-  EXPECT_TRUE(refused(good, 0, mallory.public_key));      // not the trusted primary's
+  EXPECT_TRUE(refused(good, 6, primary.public_key));  // stale: older than one seen
+  EXPECT_TRUE(refused(good, 0, mallory.public_key));  // not the trusted primary's
   EXPECT_TRUE(refused(SignDeviceList(account, 6, 1, entries, mallory, random), 0,
-                      primary.public_key));               // forged by another key
+                      primary.public_key));  // forged by another key
   wire::SignedDeviceList unsigned_list = good;
   unsigned_list.clear_signature();
   EXPECT_TRUE(refused(unsigned_list, 0, primary.public_key));
@@ -299,8 +298,9 @@ TEST(DeviceListVerification, RefusesForgedUnsignedStaleAndForeignLists) {
   EXPECT_TRUE(refused(tampered, 0, primary.public_key));
   EXPECT_TRUE(refused(wire::SignedDeviceList(), 0, primary.public_key));
   // Signed by the primary but for another account, or naming another key as primary.
-  auto foreign = VerifyDeviceList(SignDeviceList(std::string(16, 'b'), 7, 1, entries, primary, random),
-                                  account, primary.public_key, 0);
+  auto foreign =
+      VerifyDeviceList(SignDeviceList(std::string(16, 'b'), 7, 1, entries, primary, random),
+                       account, primary.public_key, 0);
   EXPECT_FALSE(foreign);
   EXPECT_TRUE(refused(SignDeviceList(account, 7, 1, {{1, mallory.public_key}}, primary, random), 0,
                       primary.public_key));

@@ -215,13 +215,14 @@ TEST(DevicesServer, APublishedListIsCheckedThenActivatesItsDevices) {
                 .status(),
             wire::STATUS_CONFLICT);
   // A device the account does not have; another account; malformed bytes.
-  EXPECT_EQ(MustCall(*primary->conn, Publish(account, 1,
-                                             {{1, IdentityKey(*primary)}, {7, IdentityKey(companion)}},
-                                             *primary->identity))
+  EXPECT_EQ(MustCall(*primary->conn,
+                     Publish(account, 1, {{1, IdentityKey(*primary)}, {7, IdentityKey(companion)}},
+                             *primary->identity))
                 .status(),
             wire::STATUS_CONFLICT);
-  EXPECT_EQ(MustCall(*primary->conn, Publish(other->account_id, 1, both, *primary->identity)).status(),
-            wire::STATUS_BAD_REQUEST);
+  EXPECT_EQ(
+      MustCall(*primary->conn, Publish(other->account_id, 1, both, *primary->identity)).status(),
+      wire::STATUS_BAD_REQUEST);
   wire::Request garbage = Publish(account, 1, both, *primary->identity);
   garbage.mutable_publish_device_list()->mutable_list()->set_list("\xff\xff");
   EXPECT_EQ(MustCall(*primary->conn, garbage).status(), wire::STATUS_BAD_REQUEST);
@@ -270,12 +271,13 @@ TEST(DevicesServer, UnlinkRemovesTheDeviceEverywhere) {
   ASSERT_TRUE(other);
   TestDevice c2 = LinkCompanion(server, *primary, 32);
   TestDevice c3 = LinkCompanion(server, *primary, 33);
-  ASSERT_EQ(MustCall(*primary->conn,
-                     Publish(primary->account_id, 1,
-                             {{1, IdentityKey(*primary)}, {2, IdentityKey(c2)}, {3, IdentityKey(c3)}},
-                             *primary->identity))
-                .status(),
-            wire::STATUS_OK);
+  ASSERT_EQ(
+      MustCall(*primary->conn,
+               Publish(primary->account_id, 1,
+                       {{1, IdentityKey(*primary)}, {2, IdentityKey(c2)}, {3, IdentityKey(c3)}},
+                       *primary->identity))
+          .status(),
+      wire::STATUS_OK);
   auto unlink = [](TestDevice& by, uint32_t id) {
     wire::Request r;
     r.mutable_unlink_device()->set_device_id(id);

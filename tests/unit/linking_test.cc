@@ -26,9 +26,9 @@ TEST(Linking, ProvisionIdsExpireAtTheirTtlAndAreBoundedInNumber) {
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->size(), kProvisionIdBytes);
   EXPECT_NE(*a, *b);
-  EXPECT_FALSE(linking.OpenProvision(link, 20, random));  // max_provision_ids open
-  EXPECT_EQ(linking.FindProvision(*a, 999), link);        // just before the TTL
-  EXPECT_EQ(linking.FindProvision(*a, 1'000), nullptr);   // at it: gone
+  EXPECT_FALSE(linking.OpenProvision(link, 20, random));    // max_provision_ids open
+  EXPECT_EQ(linking.FindProvision(*a, 999), link);          // just before the TTL
+  EXPECT_EQ(linking.FindProvision(*a, 1'000), nullptr);     // at it: gone
   EXPECT_TRUE(linking.OpenProvision(link, 1'000, random));  // room again
   EXPECT_FALSE(linking.OpenProvision(link, 1'001, random));
   linking.CloseProvision(*b);

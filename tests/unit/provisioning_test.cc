@@ -24,9 +24,9 @@ TEST(LinkCode, RoundTripsAndRefusesAnythingElse) {
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->provision_id, code.provision_id);
   EXPECT_EQ(parsed->companion_key, code.companion_key);
-  for (const std::string& bad : {std::string(), text.substr(1), text + "0", text.substr(0, 20),
-                                 "sotto-link:" + std::string(96, 'g'),
-                                 "other-link:" + text.substr(11)}) {
+  for (const std::string& bad :
+       {std::string(), text.substr(1), text + "0", text.substr(0, 20),
+        "sotto-link:" + std::string(96, 'g'), "other-link:" + text.substr(11)}) {
     auto r = ParseLinkCode(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().detail, static_cast<uint16_t>(SdkErr::kBadLinkCode));
@@ -82,10 +82,12 @@ TEST(Provisioning, OnlyTheCompanionOpensAndTheRelayedBytesRevealNothing) {
   EXPECT_EQ(got->device_id(), 3u);
   EXPECT_FALSE(OpenProvisionReply(*sealed_reply, primary_keys, code.provision_id));
   // The companion cannot be fooled by its own reply (keys differ per direction).
-  EXPECT_FALSE(OpenProvisionMessage(*sealed_reply, companion, message.reply_provision_id(), ignored));
+  EXPECT_FALSE(
+      OpenProvisionMessage(*sealed_reply, companion, message.reply_provision_id(), ignored));
   // A reply claiming the primary's id is malformed.
   reply.set_device_id(1);
-  EXPECT_FALSE(OpenProvisionReply(*SealProvisionReply(reply, companion_keys, "r"), primary_keys, "r"));
+  EXPECT_FALSE(
+      OpenProvisionReply(*SealProvisionReply(reply, companion_keys, "r"), primary_keys, "r"));
 }
 
 TEST(DeviceListShape, EnforcesEveryRuleAtItsEdge) {
