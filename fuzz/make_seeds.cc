@@ -86,8 +86,9 @@ void WriteDevicesSeeds(const std::filesystem::path& dir) {
   reply.set_device_id(2);
   const signal::SerializedPublicKey cid = companion.public_key.Serialize();
   reply.set_identity_key(cid.data(), cid.size());
-  WriteText(dir, "provisioning", 2,
-            *client::SealProvisionReply(reply, fuzz::FixedProvisionKeys(), fuzz::kPrimaryProvisionId), 2);
+  WriteText(
+      dir, "provisioning", 2,
+      *client::SealProvisionReply(reply, fuzz::FixedProvisionKeys(), fuzz::kPrimaryProvisionId), 2);
 
   store::AccountRecord account;
   account.handle = "+15550001234";

@@ -151,7 +151,8 @@ RpcResult<uint32_t> Integer(const json& params, const char* name, std::optional<
     if (fallback) return *fallback;
     return InvalidParams(std::string("missing parameter \"") + name + "\"");
   }
-  const bool ok = it->is_number_unsigned() && it->get<uint64_t>() >= min && it->get<uint64_t>() <= max;
+  const bool ok =
+      it->is_number_unsigned() && it->get<uint64_t>() >= min && it->get<uint64_t>() <= max;
   if (!ok) {
     return InvalidParams(std::string("\"") + name + "\" must be an integer from " +
                          std::to_string(min) + " to " + std::to_string(max));

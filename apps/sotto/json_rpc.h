@@ -151,11 +151,10 @@ struct UnlinkCall {
   uint32_t device = 0;  // >= 2
 };
 
-using RpcCall =
-    std::variant<SendCall, MessagesCall, SearchCall, SafetyNumberCall, VerifyContactCall, TrustCall,
-                 ContactsAddCall, ContactsListCall, PresenceCall, SetPresenceVisibilityCall,
-                 MarkReadCall, TypingCall, StatusCall, VersionCall, LinkApproveCall, DevicesCall,
-                 UnlinkCall>;
+using RpcCall = std::variant<SendCall, MessagesCall, SearchCall, SafetyNumberCall,
+                             VerifyContactCall, TrustCall, ContactsAddCall, ContactsListCall,
+                             PresenceCall, SetPresenceVisibilityCall, MarkReadCall, TypingCall,
+                             StatusCall, VersionCall, LinkApproveCall, DevicesCall, UnlinkCall>;
 
 // The typed call for `request`: -32601 for an unknown method, -32602 for a missing,
 // mistyped, out-of-range or unknown parameter.

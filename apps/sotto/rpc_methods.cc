@@ -150,7 +150,8 @@ RpcResult<json> RpcMethods::Run(const VersionCall& /*call*/) {
 }
 
 RpcResult<json> RpcMethods::Run(const LinkApproveCall& call) {
-  auto device = client_.ApproveLink(call.code, std::chrono::milliseconds(uint64_t{call.timeout_s} * 1000));
+  auto device =
+      client_.ApproveLink(call.code, std::chrono::milliseconds(uint64_t{call.timeout_s} * 1000));
   if (!device) return AppError(device.error());
   return json{{"device", *device}};
 }

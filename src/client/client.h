@@ -48,11 +48,11 @@ enum class SdkErr : uint16_t {
   kMismatch = 208,           // a safety number given to verify does not match
   kBadServerKey = 209,       // --server-key is not 64 hex digits
   // Linked devices (docs/devices.md).
-  kBadLinkCode = 210,        // not a link code as `sotto link` shows it
-  kBadProvisioning = 211,    // a provisioning message did not open or is malformed
-  kBadDeviceList = 212,      // a device list is unsigned, forged, stale or malformed
-  kTooManyDevices = 213,     // the account has the most devices it may have
-  kNotPrimary = 214,         // only the primary device may do this
+  kBadLinkCode = 210,      // not a link code as `sotto link` shows it
+  kBadProvisioning = 211,  // a provisioning message did not open or is malformed
+  kBadDeviceList = 212,    // a device list is unsigned, forged, stale or malformed
+  kTooManyDevices = 213,   // the account has the most devices it may have
+  kNotPrimary = 214,       // only the primary device may do this
 };
 
 // Linked devices: how long ApproveLink / FinishLink wait for the other device by default.
@@ -128,8 +128,8 @@ struct SafetyNumber {
 // One device of this account (Client::Devices).
 struct LinkedDevice {
   uint32_t device_id = 0;
-  bool pending = false;      // linked but not yet in a published device list
-  bool listed = false;       // in the newest device list this device verified
+  bool pending = false;  // linked but not yet in a published device list
+  bool listed = false;   // in the newest device list this device verified
   bool this_device = false;
   uint64_t created_ms = 0;
 };

@@ -250,7 +250,9 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
   }
   if (dv.provision_ttl_s == 0 || dv.link_token_ttl_s == 0 || dv.max_provision_ids == 0 ||
       dv.max_link_tokens == 0) {
-    return bad("devices.*_ttl_s, devices.max_provision_ids and devices.max_link_tokens must be at least 1");
+    return bad(
+        "devices.*_ttl_s, devices.max_provision_ids and devices.max_link_tokens must be at least "
+        "1");
   }
   if (dv.max_provision_body_bytes < 256 || dv.max_provision_body_bytes > 32'768) {
     return bad("devices.max_provision_body_bytes must be in 256..32768");

@@ -65,14 +65,15 @@ struct PushConfig {
 };
 
 // [devices]: linked devices (docs/devices.md).
-inline constexpr uint32_t kMaxDevicesPerAccountLimit = 16;  // the most devices.max_devices_per_account may say
+inline constexpr uint32_t kMaxDevicesPerAccountLimit =
+    16;  // the most devices.max_devices_per_account may say
 struct DevicesConfig {
-  uint32_t max_devices_per_account = 5;   // the primary and 4 companions
-  uint32_t provision_ttl_s = 600;         // a provisioning id reaches its connection this long
-  uint32_t max_provision_ids = 10'000;    // open provisioning ids, whole server
+  uint32_t max_devices_per_account = 5;       // the primary and 4 companions
+  uint32_t provision_ttl_s = 600;             // a provisioning id reaches its connection this long
+  uint32_t max_provision_ids = 10'000;        // open provisioning ids, whole server
   uint32_t max_provision_body_bytes = 8'192;  // one relayed provisioning message
-  uint32_t link_token_ttl_s = 300;        // a link token is redeemable this long
-  uint32_t max_link_tokens = 10'000;      // unexpired link tokens, whole server
+  uint32_t link_token_ttl_s = 300;            // a link token is redeemable this long
+  uint32_t max_link_tokens = 10'000;          // unexpired link tokens, whole server
 };
 
 struct ServerConfig {

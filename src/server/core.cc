@@ -169,7 +169,8 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
       }
       auto* out = response.mutable_lookup();
       out->set_account_id((*record)->id.data(), (*record)->id.size());
-      for (const store::DeviceRecord* d : (*record)->ActiveDevices()) out->add_device_ids(d->device_id);
+      for (const store::DeviceRecord* d : (*record)->ActiveDevices())
+        out->add_device_ids(d->device_id);
       break;
     }
     case wire::Request::kUploadKeys:
@@ -664,9 +665,12 @@ std::string ServerCore::RenderPrometheus() const {
   counter("pushes_requested_total", "push notifications requested", v(metrics_.pushes_requested));
   counter("devices_linked_total", "companion devices linked", v(metrics_.devices_linked));
   counter("devices_unlinked_total", "companion devices unlinked", v(metrics_.devices_unlinked));
-  counter("device_lists_published_total", "signed device lists published", v(metrics_.device_lists_published));
-  counter("device_lists_refused_total", "device lists refused (signature, entries, version)", v(metrics_.device_lists_refused));
-  counter("provision_frames_relayed_total", "provisioning messages relayed", v(metrics_.provision_frames_relayed));
+  counter("device_lists_published_total", "signed device lists published",
+          v(metrics_.device_lists_published));
+  counter("device_lists_refused_total", "device lists refused (signature, entries, version)",
+          v(metrics_.device_lists_refused));
+  counter("provision_frames_relayed_total", "provisioning messages relayed",
+          v(metrics_.provision_frames_relayed));
   const store::QueueStats q = queue_.stats();
   counter("store_commits_total", "group commits (one fsync each)", q.commits);
   counter("store_commit_requests_total", "write requests in those commits", q.requests);

@@ -136,8 +136,8 @@ class ServerCore {
   // The device requests of an authenticated device; false if not one of them.
   bool HandleDeviceRequest(internal::SessionContext& ctx, const wire::Request& request,
                            wire::Response& response);
-  void HandlePublishDeviceList(internal::SessionContext& ctx, const wire::PublishDeviceListRequest& r,
-                               wire::Response& response);
+  void HandlePublishDeviceList(internal::SessionContext& ctx,
+                               const wire::PublishDeviceListRequest& r, wire::Response& response);
   void HandleGetDeviceList(internal::SessionContext& ctx, const wire::GetDeviceListRequest& r,
                            wire::Response& response);
   void HandleUnlink(internal::SessionContext& ctx, const wire::UnlinkDeviceRequest& r,

@@ -215,9 +215,9 @@ TEST_F(CliTest, LinkApproveDevicesAndUnlinkAcrossProcesses) {
   // `link` (the new companion) and `link-approve` (the primary) run at the same time.
   int out[2];
   ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
-  const pid_t linking = testing::SpawnSotto(
-      {"--home", alice2, "link", "--server", Server(), "--server-key", ServerKey(), "--timeout", "30"},
-      out[1], STDERR_FILENO);
+  const pid_t linking = testing::SpawnSotto({"--home", alice2, "link", "--server", Server(),
+                                             "--server-key", ServerKey(), "--timeout", "30"},
+                                            out[1], STDERR_FILENO);
   close(out[1]);
   std::string seen;
   const std::string code = ReadLinkCode(out[0], seen);
@@ -242,13 +242,15 @@ TEST_F(CliTest, LinkApproveDevicesAndUnlinkAcrossProcesses) {
   ASSERT_EQ(testing::Sotto({"--home", bob, "send", testing::kAlice, "to both"}).exit_code, 0);
   EXPECT_EQ(OfType(Receive(alice), "message").size(), 1u);
   EXPECT_EQ(OfType(Receive(alice2), "message").size(), 1u);
-  ProcessRun from2 = testing::Sotto({"--home", alice2, "send", testing::kBob, "from the companion"});
+  ProcessRun from2 =
+      testing::Sotto({"--home", alice2, "send", testing::kBob, "from the companion"});
   ASSERT_EQ(from2.exit_code, 0) << testing::Describe(from2);
   std::vector<nlohmann::json> bob_in = OfType(Receive(bob), "message");
   ASSERT_EQ(bob_in.size(), 1u);
   EXPECT_EQ(bob_in[0]["body"], "from the companion");
   Receive(alice);
-  ProcessRun conv = testing::Sotto({"--home", alice, "messages", testing::kBob, "--json", "--no-mark-read"});
+  ProcessRun conv =
+      testing::Sotto({"--home", alice, "messages", testing::kBob, "--json", "--no-mark-read"});
   ASSERT_EQ(conv.exit_code, 0) << testing::Describe(conv);
   std::vector<nlohmann::json> lines = testing::JsonLines(conv.out);
   ASSERT_EQ(lines.size(), 2u) << conv.out;

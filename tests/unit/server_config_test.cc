@@ -115,12 +115,10 @@ TEST(ServerConfig, DevicesTableLoadsAndBoundsItsLimits) {
   EXPECT_EQ(c.devices.link_token_ttl_s, 2u);
   EXPECT_EQ(c.devices.max_link_tokens, 3u);
   EXPECT_EQ(ServerConfig().devices.max_devices_per_account, 5u);
-  for (const char* bad : {"[devices]\nmax_devices_per_account = 17\n",
-                          "[devices]\nmax_devices_per_account = 0\n",
-                          "[devices]\nprovision_ttl_s = 0\n",
-                          "[devices]\nmax_provision_body_bytes = 255\n",
-                          "[devices]\nmax_provision_body_bytes = 32769\n",
-                          "[devices]\nlink_token_ttl = 5\n"}) {
+  for (const char* bad :
+       {"[devices]\nmax_devices_per_account = 17\n", "[devices]\nmax_devices_per_account = 0\n",
+        "[devices]\nprovision_ttl_s = 0\n", "[devices]\nmax_provision_body_bytes = 255\n",
+        "[devices]\nmax_provision_body_bytes = 32769\n", "[devices]\nlink_token_ttl = 5\n"}) {
     ServerConfig fresh;
     std::string why;
     EXPECT_FALSE(LoadConfigFile(WriteTemp(bad), fresh, why)) << bad;

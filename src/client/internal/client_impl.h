@@ -13,8 +13,8 @@
 
 #include "client/client.h"
 #include "client/content.h"
-#include "client/gateway_client.h"
 #include "client/device_list.h"
+#include "client/gateway_client.h"
 #include "client/provisioning.h"
 #include "signal/store.h"
 #include "wire/sotto_wire.pb.h"
