@@ -65,8 +65,8 @@ struct PushConfig {
 };
 
 // [devices]: linked devices (docs/devices.md).
-inline constexpr uint32_t kMaxDevicesPerAccountLimit =
-    16;  // the most devices.max_devices_per_account may say
+// The most devices.max_devices_per_account may say (wire::kMaxDeviceListEntries).
+inline constexpr uint32_t kMaxDevicesPerAccountLimit = 16;
 struct DevicesConfig {
   uint32_t max_devices_per_account = 5;       // the primary and 4 companions
   uint32_t provision_ttl_s = 600;             // a provisioning id reaches its connection this long
