@@ -31,16 +31,21 @@ bool ServerCore::HandleLinkingRequest(SessionContext& ctx, const wire::Request& 
   const uint64_t now = store::SystemClockMs();
   switch (request.body_case()) {
     case wire::Request::kProvisionOpen: {
-      CloseProvision(s);
-      auto link = ctx.out.MakeLink();
-      auto id = linking_->OpenProvision(link, now, crypto::SystemRandom());
+      // Reopening keeps the connection's one link: a transport clears only the links it
+      // knows of when the connection closes, and a relayed frame may still hold this one.
+      if (s.provisioning) {
+        linking_->CloseProvision(s.provisioning->id);
+        s.provisioning->id.clear();
+      } else {
+        s.provisioning = std::make_unique<internal::ProvisionSession>();
+        s.provisioning->link = ctx.out.MakeLink();
+      }
+      auto id = linking_->OpenProvision(s.provisioning->link, now, crypto::SystemRandom());
       if (!id) {
         Fail(response, wire::STATUS_UNAVAILABLE,
              "too many open provisioning ids (devices.max_provision_ids)");
         return true;
       }
-      s.provisioning = std::make_unique<internal::ProvisionSession>();
-      s.provisioning->link = std::move(link);
       s.provisioning->id = *id;
       auto* out = response.mutable_provision_open();
       out->set_provision_id(*id);
