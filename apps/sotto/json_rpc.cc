@@ -151,13 +151,16 @@ RpcResult<uint32_t> Integer(const json& params, const char* name, std::optional<
     if (fallback) return *fallback;
     return InvalidParams(std::string("missing parameter \"") + name + "\"");
   }
-  const bool ok =
-      it->is_number_unsigned() && it->get<uint64_t>() >= min && it->get<uint64_t>() <= max;
+  // Integers past uint64 parse as floats: refused like fractions and negatives.
+  const bool integer =
+      it->is_number_integer() && (it->is_number_unsigned() || it->get<int64_t>() >= 0);
+  const uint64_t value = integer ? it->get<uint64_t>() : 0;
+  const bool ok = integer && value >= min && value <= max;
   if (!ok) {
     return InvalidParams(std::string("\"") + name + "\" must be an integer from " +
                          std::to_string(min) + " to " + std::to_string(max));
   }
-  return static_cast<uint32_t>(it->get<uint64_t>());
+  return static_cast<uint32_t>(value);
 }
 
 RpcResult<RpcCall> ParseLinkApprove(const json& p) {
