@@ -257,11 +257,24 @@ TEST_F(CliTest, LinkApproveDevicesAndUnlinkAcrossProcesses) {
   EXPECT_EQ(lines[1]["body"], "from the companion");
   EXPECT_EQ(lines[1]["direction"], "outgoing");
 
-  ProcessRun unlink = testing::Sotto({"--home", alice, "unlink", "2"});
-  ASSERT_EQ(unlink.exit_code, 0) << testing::Describe(unlink);
+  // The daemon lists the devices and unlinks the companion.
+  {
+    testing::Daemon daemon(alice, Home("alice.sock"));
+    ASSERT_TRUE(daemon.listening()) << daemon.stderr_text();
+    nlohmann::json devices_rpc = daemon.Call("devices", nlohmann::json::object());
+    ASSERT_EQ(devices_rpc["result"]["devices"].size(), 2u) << devices_rpc;
+    EXPECT_EQ(devices_rpc["result"]["devices"][1]["state"], "linked");
+    nlohmann::json primary_rpc = daemon.Call("unlink", {{"device", 1}});
+    EXPECT_EQ(primary_rpc["error"]["code"], -32602) << primary_rpc;
+    nlohmann::json unlinked = daemon.Call("unlink", {{"device", 2}});
+    EXPECT_EQ(unlinked["result"]["unlinked"], 2) << unlinked;
+  }
   listed = testing::JsonLines(testing::Sotto({"--home", alice, "devices", "--json"}).out);
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0]["device_id"], 1);
+  // The unlinked home can no longer act, and a second unlink finds nothing.
+  EXPECT_NE(testing::Sotto({"--home", alice2, "send", testing::kBob, "still here?"}).exit_code, 0);
+  EXPECT_NE(testing::Sotto({"--home", alice, "unlink", "2"}).exit_code, 0);
 }
 
 }  // namespace
