@@ -152,6 +152,7 @@ int Run(int argc, char** argv) {
   core_options.store = config.store;
   core_options.code_ttl_s = config.registration.code_ttl_s;
   core_options.prekeys = config.prekeys;
+  core_options.groups = config.groups;
   core_options.max_push_endpoint_bytes = config.push.max_endpoint_bytes;
   core_options.allow_private_push_endpoints = config.push.allow_private_endpoints;
   core_options.max_devices_per_account = config.devices.max_devices_per_account;

@@ -52,6 +52,12 @@ void WriteStoreSeeds(const std::filesystem::path& dir) {
   WriteText(dir, "store_record", 4, internal::QueueKey(device, 17), 4);
   WriteText(dir, "store_record", 5, internal::DeviceKey(device) + "\xff\xff", 5);
   WriteText(dir, "store_record", 7, internal::EncodeDeviceAddress(device), 7);
+  GroupRecord group;
+  group.version = 3;
+  group.created_ms = 1234;
+  group.members.push_back({AccountId{1}, true, 1});
+  group.members.push_back({AccountId{2}, false, 3});
+  WriteText(dir, "store_record", 6, internal::EncodeGroup(group), 6);
 }
 
 // Seeds for device_list and provisioning (docs/devices.md), valid under the fixture keys,
@@ -203,6 +209,25 @@ void WriteContentSeeds(const std::filesystem::path& dir) {
   Content typing;
   typing.mutable_typing()->set_action(sotto::content::TypingMessage::STOPPED);
   Write(dir, "content", 2, sotto::client::EncodeContent(typing));
+  // Groups: a group message, a sender key distribution (with the group's metadata) and a
+  // rename.
+  Content group_data = data;
+  group_data.mutable_data()->mutable_group()->set_group_id(std::string(16, 'g'));
+  Write(dir, "content", 3, sotto::client::EncodeContent(group_data));
+  Content sender_key;
+  sender_key.set_sender_handle("+15550001111");
+  sender_key.mutable_sender_key()->set_group_id(std::string(16, 'g'));
+  sender_key.mutable_sender_key()->set_distribution(
+      "\x33\x08\x07\x10\x00\x1a\x20" + std::string(32, 'c') + "\x22\x21\x05" +
+      std::string(32, 'k'));
+  sender_key.mutable_sender_key()->set_name("book club");
+  sender_key.mutable_sender_key()->set_description("chapter 3 on friday");
+  Write(dir, "content", 4, sotto::client::EncodeContent(sender_key));
+  Content rename;
+  rename.set_sender_handle("+15550001111");
+  rename.mutable_group_metadata()->set_group_id(std::string(16, 'g'));
+  rename.mutable_group_metadata()->set_name("renamed");
+  Write(dir, "content", 5, sotto::client::EncodeContent(rename));
 }
 
 int main(int argc, char** argv) {

@@ -21,9 +21,10 @@ echo "=== ThreadSanitizer: the multi-threaded parts (event loop queue, HTTP, gat
 echo "    store group commit, push, server core)"
 cmake --preset tsan >/dev/null
 cmake --build build/tsan -j "$(nproc)" --target net_test gateway_test ws_gateway_test sottod \
-  store_test push_test http_client_test verification_test server_core_test
+  store_test push_test http_client_test verification_test server_core_test server_groups_test \
+  groups_membership_test
 TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/sanitizers/tsan.supp" ctest --test-dir build/tsan --output-on-failure -j "$(nproc)" \
-  --timeout 600 -R '^(EventLoop|Socket|HttpServer|HttpClient|Gateway|WsGateway|ServerCore|Push|WebhookCodeSender|RocksDbStoreTest|Backends/QueueTest|Backends/StoreTest)\.'
+  --timeout 600 -R '^(EventLoop|Socket|HttpServer|HttpClient|Gateway|WsGateway|ServerCore|ServerGroups|GroupsTest|Push|WebhookCodeSender|RocksDbStoreTest|Backends/QueueTest|Backends/StoreTest|Backends/GroupStoreTest|RocksDbGroupStoreTest)\.'
 
 echo "=== clang-tidy (bug-finding checks as errors)"
 bash scripts/tidy.sh build/asan
@@ -32,3 +33,4 @@ echo "=== benchmark smoke run (figures come from scripts/bench.sh, not from here
 build/release/bench/signal_bench --smoke
 bash bench/messaging_bench.sh --smoke
 bash bench/client_bench.sh --smoke
+bash bench/group_bench.sh --smoke

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string_view>
 
+#include "apps/sotto/group_commands.h"
 #include "apps/sotto/output.h"
 #include "apps/sotto/paths.h"
 #include "base/bytes.h"
@@ -184,6 +185,7 @@ ExitCode Receive(const GlobalOptions& global, const ReceiveArgs& args) {
 }
 
 ExitCode Messages(const GlobalOptions& global, const MessagesArgs& args) {
+  if (!client::IsE164(args.with)) return GroupMessages(global, args);  // a group
   auto client = OpenClient(global);
   if (!client) return Fail(client.error(), "");
   auto messages = (*client)->Conversation(args.with, args.limit);

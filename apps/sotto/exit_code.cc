@@ -69,6 +69,12 @@ ExitCode ForSdk(client::SdkErr detail) {
       return ExitCode::kError;
     case client::SdkErr::kTooManyDevices:
       return ExitCode::kTooManyDevices;
+    case client::SdkErr::kUnknownGroup:     // GROUP names no group: a bad argument
+    case client::SdkErr::kAmbiguousGroup:
+      return ExitCode::kUsage;
+    case client::SdkErr::kNotMember:        // the server (or our record of it) refused
+    case client::SdkErr::kNotAdmin:
+      return ExitCode::kServerRefused;
   }
   return ExitCode::kError;
 }

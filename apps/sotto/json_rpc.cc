@@ -185,12 +185,102 @@ RpcResult<RpcCall> ParseNoParams(const json& p) {
   return Call{};
 }
 
+// --- Groups ---
+RpcResult<std::vector<std::string>> Members(const json& params) {
+  const auto it = params.find("members");
+  if (it == params.end()) return InvalidParams("missing parameter \"members\"");
+  if (!it->is_array() || it->empty() || it->size() > kMaxRpcGroupMembers) {
+    return InvalidParams("\"members\" must be an array of 1 to kMaxRpcGroupMembers (" +
+                         std::to_string(kMaxRpcGroupMembers) + ") numbers");
+  }
+  std::vector<std::string> members;
+  for (const json& m : *it) {
+    if (!m.is_string()) return InvalidParams("\"members\" must hold strings");
+    members.push_back(m.get<std::string>());
+  }
+  return members;
+}
+
+RpcResult<RpcCall> ParseGroupCreate(const json& p) {
+  if (auto ok = OnlyKnown(p, {"name", "members"}); !ok) return tl::unexpected(ok.error());
+  auto name = RequiredString(p, "name");
+  if (!name) return tl::unexpected(name.error());
+  auto members = Members(p);
+  if (!members) return tl::unexpected(members.error());
+  return GroupCreateCall{*std::move(name), *std::move(members)};
+}
+
+template <GroupMembersOp kOp>
+RpcResult<RpcCall> ParseGroupMembers(const json& p) {
+  if (auto ok = OnlyKnown(p, {"group", "members"}); !ok) return tl::unexpected(ok.error());
+  auto group = RequiredString(p, "group");
+  if (!group) return tl::unexpected(group.error());
+  auto members = Members(p);
+  if (!members) return tl::unexpected(members.error());
+  return GroupMembersCall{kOp, *std::move(group), *std::move(members)};
+}
+
+template <typename Call>
+RpcResult<RpcCall> ParseGroupOnly(const json& p) {
+  if (auto ok = OnlyKnown(p, {"group"}); !ok) return tl::unexpected(ok.error());
+  auto group = RequiredString(p, "group");
+  if (!group) return tl::unexpected(group.error());
+  return Call{*std::move(group)};
+}
+
+RpcResult<RpcCall> ParseGroupAdmin(const json& p) {
+  if (auto ok = OnlyKnown(p, {"group", "member", "admin"}); !ok) return tl::unexpected(ok.error());
+  auto group = RequiredString(p, "group");
+  if (!group) return tl::unexpected(group.error());
+  auto member = RequiredString(p, "member");
+  if (!member) return tl::unexpected(member.error());
+  auto admin = Flag(p, "admin", true);
+  if (!admin) return tl::unexpected(admin.error());
+  return GroupAdminCall{*std::move(group), *std::move(member), *admin};
+}
+
+RpcResult<RpcCall> ParseGroupRename(const json& p) {
+  if (auto ok = OnlyKnown(p, {"group", "name", "description"}); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  auto group = RequiredString(p, "group");
+  if (!group) return tl::unexpected(group.error());
+  auto name = RequiredString(p, "name");
+  if (!name) return tl::unexpected(name.error());
+  auto description = OptionalString(p, "description");
+  if (!description) return tl::unexpected(description.error());
+  return GroupRenameCall{*std::move(group), *std::move(name), description->value_or("")};
+}
+
+RpcResult<RpcCall> ParseGroupSend(const json& p) {
+  if (auto ok = OnlyKnown(p, {"group", "text"}); !ok) return tl::unexpected(ok.error());
+  auto group = RequiredString(p, "group");
+  if (!group) return tl::unexpected(group.error());
+  auto text = RequiredString(p, "text");
+  if (!text) return tl::unexpected(text.error());
+  return GroupSendCall{*std::move(group), *std::move(text)};
+}
+
+RpcResult<RpcCall> ParseGroupMessages(const json& p) {
+  if (auto ok = OnlyKnown(p, {"group", "limit", "markRead"}); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  auto group = RequiredString(p, "group");
+  if (!group) return tl::unexpected(group.error());
+  auto limit = Limit(p, kDefaultConversationLimit, kMaxConversationLimit);
+  if (!limit) return tl::unexpected(limit.error());
+  auto mark = Flag(p, "markRead", true);
+  if (!mark) return tl::unexpected(mark.error());
+  return GroupMessagesCall{*std::move(group), *limit,
+                           *mark ? MarkReadPolicy::kMarkRead : MarkReadPolicy::kLeaveUnread};
+}
+
 struct MethodEntry {
   std::string_view name;
   RpcResult<RpcCall> (*parse)(const json&);
 };
 
-constexpr std::array<MethodEntry, 17> kMethods = {{
+constexpr std::array<MethodEntry, 27> kMethods = {{
     {"send", ParseSend},
     {"messages", ParseMessages},
     {"search", ParseSearch},
@@ -205,6 +295,16 @@ constexpr std::array<MethodEntry, 17> kMethods = {{
     {"typing", ParseTyping},
     {"status", ParseNoParams<StatusCall>},
     {"version", ParseNoParams<VersionCall>},
+    {"groupCreate", ParseGroupCreate},
+    {"groupAdd", ParseGroupMembers<GroupMembersOp::kAdd>},
+    {"groupRemove", ParseGroupMembers<GroupMembersOp::kRemove>},
+    {"groupLeave", ParseGroupOnly<GroupLeaveCall>},
+    {"groupAdmin", ParseGroupAdmin},
+    {"groupRename", ParseGroupRename},
+    {"groupSend", ParseGroupSend},
+    {"groupList", ParseNoParams<GroupListCall>},
+    {"groupInfo", ParseGroupOnly<GroupInfoCall>},
+    {"groupMessages", ParseGroupMessages},
     {"linkApprove", ParseLinkApprove},
     {"devices", ParseNoParams<DevicesCall>},
     {"unlink", ParseUnlink},

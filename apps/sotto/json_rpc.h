@@ -151,10 +151,53 @@ struct UnlinkCall {
   uint32_t device = 0;  // >= 2
 };
 
-using RpcCall = std::variant<SendCall, MessagesCall, SearchCall, SafetyNumberCall,
-                             VerifyContactCall, TrustCall, ContactsAddCall, ContactsListCall,
-                             PresenceCall, SetPresenceVisibilityCall, MarkReadCall, TypingCall,
-                             StatusCall, VersionCall, LinkApproveCall, DevicesCall, UnlinkCall>;
+// Groups: "group" is a group id, a unique id prefix or a unique exact name; member lists
+// hold at most kMaxRpcGroupMembers +E164 numbers.
+inline constexpr size_t kMaxRpcGroupMembers = 1024;
+struct GroupCreateCall {
+  std::string name;
+  std::vector<std::string> members;
+};
+enum class GroupMembersOp : uint8_t { kAdd, kRemove };
+struct GroupMembersCall {
+  GroupMembersOp op = GroupMembersOp::kAdd;
+  std::string group;
+  std::vector<std::string> members;
+};
+struct GroupLeaveCall {
+  std::string group;
+};
+struct GroupAdminCall {
+  std::string group;
+  std::string member;
+  bool admin = true;
+};
+struct GroupRenameCall {
+  std::string group;
+  std::string name;
+  std::string description;
+};
+struct GroupSendCall {
+  std::string group;
+  std::string text;
+};
+struct GroupListCall {};
+struct GroupInfoCall {
+  std::string group;
+};
+struct GroupMessagesCall {
+  std::string group;
+  size_t limit = kDefaultConversationLimit;
+  MarkReadPolicy mark_read = MarkReadPolicy::kMarkRead;
+};
+
+using RpcCall =
+    std::variant<SendCall, MessagesCall, SearchCall, SafetyNumberCall, VerifyContactCall, TrustCall,
+                 ContactsAddCall, ContactsListCall, PresenceCall, SetPresenceVisibilityCall,
+                 MarkReadCall, TypingCall, StatusCall, VersionCall, GroupCreateCall,
+                 GroupMembersCall, GroupLeaveCall, GroupAdminCall, GroupRenameCall, GroupSendCall,
+                 GroupListCall, GroupInfoCall, GroupMessagesCall, LinkApproveCall, DevicesCall,
+                 UnlinkCall>;
 
 // The typed call for `request`: -32601 for an unknown method, -32602 for a missing,
 // mistyped, out-of-range or unknown parameter.

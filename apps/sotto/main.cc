@@ -12,6 +12,7 @@
 #include "apps/sotto/commands_devices.h"
 #include "apps/sotto/daemon.h"
 #include "apps/sotto/exit_code.h"
+#include "apps/sotto/group_commands.h"
 #include "apps/sotto/paths.h"
 #include "client/local_store.h"
 
@@ -87,7 +88,7 @@ int Run(int argc, char** argv) {
   MessagesArgs messages_args;
   auto* messages =
       app.add_subcommand("messages", "show a conversation, oldest first, and mark it read");
-  messages->add_option("with", messages_args.with, "the contact, +E164")->required();
+  messages->add_option("with", messages_args.with, "the contact (+E164) or a group (id, id prefix or name)")->required();
   messages->add_option("--limit", messages_args.limit, "newest messages to show")
       ->check(CLI::Range(size_t{1}, kMaxConversationLimit))
       ->default_str(std::to_string(kDefaultConversationLimit));
@@ -216,6 +217,8 @@ int Run(int argc, char** argv) {
       ->check(CLI::Range(2u, 1'000'000u));
   unlink->callback(
       [&] { action = [&](const GlobalOptions& g) { return UnlinkDevice(g, unlink_id); }; });
+
+  AddGroupCommands(app, action);
 
   DaemonArgs daemon_args;
   auto* daemon = app.add_subcommand("daemon", "serve JSON-RPC 2.0 on a Unix socket");

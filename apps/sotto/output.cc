@@ -102,6 +102,7 @@ std::string_view EventType(const client::Event& event) {
         if constexpr (std::is_same_v<E, client::IdentityChangedEvent>) return "identityChanged";
         if constexpr (std::is_same_v<E, client::ConnectionEvent>) return "connection";
         if constexpr (std::is_same_v<E, client::DecryptionFailedEvent>) return "decryptionFailed";
+        if constexpr (std::is_same_v<E, client::GroupEvent>) return "group";
       },
       event);
 }
@@ -111,18 +112,28 @@ json EventJson(const client::Event& event) {
       [](const auto& e) -> json {
         using E = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<E, client::MessageEvent>) {
-          return {{"from", HandleOrNull(e.handle)},
-                  {"peer", e.message.peer},
-                  {"device", e.message.peer_device},
-                  {"id", e.message.message_id},
-                  {"body", e.message.body},
-                  {"sentAt", e.message.sent_ms},
-                  {"untrusted", e.message.untrusted_identity}};
+          json m = {{"from", HandleOrNull(e.handle)},
+                    {"peer", e.message.peer},
+                    {"device", e.message.peer_device},
+                    {"id", e.message.message_id},
+                    {"body", e.message.body},
+                    {"sentAt", e.message.sent_ms},
+                    {"untrusted", e.message.untrusted_identity}};
+          if (!e.message.group_id.empty()) {
+            m["group"] = e.message.group_id;
+            m["sender"] = e.message.group_sender;
+          }
+          return m;
         } else if constexpr (std::is_same_v<E, client::ReceiptEvent>) {
-          return {{"from", HandleOrNull(e.handle)},
-                  {"peer", e.peer},
-                  {"id", e.message_id},
-                  {"status", client::TickName(e.tick)}};
+          json r = {{"from", HandleOrNull(e.handle)},
+                    {"peer", e.peer},
+                    {"id", e.message_id},
+                    {"status", client::TickName(e.tick)}};
+          if (!e.group_id.empty()) {
+            r["group"] = e.group_id;
+            r["all"] = e.all;
+          }
+          return r;
         } else if constexpr (std::is_same_v<E, client::TypingEvent>) {
           return {{"from", HandleOrNull(e.handle)}, {"peer", e.peer}, {"typing", e.typing}};
         } else if constexpr (std::is_same_v<E, client::PresenceEvent>) {
@@ -134,6 +145,9 @@ json EventJson(const client::Event& event) {
           return {{"from", HandleOrNull(e.handle)}, {"peer", e.peer}};
         } else if constexpr (std::is_same_v<E, client::DecryptionFailedEvent>) {
           return {{"from", HandleOrNull(e.handle)}, {"peer", e.peer}, {"device", e.device}};
+        } else if constexpr (std::is_same_v<E, client::GroupEvent>) {
+          return {{"group", e.group_id}, {"action", e.action},   {"actor", e.actor},
+                  {"accounts", e.accounts}, {"version", e.version}, {"member", e.member}};
         } else {
           static_assert(std::is_same_v<E, client::ConnectionEvent>);
           return {{"connected", e.connected}};
@@ -150,7 +164,9 @@ std::string EventText(const client::Event& event, TimeZoneChoice zone) {
         using E = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<E, client::MessageEvent>) {
           std::string line = e.message.untrusted_identity ? "[UNTRUSTED IDENTITY] " : "";
-          line += SafeName(e.handle, e.message.peer) + " (device " +
+          if (!e.message.group_id.empty()) line += "[group " + e.message.group_id.substr(0, 8) + "] ";
+          line += SafeName(e.handle, e.message.group_id.empty() ? e.message.peer
+                                                                : e.message.group_sender) + " (device " +
                   std::to_string(e.message.peer_device) + ") at " +
                   FormatTime(e.message.sent_ms, zone) + ": " + SanitizeForTerminal(e.message.body);
           return line;
@@ -171,6 +187,11 @@ std::string EventText(const client::Event& event, TimeZoneChoice zone) {
         } else if constexpr (std::is_same_v<E, client::DecryptionFailedEvent>) {
           return "a message from " + SafeName(e.handle, e.peer) + " (device " +
                  std::to_string(e.device) + ") could not be decrypted; ask them to send it again";
+        } else if constexpr (std::is_same_v<E, client::GroupEvent>) {
+          std::string line = "group " + e.group_id + ": " + e.action + " by account " + e.actor;
+          for (const std::string& a : e.accounts) line += " " + a;
+          if (!e.member) line += " (you are not a member)";
+          return line;
         } else {
           static_assert(std::is_same_v<E, client::ConnectionEvent>);
           return e.connected ? "connected to the server" : "disconnected from the server";
@@ -192,13 +213,18 @@ json MessageJson(const client::StoredMessage& message, std::string_view handle) 
   if (message.direction == client::MessageDirection::kIncoming) {
     out["device"] = message.peer_device;
   }
+  if (!message.group_id.empty()) {
+    out["group"] = message.group_id;
+    out["sender"] = message.group_sender;
+  }
   return out;
 }
 
 std::string MessageText(const client::StoredMessage& message, std::string_view handle,
                         TimeZoneChoice zone) {
   std::string line = "[" + FormatTime(message.sent_ms, zone) + "] ";
-  const std::string name = SafeName(handle, message.peer);
+  const std::string name =
+      SafeName(handle, message.group_id.empty() ? message.peer : message.group_sender);
   switch (message.direction) {
     case client::MessageDirection::kOutgoing:
       line += "me \u2192 " + name + ": " + SanitizeForTerminal(message.body) + "  " +
@@ -281,6 +307,81 @@ std::string PresenceText(const client::Presence& presence, TimeZoneChoice zone) 
   if (presence.online) return "online";
   if (presence.last_seen_ms == 0) return "offline, never seen";
   return "last seen " + FormatTime(presence.last_seen_ms, zone);
+}
+
+// --- Groups ------------------------------------------------------------------------------
+
+json GroupJson(const client::GroupDetails& group) {
+  json members = json::array();
+  for (const client::GroupMemberInfo& m : group.members) {
+    members.push_back({{"peer", m.account_id},
+                       {"number", HandleOrNull(m.handle)},
+                       {"admin", m.admin},
+                       {"identityChanged", m.identity_changed},
+                       {"hasOurKey", m.has_our_key}});
+  }
+  return {{"id", group.id},         {"name", group.name},     {"description", group.description},
+          {"version", group.version}, {"member", group.member}, {"admin", group.admin},
+          {"members", std::move(members)}};
+}
+
+std::string GroupLine(const client::GroupDetails& group) {
+  std::string line = group.id + "  " + SanitizeForTerminal(group.name) + "  (" +
+                     std::to_string(group.members.size()) + " members";
+  if (group.admin) line += ", admin";
+  if (!group.member) line += ", left";
+  return line + ")";
+}
+
+namespace {
+
+size_t CountReceipts(const std::vector<client::GroupReceipt>& receipts, bool read) {
+  size_t n = 0;
+  for (const client::GroupReceipt& r : receipts) n += (read ? r.read_ms : r.delivered_ms) != 0 ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+json GroupInfoJson(const client::GroupDetails& group,
+                   const std::vector<GroupMessageReceipts>& recent) {
+  json out = GroupJson(group);
+  json messages = json::array();
+  for (const GroupMessageReceipts& m : recent) {
+    messages.push_back({{"id", m.message.message_id},
+                        {"body", m.message.body},
+                        {"status", client::TickName(m.message.tick)},
+                        {"delivered", CountReceipts(m.receipts, false)},
+                        {"read", CountReceipts(m.receipts, true)},
+                        {"recipients", m.receipts.size()}});
+  }
+  out["messages"] = std::move(messages);
+  return out;
+}
+
+std::string GroupInfoText(const client::GroupDetails& group,
+                          const std::vector<GroupMessageReceipts>& recent, TimeZoneChoice zone) {
+  std::string out = "group " + group.id + "\nname: " + SanitizeForTerminal(group.name) + "\n";
+  if (!group.description.empty()) {
+    out += "description: " + SanitizeForTerminal(group.description) + "\n";
+  }
+  out += "version " + std::to_string(group.version) +
+         (group.member ? "" : " (you are no longer a member)") + "\nmembers:\n";
+  for (const client::GroupMemberInfo& m : group.members) {
+    out += "  " + SafeName(m.handle, m.account_id) + (m.admin ? "  admin" : "") +
+           (m.identity_changed ? "  SAFETY NUMBER CHANGED (gets no key until `sotto trust`)" : "") +
+           "\n";
+  }
+  if (!recent.empty()) out += "your recent messages:\n";
+  for (const GroupMessageReceipts& m : recent) {
+    out += "  [" + FormatTime(m.message.sent_ms, zone) + "] " + m.message.message_id + " " +
+           std::string(TickMark(m.message.tick)) + "  delivered " +
+           std::to_string(CountReceipts(m.receipts, false)) + "/" +
+           std::to_string(m.receipts.size()) + ", read " +
+           std::to_string(CountReceipts(m.receipts, true)) + "/" +
+           std::to_string(m.receipts.size()) + "\n";
+  }
+  return out;
 }
 
 }  // namespace sotto::cli

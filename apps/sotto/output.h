@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -61,5 +62,23 @@ std::string SafetyNumberText(const client::SafetyNumber& number, std::string_vie
 
 nlohmann::json PresenceJson(const client::Presence& presence, std::string_view handle);
 std::string PresenceText(const client::Presence& presence, TimeZoneChoice zone);
+
+// --- Groups ------------------------------------------------------------------------------
+// One of our group messages with its per-member receipts (for `group info`).
+struct GroupMessageReceipts {
+  client::StoredMessage message;
+  std::vector<client::GroupReceipt> receipts;
+};
+// {"id", "name", "description", "version", "member", "admin", "members": [{"peer",
+// "number", "admin", "identityChanged"}]}
+nlohmann::json GroupJson(const client::GroupDetails& group);
+// "ID  NAME  (N members[, admin][, left])" for `group list`.
+std::string GroupLine(const client::GroupDetails& group);
+// GroupJson plus "messages": [{"id", "body", "status", "delivered", "read", "recipients"}].
+nlohmann::json GroupInfoJson(const client::GroupDetails& group,
+                             const std::vector<GroupMessageReceipts>& recent);
+// Several lines, each ending in '\n'.
+std::string GroupInfoText(const client::GroupDetails& group,
+                          const std::vector<GroupMessageReceipts>& recent, TimeZoneChoice zone);
 
 }  // namespace sotto::cli

@@ -175,4 +175,84 @@ RpcResult<json> RpcMethods::Run(const UnlinkCall& call) {
   return json{{"unlinked", call.device}};
 }
 
+// --- Groups ------------------------------------------------------------------------------
+
+RpcResult<json> RpcMethods::Run(const GroupCreateCall& call) {
+  auto group = client_.CreateGroup(call.name, call.members);
+  if (!group) return AppError(group.error());
+  return GroupJson(*group);
+}
+
+RpcResult<json> RpcMethods::Run(const GroupMembersCall& call) {
+  const Status done = call.op == GroupMembersOp::kAdd
+                          ? client_.AddMembers(call.group, call.members)
+                          : client_.RemoveMembers(call.group, call.members);
+  if (!done) return AppError(done.error());
+  auto group = client_.GroupInfo(call.group);
+  if (!group) return AppError(group.error());
+  return GroupJson(*group);
+}
+
+RpcResult<json> RpcMethods::Run(const GroupLeaveCall& call) {
+  if (auto s = client_.LeaveGroup(call.group); !s) return AppError(s.error());
+  return json{{"left", true}};
+}
+
+RpcResult<json> RpcMethods::Run(const GroupAdminCall& call) {
+  if (auto s = client_.SetAdmin(call.group, call.member, call.admin); !s) {
+    return AppError(s.error());
+  }
+  return json{{"admin", call.admin}};
+}
+
+RpcResult<json> RpcMethods::Run(const GroupRenameCall& call) {
+  if (auto s = client_.RenameGroup(call.group, call.name, call.description); !s) {
+    return AppError(s.error());
+  }
+  return json{{"name", call.name}, {"description", call.description}};
+}
+
+RpcResult<json> RpcMethods::Run(const GroupSendCall& call) {
+  auto outcome = client_.SendGroupText(call.group, call.text);
+  if (!outcome) return AppError(outcome.error());
+  return json{{"id", outcome->message_id}, {"status", client::TickName(outcome->tick)}};
+}
+
+RpcResult<json> RpcMethods::Run(const GroupListCall& /*call*/) {
+  auto groups = client_.Groups();
+  if (!groups) return AppError(groups.error());
+  json list = json::array();
+  for (const client::GroupDetails& g : *groups) list.push_back(GroupJson(g));
+  return json{{"groups", std::move(list)}};
+}
+
+RpcResult<json> RpcMethods::Run(const GroupInfoCall& call) {
+  auto group = client_.GroupInfo(call.group);
+  if (!group) return AppError(group.error());
+  auto conversation = client_.GroupConversation(group->id, kMaxConversationLimit);
+  if (!conversation) return AppError(conversation.error());
+  std::vector<GroupMessageReceipts> recent;
+  for (auto it = conversation->rbegin();
+       it != conversation->rend() && recent.size() < kRpcGroupInfoMessages; ++it) {
+    if (it->direction != client::MessageDirection::kOutgoing) continue;
+    auto receipts = client_.GroupReceipts(group->id, it->message_id);
+    if (!receipts) return AppError(receipts.error());
+    recent.insert(recent.begin(), GroupMessageReceipts{*it, *std::move(receipts)});
+  }
+  return GroupInfoJson(*group, recent);
+}
+
+RpcResult<json> RpcMethods::Run(const GroupMessagesCall& call) {
+  auto messages = client_.GroupConversation(call.group, call.limit);
+  if (!messages) return AppError(messages.error());
+  json list = json::array();
+  for (const client::StoredMessage& message : *messages) list.push_back(MessageJson(message, ""));
+  if (call.mark_read == MarkReadPolicy::kMarkRead) {
+    if (auto read = client_.MarkGroupRead(call.group); !read && !IsOffline(read.error())) {
+      return AppError(read.error());
+    }
+  }
+  return json{{"messages", std::move(list)}};
+}
+
 }  // namespace sotto::cli

@@ -12,6 +12,9 @@
 
 namespace sotto::cli {
 
+// Our recent group messages groupInfo reports with their per-member receipts.
+inline constexpr size_t kRpcGroupInfoMessages = 10;
+
 class RpcMethods {
  public:
   // `client` must outlive this object.
@@ -38,6 +41,15 @@ class RpcMethods {
   RpcResult<nlohmann::json> Run(const LinkApproveCall& call);
   RpcResult<nlohmann::json> Run(const DevicesCall& call);
   RpcResult<nlohmann::json> Run(const UnlinkCall& call);
+  RpcResult<nlohmann::json> Run(const GroupCreateCall& call);
+  RpcResult<nlohmann::json> Run(const GroupMembersCall& call);
+  RpcResult<nlohmann::json> Run(const GroupLeaveCall& call);
+  RpcResult<nlohmann::json> Run(const GroupAdminCall& call);
+  RpcResult<nlohmann::json> Run(const GroupRenameCall& call);
+  RpcResult<nlohmann::json> Run(const GroupSendCall& call);
+  RpcResult<nlohmann::json> Run(const GroupListCall& call);
+  RpcResult<nlohmann::json> Run(const GroupInfoCall& call);
+  RpcResult<nlohmann::json> Run(const GroupMessagesCall& call);
 
   client::Client& client_;
 };

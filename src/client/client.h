@@ -53,6 +53,11 @@ enum class SdkErr : uint16_t {
   kBadDeviceList = 212,    // a device list is unsigned, forged, stale or malformed
   kTooManyDevices = 213,   // the account has the most devices it may have
   kNotPrimary = 214,       // only the primary device may do this
+  // 220..229 groups.
+  kUnknownGroup = 220,    // no group with this id, id prefix or name
+  kAmbiguousGroup = 221,  // the prefix or name matches more than one group
+  kNotMember = 222,       // this account is not (or no longer) a member of the group
+  kNotAdmin = 223,        // only admins may change the membership
 };
 
 // Linked devices: how long ApproveLink / FinishLink wait for the other device by default.
@@ -65,6 +70,9 @@ inline constexpr uint64_t kSignedPreKeyRotationMs = 7ull * 24 * 3600 * 1000;
 inline constexpr uint64_t kSignedPreKeyKeepMs = 30ull * 24 * 3600 * 1000;  // old ones kept
 inline constexpr int kMaxStaleRetries = 3;             // stale-device fixes per send attempt
 inline constexpr size_t kMaxEnvelopesPerCommit = 256;  // received envelopes per transaction
+// Groups (client_groups.cc).
+inline constexpr int kMaxGroupStaleRetries = 3;  // device-list refetches per group send attempt
+inline constexpr int kMaxGroupDevicePages = 1024;  // get_group_devices pages per fetch
 
 struct ClientConfig {
   std::filesystem::path home;
@@ -88,6 +96,10 @@ struct ReceiptEvent {
   std::string handle;
   std::string message_id;
   Tick tick = Tick::kDelivered;  // kSent, kDelivered or kRead
+  // A group message: the group id hex. `peer` is then the member whose receipt this is
+  // (the group id itself for kSent), and `all` says every member has reached `tick`.
+  std::string group_id{};
+  bool all = false;
 };
 struct TypingEvent {
   std::string peer;
@@ -114,8 +126,19 @@ struct DecryptionFailedEvent {
   std::string handle;
   uint32_t device = 0;
 };
+// A group's membership or metadata changed (the server's announcement, or a rename by an
+// admin). `action`: create, add, remove, leave, promote, demote, rename.
+struct GroupEvent {
+  std::string group_id;  // hex
+  std::string action;
+  std::string actor;                  // account id hex
+  std::vector<std::string> accounts;  // whom it concerned (account ids hex)
+  uint64_t version = 0;
+  bool member = true;  // whether this account is still a member
+};
 using Event = std::variant<MessageEvent, ReceiptEvent, TypingEvent, PresenceEvent,
-                           IdentityChangedEvent, ConnectionEvent, DecryptionFailedEvent>;
+                           IdentityChangedEvent, ConnectionEvent, DecryptionFailedEvent,
+                           GroupEvent>;
 using EventSink = std::function<void(const Event&)>;
 
 struct SafetyNumber {
@@ -142,6 +165,31 @@ struct Presence {
 struct SendOutcome {
   std::string message_id;      // hex
   Tick tick = Tick::kPending;  // kSent if the server acked; kPending if offline; kBlocked
+};
+
+// A group as this device knows it (GroupInfo, Groups).
+struct GroupMemberInfo {
+  std::string account_id;  // hex
+  std::string handle;      // if known, else empty
+  bool admin = false;
+  bool identity_changed = false;  // a changed key not accepted: gets no sender key from us
+  bool has_our_key = false;       // at least one of its devices holds our current sender key
+};
+struct GroupDetails {
+  std::string id;  // hex
+  std::string name;
+  std::string description;
+  uint64_t version = 0;
+  bool member = false;  // this account is still a member
+  bool admin = false;   // this account is an admin
+  std::vector<GroupMemberInfo> members;
+};
+// One member's receipt of one of our group messages (0: not yet).
+struct GroupReceipt {
+  std::string account_id;
+  std::string handle;
+  uint64_t delivered_ms = 0;
+  uint64_t read_ms = 0;
 };
 
 // Counters for benchmarks and `sotto status`.
@@ -258,6 +306,34 @@ class Client {
   // Unlinks `device_id`: the primary any companion, a companion only itself. The primary
   // then publishes a list without it. kNotPrimary, kServerRefused (no such device).
   Status Unlink(uint32_t device_id);
+  // --- Groups (client_groups.cc, docs/client.md "Groups") ---
+  // `group` is a group id (hex), a unique prefix of one, or a unique exact name
+  // (kUnknownGroup, kAmbiguousGroup). Membership changes need the server; names and
+  // descriptions travel only end to end (in sender-key distributions and renames).
+  // Creates a group with this account as admin and `handles` as members, and hands our
+  // sender key (with the name) to every member device.
+  Result<GroupDetails> CreateGroup(std::string_view name, const std::vector<std::string>& handles);
+  Status AddMembers(std::string_view group, const std::vector<std::string>& handles);
+  // Removes members (admins only); our sender key rotates before our next group message.
+  Status RemoveMembers(std::string_view group, const std::vector<std::string>& handles);
+  Status LeaveGroup(std::string_view group);
+  Status SetAdmin(std::string_view group, std::string_view handle, bool admin);
+  // Renames (admins only): sent to the members through the group, never to the server.
+  Status RenameGroup(std::string_view group, std::string_view name, std::string_view description);
+  // Stores the message and sends it through the outbox like SendText: one Sender Key
+  // ciphertext for the whole group. The tick is kSent once the server stored it for every
+  // member device; ReceiptEvents with group_id follow per member.
+  Result<SendOutcome> SendGroupText(std::string_view group, std::string_view text);
+  Result<std::vector<GroupDetails>> Groups();
+  Result<GroupDetails> GroupInfo(std::string_view group);
+  // The group id (hex) that `group` names.
+  Result<std::string> ResolveGroup(std::string_view group);
+  Result<std::vector<StoredMessage>> GroupConversation(std::string_view group, size_t limit);
+  // Per-member receipts of one of our group messages (empty if it is not one in `group`).
+  Result<std::vector<GroupReceipt>> GroupReceipts(std::string_view group,
+                                                  std::string_view message_id);
+  // Marks the group read and sends read receipts pairwise to each message's author.
+  Result<size_t> MarkGroupRead(std::string_view group);
 
   const ClientStats& stats() const;
   LocalStore& store();

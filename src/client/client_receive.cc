@@ -44,6 +44,14 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
       ack.mutable_delivery_ack()->add_seqs(env.seq());
       const std::string source = Hex(env.source_account());
       const std::string message_id = Hex(env.message_id());
+      if (env.type() == wire::ENVELOPE_DELIVERED && !env.group_id().empty()) {
+        SOTTO_RETURN_IF_ERROR(HandleGroupReceipt(source, message_id, Tick::kDelivered, now, events));
+        continue;
+      }
+      if (env.type() == wire::ENVELOPE_GROUP_UPDATE) {
+        SOTTO_RETURN_IF_ERROR(HandleGroupUpdate(env, events));
+        continue;
+      }
       if (env.type() == wire::ENVELOPE_DELIVERED) {
         SOTTO_ASSIGN_OR_RETURN(bool advanced,
                                store->AdvanceTick(source, message_id, Tick::kDelivered));
@@ -54,6 +62,10 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
       SOTTO_ASSIGN_OR_RETURN(bool seen, store->HasReceived(source, message_id));
       if (seen) {
         ++stats.duplicates;
+        continue;
+      }
+      if (env.ciphertext_type() == wire::CIPHERTEXT_SENDER_KEY) {
+        SOTTO_RETURN_IF_ERROR(ReceiveGroupMessage(env, now, events, to_verify));
         continue;
       }
       signal::MessageType type = signal::MessageType::kSignal;
@@ -131,7 +143,15 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
           for (const std::string& id : content->receipt().message_ids()) {
             SOTTO_ASSIGN_OR_RETURN(bool advanced, store->AdvanceTick(source, Hex(id), Tick::kRead));
             if (advanced) events.emplace_back(ReceiptEvent{source, handle, Hex(id), Tick::kRead});
+            if (!advanced) {
+              SOTTO_RETURN_IF_ERROR(HandleGroupReceipt(source, Hex(id), Tick::kRead, now, events));
+            }
           }
+          break;
+        case content::Content::kSenderKey:
+          SOTTO_RETURN_IF_ERROR(HandleSenderKeyDistribution(address, *content));
+          break;
+        case content::Content::kGroupMetadata:  // only valid inside the group (sender key)
           break;
         case content::Content::kTyping:
           events.emplace_back(TypingEvent{
@@ -185,6 +205,7 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
       SOTTO_RETURN_IF_ERROR(store->PutContact(contact));
     }
   }
+  SOTTO_RETURN_IF_ERROR(FetchUnknownGroups());
   for (Event& event : events) {
     std::visit(
         [this](auto& e) {

@@ -134,7 +134,8 @@ Status Client::Impl::FetchSessions(const std::string& peer, uint32_t device_id) 
 Status Client::Impl::BlockItem(OutboxItem& item) {
   item.blocked = true;
   LocalStore::Transaction tx(*store);
-  SOTTO_RETURN_IF_ERROR(store->UpdateOutbox(item));
+  // Items not in the outbox (typing indicators, sender key distributions) have rowid 0.
+  if (item.rowid != 0) SOTTO_RETURN_IF_ERROR(store->UpdateOutbox(item));
   SOTTO_RETURN_IF_ERROR(store->AdvanceTick(item.recipient, item.message_id, Tick::kBlocked));
   SOTTO_RETURN_IF_ERROR(tx.Commit());
   Emit(IdentityChangedEvent{item.recipient, HandleOf(item.recipient)});
@@ -281,7 +282,7 @@ Status Client::Impl::FlushOutbox(Due due) {
         return Ok();
       }
       ++attempted;
-      auto tick = SendItem(item);
+      auto tick = IsGroupRecipient(item.recipient) ? SendGroupItem(item) : SendItem(item);
       if (!tick) {
         if (IsOffline(tick.error())) return Ok();  // stays queued; the reconnect flushes again
         if (IsStoreError(tick.error())) {

@@ -11,6 +11,20 @@ constexpr size_t kMaxHandleBytes = 16;  // '+' and 15 digits
 
 }  // namespace
 
+Status CheckGroupText(std::string_view name, std::string_view description) {
+  if (name.size() > kMaxGroupNameBytes) {
+    return ContentError(ContentErr::kLimit, "group name longer than kMaxGroupNameBytes");
+  }
+  if (description.size() > kMaxGroupDescriptionBytes) {
+    return ContentError(ContentErr::kLimit,
+                        "group description longer than kMaxGroupDescriptionBytes");
+  }
+  if (!IsUtf8(name) || !IsUtf8(description)) {
+    return ContentError(ContentErr::kLimit, "group name or description is not UTF-8");
+  }
+  return Ok();
+}
+
 bool IsUtf8(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
@@ -79,6 +93,9 @@ Result<content::Content> DecodeContent(ByteSpan padded) {
       if (!IsUtf8(content.data().body())) {
         return ContentError(ContentErr::kLimit, "text is not UTF-8");
       }
+      if (content.data().has_group() && content.data().group().group_id().size() != kGroupIdBytes) {
+        return ContentError(ContentErr::kLimit, "group id is not kGroupIdBytes");
+      }
       break;
     case content::Content::kReceipt:
       if (content.receipt().message_ids_size() == 0 ||
@@ -104,6 +121,25 @@ Result<content::Content> DecodeContent(ByteSpan padded) {
       }
       break;
     }
+    case content::Content::kSenderKey: {
+      const content::SenderKeyDistribution& skd = content.sender_key();
+      if (skd.group_id().size() != kGroupIdBytes) {
+        return ContentError(ContentErr::kLimit, "group id is not kGroupIdBytes");
+      }
+      if (skd.distribution().empty() || skd.distribution().size() > kMaxSenderKeyDistributionBytes) {
+        return ContentError(ContentErr::kLimit,
+                            "sender key distribution empty or past kMaxSenderKeyDistributionBytes");
+      }
+      SOTTO_RETURN_IF_ERROR(CheckGroupText(skd.name(), skd.description()));
+      break;
+    }
+    case content::Content::kGroupMetadata:
+      if (content.group_metadata().group_id().size() != kGroupIdBytes) {
+        return ContentError(ContentErr::kLimit, "group id is not kGroupIdBytes");
+      }
+      SOTTO_RETURN_IF_ERROR(
+          CheckGroupText(content.group_metadata().name(), content.group_metadata().description()));
+      break;
     case content::Content::BODY_NOT_SET:
       return ContentError(ContentErr::kEmpty, "content has no body");
   }

@@ -44,7 +44,7 @@ enum class StoreErr : uint16_t {
 };
 
 // The current schema version; Open() migrates older databases up to it.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 // Received-message ids are kept this long for de-duplication (past the server's TTL).
 inline constexpr uint64_t kReceivedIdRetentionMs = 31ull * 24 * 3600 * 1000;
 // Search results returned at most.
@@ -107,6 +107,11 @@ struct StoredMessage {
   uint64_t stored_ms = 0;  // local clock when stored
   Tick tick = Tick::kPending;
   bool untrusted_identity = false;  // incoming: the sender's key had changed and was not accepted
+  // Group messages (peer is then the group id): the group id hex and the author's
+  // account id hex (ours for outgoing). Empty for 1:1 messages. Filled by the group
+  // calls (GroupConversation, MarkGroupRead) and in MessageEvents.
+  std::string group_id{};
+  std::string group_sender{};
 };
 
 struct SearchHit {
@@ -125,6 +130,41 @@ struct OutboxItem {
   uint32_t attempts = 0;
   uint64_t next_attempt_ms = 0;
   bool blocked = false;  // held: the recipient's identity changed
+};
+
+// --- Groups (local_store_groups.cc) ---------------------------------------------------
+struct StoredGroupMember {
+  std::string account;  // account id hex
+  bool admin = false;
+};
+struct StoredGroup {
+  std::string group_id;  // hex
+  std::string name;
+  std::string description;
+  uint64_t version = 0;
+  bool member = false;  // this account is (still) a member
+  bool rotate = false;  // our sender key must be rotated before the next group send
+  uint64_t created_ms = 0;
+  std::vector<StoredGroupMember> members;  // by account id
+};
+// A member device that has our current sender key for a group.
+struct GroupKeyHolder {
+  std::string account;
+  uint32_t device_id = 0;
+  uint32_t registration_id = 0;
+  friend bool operator==(const GroupKeyHolder&, const GroupKeyHolder&) = default;
+};
+// One member's receipt of one of our group messages (0: not yet).
+struct GroupReceiptRow {
+  std::string member;
+  uint64_t delivered_ms = 0;
+  uint64_t read_ms = 0;
+};
+// What MarkGroupReceipt changed.
+struct GroupReceiptUpdate {
+  bool changed = false;   // this member's state moved forward
+  std::string group_id;   // the message's group (empty: not one of our group messages)
+  bool all = false;       // every member has now reached this state
 };
 
 class LocalStore final : public signal::IdentityKeyStore,
@@ -271,6 +311,33 @@ class LocalStore final : public signal::IdentityKeyStore,
   Result<size_t> CountOutbox(std::string_view recipient);
   // Unblocks every item for `recipient`; returns how many.
   Result<size_t> UnblockOutbox(std::string_view recipient);
+
+  // --- Groups (local_store_groups.cc) -------------------------------------------------
+  // Inserts or replaces the group row and its member list.
+  Status PutGroup(const StoredGroup& group);
+  Result<std::optional<StoredGroup>> GetGroup(std::string_view group_id);
+  Result<std::vector<StoredGroup>> ListGroups();  // by name, then id
+  Status SetGroupRotate(std::string_view group_id, bool rotate);
+  // The holders of our current sender key; cleared when it rotates.
+  Result<std::vector<GroupKeyHolder>> GroupKeyHolders(std::string_view group_id);
+  Status AddGroupKeyHolders(std::string_view group_id, const std::vector<GroupKeyHolder>& holders);
+  Status ClearGroupKeyHolders(std::string_view group_id);
+  // Stores a group message (peer = group id, group_sender = its author) and its author row.
+  // kAlreadyExists as AddMessage.
+  Result<int64_t> AddGroupMessage(const StoredMessage& message);
+  // The group's conversation, oldest first, at most `limit` newest, with group fields.
+  Result<std::vector<StoredMessage>> GroupConversation(std::string_view group_id, size_t limit);
+  // Marks every unread incoming message of the group read; returns them (group fields set).
+  Result<std::vector<StoredMessage>> MarkGroupRead(std::string_view group_id);
+  // Records that our group message `message_id` went to `members` (no receipt yet).
+  Status AddGroupReceipts(std::string_view group_id, std::string_view message_id,
+                          const std::vector<std::string>& members);
+  enum class GroupReceiptKind : uint8_t { kDelivered, kRead };
+  // A member's delivered (first device) or read receipt of our group message; read
+  // implies delivered. Unknown (message, member) pairs change nothing.
+  Result<GroupReceiptUpdate> MarkGroupReceipt(std::string_view message_id, std::string_view member,
+                                              GroupReceiptKind kind, uint64_t now_ms);
+  Result<std::vector<GroupReceiptRow>> GroupReceipts(std::string_view message_id);
 
  private:
   struct Impl;

@@ -103,7 +103,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
   for (const auto& [k, v] : root) {
     if (k.str() != "server" && k.str() != "limits" && k.str() != "store" &&
         k.str() != "registration" && k.str() != "prekeys" && k.str() != "push" &&
-        k.str() != "devices") {
+        k.str() != "devices" &&
+        k.str() != "groups") {
       error_detail = "[" + std::string(k.str()) + "] is not a known table";
       return ConfigError(ConfigErr::kUnknownKey, "unknown config table");
     }
@@ -187,6 +188,11 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
            r.Unsigned("link_token_ttl_s", c.link_token_ttl_s) &&
            r.Unsigned("max_link_tokens", c.max_link_tokens);
   }));
+  SOTTO_RETURN_IF_ERROR(table("groups", [&](TableReader& r) {
+    GroupsConfig& c = config.groups;
+    return r.Unsigned("max_members", c.max_members) &&
+           r.Unsigned("max_request_accounts", c.max_request_accounts);
+  }));
   return ValidateConfig(config, error_detail);
 }
 
@@ -263,6 +269,13 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
   }
   if (pu.initial_backoff_ms == 0 || pu.max_backoff_ms < pu.initial_backoff_ms) {
     return bad("push.initial_backoff_ms must be at least 1 and at most push.max_backoff_ms");
+  }
+  const GroupsConfig& gr = config.groups;
+  if (gr.max_members == 0 || gr.max_members > kMaxGroupMembersLimit) {
+    return bad("groups.max_members must be in 1..1024");
+  }
+  if (gr.max_request_accounts == 0 || gr.max_request_accounts > kMaxGroupMembersLimit) {
+    return bad("groups.max_request_accounts must be in 1..1024");
   }
   return Ok();
 }

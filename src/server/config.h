@@ -76,6 +76,16 @@ struct DevicesConfig {
   uint32_t max_link_tokens = 10'000;          // unexpired link tokens, whole server
 };
 
+// The largest groups.max_members (and max_request_accounts) accepted: a GroupUpdate
+// announcing a full group must fit in one frame (~22 bytes a member; docs/server.md).
+inline constexpr uint32_t kMaxGroupMembersLimit = 1'024;
+
+// [groups]: server-side groups (membership for fan-out).
+struct GroupsConfig {
+  uint32_t max_members = 1'024;           // per group, the creator included; 1..1024
+  uint32_t max_request_accounts = 1'024;  // accounts one create/modify request may name; 1..1024
+};
+
 struct ServerConfig {
   std::string data_dir = "sotto-data";
   std::string listen = "127.0.0.1:5222";       // Noise over TCP
@@ -89,6 +99,7 @@ struct ServerConfig {
   PreKeyConfig prekeys;
   PushConfig push;
   DevicesConfig devices;
+  GroupsConfig groups;
 };
 
 enum class ConfigErr : uint16_t { kParse = 1, kUnknownKey = 2, kBadValue = 3 };

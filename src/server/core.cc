@@ -41,7 +41,8 @@ ServerCore::ServerCore(CoreOptions options, store::Store& store, VerificationCod
       presence_(accounts_, store.accounts()),
       linking_(std::make_unique<internal::Linking>(internal::LinkingLimits{
           uint64_t{options.devices.provision_ttl_s} * 1'000, options.devices.max_provision_ids,
-          uint64_t{options.devices.link_token_ttl_s} * 1'000, options.devices.max_link_tokens})) {}
+          uint64_t{options.devices.link_token_ttl_s} * 1'000, options.devices.max_link_tokens})),
+      groups_(store.groups(), accounts_, options.groups) {}
 
 ServerCore::~ServerCore() { Stop(); }
 
@@ -271,12 +272,12 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
     case wire::Request::kProvisionOpen:  // HandleLinkingRequest answered these
     case wire::Request::kProvisionSend:
     case wire::Request::kLinkDevice:
-    // Groups: not served in this branch (the groups slice adds them).
     case wire::Request::kCreateGroup:
     case wire::Request::kModifyGroup:
     case wire::Request::kGetGroup:
     case wire::Request::kGetGroupDevices:
     case wire::Request::kGroupSend:
+      return HandleGroupRequest(ctx, request, response);
     case wire::Request::kRequestCode:
     case wire::Request::kRegister:
     case wire::Request::kEcho:
@@ -591,6 +592,7 @@ void ServerCore::SendEnvelope(SessionContext& ctx, uint64_t seq, const std::stri
     ToAccountId(e->source_account(), f.source.account);
     f.source.device_id = e->source_device();
     f.message_id = e->message_id();
+    f.group_id = e->group_id();
   }
   ds.in_flight.push_back(std::move(f));
   metrics_.envelopes_delivered.fetch_add(1, std::memory_order_relaxed);
@@ -616,6 +618,7 @@ void ServerCore::OnDeliveryAck(SessionContext& ctx, const wire::DeliveryAck& ack
       receipt.set_source_account(s.device.account.data(), s.device.account.size());
       receipt.set_source_device(s.device.device_id);
       receipt.set_message_id(it->message_id);
+      if (!it->group_id.empty()) receipt.set_group_id(it->group_id);
       receipt.set_server_time_ms(now);
       store::Append a;
       a.recipient = it->source;
@@ -671,6 +674,7 @@ std::string ServerCore::RenderPrometheus() const {
           v(metrics_.device_lists_refused));
   counter("provision_frames_relayed_total", "provisioning messages relayed",
           v(metrics_.provision_frames_relayed));
+  AppendGroupPrometheus(out);
   const store::QueueStats q = queue_.stats();
   counter("store_commits_total", "group commits (one fsync each)", q.commits);
   counter("store_commit_requests_total", "write requests in those commits", q.requests);

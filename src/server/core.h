@@ -22,6 +22,7 @@
 #include "base/result.h"
 #include "server/accounts.h"
 #include "server/config.h"
+#include "server/groups.h"
 #include "server/presence.h"
 #include "server/push.h"
 #include "server/router.h"
@@ -67,6 +68,12 @@ struct CoreMetrics {
   Counter device_lists_published{0};
   Counter device_lists_refused{0};
   Counter provision_frames_relayed{0};
+  // Groups (core_groups.cc).
+  Counter group_sends{0};
+  Counter group_sends_stale{0};
+  Counter group_copies_queued{0};
+  Counter group_copies_skipped_full{0};  // a member device's queue was at max_queue_depth
+  Counter group_changes{0};
 };
 
 struct CoreOptions {
@@ -77,6 +84,7 @@ struct CoreOptions {
   bool allow_private_push_endpoints = false;
   uint32_t code_ttl_s = 600;  // told to clients; VerificationCodes enforces it
   DevicesConfig devices;      // linking limits (its max_devices_per_account is the one above)
+  GroupsConfig groups;
 };
 
 class ServerCore {
@@ -145,6 +153,17 @@ class ServerCore {
   // The connection's provisioning id is gone (closed connection).
   void CloseProvision(internal::SessionState& s);
   void MaintenanceLoop();
+  // Groups (core_groups.cc): create_group, modify_group, get_group, get_group_devices,
+  // group_send. Returns true if `response` is complete now, false if it is sent later.
+  bool HandleGroupRequest(internal::SessionContext& ctx, const wire::Request& request,
+                          wire::Response& response);
+  bool HandleGroupChange(internal::SessionContext& ctx, const wire::Request& request,
+                         wire::Response& response);
+  void HandleGetGroupDevices(internal::SessionContext& ctx, const wire::GetGroupDevicesRequest& r,
+                             wire::Response& response);
+  bool HandleGroupSend(internal::SessionContext& ctx, const wire::Request& request,
+                       wire::Response& response);
+  void AppendGroupPrometheus(std::string& out) const;
 
   CoreOptions options_;
   store::Store& store_;
@@ -157,6 +176,7 @@ class ServerCore {
   Presence presence_;
   std::unique_ptr<internal::Linking> linking_;
   mutable CoreMetrics metrics_;
+  Groups groups_;
 
   std::mutex bundle_mu_;
   std::unordered_map<store::AccountId, TokenBucket, AccountIdHash> bundle_buckets_;  // GUARDED_BY(bundle_mu_)

@@ -324,6 +324,12 @@ class MemoryQueue final : public MessageQueue {
         }
       }
       Projection& p = project(append.recipient);
+      if (request.max_depth != 0 && p.depth + 1 > request.max_depth &&
+          request.on_full == OnFullQueue::kSkipAppend) {
+        result.outcomes.push_back(AppendOutcome::kSkippedFull);
+        result.seqs.push_back(0);
+        continue;
+      }
       if (request.max_depth != 0 && p.depth + 1 > request.max_depth) {
         WriteResult full = FailedResult(QueueFullError().value());
         full.full_index = i;
@@ -367,18 +373,48 @@ class MemoryQueue final : public MessageQueue {
 };
 
 // Thread-safe.
+class MemoryGroupStore final : public GroupStore {
+ public:
+  Result<std::optional<GroupRecord>> Get(const GroupId& id) override {
+    std::lock_guard lock(mu_);
+    auto it = groups_.find(id);
+    if (it == groups_.end()) return std::optional<GroupRecord>();
+    return std::optional<GroupRecord>(it->second);
+  }
+
+  Status Put(const GroupRecord& group) override {
+    SOTTO_RETURN_IF_ERROR(internal::CheckGroupRecord(group));
+    std::lock_guard lock(mu_);
+    groups_[group.id] = group;
+    return Ok();
+  }
+
+  Status Delete(const GroupId& id) override {
+    std::lock_guard lock(mu_);
+    groups_.erase(id);
+    return Ok();
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<GroupId, GroupRecord> groups_;  // GUARDED_BY(mu_)
+};
+
+// Thread-safe.
 class MemoryStore final : public Store {
  public:
   explicit MemoryStore(WallClock clock) : queue_(std::move(clock)) {}
   AccountStore& accounts() override { return accounts_; }
   KeyStore& keys() override { return keys_; }
   MessageQueue& queue() override { return queue_; }
+  GroupStore& groups() override { return groups_; }
   void Close() override { queue_.Close(); }
 
  private:
   MemoryAccountStore accounts_;
   MemoryKeyStore keys_;
   MemoryQueue queue_;
+  MemoryGroupStore groups_;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "store/store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -50,6 +51,14 @@ std::vector<const DeviceRecord*> AccountRecord::ActiveDevices() const {
     if (!device.pending) out.push_back(&device);
   }
   return out;
+}
+
+const GroupMemberRecord* GroupRecord::FindMember(const AccountId& account) const {
+  auto it = std::lower_bound(
+      members.begin(), members.end(), account,
+      [](const GroupMemberRecord& m, const AccountId& a) { return m.account < a; });
+  if (it == members.end() || it->account != account) return nullptr;
+  return &*it;
 }
 
 }  // namespace sotto::store

@@ -1,5 +1,5 @@
 // The server's durable state behind backend-neutral interfaces: accounts and their
-// devices, the prekey directory, and one ordered message queue per device. Two backends
+// devices, the prekey directory, one ordered message queue per device, and groups. Two backends
 // implement them: RocksDB (store/rocksdb/, the embedded default) and memory (tests,
 // store/memory_store.h); NATS JetStream comes next, so nothing here names a RocksDB type.
 // Key schema of the RocksDB backend: docs/store.md.
@@ -31,6 +31,8 @@ using PublicKey = std::array<uint8_t, 33>;  // Signal's 0x05-prefixed Curve25519
 using Signature = std::array<uint8_t, 64>;  // XEdDSA
 
 inline constexpr uint32_t kPrimaryDeviceId = 1;
+
+using GroupId = std::array<uint8_t, 16>;
 
 enum class StoreErr : uint16_t {
   kBackend = 1,    // the backend failed (I/O, corruption); the message says which
@@ -168,6 +170,12 @@ struct Removal {
   uint64_t seq = 0;
 };
 
+// What a WriteRequest does with an append that would take its queue past max_depth.
+enum class OnFullQueue : uint8_t {
+  kRefuseRequest,  // nothing of the request is written (kQueueFull)
+  kSkipAppend,     // only that append is dropped (AppendOutcome::kSkippedFull)
+};
+
 struct WriteRequest {
   std::vector<Append> appends;
   std::vector<Removal> removals;  // e.g. acked messages; unknown seqs are ignored
@@ -177,9 +185,12 @@ struct WriteRequest {
   // so a request may make room for its own appends. A dedupe_id longer than
   // kMaxDedupeIdBytes fails the whole request with kInvalid.
   uint32_t max_depth = 0;
+  // kSkipAppend (group fan-out): an append that finds its queue full is dropped and
+  // reported kSkippedFull (seq 0); the rest of the request is written.
+  OnFullQueue on_full = OnFullQueue::kRefuseRequest;
 };
 
-enum class AppendOutcome : uint8_t { kStored, kDuplicate };
+enum class AppendOutcome : uint8_t { kStored, kDuplicate, kSkippedFull };
 
 struct WriteResult {
   Status status;                        // kQueueFull, kInvalid, kBackend, kClosed
@@ -234,13 +245,48 @@ class MessageQueue {
   virtual QueueStats stats() const = 0;
 };
 
-// A whole backend: one object owns all three.
+// One member of a group as stored: fan-out needs only who is in and who is admin.
+struct GroupMemberRecord {
+  AccountId account{};
+  bool admin = false;
+  // The group version whose change added the member: who has been in longest (the
+  // successor of a last admin who leaves) is the lowest, then the lowest account id.
+  uint64_t joined_version = 0;
+};
+
+struct GroupRecord {
+  GroupId id{};
+  uint64_t version = 0;  // bumped by every membership change
+  uint64_t created_ms = 0;
+  std::vector<GroupMemberRecord> members;  // strictly ordered by account id
+
+  const GroupMemberRecord* FindMember(const AccountId& account) const;  // binary search
+};
+
+// Groups for server-side fan-out (docs/server.md "Groups").
+class GroupStore {
+ public:
+  virtual ~GroupStore() = default;
+  virtual Result<std::optional<GroupRecord>> Get(const GroupId& id) = 0;
+  // Creates or replaces the group. kInvalid if members are not strictly ordered by
+  // account id (which also rules out duplicates) or more than kMaxStoredGroupMembers.
+  // Callers serialize read-modify-write cycles themselves.
+  virtual Status Put(const GroupRecord& group) = 0;
+  // Deletes the group (absent: nothing happens).
+  virtual Status Delete(const GroupId& id) = 0;
+};
+
+// The most members a stored group may have, whatever the server's groups.max_members.
+inline constexpr size_t kMaxStoredGroupMembers = 65'536;
+
+// A whole backend: one object owns all four.
 class Store {
  public:
   virtual ~Store() = default;
   virtual AccountStore& accounts() = 0;
   virtual KeyStore& keys() = 0;
   virtual MessageQueue& queue() = 0;
+  virtual GroupStore& groups() = 0;
   // Finishes pending writes (their callbacks run) and stops background threads.
   virtual void Close() = 0;
 };

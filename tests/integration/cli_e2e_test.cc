@@ -183,6 +183,81 @@ TEST_F(CliTest, DaemonSpeaksJsonRpcAndSurvivesARestart) {
   }
 }
 
+TEST_F(CliTest, GroupCommandsCreateSendReceiveAndManage) {
+  const std::string alice = Home("alice"), bob = Home("bob"), carol = Home("carol");
+  const std::string kCarol = "+15551110003";
+  Register(alice, kAlice);
+  Register(bob, kBob);
+  Register(carol, kCarol);
+
+  ProcessRun created = Sotto({"--home", alice, "group", "create", "book club", kBob, kCarol, "--json"});
+  ASSERT_EQ(created.exit_code, 0) << Describe(created);
+  const json group = json::parse(created.out);
+  const std::string id = group["id"];
+  EXPECT_EQ(group["members"].size(), 3u);
+  EXPECT_TRUE(group["admin"]);
+
+  // Bob learns the group (and its name, end to end) when he receives.
+  std::vector<json> bob_in = Receive(bob);
+  ASSERT_EQ(OfType(bob_in, "group").size(), 1u);
+  EXPECT_EQ(OfType(bob_in, "group")[0]["action"], "create");
+  ProcessRun list = Sotto({"--home", bob, "group", "list", "--json"});
+  ASSERT_EQ(list.exit_code, 0) << Describe(list);
+  ASSERT_EQ(JsonLines(list.out).size(), 1u);
+  EXPECT_EQ(JsonLines(list.out)[0]["name"], "book club");
+
+  // By exact name, then by an id prefix.
+  ProcessRun sent = Sotto({"--home", alice, "group", "send", "book club", "first chapter?"});
+  ASSERT_EQ(sent.exit_code, 0) << Describe(sent);
+  ProcessRun sent2 = Sotto({"--home", alice, "group", "send", id.substr(0, 8), "or the second", "--json"});
+  ASSERT_EQ(sent2.exit_code, 0) << Describe(sent2);
+  bob_in = Receive(bob);
+  std::vector<json> got = OfType(bob_in, "message");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0]["body"], "first chapter?");
+  EXPECT_EQ(got[1]["body"], "or the second");
+  EXPECT_EQ(got[0]["group"], id);
+  EXPECT_EQ(got[0]["from"], kAlice);
+
+  // Bob reads the group: alice sees per-member ticks in `group info`.
+  ProcessRun conv = Sotto({"--home", bob, "messages", "book club", "--json"});
+  ASSERT_EQ(conv.exit_code, 0) << Describe(conv);
+  EXPECT_EQ(JsonLines(conv.out).size(), 2u);
+  Receive(alice);
+  ProcessRun info = Sotto({"--home", alice, "group", "info", id, "--json"});
+  ASSERT_EQ(info.exit_code, 0) << Describe(info);
+  const json details = json::parse(info.out);
+  ASSERT_EQ(details["messages"].size(), 2u);
+  EXPECT_EQ(details["messages"][1]["recipients"], 2);
+  EXPECT_EQ(details["messages"][1]["delivered"], 1);  // bob's device acked; carol has not received
+  EXPECT_EQ(details["messages"][1]["read"], 1);
+  ProcessRun text_info = Sotto({"--home", alice, "group", "info", "book club"});
+  ASSERT_EQ(text_info.exit_code, 0) << Describe(text_info);
+  EXPECT_NE(text_info.out.find("delivered 1/2, read 1/2"), std::string::npos) << text_info.out;
+
+  // Admin rules: bob may not remove; after promotion he may.
+  ProcessRun denied = Sotto({"--home", bob, "group", "remove", id, kCarol});
+  EXPECT_EQ(denied.exit_code, 7) << Describe(denied);
+  ASSERT_EQ(Sotto({"--home", alice, "group", "admin", id, kBob}).exit_code, 0);
+  Receive(bob);
+  ProcessRun removed = Sotto({"--home", bob, "group", "remove", id, kCarol});
+  ASSERT_EQ(removed.exit_code, 0) << Describe(removed);
+  ASSERT_EQ(Sotto({"--home", alice, "group", "admin", id, kBob, "--demote"}).exit_code, 0);
+
+  // Carol, removed, cannot send; unknown and ambiguous groups are usage errors.
+  Receive(carol);
+  ProcessRun refused = Sotto({"--home", carol, "group", "send", id, "hello?"});
+  EXPECT_EQ(refused.exit_code, 7) << Describe(refused);
+  EXPECT_EQ(Sotto({"--home", alice, "group", "send", "no such group", "x"}).exit_code, 2);
+  ProcessRun left = Sotto({"--home", bob, "group", "leave", id});
+  ASSERT_EQ(left.exit_code, 0) << Describe(left);
+  // Alice already knows the removal (her demote's answer carried the later version): the
+  // leave is the one announcement left for her.
+  EXPECT_EQ(OfType(Receive(alice), "group").size(), 1u);
+  ProcessRun alone = Sotto({"--home", alice, "group", "info", id, "--json"});
+  EXPECT_EQ(json::parse(alone.out)["members"].size(), 1u) << alone.out;
+}
+
 }  // namespace
 }  // namespace sotto
 

@@ -287,5 +287,64 @@ TEST_F(DaemonTest, NotificationsReachEveryConnectedClient) {
   }
 }
 
+TEST_F(DaemonTest, GroupMethodsAndNotifications) {
+  ASSERT_NO_FATAL_FAILURE(Register(Home("bob"), kBob));
+  Daemon daemon(Home("alice"), socket_);
+  ASSERT_TRUE(daemon.listening()) << daemon.stderr_text();
+  RpcClient& rpc = daemon.client();
+
+  json created = rpc.Call("groupCreate", {{"name", "daemon group"}, {"members", {kBob}}});
+  ASSERT_TRUE(created.contains("result")) << created;
+  const std::string id = created["result"]["id"];
+  EXPECT_EQ(created["result"]["members"].size(), 2u);
+  EXPECT_EQ(rpc.Await("group")["params"]["action"], "create");
+
+  // Parameter edges: members must be a non-empty array of at most kMaxRpcGroupMembers.
+  json empty = rpc.Call("groupCreate", {{"name", "x"}, {"members", json::array()}});
+  EXPECT_EQ(empty["error"]["code"], -32602) << empty;
+  json too_many_members = json::array();
+  for (int i = 0; i <= 1024; ++i) too_many_members.push_back("+1555" + std::to_string(2000000 + i));
+  json too_many = rpc.Call("groupCreate", {{"name", "x"}, {"members", too_many_members}});
+  EXPECT_EQ(too_many["error"]["code"], -32602) << too_many;
+  too_many_members.erase(too_many_members.begin());  // exactly kMaxRpcGroupMembers: accepted,
+  json at_limit = rpc.Call("groupCreate", {{"name", "x"}, {"members", too_many_members}});
+  EXPECT_EQ(at_limit["error"]["data"]["code"], 6) << at_limit;  // then: no such user
+  json unknown = rpc.Call("groupSend", {{"group", "nope"}, {"text", "x"}});
+  EXPECT_EQ(unknown["error"]["data"]["code"], 2) << unknown;  // no such group: usage
+  json typo = rpc.Call("groupInfo", {{"group", id}, {"limit", 3}});
+  EXPECT_EQ(typo["error"]["code"], -32602) << typo;
+
+  json sent = rpc.Call("groupSend", {{"group", "daemon group"}, {"text", "hello group"}});
+  ASSERT_TRUE(sent.contains("result")) << sent;
+  EXPECT_EQ(sent["result"]["status"], "sent");
+
+  // Bob answers in the group; the daemon notifies alice's clients.
+  ASSERT_EQ(Sotto({"--home", Home("bob"), "receive", "--timeout", "0"}).exit_code, 0);
+  testing::ProcessRun reply = Sotto({"--home", Home("bob"), "group", "send", id, "hi from bob"});
+  ASSERT_EQ(reply.exit_code, 0) << Describe(reply);
+  const json message = rpc.Await("message");
+  EXPECT_EQ(message["params"]["body"], "hi from bob") << message;
+  EXPECT_EQ(message["params"]["group"], id) << message;
+  EXPECT_EQ(message["params"]["from"], kBob) << message;
+  // Bob's device acked alice's message: a per-member receipt.
+  const json receipt = rpc.Await("receipt");
+  EXPECT_EQ(receipt["params"]["group"], id) << receipt;
+
+  json listed = rpc.Call("groupList", json::object());
+  ASSERT_EQ(listed["result"]["groups"].size(), 1u) << listed;
+  json info = rpc.Call("groupInfo", {{"group", id}});
+  ASSERT_EQ(info["result"]["messages"].size(), 1u) << info;
+  EXPECT_EQ(info["result"]["messages"][0]["recipients"], 1);
+  json conversation = rpc.Call("groupMessages", {{"group", id}});
+  ASSERT_EQ(conversation["result"]["messages"].size(), 2u) << conversation;
+  json renamed = rpc.Call("groupRename", {{"group", id}, {"name", "renamed"}});
+  EXPECT_TRUE(renamed.contains("result")) << renamed;
+  json removed = rpc.Call("groupRemove", {{"group", "renamed"}, {"members", {kBob}}});
+  ASSERT_TRUE(removed.contains("result")) << removed;
+  EXPECT_EQ(removed["result"]["members"].size(), 1u);
+  json left = rpc.Call("groupLeave", {{"group", id}});
+  EXPECT_TRUE(left.contains("result")) << left;
+}
+
 }  // namespace
 }  // namespace sotto

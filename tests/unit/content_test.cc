@@ -83,5 +83,51 @@ TEST(Content, Utf8) {
   EXPECT_FALSE(DecodeContent(EncodeContent(Text("\xc3"))));
 }
 
+content::Content SenderKey(std::string group_id, std::string distribution, std::string name,
+                           std::string description) {
+  content::Content c;
+  c.set_sender_handle("+15550001111");
+  c.mutable_sender_key()->set_group_id(std::move(group_id));
+  c.mutable_sender_key()->set_distribution(std::move(distribution));
+  c.mutable_sender_key()->set_name(std::move(name));
+  c.mutable_sender_key()->set_description(std::move(description));
+  return c;
+}
+
+TEST(Content, GroupLimitsAtAndPastTheEdge) {
+  const std::string gid(kGroupIdBytes, 'g');
+  const std::string dist(kMaxSenderKeyDistributionBytes, 'd');
+  auto ok = DecodeContent(EncodeContent(SenderKey(gid, dist, std::string(kMaxGroupNameBytes, 'n'),
+                                                  std::string(kMaxGroupDescriptionBytes, 'd'))));
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_EQ(ok->sender_key().name().size(), kMaxGroupNameBytes);
+  for (const content::Content& bad :
+       {SenderKey(gid, dist + "d", "", ""), SenderKey(gid, "", "", ""),
+        SenderKey(gid + "g", dist, "", ""), SenderKey(std::string(kGroupIdBytes - 1, 'g'), dist, "", ""),
+        SenderKey(gid, dist, std::string(kMaxGroupNameBytes + 1, 'n'), ""),
+        SenderKey(gid, dist, "", std::string(kMaxGroupDescriptionBytes + 1, 'd'))}) {
+    auto r = DecodeContent(EncodeContent(bad));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(Detail(r.error()), static_cast<uint16_t>(ContentErr::kLimit));
+  }
+  // Not UTF-8: protobuf refuses the string field already.
+  EXPECT_FALSE(DecodeContent(EncodeContent(SenderKey(gid, dist, "\xff", ""))));
+  // A group message names a group of kGroupIdBytes.
+  content::Content message = Text("hi group");
+  message.mutable_data()->mutable_group()->set_group_id(gid);
+  EXPECT_TRUE(DecodeContent(EncodeContent(message)));
+  message.mutable_data()->mutable_group()->set_group_id(gid + "x");
+  EXPECT_FALSE(DecodeContent(EncodeContent(message)));
+  // A rename: the same name and description limits.
+  content::Content rename;
+  rename.mutable_group_metadata()->set_group_id(gid);
+  rename.mutable_group_metadata()->set_name(std::string(kMaxGroupNameBytes, 'n'));
+  EXPECT_TRUE(DecodeContent(EncodeContent(rename)));
+  rename.mutable_group_metadata()->set_name(std::string(kMaxGroupNameBytes + 1, 'n'));
+  EXPECT_FALSE(DecodeContent(EncodeContent(rename)));
+  EXPECT_TRUE(CheckGroupText(std::string(kMaxGroupNameBytes, 'n'), ""));
+  EXPECT_FALSE(CheckGroupText(std::string(kMaxGroupNameBytes + 1, 'n'), ""));
+}
+
 }  // namespace
 }  // namespace sotto::client

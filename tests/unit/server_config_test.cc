@@ -126,6 +126,37 @@ TEST(ServerConfig, DevicesTableLoadsAndBoundsItsLimits) {
   }
 }
 
+TEST(ServerConfig, GroupsTableAtAndPastItsEdges) {
+  ServerConfig defaults;
+  EXPECT_EQ(defaults.groups.max_members, 1024u);
+  EXPECT_EQ(defaults.groups.max_request_accounts, 1024u);
+  for (const char* ok : {"[groups]\nmax_members = 1\nmax_request_accounts = 1\n",
+                         "[groups]\nmax_members = 1024\nmax_request_accounts = 1024\n"}) {
+    ServerConfig c;
+    std::string detail;
+    EXPECT_TRUE(LoadConfigFile(WriteTemp(ok), c, detail)) << detail;
+  }
+  ServerConfig c;
+  std::string detail;
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("[groups]\nmax_members = 8\n"), c, detail)) << detail;
+  EXPECT_EQ(c.groups.max_members, 8u);
+  struct Case {
+    const char* toml;
+    const char* names;
+  };
+  for (const Case& bad : {Case{"[groups]\nmax_members = 0\n", "groups.max_members"},
+                          Case{"[groups]\nmax_members = 1025\n", "groups.max_members"},
+                          Case{"[groups]\nmax_request_accounts = 0\n", "groups.max_request_accounts"},
+                          Case{"[groups]\nmax_request_accounts = 1025\n",
+                               "groups.max_request_accounts"},
+                          Case{"[groups]\nsize = 3\n", "groups.size"}}) {
+    ServerConfig fresh;
+    std::string why;
+    EXPECT_FALSE(LoadConfigFile(WriteTemp(bad.toml), fresh, why)) << bad.toml;
+    EXPECT_NE(why.find(bad.names), std::string::npos) << why;
+  }
+}
+
 TEST(TokenBucket, BurstThenRate) {
   TokenBucket b;
   const RateLimit limit{10, 3};  // 10/s, burst 3

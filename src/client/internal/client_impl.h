@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -132,6 +133,57 @@ struct Client::Impl {
   // --- client_contacts.cc ---
   Status ReleaseHeld(const std::string& peer);
   std::string HandleOf(const std::string& peer);
+
+  // --- client_groups.cc ---
+  // A group's member devices as the server listed them (our own device left out), sorted
+  // by account and device, with the server's digest over them. Cached per group until
+  // the group's version changes or a group send comes back STALE_DEVICES.
+  struct GroupDevices {
+    uint64_t version = 0;
+    std::vector<GroupKeyHolder> devices;
+    std::string digest;
+  };
+  std::map<std::string, GroupDevices, std::less<>> group_devices;
+  // Outbox items for a group have recipient kGroupRecipientPrefix + group id hex.
+  static bool IsGroupRecipient(std::string_view recipient);
+  // Queues `content` for the whole group (with `message` stored as our group message, and
+  // a receipt row per member, when given) under a new message id. The generic group send
+  // path: text, renames and (later) attachments all go through it.
+  Result<OutboxItem> QueueGroupContent(const std::string& group_id, const content::Content& content,
+                                       const StoredMessage* message);
+  Result<Tick> SendGroupItem(OutboxItem& item);
+  Result<GroupDevices> FetchGroupDevices(const std::string& group_id, bool force);
+  // Rotates our sender key if flagged, then sends it pairwise to every member device that
+  // lacks it. kPending: some member could not be reached yet (retry later).
+  Result<Tick> DistributeSenderKey(const std::string& group_id, const GroupDevices& devices);
+  signal::SenderKeyName OwnSenderKeyName(const std::string& group_id) const;
+  // Applies the server's view of a group (newer versions only); returns whether it did.
+  Result<bool> ApplyGroupInfo(const wire::GroupInfo& info, wire::GroupAction action,
+                              const std::string& actor, const std::vector<std::string>& accounts,
+                              std::vector<Event>& events);
+  Result<std::string> ResolveGroupId(std::string_view ref);
+  Status ModifyGroup(std::string_view ref, wire::GroupAction action,
+                     const std::vector<std::string>& handles);
+  // Receive pipeline hooks (inside ProcessEnvelopes' transaction).
+  Status HandleGroupUpdate(const wire::Envelope& env, std::vector<Event>& events);
+  Status ReceiveGroupMessage(const wire::Envelope& env, uint64_t now, std::vector<Event>& events,
+                             std::vector<std::pair<std::string, std::string>>& to_verify);
+  Status HandleSenderKeyDistribution(const signal::ProtocolAddress& from,
+                                     const content::Content& content);
+  // Groups we got a sender key for but do not know (a re-registered or new device): looked
+  // up with get_group after the receive transaction (FetchUnknownGroups).
+  struct UnknownGroup {
+    std::string group_id;
+    std::string name;
+    std::string description;
+  };
+  std::vector<UnknownGroup> unknown_groups;
+  Status FetchUnknownGroups();
+  // A member's delivered/read receipt of one of our group messages (no-op otherwise).
+  Status HandleGroupReceipt(const std::string& member, const std::string& message_id, Tick tick,
+                            uint64_t now, std::vector<Event>& events);
 };
+
+inline constexpr std::string_view kGroupRecipientPrefix = "group:";
 
 }  // namespace sotto::client

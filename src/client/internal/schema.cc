@@ -120,6 +120,54 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_by_recipient ON outbox (recipient);
 )sql";
 
+// Version 2: groups (issue 6). A group's messages live in `messages` with peer = the group
+// id (hex); group_messages names the author of each. Our own sender key's holders, the
+// rotate flag and per-member receipts of our group messages. See docs/client-store.md.
+constexpr char kSchemaGroups[] = R"sql(
+CREATE TABLE groups (
+  group_id    TEXT PRIMARY KEY,   -- hex of the server's 16-byte id
+  name        TEXT NOT NULL,      -- end to end between members, never sent to the server
+  description TEXT NOT NULL,
+  version     INTEGER NOT NULL,   -- the server's membership version last applied
+  member      INTEGER NOT NULL,   -- 1 while this account is a member
+  rotate      INTEGER NOT NULL,   -- 1: rotate our sender key before the next group send
+  created_ms  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE group_members (
+  group_id TEXT NOT NULL REFERENCES groups (group_id) ON DELETE CASCADE,
+  account  TEXT NOT NULL,          -- account id hex
+  admin    INTEGER NOT NULL,
+  PRIMARY KEY (group_id, account)
+) STRICT, WITHOUT ROWID;
+
+-- Member devices that hold our current sender key for the group (cleared on rotation).
+CREATE TABLE group_key_holders (
+  group_id        TEXT NOT NULL,
+  account         TEXT NOT NULL,
+  device_id       INTEGER NOT NULL,
+  registration_id INTEGER NOT NULL,
+  PRIMARY KEY (group_id, account, device_id)
+) STRICT, WITHOUT ROWID;
+
+-- The author of each group message (its messages row has peer = the group id).
+CREATE TABLE group_messages (
+  message_rowid INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+  group_id      TEXT NOT NULL,
+  sender        TEXT NOT NULL      -- account id hex (ours for outgoing)
+) STRICT;
+
+-- Our group messages, one row per member they were sent to.
+CREATE TABLE group_receipts (
+  message_id   TEXT NOT NULL,
+  member       TEXT NOT NULL,
+  group_id     TEXT NOT NULL,
+  delivered_ms INTEGER NOT NULL,   -- 0: not yet
+  read_ms      INTEGER NOT NULL,
+  PRIMARY KEY (message_id, member)
+) STRICT, WITHOUT ROWID;
+)sql";
+
 struct Migration {
   int version;      // the user_version after this step
   const char* sql;  // runs in one transaction with the version bump
@@ -128,6 +176,7 @@ struct Migration {
 // Append only: a released entry never changes, since databases in the field ran it.
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
+    {2, kSchemaGroups},
 };
 static_assert(std::size(kMigrations) == static_cast<size_t>(kSchemaVersion),
               "one migration per schema version");

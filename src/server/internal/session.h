@@ -30,6 +30,7 @@ struct InFlight {
   bool wants_receipt = false;  // a message (not a receipt) from another device
   store::DeviceAddress source;
   std::string message_id;
+  std::string group_id;  // a group message: its receipt names the group
 };
 
 // Messaging state of an authenticated connection (allocated at authentication, so idle

@@ -22,6 +22,20 @@ Status CheckAccountRecord(const AccountRecord& account) {
   return Ok();
 }
 
+Status CheckGroupRecord(const GroupRecord& group) {
+  if (group.members.size() > kMaxStoredGroupMembers) {
+    return StoreError(Code::kInvalidArgument, StoreErr::kInvalid,
+                      "group has more than kMaxStoredGroupMembers members");
+  }
+  for (size_t i = 1; i < group.members.size(); ++i) {
+    if (!(group.members[i - 1].account < group.members[i].account)) {
+      return StoreError(Code::kInvalidArgument, StoreErr::kInvalid,
+                        "group members not strictly ordered by account id");
+    }
+  }
+  return Ok();
+}
+
 Status CheckWriteRequest(const WriteRequest& request) {
   const bool too_long =
       std::any_of(request.appends.begin(), request.appends.end(),

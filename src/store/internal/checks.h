@@ -13,6 +13,9 @@ namespace sotto::store::internal {
 // Noise key.
 Status CheckAccountRecord(const AccountRecord& account);
 
+// kInvalid when members are not strictly ordered by account id or too many.
+Status CheckGroupRecord(const GroupRecord& group);
+
 // kInvalid when a dedupe_id is longer than kMaxDedupeIdBytes.
 Status CheckWriteRequest(const WriteRequest& request);
 

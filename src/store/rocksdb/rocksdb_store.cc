@@ -4,6 +4,7 @@
 
 #include "store/rocksdb/internal/account_store.h"
 #include "store/rocksdb/internal/db.h"
+#include "store/rocksdb/internal/group_store.h"
 #include "store/rocksdb/internal/queue.h"
 
 namespace sotto::store {
@@ -11,6 +12,7 @@ namespace {
 
 using internal::Db;
 using internal::RocksDbAccountStore;
+using internal::RocksDbGroupStore;
 using internal::RocksDbKeyStore;
 using internal::RocksDbQueue;
 
@@ -19,7 +21,11 @@ using internal::RocksDbQueue;
 class RocksDbStore final : public Store {
  public:
   RocksDbStore(std::unique_ptr<Db> db, std::unique_ptr<RocksDbQueue> queue)
-      : db_(std::move(db)), accounts_(*db_), keys_(*db_), queue_(std::move(queue)) {}
+      : db_(std::move(db)),
+        accounts_(*db_),
+        keys_(*db_),
+        groups_(*db_),
+        queue_(std::move(queue)) {}
   ~RocksDbStore() override { Close(); }
   RocksDbStore(const RocksDbStore&) = delete;
   RocksDbStore& operator=(const RocksDbStore&) = delete;
@@ -27,12 +33,14 @@ class RocksDbStore final : public Store {
   AccountStore& accounts() override { return accounts_; }
   KeyStore& keys() override { return keys_; }
   MessageQueue& queue() override { return *queue_; }
+  GroupStore& groups() override { return groups_; }
   void Close() override { queue_->Close(); }
 
  private:
   std::unique_ptr<Db> db_;
   RocksDbAccountStore accounts_;
   RocksDbKeyStore keys_;
+  RocksDbGroupStore groups_;
   std::unique_ptr<RocksDbQueue> queue_;
 };
 

@@ -137,6 +137,12 @@ class RocksDbQueue::Batch {
         }
       }
       SOTTO_ASSIGN_OR_RETURN(DeviceState state, State(append.recipient));
+      if (request.max_depth != 0 && state.depth >= request.max_depth &&
+          request.on_full == OnFullQueue::kSkipAppend) {
+        result->outcomes.push_back(AppendOutcome::kSkippedFull);
+        result->seqs.push_back(0);
+        continue;
+      }
       if (request.max_depth != 0 && state.depth >= request.max_depth) {
         result->full_index = i;
         return QueueFullError();
@@ -304,7 +310,8 @@ void RocksDbQueue::Commit(std::optional<Batch>& batch, std::vector<Applied>& app
       if (!a.result.status) continue;
       ++delta.requests;
       for (AppendOutcome outcome : a.result.outcomes) {
-        ++(outcome == AppendOutcome::kStored ? delta.appends : delta.duplicates);
+        if (outcome == AppendOutcome::kStored) ++delta.appends;
+        if (outcome == AppendOutcome::kDuplicate) ++delta.duplicates;
       }
       delta.removals += a.result.removed;
     }

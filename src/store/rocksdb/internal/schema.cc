@@ -100,6 +100,10 @@ class Reader {
   bool ok_ = true;
 };
 
+// A group member: account, flags, joined_version.
+constexpr size_t kGroupMemberBytes = 16 + 1 + 8;
+constexpr uint8_t kGroupAdminFlag = 0x01;
+
 // Fixed encodings of a device record, not counting its two strings.
 constexpr size_t kMinDeviceRecordBytes = 4 + 32 + 4 + 4 + 8;
 
@@ -110,6 +114,12 @@ tl::unexpected<Error> CorruptError(const char* message) {
 }
 
 std::string AccountKey(const AccountId& id) {
+  std::string out;
+  PutArray(&out, id);
+  return out;
+}
+
+std::string GroupKey(const GroupId& id) {
   std::string out;
   PutArray(&out, id);
   return out;
@@ -252,6 +262,51 @@ Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value)
   }
   if (!r.AtEnd()) return CorruptError("account record: truncated or trailing bytes");
   return account;
+}
+
+std::string EncodeGroup(const GroupRecord& group) {
+  std::string out;
+  out.reserve(1 + 8 + 8 + 4 + group.members.size() * kGroupMemberBytes);
+  PutU8(&out, kValueVersion);
+  PutU64(&out, group.version);
+  PutU64(&out, group.created_ms);
+  PutU32(&out, static_cast<uint32_t>(group.members.size()));
+  for (const GroupMemberRecord& m : group.members) {
+    PutArray(&out, m.account);
+    PutU8(&out, m.admin ? kGroupAdminFlag : 0);
+    PutU64(&out, m.joined_version);
+  }
+  return out;
+}
+
+Result<GroupRecord> DecodeGroup(const GroupId& id, std::string_view value) {
+  Reader r(value);
+  if (!r.Version()) return CorruptError("group record: bad version");
+  GroupRecord group;
+  group.id = id;
+  group.version = r.U64();
+  group.created_ms = r.U64();
+  const uint32_t count = r.U32();
+  if (!r.ok() || count != r.remaining() / kGroupMemberBytes ||
+      r.remaining() % kGroupMemberBytes != 0) {
+    return CorruptError("group record: truncated or trailing bytes");
+  }
+  if (count > kMaxStoredGroupMembers) return CorruptError("group record: too many members");
+  group.members.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    GroupMemberRecord m;
+    m.account = r.Array<kAccountIdBytes>();
+    const uint8_t flags = r.U8();
+    if ((flags & ~kGroupAdminFlag) != 0) return CorruptError("group record: unknown member flags");
+    m.admin = (flags & kGroupAdminFlag) != 0;
+    m.joined_version = r.U64();
+    if (!group.members.empty() && !(group.members.back().account < m.account)) {
+      return CorruptError("group record: members out of order");
+    }
+    group.members.push_back(m);
+  }
+  if (!r.AtEnd()) return CorruptError("group record: truncated or trailing bytes");
+  return group;
 }
 
 std::string EncodeAccountId(const AccountId& id) {

@@ -35,11 +35,12 @@ enum class Cf : uint8_t {
   kLegacyQueueExpiry,   // unused: an old expiry index, emptied at open (docs/store.md)
   kDedupe,              // device(20) dedupe_id -> seq(8) expires_ms(8)
   kLegacyDedupeExpiry,  // unused: an old expiry index, emptied at open (docs/store.md)
+  kGroups,              // group(16) -> GroupRecord
 };
-inline constexpr size_t kCfCount = 11;
+inline constexpr size_t kCfCount = 12;
 inline constexpr std::array<std::string_view, kCfCount> kCfNames = {
-    "accounts", "handles",   "noise_keys",   "contacts", "device_keys",  "one_time_prekeys",
-    "queue",    "queue_seq", "queue_expiry", "dedupe",   "dedupe_expiry"};
+    "accounts", "handles",   "noise_keys",   "contacts", "device_keys",   "one_time_prekeys",
+    "queue",    "queue_seq", "queue_expiry", "dedupe",   "dedupe_expiry", "groups"};
 inline constexpr size_t CfIndex(Cf cf) { return static_cast<size_t>(cf); }
 
 // The default column family holds only this key, whose value is kSchemaVersion (one byte).
@@ -56,6 +57,7 @@ inline constexpr size_t kQueueKeyBytes = kDeviceBytes + kSeqBytes;
 
 // ---- keys
 std::string AccountKey(const AccountId& id);
+std::string GroupKey(const GroupId& id);
 std::string ContactKey(const AccountId& owner, const AccountId& contact);
 std::string DeviceKey(const DeviceAddress& device);  // also the prefix of its per-device CFs
 std::string OneTimePreKeyKey(const DeviceAddress& device, uint32_t key_id);
@@ -75,6 +77,11 @@ Result<uint32_t> ParseOneTimePreKeyId(std::string_view key);
 // ---- values
 std::string EncodeAccount(const AccountRecord& account);
 Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value);
+
+// Members: account(16) flags(1: bit 0 = admin, other bits zero) joined_version(8), in
+// strictly increasing account order; a decoded record always passes CheckGroupRecord.
+std::string EncodeGroup(const GroupRecord& group);
+Result<GroupRecord> DecodeGroup(const GroupId& id, std::string_view value);
 
 std::string EncodeAccountId(const AccountId& id);
 Result<AccountId> DecodeAccountId(std::string_view value);

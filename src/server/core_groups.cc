@@ -1,0 +1,456 @@
+// The server core's group requests: create_group, modify_group, get_group,
+// get_group_devices and group_send (docs/wire.md "Groups", docs/server.md "Groups").
+// Membership rules live in groups.cc; this file turns them into frames and queue writes.
+#include <algorithm>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "server/core.h"
+#include "server/internal/core_util.h"
+#include "server/internal/session.h"
+
+namespace sotto::server {
+namespace {
+
+using internal::AppendDevice;
+using internal::Fail;
+using internal::SessionContext;
+using internal::ToAccountId;
+
+// The largest group_send ciphertext: its envelope (ciphertext plus ~150 bytes of ids, seq
+// and times) must fit in one frame to each member device.
+constexpr size_t kMaxGroupCiphertextBytes = 64'000;
+constexpr size_t kDigestBytes = 32;
+
+bool ToGroupId(const std::string& bytes, GroupId& out) {
+  if (bytes.size() != out.size()) return false;
+  std::copy(bytes.begin(), bytes.end(), out.begin());
+  return true;
+}
+
+std::string Bytes(const std::array<uint8_t, 16>& id) {
+  return {reinterpret_cast<const char*>(id.data()), id.size()};
+}
+
+void PutU64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+void ToWire(const store::GroupRecord& g, wire::GroupInfo* out) {
+  out->set_group_id(Bytes(g.id));
+  out->set_version(g.version);
+  for (const store::GroupMemberRecord& m : g.members) {
+    wire::GroupMember* w = out->add_members();
+    w->set_account_id(Bytes(m.account));
+    w->set_admin(m.admin);
+  }
+}
+
+wire::GroupAction ToWire(GroupOp op) {
+  switch (op) {
+    case GroupOp::kCreate:
+      return wire::GROUP_CREATE;
+    case GroupOp::kAdd:
+      return wire::GROUP_ADD;
+    case GroupOp::kRemove:
+      return wire::GROUP_REMOVE;
+    case GroupOp::kLeave:
+      return wire::GROUP_LEAVE;
+    case GroupOp::kPromote:
+      return wire::GROUP_PROMOTE;
+    case GroupOp::kDemote:
+      return wire::GROUP_DEMOTE;
+  }
+  return wire::GROUP_CREATE;
+}
+
+bool FromWire(int action, GroupOp& op) {
+  switch (action) {
+    case wire::GROUP_ADD:
+      op = GroupOp::kAdd;
+      return true;
+    case wire::GROUP_REMOVE:
+      op = GroupOp::kRemove;
+      return true;
+    case wire::GROUP_LEAVE:
+      op = GroupOp::kLeave;
+      return true;
+    case wire::GROUP_PROMOTE:
+      op = GroupOp::kPromote;
+      return true;
+    case wire::GROUP_DEMOTE:
+      op = GroupOp::kDemote;
+      return true;
+    default:
+      return false;  // GROUP_CREATE is create_group's; unknown values
+  }
+}
+
+// A refused group request: the rule's static text, or a store failure.
+void FailWith(wire::Response& response, const Error& e) {
+  if (e.module != Module::kServer) {
+    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    return;
+  }
+  wire::StatusCode status = wire::STATUS_INTERNAL;
+  switch (static_cast<GroupErr>(e.detail)) {
+    case GroupErr::kNoGroup:
+    case GroupErr::kNoAccount:
+      status = wire::STATUS_NOT_FOUND;
+      break;
+    case GroupErr::kNotMember:
+      status = wire::STATUS_NOT_MEMBER;
+      break;
+    case GroupErr::kNotAdmin:
+      status = wire::STATUS_PERMISSION_DENIED;
+      break;
+    case GroupErr::kBadRequest:
+      status = wire::STATUS_BAD_REQUEST;
+      break;
+    case GroupErr::kTooManyMembers:
+    case GroupErr::kTooManyAccounts:
+      status = wire::STATUS_TOO_LARGE;
+      break;
+    case GroupErr::kConflict:
+      status = wire::STATUS_CONFLICT;
+      break;
+  }
+  Fail(response, status, e.message);
+}
+
+bool ParseAccounts(const google::protobuf::RepeatedPtrField<std::string>& in,
+                   std::vector<AccountId>& out) {
+  out.resize(static_cast<size_t>(in.size()));
+  for (int i = 0; i < in.size(); ++i) {
+    if (!ToAccountId(in[i], out[static_cast<size_t>(i)])) return false;
+  }
+  return true;
+}
+
+void PostResponse(const std::shared_ptr<internal::SessionLink>& link, wire::Frame frame) {
+  link->Post([frame = std::move(frame)](SessionContext& c) {
+    c.protocol.SendFrame(c.state, frame, c.out);
+  });
+}
+
+}  // namespace
+
+bool ServerCore::HandleGroupRequest(SessionContext& ctx, const wire::Request& request,
+                                    wire::Response& response) {
+  const internal::SessionState& s = ctx.state;
+  if (request.has_create_group() || request.has_modify_group()) {
+    return HandleGroupChange(ctx, request, response);
+  }
+  if (request.has_get_group_devices()) {
+    HandleGetGroupDevices(ctx, request.get_group_devices(), response);
+    return true;
+  }
+  if (request.has_group_send()) return HandleGroupSend(ctx, request, response);
+  if (!request.has_get_group()) {
+    Fail(response, wire::STATUS_BAD_REQUEST, "not a group request");
+    return true;
+  }
+  GroupId id{};
+  if (!ToGroupId(request.get_group().group_id(), id)) {
+    Fail(response, wire::STATUS_BAD_REQUEST, "group_id must be 16 bytes");
+    return true;
+  }
+  auto group = groups_.Get(id);
+  if (!group) {
+    FailWith(response, group.error());
+  } else if (*group == nullptr) {
+    Fail(response, wire::STATUS_NOT_FOUND, "no such group");
+  } else if ((*group)->FindMember(s.device.account) == nullptr) {
+    Fail(response, wire::STATUS_NOT_MEMBER, "not a member of this group");
+  } else {
+    ToWire(**group, response.mutable_group()->mutable_group());
+  }
+  return true;
+}
+
+bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& request,
+                                   wire::Response& response) {
+  internal::SessionState& s = ctx.state;
+  const uint64_t now = store::SystemClockMs();
+  std::vector<AccountId> accounts;
+  Result<GroupChange> change = GroupChange();
+  if (request.has_create_group()) {
+    if (!ParseAccounts(request.create_group().members(), accounts)) {
+      Fail(response, wire::STATUS_BAD_REQUEST, "members must be 16-byte account ids");
+      return true;
+    }
+    change = groups_.Create(s.device.account, accounts, now, crypto::SystemRandom());
+  } else {
+    const wire::ModifyGroupRequest& m = request.modify_group();
+    GroupId id{};
+    GroupOp op = GroupOp::kAdd;
+    if (!ToGroupId(m.group_id(), id)) {
+      Fail(response, wire::STATUS_BAD_REQUEST, "group_id must be 16 bytes");
+      return true;
+    }
+    if (!FromWire(m.action(), op)) {
+      Fail(response, wire::STATUS_BAD_REQUEST,
+           "action must be add, remove, leave, promote or demote");
+      return true;
+    }
+    if (!ParseAccounts(m.accounts(), accounts)) {
+      Fail(response, wire::STATUS_BAD_REQUEST, "accounts must be 16-byte account ids");
+      return true;
+    }
+    change = groups_.Modify(s.device.account, id, op, accounts);
+  }
+  if (!change) {
+    FailWith(response, change.error());
+    return true;
+  }
+  metrics_.group_changes.fetch_add(1, std::memory_order_relaxed);
+
+  // The announcement, to every device of every member before or after the change.
+  wire::Envelope envelope;
+  envelope.set_type(wire::ENVELOPE_GROUP_UPDATE);
+  envelope.set_source_account(Bytes(s.device.account));
+  envelope.set_source_device(s.device.device_id);
+  std::string message_id = Bytes(change->after.id);  // group id || version: unique
+  PutU64(message_id, change->after.version);
+  envelope.set_message_id(message_id);
+  envelope.set_group_id(Bytes(change->after.id));
+  envelope.set_server_time_ms(now);
+  wire::GroupUpdate* update = envelope.mutable_group_update();
+  ToWire(change->after, update->mutable_group());
+  update->set_action(ToWire(change->op));
+  update->set_actor(Bytes(change->actor));
+  for (const AccountId& a : change->accounts) update->add_accounts(Bytes(a));
+  const std::string payload = envelope.SerializeAsString();
+
+  store::WriteRequest write;
+  write.max_depth = options_.store.max_queue_depth;
+  write.on_full = store::OnFullQueue::kSkipAppend;
+  auto endpoints = std::make_shared<std::vector<std::string>>();
+  const std::string dedupe = "U" + message_id;
+  for (const AccountId& member : change->notify) {
+    auto record = accounts_.Get(member);
+    if (!record || *record == nullptr) continue;
+    for (const store::DeviceRecord& d : (*record)->devices) {
+      if (d.pending) continue;  // linked, not yet listed: AccountRecord::ActiveDevices
+      store::Append a;
+      a.recipient = {member, d.device_id};
+      a.dedupe_id = dedupe;
+      a.expires_ms = now + uint64_t{options_.store.message_ttl_s} * 1000;
+      a.payload = payload;
+      write.appends.push_back(std::move(a));
+      endpoints->push_back(d.push_endpoint);
+    }
+  }
+  wire::Frame answer;
+  wire::Response* r = answer.mutable_response();
+  r->set_id(request.id());
+  ToWire(change->after, r->mutable_group()->mutable_group());
+  queue_.Write(
+      std::move(write), [this, link = s.messaging->link, endpoints, answer = std::move(answer)](
+                            store::WriteRequest&& req, store::WriteResult&& result) mutable {
+        if (!result.status) {
+          spdlog::warn("queueing a group update failed: {}", result.status.error().ToString());
+          wire::Response* resp = answer.mutable_response();
+          resp->clear_group();
+          resp->set_status(wire::STATUS_INTERNAL);
+          resp->set_reason("the group changed but its announcement could not be stored");
+        } else {
+          const auto skipped = static_cast<uint64_t>(std::count(
+              result.outcomes.begin(), result.outcomes.end(), store::AppendOutcome::kSkippedFull));
+          metrics_.group_copies_skipped_full.fetch_add(skipped, std::memory_order_relaxed);
+        }
+        PostResponse(link, std::move(answer));
+        if (result.status) Fanout(req, result, endpoints.get());
+      });
+  return false;
+}
+
+void ServerCore::HandleGetGroupDevices(SessionContext& ctx, const wire::GetGroupDevicesRequest& r,
+                                       wire::Response& response) {
+  const internal::SessionState& s = ctx.state;
+  GroupId id{};
+  if (!ToGroupId(r.group_id(), id)) {
+    Fail(response, wire::STATUS_BAD_REQUEST, "group_id must be 16 bytes");
+    return;
+  }
+  auto group = groups_.Get(id);
+  if (!group) return FailWith(response, group.error());
+  if (*group == nullptr) return Fail(response, wire::STATUS_NOT_FOUND, "no such group");
+  const store::GroupRecord& g = **group;
+  if (g.FindMember(s.device.account) == nullptr) {
+    return Fail(response, wire::STATUS_NOT_MEMBER, "not a member of this group");
+  }
+  if (r.offset() > g.members.size()) {
+    return Fail(response, wire::STATUS_BAD_REQUEST, "offset past the last member");
+  }
+  auto accounts = groups_.MemberAccounts(g);
+  if (!accounts) return FailWith(response, accounts.error());
+  wire::GetGroupDevicesResponse* out = response.mutable_group_devices();
+  out->set_version(g.version);
+  const crypto::Sha256Digest digest = GroupDevicesDigest(*accounts, s.device);
+  out->set_devices_digest(reinterpret_cast<const char*>(digest.data()), digest.size());
+  FillGroupDevicesPage(*accounts, r.offset(), *out);
+}
+
+bool ServerCore::HandleGroupSend(SessionContext& ctx, const wire::Request& request,
+                                 wire::Response& response) {
+  const internal::SessionState& s = ctx.state;
+  const wire::GroupSendRequest& send = request.group_send();
+  metrics_.group_sends.fetch_add(1, std::memory_order_relaxed);
+  GroupId id{};
+  if (send.message_id().empty() || send.message_id().size() > kMaxMessageIdBytes) {
+    Fail(response, wire::STATUS_BAD_REQUEST, "message_id must be 1..32 bytes (kMaxMessageIdBytes)");
+    return true;
+  }
+  if (!ToGroupId(send.group_id(), id)) {
+    Fail(response, wire::STATUS_BAD_REQUEST, "group_id must be 16 bytes");
+    return true;
+  }
+  if (send.ciphertext().empty()) {
+    Fail(response, wire::STATUS_BAD_REQUEST, "empty ciphertext");
+    return true;
+  }
+  if (send.ciphertext().size() > kMaxGroupCiphertextBytes) {
+    Fail(response, wire::STATUS_TOO_LARGE, "ciphertext longer than kMaxGroupCiphertextBytes");
+    return true;
+  }
+  if (send.devices_digest().size() != kDigestBytes) {
+    Fail(response, wire::STATUS_BAD_REQUEST, "devices_digest must be 32 bytes (SHA-256)");
+    return true;
+  }
+  auto group = groups_.Get(id);
+  if (!group) {
+    FailWith(response, group.error());
+    return true;
+  }
+  if (*group == nullptr) {
+    Fail(response, wire::STATUS_NOT_FOUND, "no such group");
+    return true;
+  }
+  if ((*group)->FindMember(s.device.account) == nullptr) {
+    Fail(response, wire::STATUS_NOT_MEMBER, "not a member of this group");
+    return true;
+  }
+  auto accounts = groups_.MemberAccounts(**group);
+  if (!accounts) {
+    FailWith(response, accounts.error());
+    return true;
+  }
+  const crypto::Sha256Digest digest = GroupDevicesDigest(*accounts, s.device);
+  if (!std::equal(digest.begin(), digest.end(), send.devices_digest().begin(),
+                  [](uint8_t a, char b) { return a == static_cast<uint8_t>(b); })) {
+    metrics_.group_sends_stale.fetch_add(1, std::memory_order_relaxed);
+    Fail(response, wire::STATUS_STALE_DEVICES,
+         "the group's devices changed (get_group_devices); nothing was queued");
+    return true;
+  }
+
+  const uint64_t now = store::SystemClockMs();
+  wire::Envelope envelope;
+  envelope.set_type(wire::ENVELOPE_MESSAGE);
+  envelope.set_source_account(Bytes(s.device.account));
+  envelope.set_source_device(s.device.device_id);
+  envelope.set_message_id(send.message_id());
+  envelope.set_ciphertext_type(wire::CIPHERTEXT_SENDER_KEY);
+  envelope.set_ciphertext(send.ciphertext());
+  envelope.set_server_time_ms(now);
+  envelope.set_group_id(send.group_id());
+
+  if (send.online_only()) {
+    envelope.set_online_only(true);
+    wire::Frame frame;
+    *frame.mutable_envelope() = std::move(envelope);
+    uint32_t sent = 0;
+    for (const auto& account : *accounts) {
+      for (const store::DeviceRecord& d : account->devices) {
+        if (d.pending) continue;  // linked, not yet listed: AccountRecord::ActiveDevices
+        const DeviceAddress to{account->id, d.device_id};
+        if (to == s.device) continue;
+        auto link = router_.Find(to);
+        if (!link) continue;
+        link->Post([frame](SessionContext& c) { c.protocol.SendFrame(c.state, frame, c.out); });
+        ++sent;
+      }
+    }
+    response.mutable_group_send()->set_devices(sent);
+    return true;
+  }
+
+  const std::string payload = envelope.SerializeAsString();
+  std::string dedupe = "G";
+  AppendDevice(dedupe, s.device);
+  dedupe += send.message_id();
+  store::WriteRequest write;
+  write.max_depth = options_.store.max_queue_depth;
+  write.on_full = store::OnFullQueue::kSkipAppend;
+  auto endpoints = std::make_shared<std::vector<std::string>>();
+  for (const auto& account : *accounts) {
+    for (const store::DeviceRecord& d : account->devices) {
+      if (d.pending) continue;  // linked, not yet listed: AccountRecord::ActiveDevices
+      const DeviceAddress to{account->id, d.device_id};
+      if (to == s.device) continue;
+      store::Append a;
+      a.recipient = to;
+      a.dedupe_id = dedupe;
+      a.expires_ms = now + uint64_t{options_.store.message_ttl_s} * 1000;
+      a.payload = payload;
+      write.appends.push_back(std::move(a));
+      endpoints->push_back(d.push_endpoint);
+    }
+  }
+  queue_.Write(std::move(write),
+               [this, link = s.messaging->link, request_id = request.id(), endpoints](
+                   store::WriteRequest&& req, store::WriteResult&& result) {
+                 wire::Frame frame;
+                 wire::Response* r = frame.mutable_response();
+                 r->set_id(request_id);
+                 if (!result.status) {
+                   r->set_status(wire::STATUS_INTERNAL);
+                   r->set_reason("the message could not be stored");
+                 } else {
+                   uint32_t held = 0;
+                   uint32_t full = 0;
+                   uint64_t stored = 0;
+                   for (store::AppendOutcome o : result.outcomes) {
+                     switch (o) {
+                       case store::AppendOutcome::kStored:
+                         ++stored;
+                         ++held;
+                         break;
+                       case store::AppendOutcome::kDuplicate:
+                         ++held;
+                         break;
+                       case store::AppendOutcome::kSkippedFull:
+                         ++full;
+                         break;
+                     }
+                   }
+                   metrics_.group_copies_queued.fetch_add(stored, std::memory_order_relaxed);
+                   metrics_.group_copies_skipped_full.fetch_add(full, std::memory_order_relaxed);
+                   r->mutable_group_send()->set_devices(held);
+                   r->mutable_group_send()->set_queue_full(full);
+                 }
+                 PostResponse(link, std::move(frame));
+                 if (result.status) Fanout(req, result, endpoints.get());
+               });
+  return false;
+}
+
+void ServerCore::AppendGroupPrometheus(std::string& out) const {
+  auto counter = [&](const char* name, const char* help, const std::atomic<uint64_t>& c) {
+    AppendPrometheusSeries(out, name, "counter", help, c.load(std::memory_order_relaxed));
+  };
+  counter("sotto_group_sends_total", "group_send requests", metrics_.group_sends);
+  counter("sotto_group_sends_stale_total", "group sends refused for a stale devices digest",
+          metrics_.group_sends_stale);
+  counter("sotto_group_copies_queued_total", "group message copies queued",
+          metrics_.group_copies_queued);
+  counter("sotto_group_copies_skipped_full_total",
+          "group copies dropped at a full device queue (store.max_queue_depth)",
+          metrics_.group_copies_skipped_full);
+  counter("sotto_group_changes_total", "group creations and membership changes",
+          metrics_.group_changes);
+}
+
+}  // namespace sotto::server

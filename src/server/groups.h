@@ -1,0 +1,134 @@
+// Server-side groups: membership kept for fan-out only (names, avatars and the like
+// travel end to end). Membership rules and the cache group sends read on every message;
+// the wire handlers are in core_groups.cc. Rules (docs/server.md "Groups"):
+// - the creator is the first admin; only admins add, remove, promote and demote;
+// - any member leaves; when the last admin leaves, the longest-standing remaining member
+//   (lowest joined_version, then lowest account id) becomes admin; when the last member
+//   leaves, the group is deleted;
+// - members are existing accounts; a group has at most GroupsConfig::max_members members
+//   and a request names at most GroupsConfig::max_request_accounts accounts;
+// - every change bumps the version by one.
+//
+// Thread-safety: thread-safe. Changes to one group are serialized (striped mutexes held
+// across the read-modify-write); reads are served from a cache of immutable snapshots.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.h"
+#include "crypto/hash.h"
+#include "crypto/random.h"
+#include "server/accounts.h"
+#include "server/config.h"
+#include "store/store.h"
+#include "wire/sotto_wire.pb.h"
+
+namespace sotto::server {
+
+using store::GroupId;
+
+struct GroupIdHash {
+  size_t operator()(const GroupId& id) const noexcept;
+};
+
+// Why a group request was refused. Error::message is static text naming the rule or
+// limit; core_groups.cc sends it as the response reason.
+enum class GroupErr : uint16_t {
+  kNoGroup = 60,          // no group with this id
+  kNotMember = 61,        // the actor is not a member
+  kNotAdmin = 62,         // the change needs an admin
+  kBadRequest = 63,       // malformed or contradictory (e.g. an account named twice)
+  kTooManyMembers = 64,   // past groups.max_members
+  kTooManyAccounts = 65,  // past groups.max_request_accounts
+  kNoAccount = 66,        // a named account does not exist
+  kConflict = 67,         // the change would change nothing or leave no admin
+};
+
+enum class GroupOp : uint8_t { kCreate, kAdd, kRemove, kLeave, kPromote, kDemote };
+
+// A group snapshot shared with readers; never changed after it is published.
+using GroupPtr = std::shared_ptr<const store::GroupRecord>;
+
+// Entries the group cache holds before it starts over (a crude but bounded policy).
+inline constexpr size_t kMaxCachedGroups = 100'000;
+
+// The outcome of a successful change, for the announcement.
+struct GroupChange {
+  store::GroupRecord after;  // the group after it (no members: deleted)
+  GroupOp op = GroupOp::kCreate;
+  AccountId actor{};
+  std::vector<AccountId> accounts;  // whom it concerned (sorted), as the request named them
+  std::vector<AccountId> notify;    // members before or after (sorted, unique)
+};
+
+class Groups {
+ public:
+  // `store` and `accounts` must outlive this object.
+  Groups(store::GroupStore& store, Accounts& accounts, GroupsConfig config);
+
+  // The group, or nullptr if there is none. Cached: no store read or parse on a hit.
+  Result<GroupPtr> Get(const GroupId& id);
+
+  // Creates a group with a fresh random id: `creator` (admin) and `members`. Errors:
+  // kBadRequest (the creator or an account named twice), kTooManyAccounts,
+  // kTooManyMembers, kNoAccount, store errors.
+  Result<GroupChange> Create(const AccountId& creator, std::span<const AccountId> members,
+                             uint64_t now_ms, crypto::Random& random);
+  // Applies `op` (not kCreate) by `actor`; `accounts` is empty for kLeave. Errors:
+  // kNoGroup, kNotMember (the actor), kNotAdmin, kBadRequest (e.g. removing a non-member,
+  // removing oneself), kTooManyAccounts, kTooManyMembers, kNoAccount (add), kConflict
+  // (adding a member, promoting an admin, demoting a non-admin, demoting the last admin),
+  // store errors.
+  Result<GroupChange> Modify(const AccountId& actor, const GroupId& id, GroupOp op,
+                             std::span<const AccountId> accounts);
+
+  // The current account record of every member, in member order (a member whose account
+  // is gone is skipped). From the accounts cache.
+  Result<std::vector<std::shared_ptr<const store::AccountRecord>>> MemberAccounts(
+      const store::GroupRecord& group);
+
+  const GroupsConfig& config() const { return config_; }
+
+ private:
+  static constexpr size_t kChangeStripes = 64;
+  std::mutex& StripeFor(const GroupId& id);
+  // Checks `accounts` (count, duplicates) and copies them sorted.
+  Result<std::vector<AccountId>> Named(std::span<const AccountId> accounts) const;
+  Status AllExist(std::span<const AccountId> accounts);
+  void Publish(const GroupId& id, GroupPtr group);
+
+  store::GroupStore& store_;
+  Accounts& accounts_;
+  const GroupsConfig config_;
+  std::array<std::mutex, kChangeStripes> change_mu_;
+  std::mutex cache_mu_;  // also held across a miss's store read (see Get)
+  // GUARDED_BY(cache_mu_); nullptr = deleted (so a stale read cannot resurrect it)
+  std::unordered_map<GroupId, GroupPtr, GroupIdHash> cache_;
+};
+
+// devices_digest of docs/wire.md / sotto_wire.proto: SHA-256 over, for each member
+// account in order and each of its devices in device-id order except `exclude`:
+// account_id(16) || device_id(4, BE) || registration_id(4, BE). `members` must be in
+// account order (as MemberAccounts returns them).
+crypto::Sha256Digest GroupDevicesDigest(
+    std::span<const std::shared_ptr<const store::AccountRecord>> members,
+    const store::DeviceAddress& exclude);
+
+// get_group_devices pages hold members until their encoding reaches this many bytes, so a
+// response frame stays well under the 65535-byte Noise message (a member with 5 devices
+// is ~45 bytes: 1024 of them take two pages; with one device each, also two).
+inline constexpr size_t kGroupDevicesPageBytes = 24 * 1024;
+
+// Fills one get_group_devices page: `members` (as MemberAccounts returns them) from
+// `offset` on, as many as fit in kGroupDevicesPageBytes (at least one), and next_offset
+// (0 after the last). Requires offset <= members.size(). Does not set version or digest.
+void FillGroupDevicesPage(std::span<const std::shared_ptr<const store::AccountRecord>> members,
+                          uint32_t offset, wire::GetGroupDevicesResponse& out);
+
+}  // namespace sotto::server

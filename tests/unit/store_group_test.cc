@@ -1,0 +1,157 @@
+// Tests of store/'s GroupStore against both backends (put, get, replace, delete, the
+// ordering check), the queue's skip-on-full appends that group fan-out uses, RocksDB
+// reopening, and the group record codec on damaged bytes.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "store/rocksdb/internal/schema.h"
+#include "tests/unit/store_test_util.h"
+
+namespace sotto::store::testing {
+namespace {
+
+GroupId Gid(uint8_t b) {
+  GroupId id{};
+  id.fill(b);
+  return id;
+}
+
+GroupRecord Group(uint8_t id, uint64_t version, std::vector<GroupMemberRecord> members) {
+  GroupRecord g;
+  g.id = Gid(id);
+  g.version = version;
+  g.created_ms = kT0 + id;
+  g.members = std::move(members);
+  return g;
+}
+
+void ExpectSameGroup(const GroupRecord& got, const GroupRecord& want) {
+  EXPECT_EQ(got.id, want.id);
+  EXPECT_EQ(got.version, want.version);
+  EXPECT_EQ(got.created_ms, want.created_ms);
+  ASSERT_EQ(got.members.size(), want.members.size());
+  for (size_t i = 0; i < want.members.size(); ++i) {
+    EXPECT_EQ(got.members[i].account, want.members[i].account);
+    EXPECT_EQ(got.members[i].admin, want.members[i].admin);
+    EXPECT_EQ(got.members[i].joined_version, want.members[i].joined_version);
+  }
+}
+
+using GroupStoreTest = StoreTest;
+
+TEST_P(GroupStoreTest, PutGetReplaceDelete) {
+  GroupStore& groups = store_->groups();
+  EXPECT_FALSE(groups.Get(Gid(1))->has_value());
+  const GroupRecord g = Group(1, 1, {{Id(1), true, 1}, {Id(2), false, 1}, {Id(3), false, 1}});
+  ASSERT_TRUE(groups.Put(g));
+  ASSERT_TRUE(groups.Put(Group(2, 7, {{Id(9), true, 3}})));
+  ExpectSameGroup(**groups.Get(Gid(1)), g);
+  const GroupMemberRecord* two = (*groups.Get(Gid(1)))->FindMember(Id(2));
+  ASSERT_NE(two, nullptr);
+  EXPECT_FALSE(two->admin);
+  EXPECT_EQ((*groups.Get(Gid(1)))->FindMember(Id(4)), nullptr);
+
+  const GroupRecord v2 = Group(1, 2, {{Id(1), false, 1}, {Id(3), true, 1}, {Id(4), false, 2}});
+  ASSERT_TRUE(groups.Put(v2));
+  ExpectSameGroup(**groups.Get(Gid(1)), v2);
+  ASSERT_TRUE(groups.Delete(Gid(1)));
+  EXPECT_FALSE(groups.Get(Gid(1))->has_value());
+  EXPECT_TRUE(groups.Delete(Gid(1)));  // absent: nothing happens
+  EXPECT_EQ((**groups.Get(Gid(2))).version, 7u);
+}
+
+TEST_P(GroupStoreTest, PutRefusesMembersOutOfOrderOrTwice) {
+  GroupStore& groups = store_->groups();
+  auto unordered = groups.Put(Group(1, 1, {{Id(2), true, 1}, {Id(1), false, 1}}));
+  ASSERT_FALSE(unordered);
+  EXPECT_EQ(unordered.error().detail, Detail(StoreErr::kInvalid));
+  auto twice = groups.Put(Group(1, 1, {{Id(1), true, 1}, {Id(1), false, 1}}));
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().detail, Detail(StoreErr::kInvalid));
+  EXPECT_FALSE(groups.Get(Gid(1))->has_value());
+  EXPECT_TRUE(groups.Put(Group(1, 1, {})));  // no members: allowed (the server deletes instead)
+}
+
+TEST_P(GroupStoreTest, SkipAppendDropsOnlyAppendsToFullQueues) {
+  const DeviceAddress bob = Addr(2, 1);
+  const DeviceAddress carol = Addr(3, 1);
+  ASSERT_TRUE(WriteSync(Req({Msg(bob, "1"), Msg(bob, "2")}, {}, 2)).status);
+  WriteRequest fanout =
+      Req({Msg(carol, "g", "g-id"), Msg(bob, "g", "g-id"), Msg(carol, "h")}, {}, 2);
+  fanout.on_full = OnFullQueue::kSkipAppend;
+  WriteResult r = WriteSync(std::move(fanout));
+  ASSERT_TRUE(r.status) << r.status.error().ToString();
+  EXPECT_EQ(r.outcomes,
+            (std::vector<AppendOutcome>{AppendOutcome::kStored, AppendOutcome::kSkippedFull,
+                                        AppendOutcome::kStored}));
+  EXPECT_EQ(r.seqs, (std::vector<uint64_t>{1, 0, 2}));
+  EXPECT_EQ(DepthOf(bob), 2u);
+  EXPECT_EQ(DepthOf(carol), 2u);
+  // The skipped append recorded no dedupe id: once there is room it is stored.
+  ASSERT_TRUE(WriteSync(Req({}, {{bob, 1}})).status);
+  WriteRequest retry = Req({Msg(bob, "g", "g-id"), Msg(carol, "g", "g-id")}, {}, 2);
+  retry.on_full = OnFullQueue::kSkipAppend;
+  WriteResult again = WriteSync(std::move(retry));
+  ASSERT_TRUE(again.status);
+  EXPECT_EQ(again.outcomes,
+            (std::vector<AppendOutcome>{AppendOutcome::kStored, AppendOutcome::kDuplicate}));
+  EXPECT_EQ(queue().stats().duplicates, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, GroupStoreTest,
+                         ::testing::Values(Backend::kMemory, Backend::kRocksDb), BackendName);
+
+TEST(RocksDbGroupStoreTest, ReopenKeepsGroups) {
+  TempDir dir;
+  RocksDbOptions options;
+  options.path = dir.Sub("db");
+  const GroupRecord g = Group(5, 3, {{Id(1), false, 1}, {Id(2), true, 2}});
+  {
+    auto store = OpenRocksDbStore(options);
+    ASSERT_TRUE(store) << store.error().ToString();
+    ASSERT_TRUE((*store)->groups().Put(g));
+  }
+  auto store = OpenRocksDbStore(options);
+  ASSERT_TRUE(store) << store.error().ToString();
+  auto got = (*store)->groups().Get(g.id);
+  ASSERT_TRUE(got && got->has_value());
+  ExpectSameGroup(**got, g);
+}
+
+TEST(StoreSchema, DamagedGroupRecordsAreCorrupt) {
+  using namespace internal;  // NOLINT(google-build-using-namespace): test of internals
+  const GroupRecord g = Group(1, 9, {{Id(1), true, 1}, {Id(2), false, 4}});
+  const std::string valid = EncodeGroup(g);
+  auto decode = [](std::string_view v) { return DecodeGroup(Gid(1), v); };
+  ASSERT_TRUE(decode(valid));
+  ExpectSameGroup(*decode(valid), g);
+  for (size_t n = 0; n < valid.size(); ++n) {
+    auto r = decode(valid.substr(0, n));
+    ASSERT_FALSE(r) << "truncated to " << n;
+    EXPECT_EQ(r.error().detail, Detail(StoreErr::kCorrupt));
+  }
+  EXPECT_FALSE(decode(valid + "x"));
+  std::string bad_version = valid;
+  bad_version[0] = 0x7f;
+  EXPECT_FALSE(decode(bad_version));
+  // Header: v(1) version(8) created(8) count(4); member 1 flags at 21 + 16.
+  std::string bad_flags = valid;
+  bad_flags[21 + 16] = 0x03;
+  EXPECT_FALSE(decode(bad_flags));
+  std::string huge = valid;
+  huge.replace(17, 4, "\xff\xff\xff\xff");
+  EXPECT_FALSE(decode(huge));
+  std::string swapped = EncodeGroup(Group(1, 9, {{Id(1), true, 1}}));
+  swapped += EncodeGroup(Group(1, 9, {{Id(0), true, 1}})).substr(21);
+  swapped[20] = 2;  // count
+  EXPECT_FALSE(decode(swapped)) << "members out of order";
+  std::string twice = EncodeGroup(Group(1, 9, {{Id(1), true, 1}}));
+  twice += twice.substr(21);
+  twice[20] = 2;
+  EXPECT_FALSE(decode(twice)) << "a member twice";
+}
+
+}  // namespace
+}  // namespace sotto::store::testing
