@@ -309,5 +309,42 @@ TEST(DevicesServer, UnlinkRemovesTheDeviceEverywhere) {
   EXPECT_EQ(LookupDevices(*other, "+15552250001"), (std::vector<uint32_t>{1}));
 }
 
+// Group fan-out follows the same rule: a pending companion is not among a member's
+// devices until the member's primary lists it.
+TEST(DevicesServer, GroupDevicesLeaveOutPendingCompanions) {
+  SottodProcess server;
+  auto owner = RegisterDevice(server, "+15552260001");
+  ASSERT_TRUE(owner);
+  auto member = RegisterDevice(server, "+15552260002");
+  ASSERT_TRUE(member);
+  ASSERT_TRUE(UploadKeys(*member, 41, 2));
+  wire::Request create;
+  create.mutable_create_group()->add_members(member->account_id);
+  wire::Response created = MustCall(*owner->conn, create);
+  ASSERT_EQ(created.status(), wire::STATUS_OK) << created.reason();
+  const std::string group = created.group().group().group_id();
+  auto member_devices = [&] {
+    wire::Request r;
+    r.mutable_get_group_devices()->set_group_id(group);
+    wire::Response resp = MustCall(*owner->conn, r);
+    EXPECT_EQ(resp.status(), wire::STATUS_OK) << resp.reason();
+    for (const wire::MemberDevices& m : resp.group_devices().members()) {
+      if (m.account_id() == member->account_id) {
+        return std::vector<uint32_t>(m.device_ids().begin(), m.device_ids().end());
+      }
+    }
+    return std::vector<uint32_t>();
+  };
+  TestDevice companion = LinkCompanion(server, *member, 42);
+  EXPECT_EQ(member_devices(), (std::vector<uint32_t>{1}));
+  ASSERT_EQ(
+      MustCall(*member->conn,
+               Publish(member->account_id, 1,
+                       {{1, IdentityKey(*member)}, {2, IdentityKey(companion)}}, *member->identity))
+          .status(),
+      wire::STATUS_OK);
+  EXPECT_EQ(member_devices(), (std::vector<uint32_t>{1, 2}));
+}
+
 }  // namespace
 }  // namespace sotto
