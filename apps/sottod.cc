@@ -159,6 +159,8 @@ int Run(int argc, char** argv) {
   core_options.groups = config.groups;
   core_options.max_push_endpoint_bytes = config.push.max_endpoint_bytes;
   core_options.allow_private_push_endpoints = config.push.allow_private_endpoints;
+  core_options.max_devices_per_account = config.devices.max_devices_per_account;
+  core_options.devices = config.devices;
   std::unique_ptr<sotto::server::MediaService> media;  // outlives the core that points to it
   if (!config.media.listen.empty()) {
     auto started = sotto::server::MediaService::Start(

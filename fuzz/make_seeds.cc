@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "client/content.h"
+#include "client/device_list.h"
+#include "fuzz/devices_fuzz_fixture.h"
 #include "fuzz/fuzz_fixture.h"
 #include "fuzz/noise_fuzz_fixture.h"
 #include "signal/fingerprint.h"
@@ -56,6 +58,52 @@ void WriteStoreSeeds(const std::filesystem::path& dir) {
   group.members.push_back({AccountId{1}, true, 1});
   group.members.push_back({AccountId{2}, false, 3});
   WriteText(dir, "store_record", 6, internal::EncodeGroup(group), 6);
+}
+
+// Seeds for device_list and provisioning (docs/devices.md), valid under the fixture keys,
+// and an account record with linked devices for store_record.
+void WriteDevicesSeeds(const std::filesystem::path& dir) {
+  using namespace sotto;  // NOLINT(google-build-using-namespace)
+  crypto::DeterministicRandom random(6);
+  const signal::IdentityKeyPair primary = fuzz::DevicesPrimary();
+  const signal::IdentityKeyPair companion = signal::IdentityKeyPair::Generate(random);
+  for (int n = 0; n < 2; ++n) {
+    std::vector<client::DeviceListEntryInput> entries{{1, primary.public_key}};
+    if (n == 1) entries.push_back({3, companion.public_key});
+    const wire::SignedDeviceList list =
+        client::SignDeviceList(fuzz::kDevicesAccount, 7, 1234, entries, primary, random);
+    WriteText(dir, "device_list", 2 * n, list.list(), 0);
+    WriteText(dir, "device_list", 2 * n + 1, list.SerializeAsString(), 5);
+  }
+  client::LinkCode code;
+  code.provision_id = fuzz::kCompanionProvisionId;
+  code.companion_key = crypto::PublicKeyOf(fuzz::ProvisionCompanionKey());
+  WriteText(dir, "provisioning", 0, client::FormatLinkCode(code), 0);
+  content::ProvisionMessage message;
+  message.set_account_id(fuzz::kDevicesAccount);
+  message.set_handle("+15550001234");
+  const signal::SerializedPublicKey id = primary.public_key.Serialize();
+  message.set_primary_identity(id.data(), id.size());
+  message.set_link_token(std::string(32, 't'));
+  message.set_reply_provision_id(fuzz::kPrimaryProvisionId);
+  client::ProvisionKeys keys;
+  WriteText(dir, "provisioning", 1, *client::SealProvisionMessage(code, message, random, keys), 1);
+  content::ProvisionReply reply;
+  reply.set_device_id(2);
+  const signal::SerializedPublicKey cid = companion.public_key.Serialize();
+  reply.set_identity_key(cid.data(), cid.size());
+  WriteText(
+      dir, "provisioning", 2,
+      *client::SealProvisionReply(reply, fuzz::FixedProvisionKeys(), fuzz::kPrimaryProvisionId), 2);
+
+  store::AccountRecord account;
+  account.handle = "+15550001234";
+  account.devices.push_back({1, store::StaticKey{7}, 1234, "", 99});
+  account.devices.push_back({4, store::StaticKey{8}, 55, "", 100, true});
+  account.device_list = "signed list bytes";
+  account.device_list_version = 3;
+  account.next_device_id = 5;
+  WriteText(dir, "store_record", 8, store::internal::EncodeAccount(account), 0);
 }
 
 // Seeds for wire_frame: the server core's frames, length-prefixed (first byte: chunk).
@@ -191,6 +239,7 @@ int main(int argc, char** argv) {
   }
   const std::filesystem::path dir = argv[1];
   WriteContentSeeds(dir);
+  WriteDevicesSeeds(dir);
   fuzz::Fixture f;
   SessionCipher alice(f.alice.stores(), fuzz::Fixture::kBob, f.random);
   for (int i = 0; i < 3; ++i) {

@@ -445,6 +445,7 @@ bool LoadClient::HandleFrame(Connection& c, ByteSpan plaintext) {
       return true;
     case wire::Frame::kPrekeysLow:
     case wire::Frame::kPresence:
+    case wire::Frame::kProvision:
       return true;  // the server core's notices; nothing to do for this load
     case wire::Frame::kEnvelope:
       if (c.peer && c.state == ConnState::kReady) return HandleEnvelope(c, frame_in_.envelope());

@@ -62,6 +62,14 @@ ExitCode ForSdk(client::SdkErr detail) {
     case client::SdkErr::kMismatch:
       return ExitCode::kMismatch;
     case client::SdkErr::kBadServerKey:
+    case client::SdkErr::kBadLinkCode:
+    case client::SdkErr::kNotPrimary:
+      return ExitCode::kUsage;
+    case client::SdkErr::kBadProvisioning:
+    case client::SdkErr::kBadDeviceList:
+      return ExitCode::kError;
+    case client::SdkErr::kTooManyDevices:
+      return ExitCode::kTooManyDevices;
     case client::SdkErr::kUnknownGroup:     // GROUP names no group: a bad argument
     case client::SdkErr::kAmbiguousGroup:
       return ExitCode::kUsage;
@@ -131,7 +139,8 @@ std::string_view ExitCodeHelp() {
          "  5  the contact's identity changed: message held until `sotto trust`\n"
          "  6  unknown user or not an E.164 number\n"
          "  7  the server refused (e.g. a wrong verification code)\n"
-         "  8  safety number mismatch\n";
+         "  8  safety number mismatch\n"
+         "  9  the account already has a primary and 4 companion devices\n";
 }
 
 }  // namespace sotto::cli

@@ -22,6 +22,7 @@ enum class ExitCode : int {
   kUnknownUser = 6,      // no such account on the server, or not an E.164 number
   kServerRefused = 7,    // the server answered with an error (e.g. a wrong code)
   kMismatch = 8,         // the safety number given does not match
+  kTooManyDevices = 9,   // link: the account has a primary and 4 companions already
 };
 
 inline int ToInt(ExitCode code) { return static_cast<int>(code); }

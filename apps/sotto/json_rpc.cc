@@ -156,6 +156,42 @@ RpcResult<RpcCall> ParseTyping(const json& p) {
   return TypingCall{*std::move(with), *typing ? TypingState::kStarted : TypingState::kStopped};
 }
 
+// An integer parameter in [min, max]; `fallback` when absent (nullopt: required).
+RpcResult<uint32_t> Integer(const json& params, const char* name, std::optional<uint32_t> fallback,
+                            uint32_t min, uint32_t max) {
+  const auto it = params.find(name);
+  if (it == params.end() || it->is_null()) {
+    if (fallback) return *fallback;
+    return InvalidParams(std::string("missing parameter \"") + name + "\"");
+  }
+  // Integers past uint64 parse as floats: refused like fractions and negatives.
+  const bool integer =
+      it->is_number_integer() && (it->is_number_unsigned() || it->get<int64_t>() >= 0);
+  const uint64_t value = integer ? it->get<uint64_t>() : 0;
+  const bool ok = integer && value >= min && value <= max;
+  if (!ok) {
+    return InvalidParams(std::string("\"") + name + "\" must be an integer from " +
+                         std::to_string(min) + " to " + std::to_string(max));
+  }
+  return static_cast<uint32_t>(value);
+}
+
+RpcResult<RpcCall> ParseLinkApprove(const json& p) {
+  if (auto ok = OnlyKnown(p, {"code", "timeoutS"}); !ok) return tl::unexpected(ok.error());
+  auto code = RequiredString(p, "code");
+  if (!code) return tl::unexpected(code.error());
+  auto timeout = Integer(p, "timeoutS", 120u, 1, kMaxRpcLinkTimeoutS);
+  if (!timeout) return tl::unexpected(timeout.error());
+  return LinkApproveCall{*std::move(code), *timeout};
+}
+
+RpcResult<RpcCall> ParseUnlink(const json& p) {
+  if (auto ok = OnlyKnown(p, {"device"}); !ok) return tl::unexpected(ok.error());
+  auto device = Integer(p, "device", std::nullopt, 2, 1'000'000);
+  if (!device) return tl::unexpected(device.error());
+  return UnlinkCall{*device};
+}
+
 template <typename Call>
 RpcResult<RpcCall> ParseNoParams(const json& p) {
   if (auto ok = OnlyKnown(p, {}); !ok) return tl::unexpected(ok.error());
@@ -257,7 +293,7 @@ struct MethodEntry {
   RpcResult<RpcCall> (*parse)(const json&);
 };
 
-constexpr std::array<MethodEntry, 25> kMethods = {{
+constexpr std::array<MethodEntry, 28> kMethods = {{
     {"send", ParseSend},
     {"sendFile", ParseSendFile},
     {"messages", ParseMessages},
@@ -283,6 +319,9 @@ constexpr std::array<MethodEntry, 25> kMethods = {{
     {"groupList", ParseNoParams<GroupListCall>},
     {"groupInfo", ParseGroupOnly<GroupInfoCall>},
     {"groupMessages", ParseGroupMessages},
+    {"linkApprove", ParseLinkApprove},
+    {"devices", ParseNoParams<DevicesCall>},
+    {"unlink", ParseUnlink},
 }};
 
 json ErrorObject(const RpcError& error) {

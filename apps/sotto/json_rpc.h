@@ -146,6 +146,17 @@ struct TypingCall {
 };
 struct StatusCall {};
 struct VersionCall {};
+// Linked devices (docs/devices.md). linkApprove blocks the daemon while it waits.
+inline constexpr uint32_t kMaxRpcLinkTimeoutS = 600;
+struct LinkApproveCall {
+  std::string code;
+  uint32_t timeout_s = 120;  // 1..kMaxRpcLinkTimeoutS
+};
+struct DevicesCall {};
+struct UnlinkCall {
+  uint32_t device = 0;  // >= 2
+};
+
 // Groups: "group" is a group id, a unique id prefix or a unique exact name; member lists
 // hold at most kMaxRpcGroupMembers +E164 numbers.
 inline constexpr size_t kMaxRpcGroupMembers = 1024;
@@ -191,8 +202,8 @@ using RpcCall =
                  ContactsAddCall, ContactsListCall, PresenceCall, SetPresenceVisibilityCall,
                  MarkReadCall, TypingCall, StatusCall, VersionCall, GroupCreateCall,
                  GroupMembersCall, GroupLeaveCall, GroupAdminCall, GroupRenameCall, GroupSendCall,
-                 GroupListCall, GroupInfoCall, GroupMessagesCall,
-                 SendFileCall>;
+                 GroupListCall, GroupInfoCall, GroupMessagesCall, LinkApproveCall, DevicesCall,
+                 UnlinkCall, SendFileCall>;
 
 // The typed call for `request`: -32601 for an unknown method, -32602 for a missing,
 // mistyped, out-of-range or unknown parameter.

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/sotto/commands.h"
+#include "apps/sotto/commands_devices.h"
 #include "apps/sotto/daemon.h"
 #include "apps/sotto/exit_code.h"
 #include "apps/sotto/group_commands.h"
@@ -188,6 +189,44 @@ int Run(int argc, char** argv) {
   AddJsonFlag(*status, status_format);
   status->callback(
       [&] { action = [&](const GlobalOptions& g) { return ShowStatus(g, status_format); }; });
+
+  // Linked devices (docs/devices.md).
+  LinkArgs link_args;
+  auto* link = app.add_subcommand("link", "make this home a companion device of an account");
+  link->add_option("--server", link_args.server, "server HOST:PORT")->required();
+  link->add_option("--server-key", link_args.server_key,
+                   "the server's public key, 64 hex digits (default: trust on first use)");
+  link->add_option("--timeout", link_args.timeout_s, "seconds to wait for link-approve")
+      ->check(CLI::Range(1u, kMaxLinkTimeoutS))
+      ->default_str(std::to_string(kDefaultLinkTimeoutS));
+  link->add_flag_callback(
+      "--invert", [&] { link_args.palette = QrPalette::kLightBackground; },
+      "draw the QR code for a terminal with a light background");
+  link->callback([&] { action = [&](const GlobalOptions& g) { return Link(g, link_args); }; });
+
+  LinkApproveArgs approve_args;
+  auto* approve = app.add_subcommand("link-approve", "on the primary: approve a new companion");
+  approve->add_option("code", approve_args.code, "the code `sotto link` shows")->required();
+  approve->add_option("--timeout", approve_args.timeout_s, "seconds to wait for the companion")
+      ->check(CLI::Range(1u, kMaxLinkTimeoutS))
+      ->default_str(std::to_string(kDefaultLinkTimeoutS));
+  approve->callback(
+      [&] { action = [&](const GlobalOptions& g) { return LinkApprove(g, approve_args); }; });
+
+  OutputFormat devices_format = OutputFormat::kText;
+  auto* devices = app.add_subcommand("devices", "list this account's devices");
+  AddJsonFlag(*devices, devices_format);
+  devices->callback(
+      [&] { action = [&](const GlobalOptions& g) { return ListDevices(g, devices_format); }; });
+
+  uint32_t unlink_id = 0;
+  auto* unlink = app.add_subcommand(
+      "unlink", "remove a device (the primary: any companion; a companion: itself)");
+  unlink->add_option("device", unlink_id, "device id (see `sotto devices`)")
+      ->required()
+      ->check(CLI::Range(2u, 1'000'000u));
+  unlink->callback(
+      [&] { action = [&](const GlobalOptions& g) { return UnlinkDevice(g, unlink_id); }; });
 
   AddGroupCommands(app, action);
 

@@ -1,5 +1,6 @@
 #include "apps/sotto/rpc_methods.h"
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -152,6 +153,32 @@ RpcResult<json> RpcMethods::Run(const StatusCall& /*call*/) {
 
 RpcResult<json> RpcMethods::Run(const VersionCall& /*call*/) {
   return json{{"version", SOTTO_VERSION}, {"jsonrpc", "2.0"}};
+}
+
+RpcResult<json> RpcMethods::Run(const LinkApproveCall& call) {
+  auto device =
+      client_.ApproveLink(call.code, std::chrono::milliseconds(uint64_t{call.timeout_s} * 1000));
+  if (!device) return AppError(device.error());
+  return json{{"device", *device}};
+}
+
+RpcResult<json> RpcMethods::Run(const DevicesCall& /*call*/) {
+  auto devices = client_.Devices();
+  if (!devices) return AppError(devices.error());
+  json list = json::array();
+  for (const client::LinkedDevice& d : *devices) {
+    list.push_back({{"device", d.device_id},
+                    {"state", d.pending ? "pending" : (d.listed ? "linked" : "unverified")},
+                    {"primary", d.device_id == 1},
+                    {"thisDevice", d.this_device},
+                    {"createdMs", d.created_ms}});
+  }
+  return json{{"devices", std::move(list)}};
+}
+
+RpcResult<json> RpcMethods::Run(const UnlinkCall& call) {
+  if (auto s = client_.Unlink(call.device); !s) return AppError(s.error());
+  return json{{"unlinked", call.device}};
 }
 
 // --- Groups ------------------------------------------------------------------------------

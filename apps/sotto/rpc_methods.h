@@ -39,6 +39,9 @@ class RpcMethods {
   RpcResult<nlohmann::json> Run(const TypingCall& call);
   RpcResult<nlohmann::json> Run(const StatusCall& call);
   RpcResult<nlohmann::json> Run(const VersionCall& call);
+  RpcResult<nlohmann::json> Run(const LinkApproveCall& call);
+  RpcResult<nlohmann::json> Run(const DevicesCall& call);
+  RpcResult<nlohmann::json> Run(const UnlinkCall& call);
   RpcResult<nlohmann::json> Run(const GroupCreateCall& call);
   RpcResult<nlohmann::json> Run(const GroupMembersCall& call);
   RpcResult<nlohmann::json> Run(const GroupLeaveCall& call);

@@ -381,6 +381,11 @@ void Client::Impl::HandleFrame(wire::Frame& frame, std::vector<wire::Envelope>& 
       }
       DropConnection();
       break;
+    case wire::Frame::kProvision:
+      if (provision_inbox.size() < kMaxProvisionInbox) {
+        provision_inbox.push_back(std::move(*frame.mutable_provision()));
+      }
+      break;
     case wire::Frame::kPong:
     case wire::Frame::kResponse:
     case wire::Frame::kRequest:

@@ -47,12 +47,23 @@ enum class SdkErr : uint16_t {
   kOffline = 207,            // could not reach the server (message kept in the outbox)
   kMismatch = 208,           // a safety number given to verify does not match
   kBadServerKey = 209,       // --server-key is not 64 hex digits
+  // Linked devices (docs/devices.md).
+  kBadLinkCode = 210,      // not a link code as `sotto link` shows it
+  kBadProvisioning = 211,  // a provisioning message did not open or is malformed
+  kBadDeviceList = 212,    // a device list is unsigned, forged, stale or malformed
+  kTooManyDevices = 213,   // the account has the most devices it may have
+  kNotPrimary = 214,       // only the primary device may do this
   // 220..229 groups.
   kUnknownGroup = 220,    // no group with this id, id prefix or name
   kAmbiguousGroup = 221,  // the prefix or name matches more than one group
   kNotMember = 222,       // this account is not (or no longer) a member of the group
   kNotAdmin = 223,        // only admins may change the membership
 };
+
+// Linked devices: how long ApproveLink / FinishLink wait for the other device by default.
+inline constexpr std::chrono::milliseconds kDefaultLinkTimeout{120'000};
+// Provisioning frames kept while nobody waits for them (the rest are dropped).
+inline constexpr size_t kMaxProvisionInbox = 8;
 
 inline constexpr size_t kOneTimePreKeyBatch = 100;  // generated per upload
 inline constexpr uint64_t kSignedPreKeyRotationMs = 7ull * 24 * 3600 * 1000;
@@ -139,6 +150,15 @@ struct SafetyNumber {
   Bytes scannable;          // the QR payload
   bool verified = false;
   bool pending_change = false;  // computed with a new key the user has not accepted
+};
+
+// One device of this account (Client::Devices).
+struct LinkedDevice {
+  uint32_t device_id = 0;
+  bool pending = false;  // linked but not yet in a published device list
+  bool listed = false;   // in the newest device list this device verified
+  bool this_device = false;
+  uint64_t created_ms = 0;
 };
 
 struct Presence {
@@ -284,6 +304,31 @@ class Client {
   Result<Presence> GetPresence(std::string_view handle);
   Status SetPresenceVisibility(std::string_view visibility);  // everyone|contacts|nobody
 
+  // --- Linked devices (docs/devices.md) ---
+  // Companion, step 1: creates this device's keys, connects to `server` (as
+  // StartRegistration), opens a provisioning id and returns the link code to show
+  // (kLinkCodePrefix + hex; show it as text and as a QR code). The code's secret half
+  // lives only in this Client: FinishLink must follow on the same object.
+  // kAlreadyRegistered if this home has an account.
+  Result<std::string> StartLink(std::string_view server,
+                                std::optional<crypto::X25519Public> server_key);
+  // Companion, step 2: waits up to `timeout` for the primary's approval, joins the
+  // account (a pending device), uploads its keys and answers the primary over the
+  // channel. Errors: kOffline (timed out or disconnected), kBadProvisioning,
+  // kTooManyDevices (the account is full), kServerRefused.
+  Status FinishLink(std::chrono::milliseconds timeout);
+  // Primary: approves the companion that shows `code`: sends it the account and a link
+  // token over the end-to-end encrypted provisioning channel, waits up to `timeout` for
+  // its answer, checks that its identity key is the one it uploaded, then signs and
+  // publishes the new device list. Returns the new device id. Errors: kBadLinkCode,
+  // kNotPrimary, kTooManyDevices, kOffline, kBadProvisioning, kServerRefused.
+  Result<uint32_t> ApproveLink(std::string_view code, std::chrono::milliseconds timeout);
+  // This account's devices as the server knows them, checked against the newest verified
+  // device list. On the primary, a list that still names unlinked devices is republished.
+  Result<std::vector<LinkedDevice>> Devices();
+  // Unlinks `device_id`: the primary any companion, a companion only itself. The primary
+  // then publishes a list without it. kNotPrimary, kServerRefused (no such device).
+  Status Unlink(uint32_t device_id);
   // --- Groups (client_groups.cc, docs/client.md "Groups") ---
   // `group` is a group id (hex), a unique prefix of one, or a unique exact name
   // (kUnknownGroup, kAmbiguousGroup). Membership changes need the server; names and

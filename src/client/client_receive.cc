@@ -1,5 +1,7 @@
 // The receive pipeline: de-duplicate, decrypt, store with the session state in one
 // transaction, then ack. docs/client.md "Receiving".
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "client/internal/client_impl.h"
@@ -20,6 +22,21 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
   wire::Frame ack;
   // Senders whose claimed handle needs a lookup, checked after the commit.
   std::vector<std::pair<std::string, std::string>> to_verify;
+  // A companion we have no verified list entry for: fetch its account's list first (the
+  // check itself is below, after decryption tells us the device's identity key).
+  std::vector<std::string> refreshed;
+  for (const wire::Envelope& env : envelopes) {
+    if (env.type() != wire::ENVELOPE_MESSAGE || env.source_device() == kPrimaryDeviceId) continue;
+    const std::string source = Hex(env.source_account());
+    if (std::find(refreshed.begin(), refreshed.end(), source) != refreshed.end()) continue;
+    SOTTO_ASSIGN_OR_RETURN(std::optional<wire::DeviceList> list, KnownDeviceList(source));
+    if (list && ListedIdentity(*list, env.source_device())) continue;
+    refreshed.push_back(source);
+    if (auto st = RefreshDeviceList(source); !st) {
+      if (IsStoreError(st.error())) return st;
+      spdlog::warn("a sender's device list could not be verified: {}", st.error().ToString());
+    }
+  }
   {
     LocalStore::Transaction tx(*store);
     const uint64_t now = WallMs();
@@ -77,6 +94,18 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
         continue;
       }
       SOTTO_RETURN_IF_ERROR(store->MarkReceived(source, message_id, now));
+      if (env.source_device() != kPrimaryDeviceId) {
+        SOTTO_ASSIGN_OR_RETURN(std::optional<signal::IdentityKey> key, store->GetIdentity(address));
+        SOTTO_ASSIGN_OR_RETURN(bool listed, DeviceIsListed(source, env.source_device(), key));
+        if (!listed) {
+          // Not a device the account's primary signed for: refused (docs/devices.md).
+          SOTTO_RETURN_IF_ERROR(store->DeleteSession(address));
+          ++stats.decrypt_failures;
+          events.emplace_back(DecryptionFailedEvent{source, "", env.source_device()});
+          spdlog::warn("refused a message from a device not in its account's signed list");
+          continue;
+        }
+      }
       auto content = DecodeContent(*plaintext);
       if (!content) {
         ++stats.decrypt_failures;
@@ -131,6 +160,29 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
           events.emplace_back(TypingEvent{
               source, handle, content->typing().action() == content::TypingMessage::STARTED});
           break;
+        case content::Content::kSent: {
+          // Sent-message sync: only our own account's devices may tell us what we sent.
+          const content::SentMessage& sent = content->sent();
+          if (source != OwnAccount() || sent.destination().size() != 16 ||
+              sent.message_id().empty() || sent.message_id().size() > 32) {
+            break;
+          }
+          StoredMessage message;
+          message.message_id = Hex(sent.message_id());
+          message.peer = Hex(sent.destination());
+          message.direction = MessageDirection::kOutgoing;
+          message.peer_device = 0;
+          message.body = sent.data().body();
+          message.sent_ms = sent.data().timestamp_ms();
+          message.stored_ms = now;
+          message.tick = Tick::kSent;
+          auto rowid = store->AddMessage(message);
+          if (!rowid && rowid.error().code == Code::kAlreadyExists) break;
+          SOTTO_RETURN_IF_ERROR(rowid);
+          message.rowid = *rowid;
+          events.emplace_back(MessageEvent{std::move(message), ""});
+          break;
+        }
         case content::Content::BODY_NOT_SET:
           break;
       }

@@ -84,10 +84,33 @@ Status Client::Impl::FetchSessions(const std::string& peer, uint32_t device_id) 
   }
   ++stats.bundles_fetched;
   bool changed = false;
+  std::optional<Error> refused;  // a companion not in a verified device list
+  std::optional<wire::DeviceList> list;
+  const bool own = peer == OwnAccount();
   LocalStore::Transaction tx(*store);
   for (const wire::DeviceBundle& b : response.get_bundle().bundles()) {
+    if (own && b.device_id() == account->device_id) continue;  // not to ourselves
     SOTTO_ASSIGN_OR_RETURN(signal::PreKeyBundle bundle, ToBundle(b));
     const signal::ProtocolAddress address{peer, bundle.device_id};
+    // A companion is believed only through the primary's signed list (docs/devices.md).
+    if (bundle.device_id != kPrimaryDeviceId) {
+      if (!list) {
+        auto accepted = AcceptDeviceList(peer, response.get_bundle().device_list());
+        if (!accepted) {
+          if (IsStoreError(accepted.error())) return tl::unexpected(accepted.error());
+          refused = accepted.error();
+          continue;
+        }
+        list = std::move(*accepted);
+      }
+      const std::optional<signal::IdentityKey> listed = ListedIdentity(*list, bundle.device_id);
+      if (!listed || *listed != bundle.identity_key) {
+        refused = SdkError(Code::kPermissionDenied, SdkErr::kBadDeviceList,
+                           "a device is not in the account's signed device list")
+                      .value();
+        continue;
+      }
+    }
     auto processed = signal::ProcessPreKeyBundle(stores(), address, bundle, random);
     if (!processed && IsUntrusted(processed.error())) {
       SOTTO_RETURN_IF_ERROR(store->RecordPendingIdentity(address, bundle.identity_key, WallMs()));
@@ -100,6 +123,10 @@ Status Client::Impl::FetchSessions(const std::string& peer, uint32_t device_id) 
   if (changed) {
     return SdkError(Code::kPermissionDenied, SdkErr::kIdentityChanged,
                     "the contact's safety number changed; accept it before sending");
+  }
+  if (refused) {
+    spdlog::warn("refused a device not in a verified device list");
+    return tl::unexpected(*refused);
   }
   return Ok();
 }
@@ -135,6 +162,10 @@ Result<Client::Impl::Prepared> Client::Impl::PrepareSend(OutboxItem& item, wire:
     }
     SOTTO_RETURN_IF_ERROR(fetched);
     SOTTO_ASSIGN_OR_RETURN(devices, store->GetDeviceSessions(item.recipient));
+  }
+  if (item.recipient == OwnAccount()) {
+    std::erase(devices, account->device_id);
+    if (devices.empty()) return Prepared::kNoDevices;  // a sync with no other device
   }
   const Bytes message_id = FromHex(item.message_id);
   const Bytes recipient = FromHex(item.recipient);
@@ -172,6 +203,10 @@ Result<Tick> Client::Impl::SendItem(OutboxItem& item, std::optional<wire::Reques
     } else {
       SOTTO_ASSIGN_OR_RETURN(Prepared ready, PrepareSend(item, request));
       if (ready == Prepared::kBlocked) return Tick::kBlocked;
+      if (ready == Prepared::kNoDevices) {
+        if (item.rowid != 0) SOTTO_RETURN_IF_ERROR(store->RemoveOutbox(item.message_id));
+        return Tick::kSent;
+      }
     }
     SOTTO_ASSIGN_OR_RETURN(wire::Response response, Call(std::move(request)));
     if (response.status() == wire::STATUS_OK) {
@@ -341,6 +376,9 @@ Result<SendOutcome> Client::SendText(std::string_view handle, std::string_view t
   message.stored_ms = message.sent_ms;
   message.tick = Tick::kPending;
   if (!d.conn) (void)d.TryConnect();
+  // The account's other devices file it too (sent-message sync), queued after it.
+  SOTTO_ASSIGN_OR_RETURN(const bool synced,
+                         d.QueueSentSync(contact.account_id, item.message_id, content.data()));
   SendOutcome outcome{item.message_id, Tick::kPending};
   // Older messages to this recipient still waiting: queue behind them and flush in order.
   SOTTO_ASSIGN_OR_RETURN(const size_t earlier, d.store->CountOutbox(contact.account_id));
@@ -384,6 +422,7 @@ Result<SendOutcome> Client::SendText(std::string_view handle, std::string_view t
     return tl::unexpected(tick.error());
   }
   outcome.tick = *tick;
+  if (synced && d.conn) SOTTO_RETURN_IF_ERROR(d.FlushOutbox(Impl::Due::kDueOnly));
   return outcome;
 }
 

@@ -110,6 +110,17 @@ Result<content::Content> DecodeContent(ByteSpan padded) {
       break;
     case content::Content::kTyping:
       break;
+    case content::Content::kSent: {  // sent-message sync (docs/devices.md)
+      const content::SentMessage& sent = content.sent();
+      if (sent.destination().size() != 16 || sent.message_id().empty() ||
+          sent.message_id().size() > kMaxMessageIdBytes) {
+        return ContentError(ContentErr::kLimit, "sent-message sync: bad destination or message id");
+      }
+      if (sent.data().body().size() > kMaxBodyBytes || !IsUtf8(sent.data().body())) {
+        return ContentError(ContentErr::kLimit, "sent-message sync: text too long or not UTF-8");
+      }
+      break;
+    }
     case content::Content::kSenderKey: {
       const content::SenderKeyDistribution& skd = content.sender_key();
       if (skd.group_id().size() != kGroupIdBytes) {

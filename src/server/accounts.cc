@@ -63,6 +63,7 @@ Result<Registration> Accounts::RegisterPrimary(const std::string& handle, const 
     record = *current;
     for (const store::DeviceRecord& d : record.devices) out.removed.push_back({record.id, d.device_id});
     record.devices.clear();
+    record.device_list.clear();  // signed by the old primary; its version stays the floor
     out.reregistered = true;
   } else {
     if (existing_key) {
@@ -132,6 +133,72 @@ Status Accounts::SetPresenceVisibility(const AccountId& account,
     r.presence = visibility;
     return Ok();
   });
+}
+
+Result<std::optional<DeviceAddress>> Accounts::LinkDevice(const AccountId& account,
+                                                          const StaticKey& key,
+                                                          uint32_t max_devices, uint64_t now_ms) {
+  SOTTO_ASSIGN_OR_RETURN(auto existing_key, store_.FindByNoiseKey(key));
+  if (existing_key) {
+    return store::StoreError(Code::kAlreadyExists, store::StoreErr::kConflict,
+                             "this device key belongs to another device");
+  }
+  std::optional<DeviceAddress> out;
+  SOTTO_RETURN_IF_ERROR(Update(account, [&](store::AccountRecord& r) -> Status {
+    if (r.devices.size() >= max_devices) return Ok();
+    uint32_t next = r.next_device_id;
+    for (const store::DeviceRecord& d : r.devices) next = std::max(next, d.device_id + 1);
+    store::DeviceRecord device;
+    device.device_id = next;
+    device.noise_key = key;
+    device.created_ms = now_ms;
+    device.pending = true;
+    r.devices.push_back(device);  // the highest id: the order by device id holds
+    r.next_device_id = next + 1;
+    out = DeviceAddress{account, next};
+    return Ok();
+  }));
+  return out;
+}
+
+Status Accounts::RemoveDevice(const DeviceAddress& device) {
+  if (device.device_id == store::kPrimaryDeviceId) return NoDevice();
+  return Update(device.account, [&](store::AccountRecord& r) -> Status {
+    auto it = std::find_if(r.devices.begin(), r.devices.end(), [&](const store::DeviceRecord& d) {
+      return d.device_id == device.device_id;
+    });
+    if (it == r.devices.end()) return NoDevice();
+    r.next_device_id = std::max(r.next_device_id, it->device_id + 1);
+    r.devices.erase(it);
+    return Ok();
+  });
+}
+
+Result<Accounts::Published> Accounts::PublishDeviceList(const AccountId& account,
+                                                        std::string signed_list, uint64_t version,
+                                                        const std::vector<uint32_t>& listed) {
+  Published outcome = Published::kPublished;
+  SOTTO_RETURN_IF_ERROR(Update(account, [&](store::AccountRecord& r) -> Status {
+    if (version <= r.device_list_version) {
+      outcome = Published::kStale;
+      return Ok();
+    }
+    for (uint32_t id : listed) {
+      if (r.FindDevice(id) == nullptr) outcome = Published::kMismatch;
+    }
+    for (const store::DeviceRecord& d : r.devices) {
+      const bool named = std::find(listed.begin(), listed.end(), d.device_id) != listed.end();
+      if (!d.pending && !named) outcome = Published::kMismatch;
+    }
+    if (outcome != Published::kPublished) return Ok();
+    for (store::DeviceRecord& d : r.devices) {
+      if (std::find(listed.begin(), listed.end(), d.device_id) != listed.end()) d.pending = false;
+    }
+    r.device_list = std::move(signed_list);
+    r.device_list_version = version;
+    return Ok();
+  }));
+  return outcome;
 }
 
 }  // namespace sotto::server

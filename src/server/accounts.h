@@ -57,6 +57,21 @@ class Accounts {
   Status SetPushEndpoint(const DeviceAddress& device, const std::string& endpoint);
   Status SetPresenceVisibility(const AccountId& account, store::PresenceVisibility visibility);
 
+  // --- Linked devices (docs/devices.md) ---
+  // Adds `key` to `account` as a pending device with the next device id (ids are never
+  // reused). nullopt if the account already has `max_devices` devices. kConflict if the
+  // key belongs to any device; kNotFound if there is no such account.
+  Result<std::optional<DeviceAddress>> LinkDevice(const AccountId& account, const StaticKey& key,
+                                                  uint32_t max_devices, uint64_t now_ms);
+  // Removes a companion (never the primary). kNotFound if it does not exist.
+  Status RemoveDevice(const DeviceAddress& device);
+  enum class Published : uint8_t { kPublished, kStale, kMismatch };
+  // Stores `signed_list` (wire bytes) as the account's published device list if `version`
+  // is above the stored one (else kStale) and `listed` (ascending) names only existing
+  // devices and every active one (else kMismatch); listed pending devices become active.
+  Result<Published> PublishDeviceList(const AccountId& account, std::string signed_list,
+                                      uint64_t version, const std::vector<uint32_t>& listed);
+
  private:
   template <typename Fn>
   Status Update(const AccountId& id, Fn&& change);

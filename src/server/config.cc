@@ -114,6 +114,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
     if (k.str() != "server" && k.str() != "limits" && k.str() != "store" &&
         k.str() != "registration" && k.str() != "prekeys" && k.str() != "push" &&
         k.str() != "media" &&
+        k.str() != "devices" &&
         k.str() != "groups") {
       error_detail = "[" + std::string(k.str()) + "] is not a known table";
       return ConfigError(ConfigErr::kUnknownKey, "unknown config table");
@@ -200,6 +201,15 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
            r.Unsigned("idle_timeout_ms", c.idle_timeout_ms) &&
            r.Unsigned("max_pending_tokens", c.max_pending_tokens);
   }));
+  SOTTO_RETURN_IF_ERROR(table("devices", [&](TableReader& r) {
+    DevicesConfig& c = config.devices;
+    return r.Unsigned("max_devices_per_account", c.max_devices_per_account) &&
+           r.Unsigned("provision_ttl_s", c.provision_ttl_s) &&
+           r.Unsigned("max_provision_ids", c.max_provision_ids) &&
+           r.Unsigned("max_provision_body_bytes", c.max_provision_body_bytes) &&
+           r.Unsigned("link_token_ttl_s", c.link_token_ttl_s) &&
+           r.Unsigned("max_link_tokens", c.max_link_tokens);
+  }));
   SOTTO_RETURN_IF_ERROR(table("groups", [&](TableReader& r) {
     GroupsConfig& c = config.groups;
     return r.Unsigned("max_members", c.max_members) &&
@@ -261,6 +271,19 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
   }
   if (pk.bundle_rate.per_second > 0 && pk.bundle_rate.burst < 1) {
     return bad("prekeys.bundle_burst must be at least 1 when a bundle rate is set");
+  }
+  const DevicesConfig& dv = config.devices;
+  if (dv.max_devices_per_account == 0 || dv.max_devices_per_account > kMaxDevicesPerAccountLimit) {
+    return bad("devices.max_devices_per_account must be in 1..16");
+  }
+  if (dv.provision_ttl_s == 0 || dv.link_token_ttl_s == 0 || dv.max_provision_ids == 0 ||
+      dv.max_link_tokens == 0) {
+    return bad(
+        "devices.*_ttl_s, devices.max_provision_ids and devices.max_link_tokens must be at least "
+        "1");
+  }
+  if (dv.max_provision_body_bytes < 256 || dv.max_provision_body_bytes > 32'768) {
+    return bad("devices.max_provision_body_bytes must be in 256..32768");
   }
   const PushConfig& pu = config.push;
   if (pu.max_attempts == 0 || pu.timeout_ms == 0 || pu.max_pending == 0) {

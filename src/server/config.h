@@ -77,6 +77,18 @@ struct MediaConfig {
   uint32_t max_pending_tokens = 10'000;        // unused upload tokens kept in memory
 };
 
+// [devices]: linked devices (docs/devices.md).
+// The most devices.max_devices_per_account may say (wire::kMaxDeviceListEntries).
+inline constexpr uint32_t kMaxDevicesPerAccountLimit = 16;
+struct DevicesConfig {
+  uint32_t max_devices_per_account = 5;       // the primary and 4 companions
+  uint32_t provision_ttl_s = 600;             // a provisioning id reaches its connection this long
+  uint32_t max_provision_ids = 10'000;        // open provisioning ids, whole server
+  uint32_t max_provision_body_bytes = 8'192;  // one relayed provisioning message
+  uint32_t link_token_ttl_s = 300;            // a link token is redeemable this long
+  uint32_t max_link_tokens = 10'000;          // unexpired link tokens, whole server
+};
+
 // The largest groups.max_members (and max_request_accounts) accepted: a GroupUpdate
 // announcing a full group must fit in one frame (~22 bytes a member; docs/server.md).
 inline constexpr uint32_t kMaxGroupMembersLimit = 1'024;
@@ -100,6 +112,7 @@ struct ServerConfig {
   PreKeyConfig prekeys;
   PushConfig push;
   MediaConfig media;
+  DevicesConfig devices;
   GroupsConfig groups;
 };
 

@@ -11,6 +11,7 @@
 #include "crypto/x25519.h"
 #include "net/http_client.h"
 #include "server/internal/core_util.h"
+#include "server/internal/linking.h"
 #include "server/internal/session.h"
 
 namespace sotto::server {
@@ -38,6 +39,9 @@ ServerCore::ServerCore(CoreOptions options, store::Store& store, VerificationCod
       code_sender_(codes_out),
       push_(push),
       presence_(accounts_, store.accounts()),
+      linking_(std::make_unique<internal::Linking>(internal::LinkingLimits{
+          uint64_t{options.devices.provision_ttl_s} * 1'000, options.devices.max_provision_ids,
+          uint64_t{options.devices.link_token_ttl_s} * 1'000, options.devices.max_link_tokens})),
       groups_(store.groups(), accounts_, options.groups) {}
 
 ServerCore::~ServerCore() { Stop(); }
@@ -102,6 +106,7 @@ void ServerCore::OnOnline(SessionContext& ctx) {
 }
 
 void ServerCore::OnOffline(internal::SessionState& s) {
+  CloseProvision(s);
   if (!s.messaging) return;
   const internal::SessionLink* link = s.messaging->link.get();
   router_.Detach(s.device, link);
@@ -141,6 +146,7 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
     HandleRegister(ctx, request.register_(), response);
     return true;
   }
+  if (HandleLinkingRequest(ctx, request, response)) return true;
   if (!s.authenticated || !s.messaging) {
     Fail(response, wire::STATUS_UNAUTHENTICATED, "unknown device key: register first");
     return true;
@@ -164,7 +170,8 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
       }
       auto* out = response.mutable_lookup();
       out->set_account_id((*record)->id.data(), (*record)->id.size());
-      for (const auto& d : (*record)->devices) out->add_device_ids(d.device_id);
+      for (const store::DeviceRecord* d : (*record)->ActiveDevices())
+        out->add_device_ids(d->device_id);
       break;
     }
     case wire::Request::kUploadKeys:
@@ -260,6 +267,15 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
     case wire::Request::kMediaLocation:
       HandleMedia(request, response);
       break;
+    case wire::Request::kLinkToken:
+    case wire::Request::kPublishDeviceList:
+    case wire::Request::kGetDeviceList:
+    case wire::Request::kUnlinkDevice:
+      HandleDeviceRequest(ctx, request, response);
+      break;
+    case wire::Request::kProvisionOpen:  // HandleLinkingRequest answered these
+    case wire::Request::kProvisionSend:
+    case wire::Request::kLinkDevice:
     case wire::Request::kCreateGroup:
     case wire::Request::kModifyGroup:
     case wire::Request::kGetGroup:
@@ -402,18 +418,18 @@ void ServerCore::HandleSend(SessionContext& ctx, const wire::Request& request,
         return;
       }
     }
-    const store::DeviceRecord* d = record->FindDevice(m.device_id());
+    const store::DeviceRecord* d = record->FindActiveDevice(m.device_id());
     if (d == nullptr || (to_self && m.device_id() == s.device.device_id)) {
       stale.add_extra_devices(m.device_id());
     } else if (d->registration_id != m.registration_id()) {
       stale.add_stale_devices(m.device_id());
     }
   }
-  for (const store::DeviceRecord& d : record->devices) {
-    if (to_self && d.device_id == s.device.device_id) continue;
+  for (const store::DeviceRecord* d : record->ActiveDevices()) {
+    if (to_self && d->device_id == s.device.device_id) continue;
     bool present = false;
-    for (const wire::DeviceMessage& m : send.messages()) present |= m.device_id() == d.device_id;
-    if (!present) stale.add_missing_devices(d.device_id);
+    for (const wire::DeviceMessage& m : send.messages()) present |= m.device_id() == d->device_id;
+    if (!present) stale.add_missing_devices(d->device_id);
   }
   if (stale.missing_devices_size() + stale.extra_devices_size() + stale.stale_devices_size() > 0) {
     metrics_.sends_stale.fetch_add(1, std::memory_order_relaxed);
@@ -654,6 +670,14 @@ std::string ServerCore::RenderPrometheus() const {
   counter("prekeys_claimed_total", "one-time prekeys handed out", v(metrics_.prekeys_claimed));
   counter("presence_updates_total", "presence updates pushed", presence_.updates_sent());
   counter("pushes_requested_total", "push notifications requested", v(metrics_.pushes_requested));
+  counter("devices_linked_total", "companion devices linked", v(metrics_.devices_linked));
+  counter("devices_unlinked_total", "companion devices unlinked", v(metrics_.devices_unlinked));
+  counter("device_lists_published_total", "signed device lists published",
+          v(metrics_.device_lists_published));
+  counter("device_lists_refused_total", "device lists refused (signature, entries, version)",
+          v(metrics_.device_lists_refused));
+  counter("provision_frames_relayed_total", "provisioning messages relayed",
+          v(metrics_.provision_frames_relayed));
   AppendGroupPrometheus(out);
   const store::QueueStats q = queue_.stats();
   counter("store_commits_total", "group commits (one fsync each)", q.commits);

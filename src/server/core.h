@@ -37,6 +37,7 @@ class MediaService;
 namespace internal {
 struct SessionContext;
 struct SessionState;
+class Linking;
 }  // namespace internal
 
 inline constexpr size_t kMaxMessageIdBytes = 32;
@@ -64,6 +65,11 @@ struct CoreMetrics {
   Counter prekeys_claimed{0};
   Counter presence_updates{0};
   Counter pushes_requested{0};
+  Counter devices_linked{0};
+  Counter devices_unlinked{0};
+  Counter device_lists_published{0};
+  Counter device_lists_refused{0};
+  Counter provision_frames_relayed{0};
   // Groups (core_groups.cc).
   Counter group_sends{0};
   Counter group_sends_stale{0};
@@ -79,6 +85,7 @@ struct CoreOptions {
   uint32_t max_push_endpoint_bytes = 512;
   bool allow_private_push_endpoints = false;
   uint32_t code_ttl_s = 600;  // told to clients; VerificationCodes enforces it
+  DevicesConfig devices;      // linking limits (its max_devices_per_account is the one above)
   GroupsConfig groups;
 };
 
@@ -136,6 +143,21 @@ class ServerCore {
   void SendEnvelope(internal::SessionContext& ctx, uint64_t seq, const std::string& payload);
   void DeliverNotified(internal::SessionContext& ctx, uint64_t seq, const std::string& payload);
   void NotifyPreKeysLow(const store::DeviceAddress& device, uint32_t count);
+  // --- Linked devices (core_devices.cc, docs/devices.md) ---
+  // Requests any connection may make (provisioning, linking); false if not one of them.
+  bool HandleLinkingRequest(internal::SessionContext& ctx, const wire::Request& request,
+                            wire::Response& response);
+  // The device requests of an authenticated device; false if not one of them.
+  bool HandleDeviceRequest(internal::SessionContext& ctx, const wire::Request& request,
+                           wire::Response& response);
+  void HandlePublishDeviceList(internal::SessionContext& ctx,
+                               const wire::PublishDeviceListRequest& r, wire::Response& response);
+  void HandleGetDeviceList(internal::SessionContext& ctx, const wire::GetDeviceListRequest& r,
+                           wire::Response& response);
+  void HandleUnlink(internal::SessionContext& ctx, const wire::UnlinkDeviceRequest& r,
+                    wire::Response& response);
+  // The connection's provisioning id is gone (closed connection).
+  void CloseProvision(internal::SessionState& s);
   void MaintenanceLoop();
   void HandleMedia(const wire::Request& request, wire::Response& response);  // core_media.cc
   // Groups (core_groups.cc): create_group, modify_group, get_group, get_group_devices,
@@ -159,6 +181,7 @@ class ServerCore {
   PushNotifier* push_;
   Router router_;
   Presence presence_;
+  std::unique_ptr<internal::Linking> linking_;
   mutable CoreMetrics metrics_;
   Groups groups_;
 

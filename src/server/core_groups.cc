@@ -232,6 +232,7 @@ bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& req
     auto record = accounts_.Get(member);
     if (!record || *record == nullptr) continue;
     for (const store::DeviceRecord& d : (*record)->devices) {
+      if (d.pending) continue;  // linked, not yet listed: AccountRecord::ActiveDevices
       store::Append a;
       a.recipient = {member, d.device_id};
       a.dedupe_id = dedupe;
@@ -363,6 +364,7 @@ bool ServerCore::HandleGroupSend(SessionContext& ctx, const wire::Request& reque
     uint32_t sent = 0;
     for (const auto& account : *accounts) {
       for (const store::DeviceRecord& d : account->devices) {
+        if (d.pending) continue;  // linked, not yet listed: AccountRecord::ActiveDevices
         const DeviceAddress to{account->id, d.device_id};
         if (to == s.device) continue;
         auto link = router_.Find(to);
@@ -385,6 +387,7 @@ bool ServerCore::HandleGroupSend(SessionContext& ctx, const wire::Request& reque
   auto endpoints = std::make_shared<std::vector<std::string>>();
   for (const auto& account : *accounts) {
     for (const store::DeviceRecord& d : account->devices) {
+      if (d.pending) continue;  // linked, not yet listed: AccountRecord::ActiveDevices
       const DeviceAddress to{account->id, d.device_id};
       if (to == s.device) continue;
       store::Append a;

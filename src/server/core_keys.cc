@@ -119,7 +119,11 @@ void ServerCore::HandleGetBundle(SessionContext& ctx, const wire::GetBundleReque
     return;
   }
   auto* out = response.mutable_get_bundle();
+  if (!(*record)->device_list.empty()) {
+    out->mutable_device_list()->ParseFromString((*record)->device_list);
+  }
   for (const store::DeviceRecord& d : (*record)->devices) {
+    if (d.pending) continue;  // not routed to until the primary lists it
     if (r.device_id() != 0 && d.device_id != r.device_id()) continue;
     const DeviceAddress device{target, d.device_id};
     auto keys = store_.keys().GetDeviceKeys(device);

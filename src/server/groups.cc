@@ -272,6 +272,7 @@ crypto::Sha256Digest GroupDevicesDigest(
   input.clear();
   for (const auto& account : members) {
     for (const store::DeviceRecord& d : account->devices) {
+      if (d.pending) continue;  // linked, not yet listed: AccountRecord::ActiveDevices
       if (account->id == exclude.account && d.device_id == exclude.device_id) continue;
       input.append(reinterpret_cast<const char*>(account->id.data()), account->id.size());
       PutU32(input, d.device_id);
@@ -290,6 +291,7 @@ void FillGroupDevicesPage(std::span<const std::shared_ptr<const store::AccountRe
     wire::MemberDevices md;
     md.set_account_id(reinterpret_cast<const char*>(account.id.data()), account.id.size());
     for (const store::DeviceRecord& d : account.devices) {
+      if (d.pending) continue;  // linked, not yet listed: AccountRecord::ActiveDevices
       md.add_device_ids(d.device_id);
       md.add_registration_ids(d.registration_id);
     }

@@ -39,6 +39,20 @@ const DeviceRecord* AccountRecord::FindDevice(uint32_t device_id) const {
   return nullptr;
 }
 
+const DeviceRecord* AccountRecord::FindActiveDevice(uint32_t device_id) const {
+  const DeviceRecord* d = FindDevice(device_id);
+  return d != nullptr && !d->pending ? d : nullptr;
+}
+
+std::vector<const DeviceRecord*> AccountRecord::ActiveDevices() const {
+  std::vector<const DeviceRecord*> out;
+  out.reserve(devices.size());
+  for (const DeviceRecord& device : devices) {
+    if (!device.pending) out.push_back(&device);
+  }
+  return out;
+}
+
 const GroupMemberRecord* GroupRecord::FindMember(const AccountId& account) const {
   auto it = std::lower_bound(
       members.begin(), members.end(), account,

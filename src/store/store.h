@@ -70,6 +70,9 @@ struct DeviceRecord {
   uint32_t registration_id = 0;  // Signal registration id; 0 until keys are uploaded
   std::string push_endpoint;     // UnifiedPush-style URL; empty = none
   uint64_t created_ms = 0;
+  // Linked but not yet in a device list the primary published: not routed to, not
+  // required in a Send, not in lookups (docs/devices.md). Never true for the primary.
+  bool pending = false;
 };
 
 struct AccountRecord {
@@ -77,8 +80,19 @@ struct AccountRecord {
   std::string handle;  // E.164, e.g. "+15551234567"
   PresenceVisibility presence = PresenceVisibility::kContacts;
   std::vector<DeviceRecord> devices;  // ordered by device_id; device 1 is the primary
+  // Linked devices (docs/devices.md): the published SignedDeviceList (wire bytes, opaque
+  // to the store; empty = none), its version, and the id the next linked device gets
+  // (0 = one above the highest listed; ids are never reused).
+  std::string device_list;
+  uint64_t device_list_version = 0;
+  uint32_t next_device_id = 0;
 
   const DeviceRecord* FindDevice(uint32_t device_id) const;
+  // The device if it exists and is active (not pending): THE rule for routing, Send
+  // completeness, lookups and group fan-out.
+  const DeviceRecord* FindActiveDevice(uint32_t device_id) const;
+  // The devices messages are routed to: every device that is not pending.
+  std::vector<const DeviceRecord*> ActiveDevices() const;
 };
 
 class AccountStore {

@@ -294,3 +294,97 @@ TEST_F(CliTest, SendFileArrivesAndIsListed) {
 
 }  // namespace
 }  // namespace sotto
+
+namespace sotto {
+namespace {
+
+// Reads `fd` until a whitespace-separated word starting with "sotto-link:" has arrived
+// (or end of file); returns it and everything read so far in `seen`.
+std::string ReadLinkCode(int fd, std::string& seen) {
+  char buffer[4096];
+  for (;;) {
+    const size_t at = seen.find("sotto-link:");
+    if (at != std::string::npos) {
+      const size_t end = seen.find_first_of(" \n", at);
+      if (end != std::string::npos) return seen.substr(at, end - at);
+    }
+    const ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n <= 0) return "";
+    seen.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+TEST_F(CliTest, LinkApproveDevicesAndUnlinkAcrossProcesses) {
+  const std::string alice = Home("alice"), alice2 = Home("alice2"), bob = Home("bob");
+  Register(alice, testing::kAlice);
+  Register(bob, testing::kBob);
+  // A code that is not one: a usage error, nothing contacted.
+  EXPECT_EQ(testing::Sotto({"--home", alice, "link-approve", "sotto-link:00"}).exit_code, 2);
+
+  // `link` (the new companion) and `link-approve` (the primary) run at the same time.
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  const pid_t linking = testing::SpawnSotto({"--home", alice2, "link", "--server", Server(),
+                                             "--server-key", ServerKey(), "--timeout", "30"},
+                                            out[1], STDERR_FILENO);
+  close(out[1]);
+  std::string seen;
+  const std::string code = ReadLinkCode(out[0], seen);
+  ASSERT_FALSE(code.empty()) << seen;
+  ProcessRun approve = testing::Sotto({"--home", alice, "link-approve", code, "--timeout", "30"});
+  EXPECT_EQ(approve.exit_code, 0) << testing::Describe(approve);
+  EXPECT_NE(approve.out.find("linked device 2"), std::string::npos) << approve.out;
+  seen += testing::ReadAll(out[0]);
+  close(out[0]);
+  ASSERT_EQ(testing::WaitExit(linking), 0) << seen;
+  EXPECT_NE(seen.find("linked as device 2 of " + std::string(testing::kAlice)), std::string::npos)
+      << seen;
+
+  ProcessRun devices = testing::Sotto({"--home", alice, "devices", "--json"});
+  ASSERT_EQ(devices.exit_code, 0) << testing::Describe(devices);
+  std::vector<nlohmann::json> listed = testing::JsonLines(devices.out);
+  ASSERT_EQ(listed.size(), 2u) << devices.out;
+  for (const nlohmann::json& d : listed) EXPECT_EQ(d["state"], "linked") << d;
+
+  // Both devices get bob's message; the companion's own message reaches bob and shows up
+  // on the primary as sent.
+  ASSERT_EQ(testing::Sotto({"--home", bob, "send", testing::kAlice, "to both"}).exit_code, 0);
+  EXPECT_EQ(OfType(Receive(alice), "message").size(), 1u);
+  EXPECT_EQ(OfType(Receive(alice2), "message").size(), 1u);
+  ProcessRun from2 =
+      testing::Sotto({"--home", alice2, "send", testing::kBob, "from the companion"});
+  ASSERT_EQ(from2.exit_code, 0) << testing::Describe(from2);
+  std::vector<nlohmann::json> bob_in = OfType(Receive(bob), "message");
+  ASSERT_EQ(bob_in.size(), 1u);
+  EXPECT_EQ(bob_in[0]["body"], "from the companion");
+  Receive(alice);
+  ProcessRun conv =
+      testing::Sotto({"--home", alice, "messages", testing::kBob, "--json", "--no-mark-read"});
+  ASSERT_EQ(conv.exit_code, 0) << testing::Describe(conv);
+  std::vector<nlohmann::json> lines = testing::JsonLines(conv.out);
+  ASSERT_EQ(lines.size(), 2u) << conv.out;
+  EXPECT_EQ(lines[1]["body"], "from the companion");
+  EXPECT_EQ(lines[1]["direction"], "outgoing");
+
+  // The daemon lists the devices and unlinks the companion.
+  {
+    testing::Daemon daemon(alice, Home("alice.sock"));
+    ASSERT_TRUE(daemon.listening()) << daemon.stderr_text();
+    nlohmann::json devices_rpc = daemon.Call("devices", nlohmann::json::object());
+    ASSERT_EQ(devices_rpc["result"]["devices"].size(), 2u) << devices_rpc;
+    EXPECT_EQ(devices_rpc["result"]["devices"][1]["state"], "linked");
+    nlohmann::json primary_rpc = daemon.Call("unlink", {{"device", 1}});
+    EXPECT_EQ(primary_rpc["error"]["code"], -32602) << primary_rpc;
+    nlohmann::json unlinked = daemon.Call("unlink", {{"device", 2}});
+    EXPECT_EQ(unlinked["result"]["unlinked"], 2) << unlinked;
+  }
+  listed = testing::JsonLines(testing::Sotto({"--home", alice, "devices", "--json"}).out);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["device_id"], 1);
+  // The unlinked home can no longer act, and a second unlink finds nothing.
+  EXPECT_NE(testing::Sotto({"--home", alice2, "send", testing::kBob, "still here?"}).exit_code, 0);
+  EXPECT_NE(testing::Sotto({"--home", alice, "unlink", "2"}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace sotto

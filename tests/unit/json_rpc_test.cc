@@ -245,6 +245,34 @@ TEST(ParseCall, RefusesMissingMistypedOutOfRangeAndUnknownParams) {
   }
 }
 
+TEST(ParseCall, LinkedDeviceMethodsAtTheirEdges) {
+  auto approve = Call("linkApprove", {{"code", "sotto-link:00"}});
+  ASSERT_TRUE(approve);
+  EXPECT_EQ(std::get<LinkApproveCall>(*approve).timeout_s, 120u);
+  auto longest = Call("linkApprove", {{"code", "c"}, {"timeoutS", kMaxRpcLinkTimeoutS}});
+  ASSERT_TRUE(longest);
+  EXPECT_EQ(std::get<LinkApproveCall>(*longest).timeout_s, kMaxRpcLinkTimeoutS);
+  auto unlink = Call("unlink", {{"device", 2}});
+  ASSERT_TRUE(unlink);
+  EXPECT_EQ(std::get<UnlinkCall>(*unlink).device, 2u);
+  EXPECT_TRUE(Call("devices", json::object()));
+  const std::vector<std::pair<std::string, json>> bad = {
+      {"linkApprove", json::object()},
+      {"linkApprove", {{"code", "c"}, {"timeoutS", kMaxRpcLinkTimeoutS + 1}}},
+      {"linkApprove", {{"code", "c"}, {"timeoutS", 0}}},
+      {"linkApprove", {{"code", "c"}, {"timeoutS", -5}}},
+      {"unlink", json::object()},
+      {"unlink", {{"device", 1}}},  // the primary is never unlinked
+      {"unlink", {{"device", "2"}}},
+      {"devices", {{"all", true}}},
+  };
+  for (const auto& [method, params] : bad) {
+    auto call = Call(method, params);
+    ASSERT_FALSE(call) << method << " " << params.dump();
+    EXPECT_EQ(call.error().code, Code(RpcCode::kInvalidParams)) << method << " " << params.dump();
+  }
+}
+
 // --- Output lines ---------------------------------------------------------------------
 
 TEST(Lines, ResultErrorAndNotificationAreSingleJsonLines) {

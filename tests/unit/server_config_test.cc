@@ -101,6 +101,31 @@ TEST(ServerConfig, CoreTablesLoadAndNameBadValues) {
   EXPECT_TRUE(LoadConfigFile(WriteTemp("[store]\nmax_queue_depth = 1\n"), edge, detail)) << detail;
 }
 
+TEST(ServerConfig, DevicesTableLoadsAndBoundsItsLimits) {
+  ServerConfig c;
+  std::string detail;
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("[devices]\nmax_devices_per_account = 16\n"
+                                       "provision_ttl_s = 1\nmax_provision_body_bytes = 256\n"
+                                       "link_token_ttl_s = 2\nmax_link_tokens = 3\n"),
+                             c, detail))
+      << detail;
+  EXPECT_EQ(c.devices.max_devices_per_account, kMaxDevicesPerAccountLimit);  // at the edge
+  EXPECT_EQ(c.devices.provision_ttl_s, 1u);
+  EXPECT_EQ(c.devices.max_provision_body_bytes, 256u);
+  EXPECT_EQ(c.devices.link_token_ttl_s, 2u);
+  EXPECT_EQ(c.devices.max_link_tokens, 3u);
+  EXPECT_EQ(ServerConfig().devices.max_devices_per_account, 5u);
+  for (const char* bad :
+       {"[devices]\nmax_devices_per_account = 17\n", "[devices]\nmax_devices_per_account = 0\n",
+        "[devices]\nprovision_ttl_s = 0\n", "[devices]\nmax_provision_body_bytes = 255\n",
+        "[devices]\nmax_provision_body_bytes = 32769\n", "[devices]\nlink_token_ttl = 5\n"}) {
+    ServerConfig fresh;
+    std::string why;
+    EXPECT_FALSE(LoadConfigFile(WriteTemp(bad), fresh, why)) << bad;
+    EXPECT_NE(why.find("devices."), std::string::npos) << why;
+  }
+}
+
 TEST(ServerConfig, GroupsTableAtAndPastItsEdges) {
   ServerConfig defaults;
   EXPECT_EQ(defaults.groups.max_members, 1024u);

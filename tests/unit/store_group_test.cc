@@ -48,10 +48,12 @@ TEST_P(GroupStoreTest, PutGetReplaceDelete) {
   ASSERT_TRUE(groups.Put(g));
   ASSERT_TRUE(groups.Put(Group(2, 7, {{Id(9), true, 3}})));
   ExpectSameGroup(**groups.Get(Gid(1)), g);
-  const GroupMemberRecord* two = (*groups.Get(Gid(1)))->FindMember(Id(2));
+  const auto stored = groups.Get(Gid(1));  // FindMember points into it: keep it alive
+  ASSERT_TRUE(stored && stored->has_value());
+  const GroupMemberRecord* two = (*stored)->FindMember(Id(2));
   ASSERT_NE(two, nullptr);
   EXPECT_FALSE(two->admin);
-  EXPECT_EQ((*groups.Get(Gid(1)))->FindMember(Id(4)), nullptr);
+  EXPECT_EQ((*stored)->FindMember(Id(4)), nullptr);
 
   const GroupRecord v2 = Group(1, 2, {{Id(1), false, 1}, {Id(3), true, 1}, {Id(4), false, 2}});
   ASSERT_TRUE(groups.Put(v2));

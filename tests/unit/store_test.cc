@@ -45,7 +45,11 @@ void ExpectSameAccount(const AccountRecord& got, const AccountRecord& want) {
     EXPECT_EQ(got.devices[i].registration_id, want.devices[i].registration_id);
     EXPECT_EQ(got.devices[i].push_endpoint, want.devices[i].push_endpoint);
     EXPECT_EQ(got.devices[i].created_ms, want.devices[i].created_ms);
+    EXPECT_EQ(got.devices[i].pending, want.devices[i].pending);
   }
+  EXPECT_EQ(got.device_list, want.device_list);
+  EXPECT_EQ(got.device_list_version, want.device_list_version);
+  EXPECT_EQ(got.next_device_id, want.next_device_id);
 }
 
 DeviceKeys SomeDeviceKeys(uint8_t b) {
@@ -380,6 +384,44 @@ void ExpectOnlyExactBytesDecode(const std::string& valid, Decode decode) {
   std::string bad_version = valid;
   bad_version[0] = static_cast<char>(0x7f);
   EXPECT_FALSE(decode(bad_version));
+}
+
+// Linked devices (docs/devices.md): the trailer of version-2 account records, the
+// active-devices rule, and version-1 records written before it.
+TEST(StoreSchema, LinkedDevicesTrailerRoundTripsAndOldRecordsStillDecode) {
+  using namespace internal;  // NOLINT(google-build-using-namespace): test of internals
+  AccountRecord account = Account(1, "+1555", {Device(1, 0x11), Device(3, 0x13), Device(4, 0x14)});
+  account.devices[2].pending = true;
+  account.device_list = "signed list";
+  account.device_list_version = 9;
+  account.next_device_id = 5;
+  const std::string encoded = EncodeAccount(account);
+  auto decode_account = [](std::string_view v) { return DecodeAccount(Id(1), v); };
+  ExpectOnlyExactBytesDecode(encoded, decode_account);
+  ExpectSameAccount(*decode_account(encoded), account);
+  const std::vector<const DeviceRecord*> active = account.ActiveDevices();
+  ASSERT_EQ(active.size(), 2u);
+  EXPECT_EQ(active[1]->device_id, 3u);
+  EXPECT_EQ(account.FindActiveDevice(4), nullptr);
+  EXPECT_NE(account.FindDevice(4), nullptr);
+
+  // A pending id that is not one of the account's devices, or is the primary: corrupt.
+  std::string unknown = encoded;
+  unknown[unknown.size() - 1] = 9;
+  EXPECT_FALSE(decode_account(unknown));
+  std::string primary = encoded;
+  primary[primary.size() - 1] = 1;
+  EXPECT_FALSE(decode_account(primary));
+
+  // Version 1 (no trailer): no list, nothing pending.
+  const AccountRecord plain = Account(1, "+1555", {Device(1, 0x11), Device(2, 0x12)});
+  std::string v1 = EncodeAccount(plain);
+  v1.resize(v1.size() - (4 + 8 + 4 + 4));  // the empty trailer
+  v1[0] = static_cast<char>(kValueVersion);
+  auto old = decode_account(v1);
+  ASSERT_TRUE(old);
+  ExpectSameAccount(*old, plain);
+  EXPECT_FALSE(decode_account(v1 + std::string(20, '\0')));  // v1 with a trailer
 }
 
 TEST(StoreSchema, DamagedValuesAreCorrupt) {

@@ -14,14 +14,17 @@
 
 #include "client/client.h"
 #include "client/content.h"
+#include "client/device_list.h"
 #include "client/gateway_client.h"
 #include "client/media.h"
+#include "client/provisioning.h"
 #include "signal/store.h"
 #include "wire/sotto_wire.pb.h"
 
 namespace sotto::client {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
+inline constexpr uint32_t kPrimaryDeviceId = 1;  // device 1 of every account is its primary
 
 tl::unexpected<Error> SdkError(Code code, SdkErr detail, const char* message);
 // The server could not be reached (the work stays queued).
@@ -51,6 +54,14 @@ struct Client::Impl {
   bool replaced = false;        // the server closed us with CLOSE_REPLACED: stop reconnecting
   // Outbox timer: when the earliest waiting item is due (none: max()).
   SteadyTime next_outbox_at = SteadyTime::max();
+  // Linked devices (client_devices.cc): the companion's link in progress, and the
+  // provisioning frames received (kMaxProvisionInbox at most).
+  struct PendingLink {
+    std::string provision_id;
+    crypto::X25519Private ephemeral;
+  };
+  std::optional<PendingLink> pending_link;
+  std::vector<wire::ProvisionFrame> provision_inbox;
 
   signal::ProtocolStores stores() { return signal::ProtocolStores{*store, *store, *store, *store}; }
   bool registered() const { return account && account->device_id != 0; }
@@ -80,7 +91,7 @@ struct Client::Impl {
   // Sends every due outbox item (all when `force`). Network trouble leaves items queued.
   enum class Due : uint8_t { kDueOnly, kAll };
   Status FlushOutbox(Due due);
-  enum class Prepared : uint8_t { kReady, kBlocked };
+  enum class Prepared : uint8_t { kReady, kBlocked, kNoDevices };
   Result<Prepared> PrepareSend(OutboxItem& item, wire::Request& request);
   // Sends one item (with `prepared` from PrepareSend, or preparing it here); returns the
   // resulting tick of its message.
@@ -91,6 +102,31 @@ struct Client::Impl {
                                    bool online_only);
   Result<Contact> ResolveContact(std::string_view handle);
   content::Content NewContent() const;
+
+  // --- client_devices.cc ---
+  std::string OwnAccount() const;  // hex
+  // The newest verified device list of `peer` this device accepted, if any.
+  Result<std::optional<wire::DeviceList>> KnownDeviceList(const std::string& peer);
+  // The identity key `peer`'s device lists must be signed with (this device's own key on
+  // the primary; else the accepted identity of (peer, 1)). kBadDeviceList if unknown.
+  Result<signal::IdentityKey> PrimaryIdentity(const std::string& peer);
+  // Verifies `signed_list` for `peer` (not older than the known one) and stores it.
+  Result<wire::DeviceList> AcceptDeviceList(const std::string& peer,
+                                            const wire::SignedDeviceList& signed_list);
+  // Fetches `peer`'s published list from the server and accepts it.
+  Status RefreshDeviceList(const std::string& peer);
+  // Whether `source`'s `device` may be believed: device 1, or listed with `identity`.
+  Result<bool> DeviceIsListed(const std::string& source, uint32_t device,
+                              const std::optional<signal::IdentityKey>& identity);
+  // Queues a sent-message sync of `data` (sent to `destination` as `message_id`) to this
+  // account's other devices, if the verified own device list has any.
+  Result<bool> QueueSentSync(const std::string& destination, const std::string& message_id,
+                             const content::DataMessage& data);
+  // Primary: signs and publishes a list of `entries`; stores it as the known own list.
+  Status PublishDeviceList(std::vector<DeviceListEntryInput> entries);
+  // Waits for a provisioning frame for `provision_id` (Poll when registered).
+  Result<wire::ProvisionFrame> AwaitProvision(const std::string& provision_id,
+                                              std::chrono::milliseconds timeout);
 
   // --- client_receive.cc ---
   Status ProcessEnvelopes(std::vector<wire::Envelope>& envelopes);

@@ -369,8 +369,13 @@ void GatewayLoop::Close(Connection* c, CloseCause cause, SendClose send_close) {
   }
   c->state = ConnState::kClosed;
   if (c->corked) std::replace(corked_.begin(), corked_.end(), c, static_cast<Connection*>(nullptr));
+  if (c->session.provisioning) {
+    static_cast<TcpLink*>(c->session.provisioning->link.get())->conn = nullptr;
+  }
   if (c->session.messaging) {
     static_cast<TcpLink*>(c->session.messaging->link.get())->conn = nullptr;
+    protocol_.OnClosed(c->session);
+  } else if (c->session.provisioning) {
     protocol_.OnClosed(c->session);
   }
   loop_->Remove(c->fd);

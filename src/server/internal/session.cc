@@ -151,6 +151,7 @@ Verdict SessionProtocol::OnFrame(SessionState& s, ByteSpan plaintext, SessionOut
     case wire::Frame::kQueueEmpty:
     case wire::Frame::kPrekeysLow:
     case wire::Frame::kPresence:
+    case wire::Frame::kProvision:
     case wire::Frame::BODY_NOT_SET:
       return Verdict::Close(CloseCause::kUnknownFrame, SendClose::kYes);
   }

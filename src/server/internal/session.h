@@ -45,6 +45,12 @@ struct DeviceSession {
   std::vector<store::AccountId> presence_subscriptions;
 };
 
+// A provisioning id bound to this connection (docs/devices.md), registered or not.
+struct ProvisionSession {
+  std::shared_ptr<SessionLink> link;  // shared with the core's provisioning registry
+  std::string id;
+};
+
 struct SessionState {
   bool open = false;  // handshake done
   bool authenticated = false;
@@ -56,6 +62,7 @@ struct SessionState {
   store::StaticKey remote_static{};
   store::DeviceAddress device;
   std::unique_ptr<DeviceSession> messaging;  // once authenticated
+  std::unique_ptr<ProvisionSession> provisioning;  // after ProvisionOpen
 };
 
 // How a session's Noise messages leave: one call per message, unframed.

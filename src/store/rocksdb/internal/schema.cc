@@ -186,7 +186,7 @@ Result<uint32_t> ParseOneTimePreKeyId(std::string_view key) {
 
 std::string EncodeAccount(const AccountRecord& account) {
   std::string out;
-  PutU8(&out, kValueVersion);
+  PutU8(&out, kAccountValueVersion);
   PutString(&out, account.handle);
   PutU8(&out, static_cast<uint8_t>(account.presence));
   PutU32(&out, static_cast<uint32_t>(account.devices.size()));
@@ -197,12 +197,27 @@ std::string EncodeAccount(const AccountRecord& account) {
     PutString(&out, device.push_endpoint);
     PutU64(&out, device.created_ms);
   }
+  // Linked devices (a trailer, absent in records written before them).
+  PutString(&out, account.device_list);
+  PutU64(&out, account.device_list_version);
+  PutU32(&out, account.next_device_id);
+  uint32_t pending = 0;
+  for (const DeviceRecord& device : account.devices) pending += device.pending ? 1 : 0;
+  PutU32(&out, pending);
+  for (const DeviceRecord& device : account.devices) {
+    if (device.pending) PutU32(&out, device.device_id);
+  }
   return out;
 }
 
 Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value) {
   Reader r(value);
-  if (!r.Version()) return CorruptError("account record: bad version");
+  // kValueVersion: written before linked devices, no trailer; kAccountValueVersion: the
+  // linked-devices trailer follows the devices (docs/store.md).
+  const uint8_t version = r.U8();
+  if (version != kValueVersion && version != kAccountValueVersion) {
+    return CorruptError("account record: bad version");
+  }
   AccountRecord account;
   account.id = id;
   account.handle = std::string(r.String());
@@ -224,6 +239,26 @@ Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value)
     device.push_endpoint = std::string(r.String());
     device.created_ms = r.U64();
     account.devices.push_back(std::move(device));
+  }
+  if (version == kAccountValueVersion) {
+    account.device_list = std::string(r.String());
+    account.device_list_version = r.U64();
+    account.next_device_id = r.U32();
+    const uint32_t pending = r.U32();
+    if (!r.ok() || pending > account.devices.size()) {
+      return CorruptError("account record: bad pending devices");
+    }
+    for (uint32_t i = 0; i < pending && r.ok(); ++i) {
+      const uint32_t pending_id = r.U32();
+      bool found = false;
+      for (DeviceRecord& device : account.devices) {
+        if (device.device_id == pending_id && pending_id != kPrimaryDeviceId) {
+          found = !device.pending;
+          device.pending = true;
+        }
+      }
+      if (!found) return CorruptError("account record: bad pending device id");
+    }
   }
   if (!r.AtEnd()) return CorruptError("account record: truncated or trailing bytes");
   return account;

@@ -47,6 +47,8 @@ inline constexpr size_t CfIndex(Cf cf) { return static_cast<size_t>(cf); }
 inline constexpr std::string_view kSchemaVersionKey = "schema_version";
 inline constexpr uint8_t kSchemaVersion = 1;
 inline constexpr uint8_t kValueVersion = 1;
+inline constexpr uint8_t kAccountValueVersion =
+    2;  // account records with the linked-devices trailer
 
 inline constexpr size_t kAccountIdBytes = 16;
 inline constexpr size_t kDeviceBytes = kAccountIdBytes + 4;  // account, device_id BE

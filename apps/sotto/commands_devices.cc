@@ -1,0 +1,95 @@
+#include "apps/sotto/commands_devices.h"
+
+#include <chrono>
+#include <iostream>
+
+#include "apps/sotto/json_rpc.h"
+#include "apps/sotto/output.h"
+#include "base/bytes.h"
+#include "client/client.h"
+
+namespace sotto::cli {
+namespace {
+
+using client::Client;
+using std::chrono::milliseconds;
+
+ExitCode Fail(const Error& error, std::string_view context) {
+  std::cerr << "sotto: " << context << ": " << UserMessage(error) << "\n";
+  return ExitCodeFor(error);
+}
+
+Result<std::unique_ptr<Client>> OpenClient(const GlobalOptions& global) {
+  client::ClientConfig config;
+  config.home = global.home;
+  return Client::Open(std::move(config));
+}
+
+milliseconds Seconds(uint32_t s) { return milliseconds(uint64_t{s} * 1000); }
+
+}  // namespace
+
+ExitCode Link(const GlobalOptions& global, const LinkArgs& args) {
+  std::optional<crypto::X25519Public> server_key;
+  if (!args.server_key.empty()) {
+    auto key = client::ParseServerKey(args.server_key);
+    if (!key) return Fail(key.error(), "--server-key");
+    server_key = *key;
+  }
+  auto client = OpenClient(global);
+  if (!client) return Fail(client.error(), "link");
+  auto code = (*client)->StartLink(args.server, server_key);
+  if (!code) return Fail(code.error(), "link");
+  std::cout << "On your primary device run:\n  sotto link-approve " << *code << "\n";
+  if (const auto matrix = EncodeQr(AsBytes(*code))) {
+    std::cout << "\n" << RenderQr(*matrix, kQrQuietZone, args.palette);
+  }
+  std::cout << "waiting up to " << args.timeout_s << " s for the primary...\n" << std::flush;
+  if (auto s = (*client)->FinishLink(Seconds(args.timeout_s)); !s) return Fail(s.error(), "link");
+  const auto& account = (*client)->account();
+  std::cout << "linked as device " << account->device_id << " of " << account->handle << "\n";
+  return ExitCode::kOk;
+}
+
+ExitCode LinkApprove(const GlobalOptions& global, const LinkApproveArgs& args) {
+  auto client = OpenClient(global);
+  if (!client) return Fail(client.error(), "link-approve");
+  auto device = (*client)->ApproveLink(args.code, Seconds(args.timeout_s));
+  if (!device) return Fail(device.error(), "link-approve");
+  std::cout << "linked device " << *device << "; the signed device list now names it\n";
+  return ExitCode::kOk;
+}
+
+ExitCode ListDevices(const GlobalOptions& global, OutputFormat format) {
+  auto client = OpenClient(global);
+  if (!client) return Fail(client.error(), "devices");
+  auto devices = (*client)->Devices();
+  if (!devices) return Fail(devices.error(), "devices");
+  for (const client::LinkedDevice& d : *devices) {
+    const char* state = d.pending ? "pending" : (d.listed ? "linked" : "unverified");
+    if (format == OutputFormat::kJson) {
+      nlohmann::json line = {{"type", "device"},
+                             {"device_id", d.device_id},
+                             {"state", state},
+                             {"primary", d.device_id == 1},
+                             {"this_device", d.this_device},
+                             {"created_ms", d.created_ms}};
+      std::cout << JsonLine(line);
+    } else {
+      std::cout << "device " << d.device_id << (d.device_id == 1 ? " (primary)" : "") << "  "
+                << state << (d.this_device ? "  (this device)" : "") << "\n";
+    }
+  }
+  std::cout << std::flush;
+  return ExitCode::kOk;
+}
+
+ExitCode UnlinkDevice(const GlobalOptions& global, uint32_t device_id) {
+  auto client = OpenClient(global);
+  if (!client) return Fail(client.error(), "unlink");
+  if (auto s = (*client)->Unlink(device_id); !s) return Fail(s.error(), "unlink");
+  std::cout << "unlinked device " << device_id << "\n";
+  return ExitCode::kOk;
+}
+
+}  // namespace sotto::cli

@@ -1,0 +1,317 @@
+// Linked devices (part of ServerCore; docs/devices.md): the provisioning relay, link
+// tokens, linking a companion, the signed device list, unlinking.
+#include <algorithm>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "crypto/x25519.h"
+#include "server/core.h"
+#include "server/internal/core_util.h"
+#include "server/internal/linking.h"
+#include "server/internal/session.h"
+#include "wire/device_list.h"
+
+namespace sotto::server {
+
+using internal::Fail;
+using internal::IsPublicKey;
+using internal::SessionContext;
+using internal::ToAccountId;
+
+void ServerCore::CloseProvision(internal::SessionState& s) {
+  if (!s.provisioning) return;
+  linking_->CloseProvision(s.provisioning->id);
+  s.provisioning.reset();
+}
+
+bool ServerCore::HandleLinkingRequest(SessionContext& ctx, const wire::Request& request,
+                                      wire::Response& response) {
+  internal::SessionState& s = ctx.state;
+  const uint64_t now = store::SystemClockMs();
+  switch (request.body_case()) {
+    case wire::Request::kProvisionOpen: {
+      // Reopening keeps the connection's one link: a transport clears only the links it
+      // knows of when the connection closes, and a relayed frame may still hold this one.
+      if (s.provisioning) {
+        linking_->CloseProvision(s.provisioning->id);
+        s.provisioning->id.clear();
+      } else {
+        s.provisioning = std::make_unique<internal::ProvisionSession>();
+        s.provisioning->link = ctx.out.MakeLink();
+      }
+      auto id = linking_->OpenProvision(s.provisioning->link, now, crypto::SystemRandom());
+      if (!id) {
+        Fail(response, wire::STATUS_UNAVAILABLE,
+             "too many open provisioning ids (devices.max_provision_ids)");
+        return true;
+      }
+      s.provisioning->id = *id;
+      auto* out = response.mutable_provision_open();
+      out->set_provision_id(*id);
+      out->set_expires_in_s(options_.devices.provision_ttl_s);
+      return true;
+    }
+    case wire::Request::kProvisionSend: {
+      const wire::ProvisionSendRequest& p = request.provision_send();
+      if (p.provision_id().size() != internal::kProvisionIdBytes) {
+        Fail(response, wire::STATUS_BAD_REQUEST, "provision_id must be 16 bytes");
+        return true;
+      }
+      if (p.body().empty() || p.body().size() > options_.devices.max_provision_body_bytes) {
+        Fail(response, wire::STATUS_TOO_LARGE,
+             "provisioning body must be 1..devices.max_provision_body_bytes bytes");
+        return true;
+      }
+      auto link = linking_->FindProvision(p.provision_id(), now);
+      if (!link) {
+        Fail(response, wire::STATUS_NOT_FOUND,
+             "no open provisioning connection with this id (expired or closed)");
+        return true;
+      }
+      wire::Frame frame;
+      frame.mutable_provision()->set_provision_id(p.provision_id());
+      frame.mutable_provision()->set_body(p.body());
+      link->Post([frame = std::move(frame)](SessionContext& c) {
+        c.protocol.SendFrame(c.state, frame, c.out);
+      });
+      metrics_.provision_frames_relayed.fetch_add(1, std::memory_order_relaxed);
+      response.mutable_empty();
+      return true;
+    }
+    case wire::Request::kLinkDevice: {
+      if (s.authenticated) {
+        Fail(response, wire::STATUS_CONFLICT, "this device key is already registered");
+        return true;
+      }
+      auto account = linking_->RedeemToken(request.link_device().token(), now);
+      if (!account) {
+        Fail(response, wire::STATUS_BAD_CODE, "link token wrong, expired or already used");
+        return true;
+      }
+      auto linked =
+          accounts_.LinkDevice(*account, s.remote_static, options_.max_devices_per_account, now);
+      if (!linked) {
+        if (linked.error().detail == static_cast<uint16_t>(store::StoreErr::kConflict)) {
+          Fail(response, wire::STATUS_CONFLICT, "this device key is registered to another device");
+        } else {
+          Fail(response, wire::STATUS_INTERNAL, "store failure");
+        }
+        return true;
+      }
+      if (!*linked) {
+        Fail(response, wire::STATUS_TOO_MANY_DEVICES,
+             "the account already has devices.max_devices_per_account devices (a primary "
+             "and 4 companions by default): unlink one first");
+        return true;
+      }
+      metrics_.devices_linked.fetch_add(1, std::memory_order_relaxed);
+      auto* out = response.mutable_link_device();
+      out->set_account_id((*linked)->account.data(), (*linked)->account.size());
+      out->set_device_id((*linked)->device_id);
+      ctx.protocol.Authenticate(s, **linked, ctx.out);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+bool ServerCore::HandleDeviceRequest(SessionContext& ctx, const wire::Request& request,
+                                     wire::Response& response) {
+  internal::SessionState& s = ctx.state;
+  switch (request.body_case()) {
+    case wire::Request::kLinkToken: {
+      if (s.device.device_id != store::kPrimaryDeviceId) {
+        Fail(response, wire::STATUS_PERMISSION_DENIED, "only the primary device links devices");
+        return true;
+      }
+      auto record = accounts_.Get(s.device.account);
+      if (!record || *record == nullptr) {
+        Fail(response, wire::STATUS_INTERNAL, "store failure");
+        return true;
+      }
+      if ((*record)->devices.size() >= options_.max_devices_per_account) {
+        Fail(response, wire::STATUS_TOO_MANY_DEVICES,
+             "the account already has devices.max_devices_per_account devices (a primary "
+             "and 4 companions by default): unlink one first");
+        return true;
+      }
+      auto token =
+          linking_->IssueToken(s.device.account, store::SystemClockMs(), crypto::SystemRandom());
+      if (!token) {
+        Fail(response, wire::STATUS_UNAVAILABLE, "too many link tokens (devices.max_link_tokens)");
+        return true;
+      }
+      response.mutable_link_token()->set_token(*token);
+      response.mutable_link_token()->set_expires_in_s(options_.devices.link_token_ttl_s);
+      return true;
+    }
+    case wire::Request::kPublishDeviceList:
+      HandlePublishDeviceList(ctx, request.publish_device_list(), response);
+      return true;
+    case wire::Request::kGetDeviceList:
+      HandleGetDeviceList(ctx, request.get_device_list(), response);
+      return true;
+    case wire::Request::kUnlinkDevice:
+      HandleUnlink(ctx, request.unlink_device(), response);
+      return true;
+    default:
+      return false;
+  }
+}
+
+void ServerCore::HandlePublishDeviceList(SessionContext& ctx,
+                                         const wire::PublishDeviceListRequest& r,
+                                         wire::Response& response) {
+  internal::SessionState& s = ctx.state;
+  auto refuse = [&](wire::StatusCode code, const char* reason) {
+    metrics_.device_lists_refused.fetch_add(1, std::memory_order_relaxed);
+    Fail(response, code, reason);
+  };
+  if (s.device.device_id != store::kPrimaryDeviceId) {
+    refuse(wire::STATUS_PERMISSION_DENIED, "only the primary device publishes the device list");
+    return;
+  }
+  const wire::SignedDeviceList& signed_list = r.list();
+  wire::DeviceList list;
+  if (signed_list.signature().size() != wire::kDeviceListSignatureBytes ||
+      !wire::ParseDeviceList(signed_list.list(), list)) {
+    refuse(wire::STATUS_BAD_REQUEST, "malformed device list (docs/devices.md)");
+    return;
+  }
+  auto primary_keys = store_.keys().GetDeviceKeys(s.device);
+  if (!primary_keys) {
+    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    return;
+  }
+  if (!*primary_keys) {
+    refuse(wire::STATUS_BAD_REQUEST, "upload the primary's identity key first");
+    return;
+  }
+  crypto::X25519Public identity{};
+  std::memcpy(identity.data(), (*primary_keys)->identity_key.data() + 1, identity.size());
+  const Bytes signed_bytes = wire::DeviceListSignedBytes(signed_list.list());
+  if (!crypto::VerifySignature(identity, signed_bytes, AsBytes(signed_list.signature()))) {
+    refuse(wire::STATUS_PERMISSION_DENIED,
+           "the device list's signature does not verify with the primary's identity key");
+    return;
+  }
+  AccountId listed_account{};
+  if (!ToAccountId(list.account_id(), listed_account) || listed_account != s.device.account) {
+    refuse(wire::STATUS_BAD_REQUEST, "the device list names another account");
+    return;
+  }
+  if (static_cast<uint32_t>(list.devices_size()) > options_.max_devices_per_account) {
+    refuse(wire::STATUS_TOO_MANY_DEVICES, "the device list has more than max devices per account");
+    return;
+  }
+  std::vector<uint32_t> listed;
+  for (const wire::DeviceListEntry& e : list.devices()) {
+    auto keys = store_.keys().GetDeviceKeys({s.device.account, e.device_id()});
+    if (!keys) {
+      Fail(response, wire::STATUS_INTERNAL, "store failure");
+      return;
+    }
+    if (!*keys || std::memcmp((*keys)->identity_key.data(), e.identity_key().data(),
+                              internal::kPublicKeyBytes) != 0) {
+      refuse(wire::STATUS_CONFLICT,
+             "a listed device does not exist or its identity key is not the one it uploaded");
+      return;
+    }
+    listed.push_back(e.device_id());
+  }
+  auto published = accounts_.PublishDeviceList(s.device.account, signed_list.SerializeAsString(),
+                                               list.version(), listed);
+  if (!published) {
+    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    return;
+  }
+  switch (*published) {
+    case Accounts::Published::kStale:
+      refuse(wire::STATUS_STALE_DEVICE_LIST,
+             "the device list's version is not above the published one");
+      return;
+    case Accounts::Published::kMismatch:
+      refuse(wire::STATUS_CONFLICT,
+             "the device list must name every active device of the account and only its devices");
+      return;
+    case Accounts::Published::kPublished:
+      break;
+  }
+  metrics_.device_lists_published.fetch_add(1, std::memory_order_relaxed);
+  response.mutable_empty();
+}
+
+void ServerCore::HandleGetDeviceList(SessionContext& ctx, const wire::GetDeviceListRequest& r,
+                                     wire::Response& response) {
+  internal::SessionState& s = ctx.state;
+  AccountId target{};
+  if (r.account_id().empty()) {
+    target = s.device.account;
+  } else if (!ToAccountId(r.account_id(), target)) {
+    Fail(response, wire::STATUS_BAD_REQUEST, "account_id must be 16 bytes");
+    return;
+  }
+  auto record = accounts_.Get(target);
+  if (!record) {
+    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    return;
+  }
+  if (*record == nullptr) {
+    Fail(response, wire::STATUS_NOT_FOUND, "no such account");
+    return;
+  }
+  auto* out = response.mutable_device_list();
+  if (!(*record)->device_list.empty()) out->mutable_list()->ParseFromString((*record)->device_list);
+  out->set_version((*record)->device_list_version);
+  if (target != s.device.account) return;
+  for (const store::DeviceRecord& d : (*record)->devices) {
+    wire::DeviceInfo* info = out->add_devices();
+    info->set_device_id(d.device_id);
+    info->set_pending(d.pending);
+    info->set_created_ms(d.created_ms);
+    auto keys = store_.keys().GetDeviceKeys({target, d.device_id});
+    if (!keys) {
+      response.clear_device_list();
+      Fail(response, wire::STATUS_INTERNAL, "store failure");
+      return;
+    }
+    if (*keys) info->set_identity_key((*keys)->identity_key.data(), internal::kPublicKeyBytes);
+  }
+}
+
+void ServerCore::HandleUnlink(SessionContext& ctx, const wire::UnlinkDeviceRequest& r,
+                              wire::Response& response) {
+  internal::SessionState& s = ctx.state;
+  const uint32_t target = r.device_id();
+  if (target == store::kPrimaryDeviceId) {
+    Fail(response, wire::STATUS_BAD_REQUEST,
+         "the primary cannot be unlinked (register the number on a new device instead)");
+    return;
+  }
+  if (s.device.device_id != store::kPrimaryDeviceId && target != s.device.device_id) {
+    Fail(response, wire::STATUS_PERMISSION_DENIED, "a companion may only unlink itself");
+    return;
+  }
+  const DeviceAddress device{s.device.account, target};
+  auto removed = accounts_.RemoveDevice(device);
+  if (!removed) {
+    if (removed.error().code == Code::kNotFound) {
+      Fail(response, wire::STATUS_NOT_FOUND, "no such device");
+    } else {
+      Fail(response, wire::STATUS_INTERNAL, "store failure");
+    }
+    return;
+  }
+  if (!store_.keys().DeleteDevice(device) || !queue_.DeleteDevice(device)) {
+    spdlog::warn("cleaning up an unlinked device failed");
+  }
+  if (auto link = router_.Find(device)) {
+    link->Post([](SessionContext& c) { c.out.CloseFromSession(CloseCause::kReplaced); });
+  }
+  metrics_.devices_unlinked.fetch_add(1, std::memory_order_relaxed);
+  response.mutable_empty();
+}
+
+}  // namespace sotto::server
