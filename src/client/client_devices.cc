@@ -73,6 +73,14 @@ Result<wire::DeviceList> Client::Impl::AcceptDeviceList(const std::string& peer,
 }
 
 Status Client::Impl::RefreshDeviceList(const std::string& peer) {
+  // A companion can be heard from before its account's primary (e.g. in a group): its
+  // list is checked against the primary's identity, so learn that first, as any first
+  // contact does, from its bundle (the session is wanted anyway to answer that account).
+  SOTTO_ASSIGN_OR_RETURN(std::optional<signal::IdentityKey> primary,
+                         store->GetIdentity({peer, kPrimaryDeviceId}));
+  if (!primary && peer != OwnAccount()) {
+    SOTTO_RETURN_IF_ERROR(FetchSessions(peer, kPrimaryDeviceId));
+  }
   wire::Request request;
   const Bytes account_id = FromHex(peer);
   request.mutable_get_device_list()->set_account_id(account_id.data(), account_id.size());

@@ -496,12 +496,15 @@ Status Client::Impl::ReceiveGroupMessage(
     message.peer = group_id;
     message.group_id = group_id;
     message.group_sender = source;
-    message.direction = MessageDirection::kIncoming;
+    // The server fans a group message out to the sender's own other devices too: there
+    // it is ours, sent from another device (the sending device keeps its receipts).
+    const bool ours = source == OwnAccount();
+    message.direction = ours ? MessageDirection::kOutgoing : MessageDirection::kIncoming;
     message.peer_device = env.source_device();
     message.body = content->data().body();
     message.sent_ms = content->data().timestamp_ms();
     message.stored_ms = now;
-    message.tick = Tick::kDelivered;
+    message.tick = ours ? Tick::kSent : Tick::kDelivered;
     message.untrusted_identity = untrusted;
     auto rowid = store->AddGroupMessage(message);
     if (!rowid && rowid.error().code == Code::kAlreadyExists) return Ok();

@@ -4,6 +4,7 @@
 // list verification. Waits are on conditions (Client::Poll with a predicate), never sleeps.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -264,6 +265,81 @@ TEST_F(DevicesTest, ReceiversRefuseMessagesFromADeviceTheListDoesNotName) {
 }
 
 // The client-side check every sender and receiver applies, fed good and bad lists.
+// Groups and linked devices together: the server fans a group message out to every
+// device of every member, our own other devices included, and each device hands its
+// sender key to every other device (companions and its own account's other devices), so
+// a message sent from any device is read on every other one, and shows as ours on the
+// sender's companions.
+TEST_F(DevicesTest, GroupMessagesReachEveryDeviceOfEveryMemberAndTheSendersOwnDevices) {
+  Device alice("alice"), alice2("alice2"), bob("bob"), bob2("bob2"), carol("carol");
+  const std::string a = "+15551110001", b = "+15551110002", c = "+15551110003";
+  Register(alice, a);
+  Register(bob, b);
+  Register(carol, c);
+  ASSERT_TRUE(Link(alice, alice2));
+  ASSERT_TRUE(Link(bob, bob2));
+  ASSERT_TRUE(bob.client->Connect());
+  ASSERT_TRUE(carol.client->Connect());
+
+  auto group = alice.client->CreateGroup("devices", {b, c});
+  ASSERT_TRUE(group) << group.error().ToString();
+  std::vector<Device*> all{&alice, &alice2, &bob, &bob2, &carol};
+  auto size_of = [&](Device& d) {
+    auto conversation = d.client->GroupConversation(group->id, 1000);
+    return conversation ? conversation->size() : size_t{0};
+  };
+  size_t n = 0;
+  auto send = [&](Device& from, const std::string& text) {
+    auto sent = from.client->SendGroupText(group->id, text);
+    ASSERT_TRUE(sent) << from.name << ": " << sent.error().ToString();
+    EXPECT_EQ(sent->tick, Tick::kSent) << from.name;
+    ++n;
+    for (Device* d : all) {
+      (void)d->client->Poll(kWait, [&] { return size_of(*d) == n; });
+      ASSERT_EQ(size_of(*d), n) << d->name << " after: " << text;
+    }
+  };
+  send(alice, "from alice's primary");
+  send(bob2, "from bob's companion");
+  send(alice2, "from alice's companion");
+  send(bob, "from bob's primary");
+
+  // Every device has the same messages in the same order per sender, with the same
+  // authors; each account's devices agree on which ones are their own.
+  auto summary = [&](Device& d, const std::string& own_account) {
+    std::vector<std::string> out;
+    auto conversation = d.client->GroupConversation(group->id, 1000);
+    if (!conversation) return std::vector<std::string>{conversation.error().ToString()};
+    for (const StoredMessage& m : *conversation) {
+      const bool ours = m.direction == MessageDirection::kOutgoing;
+      const std::string author = ours ? own_account : m.group_sender;
+      out.push_back(m.message_id + " " + author + " " + m.body + (ours ? " (ours)" : ""));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto hex = [](const Bytes& bytes) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (uint8_t byte : bytes) {
+      out += kDigits[byte >> 4];
+      out += kDigits[byte & 15];
+    }
+    return out;
+  };
+  const std::string alice_id = hex(alice.client->account()->account_id);
+  const std::string bob_id = hex(bob.client->account()->account_id);
+  EXPECT_EQ(summary(alice2, alice_id), summary(alice, alice_id));
+  EXPECT_EQ(summary(bob2, bob_id), summary(bob, bob_id));
+  size_t ours_on_alice2 = 0;
+  const auto on_alice2 = alice2.client->GroupConversation(group->id, 1000);
+  ASSERT_TRUE(on_alice2) << on_alice2.error().ToString();
+  for (const StoredMessage& m : *on_alice2) {
+    ours_on_alice2 += m.direction == MessageDirection::kOutgoing ? 1 : 0;
+  }
+  EXPECT_EQ(ours_on_alice2, 2u);  // one from each of alice's devices
+}
+
 TEST(DeviceListVerification, RefusesForgedUnsignedStaleAndForeignLists) {
   crypto::Random& random = crypto::SystemRandom();
   const signal::IdentityKeyPair primary = signal::IdentityKeyPair::Generate(random);
