@@ -123,7 +123,7 @@ crypto::Sha256Digest GroupDevicesDigest(
 // get_group_devices pages hold members until their encoding reaches this many bytes, so a
 // response frame stays well under the 65535-byte Noise message (a member with 5 devices
 // is ~45 bytes: 1024 of them take two pages; with one device each, also two).
-inline constexpr size_t kGroupDevicesPageBytes = 24 * 1024;
+inline constexpr size_t kGroupDevicesPageBytes = size_t{24} * 1024;
 
 // Fills one get_group_devices page: `members` (as MemberAccounts returns them) from
 // `offset` on, as many as fit in kGroupDevicesPageBytes (at least one), and next_offset
