@@ -306,7 +306,7 @@ Result<Tick> Client::Impl::DistributeSenderKey(const std::string& group_id,
 
 Result<OutboxItem> Client::Impl::QueueGroupContent(const std::string& group_id,
                                                    const content::Content& content,
-                                                   const StoredMessage* message) {
+                                                   StoredMessage* message) {
   SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> group, store->GetGroup(group_id));
   if (!group) return SdkError(Code::kNotFound, SdkErr::kUnknownGroup, "no such group");
   if (!group->member) {
@@ -320,7 +320,7 @@ Result<OutboxItem> Client::Impl::QueueGroupContent(const std::string& group_id,
   const std::string self = Hex(AsString(account->account_id));
   LocalStore::Transaction tx(*store);
   if (message) {
-    SOTTO_RETURN_IF_ERROR(store->AddGroupMessage(*message));
+    SOTTO_ASSIGN_OR_RETURN(message->rowid, store->AddGroupMessage(*message));
     std::vector<std::string> members;
     for (const StoredGroupMember& m : group->members) {
       if (m.account != self) members.push_back(m.account);
@@ -820,29 +820,47 @@ Result<SendOutcome> Client::SendGroupText(std::string_view ref, std::string_view
     return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge, "the text is not UTF-8");
   }
   SOTTO_ASSIGN_OR_RETURN(const std::string group_id, ResolveGroup(ref));
-  content::Content content = d.NewContent();
+  content::DataMessage data;
+  data.set_body(std::string(text));
+  data.set_timestamp_ms(WallMs());
+  return d.SendGroupData(group_id, std::move(data), std::nullopt);
+}
+
+Result<SendOutcome> Client::Impl::SendGroupData(const std::string& group_id,
+                                                content::DataMessage data,
+                                                std::optional<AttachmentInfo> attachment) {
+  content::Content content = NewContent();
   const Bytes gid = FromHex(group_id);
-  content.mutable_data()->set_body(std::string(text));
-  content.mutable_data()->set_timestamp_ms(WallMs());
+  *content.mutable_data() = std::move(data);
   content.mutable_data()->mutable_group()->set_group_id(gid.data(), gid.size());
   StoredMessage message;
-  message.message_id = d.NewMessageId();
+  message.message_id = NewMessageId();
   message.peer = group_id;
   message.group_id = group_id;
-  message.group_sender = Hex(AsString(d.account->account_id));
+  message.group_sender = Hex(AsString(account->account_id));
   message.direction = MessageDirection::kOutgoing;
-  message.body = std::string(text);
+  message.body = content.data().body();
   message.sent_ms = content.data().timestamp_ms();
   message.stored_ms = message.sent_ms;
   message.tick = Tick::kPending;
-  SOTTO_ASSIGN_OR_RETURN(OutboxItem item, d.QueueGroupContent(group_id, content, &message));
+  message.attachment = std::move(attachment);
+  OutboxItem item;
+  {
+    LocalStore::Transaction tx(*store);
+    SOTTO_ASSIGN_OR_RETURN(item, QueueGroupContent(group_id, content, &message));
+    if (message.attachment) {
+      const std::string serialized = content.data().attachment().SerializeAsString();
+      SOTTO_RETURN_IF_ERROR(
+          store->PutAttachment(message.rowid, AsBytes(serialized), *message.attachment));
+    }
+    SOTTO_RETURN_IF_ERROR(tx.Commit());
+  }
   SendOutcome outcome{item.message_id, Tick::kPending};
-  if (!d.conn) (void)d.TryConnect();
+  if (!conn) (void)TryConnect();
   // Oldest first: anything queued earlier for this group goes before this message.
-  if (d.conn) SOTTO_RETURN_IF_ERROR(d.FlushOutbox(Impl::Due::kAll));
-  SOTTO_ASSIGN_OR_RETURN(
-      std::optional<StoredMessage> stored,
-      d.store->GetMessage(group_id, MessageDirection::kOutgoing, item.message_id));
+  if (conn) SOTTO_RETURN_IF_ERROR(FlushOutbox(Due::kAll));
+  SOTTO_ASSIGN_OR_RETURN(std::optional<StoredMessage> stored,
+                         store->GetMessage(group_id, MessageDirection::kOutgoing, item.message_id));
   if (stored) outcome.tick = stored->tick;
   return outcome;
 }

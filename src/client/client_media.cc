@@ -33,6 +33,24 @@ std::string HostOf(std::string_view server) {
 
 std::filesystem::path MediaDir(const ClientConfig& config) { return config.home / "media"; }
 
+Status CheckCaption(std::string_view caption) {
+  if (caption.size() > kMaxBodyBytes || !IsUtf8(caption)) {
+    return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge,
+                    "the caption is longer than kMaxBodyBytes (8 KiB) or not UTF-8");
+  }
+  return Ok();
+}
+
+// How the local copy of a file we send describes it: read from `path` (absolute if it can
+// be made so).
+AttachmentInfo SentAttachment(const content::AttachmentPointer& pointer,
+                              const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  return AttachmentInfo{pointer.content_type(), pointer.size(), pointer.file_name(),
+                        ec ? path.string() : absolute.string(), AttachmentState::kSent};
+}
+
 }  // namespace
 
 Result<MediaEndpoint> Client::Impl::GetMediaEndpoint() {
@@ -111,10 +129,7 @@ Result<SendOutcome> Client::SendFile(std::string_view handle, const std::filesys
                                      std::string_view caption, std::string_view content_type) {
   Impl& d = *impl_;
   SOTTO_RETURN_IF_ERROR(d.RequireRegistered());
-  if (caption.size() > kMaxBodyBytes || !IsUtf8(caption)) {
-    return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge,
-                    "the caption is longer than kMaxBodyBytes (8 KiB) or not UTF-8");
-  }
+  SOTTO_RETURN_IF_ERROR(CheckCaption(caption));
   SOTTO_ASSIGN_OR_RETURN(Contact contact, d.ResolveContact(handle));
   SOTTO_ASSIGN_OR_RETURN(content::AttachmentPointer pointer,
                          d.UploadAttachment(path, content_type));
@@ -122,8 +137,6 @@ Result<SendOutcome> Client::SendFile(std::string_view handle, const std::filesys
   content.mutable_data()->set_body(std::string(caption));
   content.mutable_data()->set_timestamp_ms(WallMs());
   *content.mutable_data()->mutable_attachment() = pointer;
-  std::error_code ec;
-  const std::filesystem::path absolute = std::filesystem::absolute(path, ec);
   StoredMessage message;
   message.peer = contact.account_id;
   message.direction = MessageDirection::kOutgoing;
@@ -131,8 +144,7 @@ Result<SendOutcome> Client::SendFile(std::string_view handle, const std::filesys
   message.sent_ms = content.data().timestamp_ms();
   message.stored_ms = message.sent_ms;
   message.tick = Tick::kPending;
-  message.attachment = AttachmentInfo{pointer.content_type(), pointer.size(), pointer.file_name(),
-                                      ec ? path.string() : absolute.string(), AttachmentState::kSent};
+  message.attachment = SentAttachment(pointer, path);
   {
     LocalStore::Transaction tx(*d.store);
     SOTTO_ASSIGN_OR_RETURN(message.message_id, d.QueueContent(contact.account_id, content, false));
@@ -154,47 +166,14 @@ Result<SendOutcome> Client::SendGroupFile(std::string_view group, const std::fil
                                           std::string_view caption, std::string_view content_type) {
   Impl& d = *impl_;
   SOTTO_RETURN_IF_ERROR(d.RequireRegistered());
-  if (caption.size() > kMaxBodyBytes || !IsUtf8(caption)) {
-    return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge,
-                    "the caption is longer than kMaxBodyBytes (8 KiB) or not UTF-8");
-  }
+  SOTTO_RETURN_IF_ERROR(CheckCaption(caption));
   SOTTO_ASSIGN_OR_RETURN(const std::string group_id, d.ResolveGroupId(group));
   SOTTO_ASSIGN_OR_RETURN(content::AttachmentPointer pointer, d.UploadAttachment(path, content_type));
-  content::Content content = d.NewContent();
-  const Bytes gid = FromHex(group_id);
-  content.mutable_data()->set_body(std::string(caption));
-  content.mutable_data()->set_timestamp_ms(WallMs());
-  content.mutable_data()->mutable_group()->set_group_id(gid.data(), gid.size());
-  *content.mutable_data()->mutable_attachment() = pointer;
-  std::error_code ec;
-  const std::filesystem::path absolute = std::filesystem::absolute(path, ec);
-  StoredMessage message;
-  message.message_id = d.NewMessageId();
-  message.peer = group_id;
-  message.group_id = group_id;
-  message.group_sender = Hex(AsString(d.account->account_id));
-  message.direction = MessageDirection::kOutgoing;
-  message.body = std::string(caption);
-  message.sent_ms = content.data().timestamp_ms();
-  message.stored_ms = message.sent_ms;
-  message.tick = Tick::kPending;
-  message.attachment = AttachmentInfo{pointer.content_type(), pointer.size(), pointer.file_name(),
-                                      ec ? path.string() : absolute.string(), AttachmentState::kSent};
-  SOTTO_ASSIGN_OR_RETURN(OutboxItem item, d.QueueGroupContent(group_id, content, &message));
-  SOTTO_ASSIGN_OR_RETURN(
-      std::optional<StoredMessage> stored,
-      d.store->GetMessage(group_id, MessageDirection::kOutgoing, item.message_id));
-  if (stored) {
-    const std::string serialized = pointer.SerializeAsString();
-    SOTTO_RETURN_IF_ERROR(
-        d.store->PutAttachment(stored->rowid, AsBytes(serialized), *message.attachment));
-  }
-  SendOutcome outcome{item.message_id, Tick::kPending};
-  if (d.conn) SOTTO_RETURN_IF_ERROR(d.FlushOutbox(Impl::Due::kAll));
-  SOTTO_ASSIGN_OR_RETURN(stored, d.store->GetMessage(group_id, MessageDirection::kOutgoing,
-                                                     item.message_id));
-  if (stored) outcome.tick = stored->tick;
-  return outcome;
+  content::DataMessage data;
+  data.set_body(std::string(caption));
+  data.set_timestamp_ms(WallMs());
+  *data.mutable_attachment() = pointer;
+  return d.SendGroupData(group_id, std::move(data), SentAttachment(pointer, path));
 }
 
 Status Client::Impl::StoreIncomingAttachment(StoredMessage& message,

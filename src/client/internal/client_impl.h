@@ -164,8 +164,14 @@ struct Client::Impl {
   // Queues `content` for the whole group (with `message` stored as our group message, and
   // a receipt row per member, when given) under a new message id. The generic group send
   // path: text, renames and (later) attachments all go through it.
+  // With `message`, it is stored as ours and its rowid set.
   Result<OutboxItem> QueueGroupContent(const std::string& group_id, const content::Content& content,
-                                       const StoredMessage* message);
+                                       StoredMessage* message);
+  // Sends `data` (body and timestamp set; an attachment optional, described for the
+  // local copy by `attachment`) to the group as our outgoing message: the message, its
+  // attachment row and the outbox entry are committed together, then what is due is sent.
+  Result<SendOutcome> SendGroupData(const std::string& group_id, content::DataMessage data,
+                                    std::optional<AttachmentInfo> attachment);
   Result<Tick> SendGroupItem(OutboxItem& item);
   Result<GroupDevices> FetchGroupDevices(const std::string& group_id, bool force);
   // Rotates our sender key if flagged, then sends it pairwise to every member device that
