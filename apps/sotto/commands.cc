@@ -8,6 +8,7 @@
 #include <memory>
 #include <string_view>
 
+#include "apps/sotto/command_util.h"
 #include "apps/sotto/group_commands.h"
 #include "apps/sotto/output.h"
 #include "apps/sotto/paths.h"
@@ -26,29 +27,6 @@ constexpr milliseconds kDrainLimit{5 * 60 * 1000};
 // How long `trust` waits for the released messages to be acked.
 constexpr milliseconds kFlushLimit{10'000};
 
-ExitCode Fail(const Error& error, std::string_view context) {
-  std::cerr << "sotto: ";
-  if (!context.empty()) std::cerr << context << ": ";
-  std::cerr << UserMessage(error) << "\n";
-  return ExitCodeFor(error);
-}
-
-Result<std::unique_ptr<Client>> OpenClient(const GlobalOptions& global) {
-  client::ClientConfig config;
-  config.home = global.home;
-  return Client::Open(std::move(config));
-}
-
-// Connects when it can. Network trouble is not an error here (the command decides what
-// being offline means for it); anything else (not registered, store) is.
-Status ConnectIfPossible(Client& client) {
-  auto connected = client.Connect();
-  if (!connected && ExitCodeFor(connected.error()) != ExitCode::kOffline) return connected;
-  return Ok();
-}
-
-void PrintJsonLine(const nlohmann::json& value) { std::cout << JsonLine(value) << std::flush; }
-
 std::string HomeArgument(const GlobalOptions& global) {
   return "--home " + ShellQuote(global.home.string());
 }
@@ -56,15 +34,11 @@ std::string HomeArgument(const GlobalOptions& global) {
 }  // namespace
 
 ExitCode Register(const GlobalOptions& global, const RegisterArgs& args) {
-  std::optional<crypto::X25519Public> server_key;
-  if (!args.server_key.empty()) {
-    auto key = client::ParseServerKey(args.server_key);
-    if (!key) return Fail(key.error(), "--server-key");
-    server_key = *key;
-  }
+  auto server_key = OptionalServerKey(args.server_key);
+  if (!server_key) return Fail(server_key.error(), "--server-key");
   auto client = OpenClient(global);
   if (!client) return Fail(client.error(), "");
-  if (auto s = (*client)->StartRegistration(args.server, server_key, args.number); !s) {
+  if (auto s = (*client)->StartRegistration(args.server, *server_key, args.number); !s) {
     return Fail(s.error(), "registration");
   }
   std::cout << "verification code requested for " << args.number << "; run: sotto "

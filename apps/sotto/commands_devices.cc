@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "apps/sotto/command_util.h"
 #include "apps/sotto/json_rpc.h"
 #include "apps/sotto/output.h"
 #include "base/bytes.h"
@@ -14,31 +15,16 @@ namespace {
 using client::Client;
 using std::chrono::milliseconds;
 
-ExitCode Fail(const Error& error, std::string_view context) {
-  std::cerr << "sotto: " << context << ": " << UserMessage(error) << "\n";
-  return ExitCodeFor(error);
-}
-
-Result<std::unique_ptr<Client>> OpenClient(const GlobalOptions& global) {
-  client::ClientConfig config;
-  config.home = global.home;
-  return Client::Open(std::move(config));
-}
-
 milliseconds Seconds(uint32_t s) { return milliseconds(uint64_t{s} * 1000); }
 
 }  // namespace
 
 ExitCode Link(const GlobalOptions& global, const LinkArgs& args) {
-  std::optional<crypto::X25519Public> server_key;
-  if (!args.server_key.empty()) {
-    auto key = client::ParseServerKey(args.server_key);
-    if (!key) return Fail(key.error(), "--server-key");
-    server_key = *key;
-  }
+  auto server_key = OptionalServerKey(args.server_key);
+  if (!server_key) return Fail(server_key.error(), "--server-key");
   auto client = OpenClient(global);
   if (!client) return Fail(client.error(), "link");
-  auto code = (*client)->StartLink(args.server, server_key);
+  auto code = (*client)->StartLink(args.server, *server_key);
   if (!code) return Fail(code.error(), "link");
   std::cout << "On your primary device run:\n  sotto link-approve " << *code << "\n";
   if (const auto matrix = EncodeQr(AsBytes(*code))) {

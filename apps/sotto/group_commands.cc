@@ -3,6 +3,7 @@
 #include <iostream>
 #include <memory>
 
+#include "apps/sotto/command_util.h"
 #include "apps/sotto/output.h"
 #include "client/client.h"
 
@@ -11,24 +12,10 @@ namespace {
 
 using client::Client;
 
-ExitCode Fail(const Error& error, std::string_view context) {
-  std::cerr << "sotto: " << context << ": " << UserMessage(error) << "\n";
-  return ExitCodeFor(error);
-}
-
-void PrintJsonLine(const nlohmann::json& value) { std::cout << JsonLine(value) << std::flush; }
-
 // Opens the client and connects when it can (offline is left to the call to report).
 Result<std::unique_ptr<Client>> Open(const GlobalOptions& global, bool connect) {
-  client::ClientConfig config;
-  config.home = global.home;
-  SOTTO_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Open(std::move(config)));
-  if (connect) {
-    auto connected = client->Connect();
-    if (!connected && ExitCodeFor(connected.error()) != ExitCode::kOffline) {
-      return tl::unexpected(connected.error());
-    }
-  }
+  SOTTO_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, OpenClient(global));
+  if (connect) SOTTO_RETURN_IF_ERROR(ConnectIfPossible(*client));
   return client;
 }
 
