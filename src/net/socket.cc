@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -39,13 +40,56 @@ std::string SocketAddress::ToString() const {
   return "[" + std::string(buf) + "]:" + std::to_string(port());
 }
 
-std::string SocketAddress::IpKey() const {
+bool IpKey::known() const {
+  for (uint8_t b : bytes) {
+    if (b != 0) return true;
+  }
+  return false;
+}
+
+std::string IpKey::ToString() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(bytes.data(), kMapped, sizeof kMapped) == 0) {
+    inet_ntop(AF_INET, bytes.data() + 12, buf, sizeof buf);
+    return buf;
+  }
+  inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf);
+  return std::string(buf) + "/64";
+}
+
+size_t IpKeyHash::operator()(const IpKey& k) const {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+  std::memcpy(&hi, k.bytes.data(), 8);
+  std::memcpy(&lo, k.bytes.data() + 8, 8);
+  return std::hash<uint64_t>{}(hi * 0x9e3779b97f4a7c15ull ^ lo);
+}
+
+IpKey SocketAddress::Key() const {
+  IpKey key;
   if (storage.ss_family == AF_INET) {
     const auto* a = reinterpret_cast<const sockaddr_in*>(&storage);
-    return std::string(reinterpret_cast<const char*>(&a->sin_addr), 4);
+    key.bytes[10] = 0xff;
+    key.bytes[11] = 0xff;
+    std::memcpy(key.bytes.data() + 12, &a->sin_addr, 4);
+    return key;
   }
+  if (storage.ss_family != AF_INET6) return key;
   const auto* a = reinterpret_cast<const sockaddr_in6*>(&storage);
-  return std::string(reinterpret_cast<const char*>(&a->sin6_addr), 16);
+  std::memcpy(key.bytes.data(), &a->sin6_addr, 16);
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  // An IPv4-mapped IPv6 peer (a dual-stack listener) is its IPv4 address; any other IPv6
+  // peer is its /64.
+  if (std::memcmp(key.bytes.data(), kMapped, sizeof kMapped) != 0) {
+    std::fill(key.bytes.begin() + 8, key.bytes.end(), uint8_t{0});
+  }
+  return key;
+}
+
+std::string SocketAddress::IpKey() const {
+  const net::IpKey key = Key();
+  return std::string(reinterpret_cast<const char*>(key.bytes.data()), key.bytes.size());
 }
 
 Result<SocketAddress> ParseHostPort(std::string_view text) {

@@ -8,13 +8,33 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
 #include "base/result.h"
 
 namespace sotto::net {
+
+// A peer's address as one source for per-source limits (connections, handshakes,
+// registration codes): IPv4 as the mapped address ::ffff:a.b.c.d, IPv6 cut to its /64,
+// since one host or one customer is given a whole /64 and could otherwise rotate through
+// 2^64 keys. All zero = unknown (e.g. a socket whose peer address could not be read).
+struct IpKey {
+  std::array<uint8_t, 16> bytes{};
+
+  bool operator==(const IpKey&) const = default;
+  bool known() const;
+  // "1.2.3.4" or "2001:db8:1:2::/64": for operators' tools and tests, never for logs at
+  // info or above.
+  std::string ToString() const;
+};
+
+struct IpKeyHash {
+  size_t operator()(const IpKey& k) const;
+};
 
 struct SocketAddress {
   sockaddr_storage storage{};
@@ -23,7 +43,9 @@ struct SocketAddress {
   uint16_t port() const;
   void set_port(uint16_t port);
   std::string ToString() const;  // "1.2.3.4:5" or "[::1]:5"
-  // The peer's IP only (no port), for per-IP limits; IPv4 as 4 bytes, IPv6 as 16.
+  // The source key of this address (see IpKey).
+  net::IpKey Key() const;
+  // Key() as 16 bytes in a string, for maps keyed by strings.
   std::string IpKey() const;
 };
 

@@ -50,7 +50,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
   WsSession(WsGateway::Impl& owner, tcp::socket socket)
       : owner_(owner), ws_(std::move(socket)), handshake_timer_(owner.io) {}
 
-  void Start() {
+  void Start(const net::IpKey& peer) {
     const GatewayLimits& limits = owner_.gateway.options().limits;
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = std::chrono::milliseconds(limits.handshake_timeout_ms);
@@ -60,7 +60,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
     ws_.read_message_max(limits.max_frame_bytes);
     ws_.binary(true);
     owner_.sessions.insert(this);
-    owner_.protocol.Begin(state_);
+    owner_.protocol.Begin(state_, peer);
     handshake_timer_.expires_after(std::chrono::milliseconds(limits.handshake_timeout_ms));
     handshake_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec && !self->state_.open) self->Close(CloseCause::kHandshakeTimeout, internal::SendClose::kNo);
@@ -230,7 +230,7 @@ void WsGateway::Impl::Accept() {
       } else {
         LoopMetrics::Inc(metrics.connections_accepted);
         LoopMetrics::Inc(metrics.connections_open);
-        std::make_shared<WsSession>(*this, std::move(socket))->Start();
+        std::make_shared<WsSession>(*this, std::move(socket))->Start(peer.Key());
       }
     } else if (ec == asio::error::no_descriptors) {
       LoopMetrics::Inc(metrics.refused[static_cast<size_t>(RefuseCause::kOpenFiles)]);

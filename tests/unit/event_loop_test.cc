@@ -89,6 +89,22 @@ TEST(EventLoop, DeliversReadiness) {
   close(fds[1]);
 }
 
+TEST(Socket, SourceKeysAreIpv4OrAnIpv6Slash64) {
+  auto key = [](const char* text) { return ParseHostPort(text).value().Key(); };
+  EXPECT_EQ(key("10.1.2.3:1").ToString(), "10.1.2.3");
+  EXPECT_EQ(key("10.1.2.3:1"), key("10.1.2.3:2"));  // the port is not part of it
+  EXPECT_NE(key("10.1.2.3:1"), key("10.1.2.4:1"));
+  // Every address of one /64 is one source; the next /64 is another.
+  EXPECT_EQ(key("[2001:db8:1:2::1]:1"), key("[2001:db8:1:2:ffff:ffff:ffff:ffff]:1"));
+  EXPECT_NE(key("[2001:db8:1:2::1]:1"), key("[2001:db8:1:3::1]:1"));
+  EXPECT_EQ(key("[2001:db8:1:2::9]:1").ToString(), "2001:db8:1:2::/64");
+  // An IPv4-mapped peer of a dual-stack socket is its IPv4 address.
+  EXPECT_EQ(key("[::ffff:10.1.2.3]:1"), key("10.1.2.3:1"));
+  EXPECT_TRUE(key("10.1.2.3:1").known());
+  EXPECT_FALSE(SocketAddress{}.Key().known());
+  EXPECT_EQ(IpKeyHash{}(key("10.1.2.3:1")), IpKeyHash{}(key("10.1.2.3:9")));
+}
+
 TEST(Socket, ParseAndListenOnPortZero) {
   auto v4 = ParseHostPort("127.0.0.1:0");
   ASSERT_TRUE(v4);

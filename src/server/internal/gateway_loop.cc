@@ -198,7 +198,7 @@ void GatewayLoop::Accept() {
     (void)net::SetNoDelay(fd);
     auto* c = new Connection(this, fd);
     c->last_active_ms = Ms32(loop_->NowMs());
-    protocol_.Begin(c->session);
+    protocol_.Begin(c->session, peer.Key());
     if (!loop_->Add(fd, EPOLLIN | EPOLLRDHUP, c)) {
       close(fd);
       gateway_.open_counter().fetch_sub(1, std::memory_order_relaxed);

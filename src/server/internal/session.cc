@@ -39,7 +39,8 @@ SessionProtocol::SessionProtocol(Gateway& gateway, LoopMetrics& metrics)
   ciphertext_.resize(wire::kMaxNoiseMessage);
 }
 
-void SessionProtocol::Begin(SessionState& s) {
+void SessionProtocol::Begin(SessionState& s, const net::IpKey& peer) {
+  s.peer = peer;
   s.handshake = std::make_unique<noise::NoisePipe>(
       noise::NoisePipe::Server(gateway_.options().server_static, crypto::SystemRandom()));
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+#include "net/socket.h"
 #include "noise/cipher_state.h"
 #include "noise/pipes.h"
 #include "server/gateway.h"
@@ -56,6 +57,7 @@ struct SessionState {
   bool authenticated = false;
   bool ping_outstanding = false;
   TokenBucket requests;
+  net::IpKey peer;  // the source (IPv4, or IPv6 /64) for per-source limits
   std::unique_ptr<noise::NoisePipe> handshake;  // only during the handshake
   noise::CipherState send;
   noise::CipherState receive;
@@ -94,8 +96,8 @@ class SessionProtocol {
  public:
   SessionProtocol(Gateway& gateway, LoopMetrics& metrics);
 
-  // Prepares a new connection's state for the handshake.
-  void Begin(SessionState& s);
+  // Prepares a new connection from `peer` for the handshake.
+  void Begin(SessionState& s, const net::IpKey& peer);
   // Handles one Noise message from the peer. `became_open` is set when this message
   // completed the handshake.
   Verdict OnMessage(SessionState& s, ByteSpan message, SessionOutput& out, uint64_t now_ms,
