@@ -222,9 +222,19 @@ int Run(int argc, char** argv) {
     std::filesystem::rename(ports.string() + ".tmp", ports, ec);
   }
   auto host_of = [](const std::string& hp) { return hp.substr(0, hp.rfind(':')); };
-  std::printf("sottod: noise/tcp on %s:%u, noise/websocket on %s:%u, http on %s:%u (/metrics)\n",
-              host_of(config.listen).c_str(), gw->port(), host_of(config.ws_listen).c_str(),
-              wsg->port(), host_of(config.http_listen).c_str(), (*metrics)->port());
+  // One line per listener, so a person sees every port it opened (also in ports.json).
+  std::printf("sottod: noise over tcp        on %s:%u\n", host_of(config.listen).c_str(),
+              gw->port());
+  std::printf("sottod: noise over websocket  on ws://%s:%u/\n", host_of(config.ws_listen).c_str(),
+              wsg->port());
+  std::printf("sottod: metrics               on http://%s:%u/metrics\n",
+              host_of(config.http_listen).c_str(), (*metrics)->port());
+  if (media) {
+    std::printf("sottod: media blob service    on http://%s:%u/\n",
+                host_of(config.media.listen).c_str(), media->port());
+  } else {
+    std::printf("sottod: media blob service    off (no --media-listen or [media] listen)\n");
+  }
   std::printf("sottod: server key %s (also in %s/server.pub)\n", pub.c_str(), config.data_dir.c_str());
   std::printf("sottod: data in %s; %u event loops; stop with Ctrl-C or SIGTERM\n",
               config.data_dir.c_str(), config.loops);

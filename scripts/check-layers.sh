@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rejects includes that point up the layer stack of ../shared/ARCHITECTURE.md, and any
+# Rejects includes that point up the layer stack of docs/architecture.md, and any
 # include of another module's internal/ headers. CMake targets enforce link edges; this
 # catches header-only edges too.
 set -euo pipefail

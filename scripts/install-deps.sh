@@ -8,7 +8,7 @@ packages=(
   # toolchain
   build-essential g++ clang clang-tidy clang-format libclang-rt-14-dev llvm
   cmake ninja-build pkgconf git
-  # libraries (see ../shared/ARCHITECTURE.md "Dependencies")
+  # libraries (see docs/architecture.md "Dependencies")
   libsodium-dev libssl-dev libexpected-dev
   libprotobuf-dev protobuf-compiler
   librocksdb-dev libsqlite3-dev

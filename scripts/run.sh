@@ -8,8 +8,23 @@
 # sotto-demo, the Signal library shown end to end in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "run.sh: checking the Debian packages Sotto needs (installs what is missing)"
 bash scripts/install-deps.sh
-bash scripts/build.sh release >/dev/null
+# Only the programs, not the tests: a first build takes several minutes on 2 cores, and
+# ninja's [done/total] lines show how far it is.
+echo "run.sh: building sottod, sotto and sotto-demo (release) in build/release; log in build/run-build.log"
+mkdir -p build
+set +e
+bash scripts/build.sh release sottod sotto sotto-demo 2>&1 | tee build/run-build.log \
+  | awk '/^\[[0-9]+\/[0-9]+\]/ { n++; if (n % 10 == 1) { print "run.sh:   " $1 " steps"; fflush() } }'
+status="${PIPESTATUS[0]}"
+set -e
+if [ "$status" -ne 0 ]; then
+  tail -n 40 build/run-build.log >&2
+  echo "run.sh: the build failed (whole log: build/run-build.log)" >&2
+  exit "$status"
+fi
+echo "run.sh: build done"
 if [ "${1:-}" = "--demo" ]; then
   exec build/release/apps/sotto-demo
 fi

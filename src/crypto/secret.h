@@ -21,8 +21,8 @@ void SecureWipe(MutableByteSpan bytes);
 bool ConstantTimeEqual(ByteSpan a, ByteSpan b);
 
 // A fixed-size secret held inline (no heap). Copyable on purpose: ratchet states are
-// copied so that a failed decrypt leaves the original untouched (see docs/signal.md);
-// every copy wipes itself.
+// copied so that a failed decrypt leaves the original untouched (see
+// docs/signal-session-record.md); every copy wipes itself.
 template <size_t N>
 class SecretArray {
  public:

@@ -1,7 +1,7 @@
 // Curve25519 keys: X25519 key agreement (RFC 7748) and XEdDSA signatures over the
 // same keys (Signal's XEdDSA spec, compatible with libsignal-protocol-c's
 // curve25519_sign, which embeds the Edwards sign bit in the signature: see
-// ../shared/reference/signal-facts.md §4 and docs/signal.md).
+// docs/signal-wire.md "Keys").
 //
 // Thread-safety: functions are thread-safe; objects are externally synchronized.
 #pragma once

@@ -17,7 +17,7 @@
 
 namespace sotto::signal {
 
-// Limits, the same as libsignal-protocol-c 2.3.3 (../shared/reference/signal-facts.md §3.8).
+// Limits, the same as libsignal-protocol-c 2.3.3 (docs/signal-wire.md "Limits").
 inline constexpr uint32_t kMaxForwardJump = 2000;       // counter - chain index
 inline constexpr size_t kMaxSkippedMessageKeys = 2000;  // per receiving chain
 inline constexpr size_t kMaxReceiverChains = 5;         // per session state
