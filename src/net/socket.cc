@@ -66,8 +66,8 @@ size_t IpKeyHash::operator()(const IpKey& k) const {
   return std::hash<uint64_t>{}(hi * 0x9e3779b97f4a7c15ull ^ lo);
 }
 
-IpKey SocketAddress::Key() const {
-  IpKey key;
+net::IpKey SocketAddress::Key() const {
+  net::IpKey key;
   if (storage.ss_family == AF_INET) {
     const auto* a = reinterpret_cast<const sockaddr_in*>(&storage);
     key.bytes[10] = 0xff;
