@@ -27,10 +27,20 @@
 #include "server/media.h"
 #include "server/server_key.h"
 #include "server/ws_gateway.h"
+#include "wire/protobuf_log.h"
 
 namespace {
 
 using sotto::server::ServerConfig;
+
+// libprotobuf's own log lines (wire/protobuf_log.h): counted, at most a few written.
+std::string ProtobufLogPrometheus() {
+  return "# TYPE sotto_protobuf_log_lines_total counter\nsotto_protobuf_log_lines_total " +
+         std::to_string(sotto::wire::ProtobufLogLines()) +
+         "\n# TYPE sotto_protobuf_log_lines_dropped_total counter\n"
+         "sotto_protobuf_log_lines_dropped_total " +
+         std::to_string(sotto::wire::ProtobufLogLinesDropped()) + "\n";
+}
 
 void RaiseOpenFileLimit() {
   rlimit lim{};
@@ -78,6 +88,7 @@ int Run(int argc, char** argv) {
     return 2;
   }
   spdlog::set_level(spdlog::level::from_str(config.log_level));
+  sotto::wire::InstallProtobufLogHandler();  // before any thread parses a protobuf
   auto tcp = sotto::net::ParseHostPort(config.listen);
   auto ws = sotto::net::ParseHostPort(config.ws_listen);
   auto http = sotto::net::ParseHostPort(config.http_listen);
@@ -203,7 +214,8 @@ int Run(int argc, char** argv) {
       return sotto::net::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                                       sotto::server::RenderPrometheus(loops_metrics) +
                                           core.RenderPrometheus() +
-                                          (media_raw ? media_raw->RenderPrometheus() : "")};
+                                          (media_raw ? media_raw->RenderPrometheus() : "") +
+                                          ProtobufLogPrometheus()};
     }
     return sotto::net::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
   });

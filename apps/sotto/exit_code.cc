@@ -8,10 +8,10 @@
 namespace sotto::cli {
 namespace {
 
-// Client module details share one number space (client.h): < 100 the connection's,
-// 100..199 the store's, 200.. the SDK's.
-constexpr uint16_t kFirstStoreDetail = 100;
-constexpr uint16_t kFirstSdkDetail = 200;
+// Client module details share one number space (client.h): < 8100 the connection's,
+// 8100..8199 the store's, 8200.. the SDK's.
+constexpr uint16_t kFirstStoreDetail = 8100;
+constexpr uint16_t kFirstSdkDetail = 8200;
 
 ExitCode ForConnection(client::ClientErr detail) {
   switch (detail) {

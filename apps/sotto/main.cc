@@ -15,6 +15,7 @@
 #include "apps/sotto/group_commands.h"
 #include "apps/sotto/paths.h"
 #include "client/local_store.h"
+#include "wire/protobuf_log.h"
 
 #ifndef SOTTO_VERSION
 #define SOTTO_VERSION "unknown"
@@ -257,6 +258,8 @@ int Run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer's malformed content must not print a libprotobuf line per message.
+  sotto::wire::InstallProtobufLogHandler();
   try {
     return Run(argc, argv);
   } catch (const std::exception& e) {

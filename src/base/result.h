@@ -37,10 +37,19 @@ enum class Code : uint8_t {
 // The module an Error comes from; selects the meaning of Error::detail.
 enum class Module : uint8_t { kBase, kCrypto, kSignal, kNoise, kWire, kNet, kStore, kServer, kClient };
 
+// Each module's details lie in a range of their own, [DetailBase(m), DetailBase(m) +
+// kDetailsPerModule), so a detail number names one error in the whole program and a
+// check of `detail` that forgets `module` cannot match another module's error. 0 means
+// no detail. Every detail enum is checked by scripts/check-error-details.sh (a ctest).
+inline constexpr uint16_t kDetailsPerModule = 1'000;
+constexpr uint16_t DetailBase(Module module) {
+  return static_cast<uint16_t>(static_cast<uint16_t>(module) * kDetailsPerModule);
+}
+
 struct [[nodiscard]] Error {
   Code code;
   Module module;
-  uint16_t detail;       // a module's own enum value, e.g. signal::Err
+  uint16_t detail;       // a module's own enum value (in its DetailBase range), or 0
   const char* message;   // static text, never user data
 
   std::string ToString() const;

@@ -34,30 +34,30 @@
 
 namespace sotto::client {
 
-// SDK errors (Module::kClient). Values below 100 are the connection's (gateway_client.h
-// ClientErr), 100..199 the store's (StoreErr).
+// SDK errors (Module::kClient, details 8000..8999 as base/result.h assigns). 8001..8099
+// are the connection's (gateway_client.h ClientErr), 8100..8199 the store's (StoreErr).
 enum class SdkErr : uint16_t {
-  kNotRegistered = 200,      // no account, or the code was not verified yet
-  kAlreadyRegistered = 201,  // this home already has a verified account
-  kBadHandle = 202,          // not an E.164 number (+ and 8..15 digits)
-  kUnknownUser = 203,        // the server knows no account with this handle
-  kIdentityChanged = 204,    // the contact's identity key changed and was not accepted
-  kServerRefused = 205,      // the server answered with an error status (see message)
-  kTooLarge = 206,           // text longer than kMaxBodyBytes
-  kOffline = 207,            // could not reach the server (message kept in the outbox)
-  kMismatch = 208,           // a safety number given to verify does not match
-  kBadServerKey = 209,       // --server-key is not 64 hex digits
+  kNotRegistered = 8200,      // no account, or the code was not verified yet
+  kAlreadyRegistered = 8201,  // this home already has a verified account
+  kBadHandle = 8202,          // not an E.164 number (+ and 8..15 digits)
+  kUnknownUser = 8203,        // the server knows no account with this handle
+  kIdentityChanged = 8204,    // the contact's identity key changed and was not accepted
+  kServerRefused = 8205,      // the server answered with an error status (see message)
+  kTooLarge = 8206,           // text longer than kMaxBodyBytes
+  kOffline = 8207,            // could not reach the server (message kept in the outbox)
+  kMismatch = 8208,           // a safety number given to verify does not match
+  kBadServerKey = 8209,       // --server-key is not 64 hex digits
   // Linked devices (docs/devices.md).
-  kBadLinkCode = 210,      // not a link code as `sotto link` shows it
-  kBadProvisioning = 211,  // a provisioning message did not open or is malformed
-  kBadDeviceList = 212,    // a device list is unsigned, forged, stale or malformed
-  kTooManyDevices = 213,   // the account has the most devices it may have
-  kNotPrimary = 214,       // only the primary device may do this
-  // 220..229 groups.
-  kUnknownGroup = 220,    // no group with this id, id prefix or name
-  kAmbiguousGroup = 221,  // the prefix or name matches more than one group
-  kNotMember = 222,       // this account is not (or no longer) a member of the group
-  kNotAdmin = 223,        // only admins may change the membership
+  kBadLinkCode = 8210,      // not a link code as `sotto link` shows it
+  kBadProvisioning = 8211,  // a provisioning message did not open or is malformed
+  kBadDeviceList = 8212,    // a device list is unsigned, forged, stale or malformed
+  kTooManyDevices = 8213,   // the account has the most devices it may have
+  kNotPrimary = 8214,       // only the primary device may do this
+  // 8220..8229 groups.
+  kUnknownGroup = 8220,    // no group with this id, id prefix or name
+  kAmbiguousGroup = 8221,  // the prefix or name matches more than one group
+  kNotMember = 8222,       // this account is not (or no longer) a member of the group
+  kNotAdmin = 8223,        // only admins may change the membership
 };
 
 // Linked devices: how long ApproveLink / FinishLink wait for the other device by default.

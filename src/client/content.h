@@ -26,11 +26,11 @@ inline constexpr size_t kMaxGroupDescriptionBytes = 1024;   // UTF-8
 inline constexpr size_t kMaxSenderKeyDistributionBytes = 256;  // serialized distribution message
 
 enum class ContentErr : uint16_t {
-  kPadding = 300,   // no 0x80 terminator, or non-zero padding
-  kParse = 301,     // not a Content protobuf
-  kLimit = 302,     // a field past its limit (kMaxBodyBytes, kMaxReceiptIds, ...)
-  kEmpty = 303,     // no body
-  kTooLarge = 304,  // past kMaxContentBytes
+  kPadding = 8300,   // no 0x80 terminator, or non-zero padding
+  kParse = 8301,     // not a Content protobuf
+  kLimit = 8302,     // a field past its limit (kMaxBodyBytes, kMaxReceiptIds, ...)
+  kEmpty = 8303,     // no body
+  kTooLarge = 8304,  // past kMaxContentBytes
 };
 
 // Serializes and pads.

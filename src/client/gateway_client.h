@@ -21,12 +21,12 @@
 namespace sotto::client {
 
 enum class ClientErr : uint16_t {
-  kConnect = 1,
-  kHandshake = 2,
-  kServerKeyMismatch = 3,  // the server proved a key other than the pinned one
-  kClosed = 4,             // the server closed (see last_close())
-  kTimeout = 5,
-  kProtocol = 6,
+  kConnect = 8001,
+  kHandshake = 8002,
+  kServerKeyMismatch = 8003,  // the server proved a key other than the pinned one
+  kClosed = 8004,             // the server closed (see last_close())
+  kTimeout = 8005,
+  kProtocol = 8006,
 };
 
 struct ClientOptions {

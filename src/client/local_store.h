@@ -33,14 +33,14 @@
 namespace sotto::client {
 
 enum class StoreErr : uint16_t {
-  kOpen = 100,     // cannot create HOME, open the database or read the key file
-  kKeyFile = 101,  // storage.key missing, wrong size or too open (not 0600)
-  kSchema = 102,   // the database is newer than this program, or a migration failed
-  kSql = 103,      // a statement failed (disk full, I/O error)
-  kCorrupt = 104,  // a sealed column does not open or a row does not parse
-  kNotFound = 105,
-  kNoAccount = 106,  // no account row yet (not registered)
-  kBusy = 107,       // another process holds the database (sotto daemon running?)
+  kOpen = 8100,     // cannot create HOME, open the database or read the key file
+  kKeyFile = 8101,  // storage.key missing, wrong size or too open (not 0600)
+  kSchema = 8102,   // the database is newer than this program, or a migration failed
+  kSql = 8103,      // a statement failed (disk full, I/O error)
+  kCorrupt = 8104,  // a sealed column does not open or a row does not parse
+  kNotFound = 8105,
+  kNoAccount = 8106,  // no account row yet (not registered)
+  kBusy = 8107,       // another process holds the database (sotto daemon running?)
 };
 
 // The current schema version; Open() migrates older databases up to it.

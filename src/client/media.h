@@ -30,14 +30,14 @@ inline constexpr size_t kMaxAttachmentNameBytes = 255;         // AttachmentPoin
 inline constexpr size_t kMaxContentTypeBytes = 127;            // AttachmentPointer.content_type
 inline constexpr uint32_t kMediaIdleTimeoutMs = 30'000;        // per read/write of a transfer
 
-// Module::kClient details (ContentErr uses 300..399).
+// Module::kClient details (ContentErr uses 8300..8399).
 enum class MediaErr : uint16_t {
-  kRejected = 400,    // the blob failed verification (size, MAC, ciphertext or plaintext digest)
-  kTransfer = 401,    // the HTTP upload or download failed (retry later)
-  kFile = 402,        // a local file could not be read or written
-  kBadPointer = 403,  // an AttachmentPointer with missing or out-of-range fields
-  kTooLarge = 404,    // a file larger than kMaxAttachmentBytes
-  kUnsupported = 405, // e.g. an https:// media URL (not implemented yet)
+  kRejected = 8400,     // the blob failed verification (size, MAC, ciphertext or plaintext digest)
+  kTransfer = 8401,     // the HTTP upload or download failed (retry later)
+  kFile = 8402,         // a local file could not be read or written
+  kBadPointer = 8403,   // an AttachmentPointer with missing or out-of-range fields
+  kTooLarge = 8404,     // a file larger than kMaxAttachmentBytes
+  kUnsupported = 8405,  // e.g. an https:// media URL (not implemented yet)
 };
 
 // The size of the blob for a file of `plaintext_size` bytes.

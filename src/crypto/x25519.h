@@ -25,10 +25,10 @@ using Signature = std::array<uint8_t, kSignatureSize>;
 
 // Detail codes for Module::kCrypto errors.
 enum class CryptoErr : uint16_t {
-  kWeakKey = 1,          // agreement produced the all-zero secret (low-order point)
-  kCipherFailure = 2,    // OpenSSL refused the operation
-  kBadPadding = 3,       // CBC padding invalid after decryption
-  kBadLength = 4,        // input length not valid for the operation
+  kWeakKey = 1001,        // agreement produced the all-zero secret (low-order point)
+  kCipherFailure = 1002,  // OpenSSL refused the operation
+  kBadPadding = 1003,     // CBC padding invalid after decryption
+  kBadLength = 1004,      // input length not valid for the operation
 };
 
 // A fresh clamped private key from `random`.

@@ -27,9 +27,9 @@ namespace sotto::net {
 
 // Detail codes for Module::kNet errors.
 enum class NetErr : uint16_t {
-  kSyscall = 1,     // a system call failed; see errno in logs
-  kAddress = 2,     // an address did not parse
-  kLimit = 3,       // a configured limit was reached
+  kSyscall = 5001,  // a system call failed; see errno in logs
+  kAddress = 5002,  // an address did not parse
+  kLimit = 5003,    // a configured limit was reached
 };
 
 tl::unexpected<Error> NetError(Code code, NetErr detail, const char* message);

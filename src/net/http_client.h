@@ -24,16 +24,16 @@ namespace sotto::net {
 
 // Detail codes for Module::kNet errors from this client (after NetErr's).
 enum class HttpClientErr : uint16_t {
-  kBadUrl = 20,     // the URL did not parse or uses an unsupported scheme
-  kBadHeader = 21,  // an extra header name or value is not allowed
-  kResolve = 22,    // the host name did not resolve
-  kConnect = 23,    // no address accepted the connection
-  kTls = 24,        // TLS setup, handshake or certificate verification failed
-  kTimeout = 25,    // the deadline passed
-  kIo = 26,         // write or read failed, or the response did not parse
-  kTooLarge = 27,   // the response head or body exceeded its limit
-  kBusy = 28,       // too many host-name lookups outstanding
-  kInternal = 29,   // a library failure
+  kBadUrl = 5020,     // the URL did not parse or uses an unsupported scheme
+  kBadHeader = 5021,  // an extra header name or value is not allowed
+  kResolve = 5022,    // the host name did not resolve
+  kConnect = 5023,    // no address accepted the connection
+  kTls = 5024,        // TLS setup, handshake or certificate verification failed
+  kTimeout = 5025,    // the deadline passed
+  kIo = 5026,         // write or read failed, or the response did not parse
+  kTooLarge = 5027,   // the response head or body exceeded its limit
+  kBusy = 5028,       // too many host-name lookups outstanding
+  kInternal = 5029,   // a library failure
 };
 
 inline constexpr size_t kMaxUrlBytes = 2048;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "wire/device_list.h"
+
 namespace sotto::server {
 
 size_t AccountIdHash::operator()(const AccountId& id) const noexcept {
@@ -181,6 +183,10 @@ Result<Accounts::Published> Accounts::PublishDeviceList(const AccountId& account
   SOTTO_RETURN_IF_ERROR(Update(account, [&](store::AccountRecord& r) -> Status {
     if (version <= r.device_list_version) {
       outcome = Published::kStale;
+      return Ok();
+    }
+    if (version - r.device_list_version > wire::kMaxDeviceListVersionStep) {
+      outcome = Published::kTooFar;
       return Ok();
     }
     for (uint32_t id : listed) {

@@ -65,10 +65,12 @@ class Accounts {
                                                   uint32_t max_devices, uint64_t now_ms);
   // Removes a companion (never the primary). kNotFound if it does not exist.
   Status RemoveDevice(const DeviceAddress& device);
-  enum class Published : uint8_t { kPublished, kStale, kMismatch };
+  enum class Published : uint8_t { kPublished, kStale, kMismatch, kTooFar };
   // Stores `signed_list` (wire bytes) as the account's published device list if `version`
-  // is above the stored one (else kStale) and `listed` (ascending) names only existing
-  // devices and every active one (else kMismatch); listed pending devices become active.
+  // is above the stored one (else kStale) by at most wire::kMaxDeviceListVersionStep (else
+  // kTooFar, so no list can leave the version where nothing is above it) and `listed`
+  // (ascending) names only existing devices and every active one (else kMismatch); listed
+  // pending devices become active.
   Result<Published> PublishDeviceList(const AccountId& account, std::string signed_list,
                                       uint64_t version, const std::vector<uint32_t>& listed);
 

@@ -116,7 +116,7 @@ struct ServerConfig {
   GroupsConfig groups;
 };
 
-enum class ConfigErr : uint16_t { kParse = 1, kUnknownKey = 2, kBadValue = 3 };
+enum class ConfigErr : uint16_t { kParse = 7001, kUnknownKey = 7002, kBadValue = 7003 };
 
 // Reads `path` over the defaults in `config`. Errors name the offending key; unknown
 // keys are errors (a typo must not silently fall back to a default).

@@ -19,6 +19,7 @@ namespace {
 
 using internal::AppendDevice;
 using internal::Fail;
+using internal::FailFromError;
 using internal::SessionContext;
 using internal::ToAccountId;
 
@@ -119,6 +120,11 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
                                wire::Response& response, uint64_t now_ms) {
   internal::SessionState& s = ctx.state;
   const auto body = request.body_case();
+  if (body == wire::Request::BODY_NOT_SET) {
+    // An empty request, or one whose body is a field this server does not know.
+    Fail(response, wire::STATUS_BAD_REQUEST, "unknown or empty request type (docs/wire.md)");
+    return true;
+  }
   if (body == wire::Request::kRequestCode) {
     const std::string& handle = request.request_code().handle();
     auto code = codes_.Issue(handle, store::SystemClockMs(), crypto::SystemRandom());
@@ -160,11 +166,15 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
       }
       auto id = accounts_.FindByHandle(handle);
       if (!id) {
-        Fail(response, wire::STATUS_INTERNAL, "store failure");
+        FailFromError(response, id.error());
         break;
       }
       auto record = *id ? accounts_.Get(**id) : Result<std::shared_ptr<const store::AccountRecord>>();
-      if (!*id || !record || *record == nullptr) {
+      if (!record) {
+        FailFromError(response, record.error());
+        break;
+      }
+      if (!*id || *record == nullptr) {
         Fail(response, wire::STATUS_NOT_FOUND, "no account with this handle");
         break;
       }
@@ -180,7 +190,7 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
     case wire::Request::kPrekeyCount: {
       auto count = store_.keys().CountOneTimePreKeys(s.device);
       if (!count) {
-        Fail(response, wire::STATUS_INTERNAL, "store failure");
+        FailFromError(response, count.error());
         break;
       }
       response.mutable_prekey_count()->set_count(*count);
@@ -204,8 +214,8 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
           Fail(response, wire::STATUS_BAD_REQUEST, "unknown presence visibility");
           return true;
       }
-      if (!accounts_.SetPresenceVisibility(s.device.account, v)) {
-        Fail(response, wire::STATUS_INTERNAL, "store failure");
+      if (auto set = accounts_.SetPresenceVisibility(s.device.account, v); !set) {
+        FailFromError(response, set.error());
         break;
       }
       response.mutable_empty();
@@ -222,14 +232,18 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
         done = store_.accounts().RemoveContact(s.device.account, contact);
       } else {
         auto record = accounts_.Get(contact);
-        if (!record || *record == nullptr) {
+        if (!record) {
+          FailFromError(response, record.error());
+          break;
+        }
+        if (*record == nullptr) {
           Fail(response, wire::STATUS_NOT_FOUND, "no such account");
           break;
         }
         done = store_.accounts().AddContact(s.device.account, contact);
       }
       if (!done) {
-        Fail(response, wire::STATUS_INTERNAL, "store failure");
+        FailFromError(response, done.error());
         break;
       }
       response.mutable_empty();
@@ -256,8 +270,8 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
           break;
         }
       }
-      if (!accounts_.SetPushEndpoint(s.device, endpoint)) {
-        Fail(response, wire::STATUS_INTERNAL, "store failure");
+      if (auto set = accounts_.SetPushEndpoint(s.device, endpoint); !set) {
+        FailFromError(response, set.error());
         break;
       }
       response.mutable_empty();
@@ -306,11 +320,7 @@ void ServerCore::HandleRegister(SessionContext& ctx, const wire::RegisterRequest
   }
   auto reg = accounts_.RegisterPrimary(r.handle(), s.remote_static, now, crypto::SystemRandom());
   if (!reg) {
-    if (reg.error().detail == static_cast<uint16_t>(store::StoreErr::kConflict)) {
-      Fail(response, wire::STATUS_CONFLICT, "this device key is registered to another account");
-    } else {
-      Fail(response, wire::STATUS_INTERNAL, "store failure");
-    }
+    FailFromError(response, reg.error());  // kAlreadyExists: the key is another device's
     return;
   }
   if (reg->reregistered) {
@@ -350,13 +360,17 @@ void ServerCore::HandleSubscribe(SessionContext& ctx, const wire::SubscribePrese
     return;
   }
   auto record = accounts_.Get(target);
-  if (!record || *record == nullptr) {
+  if (!record) {
+    FailFromError(response, record.error());
+    return;
+  }
+  if (*record == nullptr) {
     Fail(response, wire::STATUS_NOT_FOUND, "no such account");
     return;
   }
   auto visible = presence_.Visible(target, s.device.account);
   if (!visible) {
-    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    FailFromError(response, visible.error());
     return;
   }
   if (!*visible) {
@@ -400,7 +414,7 @@ void ServerCore::HandleSend(SessionContext& ctx, const wire::Request& request,
   }
   auto record_or = accounts_.Get(recipient);
   if (!record_or) {
-    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    FailFromError(response, record_or.error());
     return;
   }
   const std::shared_ptr<const store::AccountRecord> record = *record_or;

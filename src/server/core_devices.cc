@@ -15,6 +15,7 @@
 namespace sotto::server {
 
 using internal::Fail;
+using internal::FailFromError;
 using internal::IsPublicKey;
 using internal::SessionContext;
 using internal::ToAccountId;
@@ -92,11 +93,8 @@ bool ServerCore::HandleLinkingRequest(SessionContext& ctx, const wire::Request& 
       auto linked =
           accounts_.LinkDevice(*account, s.remote_static, options_.max_devices_per_account, now);
       if (!linked) {
-        if (linked.error().detail == static_cast<uint16_t>(store::StoreErr::kConflict)) {
-          Fail(response, wire::STATUS_CONFLICT, "this device key is registered to another device");
-        } else {
-          Fail(response, wire::STATUS_INTERNAL, "store failure");
-        }
+        // kAlreadyExists: the key is another device's; kNotFound: the account is gone.
+        FailFromError(response, linked.error());
         return true;
       }
       if (!*linked) {
@@ -127,8 +125,12 @@ bool ServerCore::HandleDeviceRequest(SessionContext& ctx, const wire::Request& r
         return true;
       }
       auto record = accounts_.Get(s.device.account);
-      if (!record || *record == nullptr) {
-        Fail(response, wire::STATUS_INTERNAL, "store failure");
+      if (!record) {
+        FailFromError(response, record.error());
+        return true;
+      }
+      if (*record == nullptr) {
+        Fail(response, wire::STATUS_NOT_FOUND, "no such account");
         return true;
       }
       if ((*record)->devices.size() >= options_.max_devices_per_account) {
@@ -182,7 +184,7 @@ void ServerCore::HandlePublishDeviceList(SessionContext& ctx,
   }
   auto primary_keys = store_.keys().GetDeviceKeys(s.device);
   if (!primary_keys) {
-    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    FailFromError(response, primary_keys.error());
     return;
   }
   if (!*primary_keys) {
@@ -210,7 +212,7 @@ void ServerCore::HandlePublishDeviceList(SessionContext& ctx,
   for (const wire::DeviceListEntry& e : list.devices()) {
     auto keys = store_.keys().GetDeviceKeys({s.device.account, e.device_id()});
     if (!keys) {
-      Fail(response, wire::STATUS_INTERNAL, "store failure");
+      FailFromError(response, keys.error());
       return;
     }
     if (!*keys || std::memcmp((*keys)->identity_key.data(), e.identity_key().data(),
@@ -224,7 +226,7 @@ void ServerCore::HandlePublishDeviceList(SessionContext& ctx,
   auto published = accounts_.PublishDeviceList(s.device.account, signed_list.SerializeAsString(),
                                                list.version(), listed);
   if (!published) {
-    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    FailFromError(response, published.error());
     return;
   }
   switch (*published) {
@@ -235,6 +237,11 @@ void ServerCore::HandlePublishDeviceList(SessionContext& ctx,
     case Accounts::Published::kMismatch:
       refuse(wire::STATUS_CONFLICT,
              "the device list must name every active device of the account and only its devices");
+      return;
+    case Accounts::Published::kTooFar:
+      refuse(wire::STATUS_BAD_REQUEST,
+             "the device list's version is more than kMaxDeviceListVersionStep above the "
+             "published one");
       return;
     case Accounts::Published::kPublished:
       break;
@@ -255,7 +262,7 @@ void ServerCore::HandleGetDeviceList(SessionContext& ctx, const wire::GetDeviceL
   }
   auto record = accounts_.Get(target);
   if (!record) {
-    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    FailFromError(response, record.error());
     return;
   }
   if (*record == nullptr) {
@@ -274,7 +281,7 @@ void ServerCore::HandleGetDeviceList(SessionContext& ctx, const wire::GetDeviceL
     auto keys = store_.keys().GetDeviceKeys({target, d.device_id});
     if (!keys) {
       response.clear_device_list();
-      Fail(response, wire::STATUS_INTERNAL, "store failure");
+      FailFromError(response, keys.error());
       return;
     }
     if (*keys) info->set_identity_key((*keys)->identity_key.data(), internal::kPublicKeyBytes);
@@ -297,11 +304,7 @@ void ServerCore::HandleUnlink(SessionContext& ctx, const wire::UnlinkDeviceReque
   const DeviceAddress device{s.device.account, target};
   auto removed = accounts_.RemoveDevice(device);
   if (!removed) {
-    if (removed.error().code == Code::kNotFound) {
-      Fail(response, wire::STATUS_NOT_FOUND, "no such device");
-    } else {
-      Fail(response, wire::STATUS_INTERNAL, "store failure");
-    }
+    FailFromError(response, removed.error());  // kNotFound: no such device
     return;
   }
   if (!store_.keys().DeleteDevice(device) || !queue_.DeleteDevice(device)) {

@@ -87,10 +87,11 @@ bool FromWire(int action, GroupOp& op) {
   }
 }
 
-// A refused group request: the rule's static text, or a store failure.
+// A refused group request: the rule's static text, or the store's error as every handler
+// maps it.
 void FailWith(wire::Response& response, const Error& e) {
   if (e.module != Module::kServer) {
-    Fail(response, wire::STATUS_INTERNAL, "store failure");
+    internal::FailFromError(response, e);
     return;
   }
   wire::StatusCode status = wire::STATUS_INTERNAL;

@@ -68,6 +68,10 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
   return gateway;
 }
 
+std::unique_ptr<Gateway> Gateway::WithoutListeners(GatewayOptions options) {
+  return std::unique_ptr<Gateway>(new Gateway(std::move(options)));
+}
+
 void Gateway::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;

@@ -40,6 +40,9 @@ class Gateway {
   // Binds one listener per loop on `options.listen` (port 0 picks a free port) and
   // starts the loop threads.
   static Result<std::unique_ptr<Gateway>> Start(GatewayOptions options);
+  // A gateway with no listener and no loops, for driving SessionProtocol in-process (tests
+  // and fuzz targets feed it Noise messages directly). `options.core` must be set.
+  static std::unique_ptr<Gateway> WithoutListeners(GatewayOptions options);
   ~Gateway();
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;

@@ -40,14 +40,14 @@ struct GroupIdHash {
 // Why a group request was refused. Error::message is static text naming the rule or
 // limit; core_groups.cc sends it as the response reason.
 enum class GroupErr : uint16_t {
-  kNoGroup = 60,          // no group with this id
-  kNotMember = 61,        // the actor is not a member
-  kNotAdmin = 62,         // the change needs an admin
-  kBadRequest = 63,       // malformed or contradictory (e.g. an account named twice)
-  kTooManyMembers = 64,   // past groups.max_members
-  kTooManyAccounts = 65,  // past groups.max_request_accounts
-  kNoAccount = 66,        // a named account does not exist
-  kConflict = 67,         // the change would change nothing or leave no admin
+  kNoGroup = 7060,          // no group with this id
+  kNotMember = 7061,        // the actor is not a member
+  kNotAdmin = 7062,         // the change needs an admin
+  kBadRequest = 7063,       // malformed or contradictory (e.g. an account named twice)
+  kTooManyMembers = 7064,   // past groups.max_members
+  kTooManyAccounts = 7065,  // past groups.max_request_accounts
+  kNoAccount = 7066,        // a named account does not exist
+  kConflict = 7067,         // the change would change nothing or leave no admin
 };
 
 enum class GroupOp : uint8_t { kCreate, kAdd, kRemove, kLeave, kPromote, kDemote };

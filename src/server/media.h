@@ -39,9 +39,9 @@ inline constexpr size_t kUploadTokenBytes = 32;    // sent as 64 hex characters
 inline constexpr size_t kMediaChunkBytes = size_t{64} * 1024;  // per read/write of a transfer
 
 enum class MediaErr : uint16_t {
-  kTooLarge = 1,       // size above media.max_blob_bytes
-  kTooManyTokens = 2,  // media.max_pending_tokens unused tokens outstanding
-  kIo = 3,             // the blob directory could not be used
+  kTooLarge = 7050,       // size above media.max_blob_bytes
+  kTooManyTokens = 7051,  // media.max_pending_tokens unused tokens outstanding
+  kIo = 7052,             // the blob directory could not be used
 };
 
 // True if `id` has the form of a blob id (22 URL-safe base64 characters).

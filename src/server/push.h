@@ -36,10 +36,10 @@ namespace sotto::server {
 
 // Detail codes for Module::kServer errors from push.
 enum class PushErr : uint16_t {
-  kBadOptions = 20,  // an option is out of range
-  kThread = 21,      // the worker thread could not start
-  kRejected = 22,    // the endpoint answered with a non-2xx status
-  kGone = 23,        // the endpoint answered 404 or 410 (the subscription is gone)
+  kBadOptions = 7020,  // an option is out of range
+  kThread = 7021,      // the worker thread could not start
+  kRejected = 7022,    // the endpoint answered with a non-2xx status
+  kGone = 7023,        // the endpoint answered 404 or 410 (the subscription is gone)
 };
 
 // The only body a push ever carries, sent as application/json.

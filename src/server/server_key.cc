@@ -13,7 +13,7 @@
 namespace sotto::server {
 namespace {
 
-enum class KeyErr : uint16_t { kIo = 10, kFormat = 11, kPermissions = 12 };
+enum class KeyErr : uint16_t { kIo = 7010, kFormat = 7011, kPermissions = 7012 };
 
 tl::unexpected<Error> KeyError(Code code, KeyErr detail, const char* message) {
   return MakeError(code, Module::kServer, static_cast<uint16_t>(detail), message);

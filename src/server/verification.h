@@ -35,24 +35,24 @@ namespace sotto::server {
 
 // Detail codes for Module::kServer errors from VerificationCodes.
 enum class VerifyErr : uint16_t {
-  kBadHandle = 30,          // kInvalidArgument: not an E.164 number
-  kRateLimited = 31,        // kResourceExhausted: registration.code_rate
-  kTooManyPending = 32,     // kResourceExhausted: registration.max_pending_codes
-  kNoCode = 33,             // kNotFound: nothing outstanding (never issued, used, or void)
-  kExpired = 34,            // kFailedPrecondition: past registration.code_ttl_s
-  kWrongCode = 35,          // kUnauthenticated
-  kAttemptsExhausted = 36,  // kResourceExhausted: registration.code_attempts reached
-  kBadOptions = 37,         // kInvalidArgument: CodeOptions out of range
+  kBadHandle = 7030,          // kInvalidArgument: not an E.164 number
+  kRateLimited = 7031,        // kResourceExhausted: registration.code_rate
+  kTooManyPending = 7032,     // kResourceExhausted: registration.max_pending_codes
+  kNoCode = 7033,             // kNotFound: nothing outstanding (never issued, used, or void)
+  kExpired = 7034,            // kFailedPrecondition: past registration.code_ttl_s
+  kWrongCode = 7035,          // kUnauthenticated
+  kAttemptsExhausted = 7036,  // kResourceExhausted: registration.code_attempts reached
+  kBadOptions = 7037,         // kInvalidArgument: CodeOptions out of range
 };
 
 // Detail codes for Module::kServer errors from the code senders.
 enum class CodeSenderErr : uint16_t {
-  kBadInput = 40,   // kInvalidArgument: handle not E.164 or code not kCodeDigits digits
-  kIo = 41,         // kInternal: opening or writing the log failed
-  kQueueFull = 42,  // kResourceExhausted: kMaxWebhookQueue codes waiting
-  kBadUrl = 43,     // kInvalidArgument: the webhook URL does not parse
-  kThread = 44,     // kInternal: the webhook worker could not start
-  kStopped = 45,    // kFailedPrecondition: the webhook sender is shutting down
+  kBadInput = 7040,   // kInvalidArgument: handle not E.164 or code not kCodeDigits digits
+  kIo = 7041,         // kInternal: opening or writing the log failed
+  kQueueFull = 7042,  // kResourceExhausted: kMaxWebhookQueue codes waiting
+  kBadUrl = 7043,     // kInvalidArgument: the webhook URL does not parse
+  kThread = 7044,     // kInternal: the webhook worker could not start
+  kStopped = 7045,    // kFailedPrecondition: the webhook sender is shutting down
 };
 
 inline constexpr size_t kCodeDigits = 6;

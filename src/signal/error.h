@@ -11,24 +11,24 @@
 namespace sotto::signal {
 
 enum class Err : uint16_t {
-  kInvalidMessage = 1,      // malformed bytes, missing fields, bad lengths
-  kInvalidKey = 2,          // a public key that is not 33 bytes starting 0x05, or weak
-  kBadMac = 3,              // the SignalMessage MAC did not verify
-  kInvalidSignature = 4,    // a signed prekey or sender-key message signature failed
-  kDuplicateMessage = 5,    // the message key was already used
-  kUntrustedIdentity = 6,   // the peer's identity key differs from the one we trust
-  kNoSession = 7,           // no session (or sender key) for this address
-  kTooFarInFuture = 8,      // counter jumps past kMaxForwardJump
-  kUnsupportedVersion = 9,  // message version other than 3
-  kLegacyMessage = 10,      // version <= 1
-  kNoPreKey = 11,           // the PreKeySignalMessage names a prekey we do not have
-  kNoSignedPreKey = 12,
-  kStore = 13,              // a store failed
-  kFingerprintVersion = 14, // scannable fingerprints of different versions
-  kFingerprintIdentity = 15,// scannable fingerprint is for other identifiers
-  kCorruptRecord = 16,      // a stored record did not parse
-  kCipher = 17,             // the body cipher failed (padding, length)
-  kTooManyDevices = 18,     // reserved for callers' limits
+  kInvalidMessage = 2001,      // malformed bytes, missing fields, bad lengths
+  kInvalidKey = 2002,          // a public key that is not 33 bytes starting 0x05, or weak
+  kBadMac = 2003,              // the SignalMessage MAC did not verify
+  kInvalidSignature = 2004,    // a signed prekey or sender-key message signature failed
+  kDuplicateMessage = 2005,    // the message key was already used
+  kUntrustedIdentity = 2006,   // the peer's identity key differs from the one we trust
+  kNoSession = 2007,           // no session (or sender key) for this address
+  kTooFarInFuture = 2008,      // counter jumps past kMaxForwardJump
+  kUnsupportedVersion = 2009,  // message version other than 3
+  kLegacyMessage = 2010,       // version <= 1
+  kNoPreKey = 2011,            // the PreKeySignalMessage names a prekey we do not have
+  kNoSignedPreKey = 2012,
+  kStore = 2013,                // a store failed
+  kFingerprintVersion = 2014,   // scannable fingerprints of different versions
+  kFingerprintIdentity = 2015,  // scannable fingerprint is for other identifiers
+  kCorruptRecord = 2016,        // a stored record did not parse
+  kCipher = 2017,               // the body cipher failed (padding, length)
+  kTooManyDevices = 2018,       // reserved for callers' limits
 };
 
 inline tl::unexpected<Error> SignalError(Code code, Err detail, const char* message) {

@@ -35,12 +35,12 @@ inline constexpr uint32_t kPrimaryDeviceId = 1;
 using GroupId = std::array<uint8_t, 16>;
 
 enum class StoreErr : uint16_t {
-  kBackend = 1,    // the backend failed (I/O, corruption); the message says which
-  kCorrupt = 2,    // a stored record did not parse
-  kQueueFull = 3,  // a recipient queue is at its depth limit (WriteRequest::max_depth)
-  kConflict = 4,   // e.g. a Noise key that already belongs to another device
-  kClosed = 5,     // the store is shutting down
-  kInvalid = 6,    // a request broke a documented limit (e.g. kMaxDedupeIdBytes)
+  kBackend = 6001,    // the backend failed (I/O, corruption); the message says which
+  kCorrupt = 6002,    // a stored record did not parse
+  kQueueFull = 6003,  // a recipient queue is at its depth limit (WriteRequest::max_depth)
+  kConflict = 6004,   // e.g. a Noise key that already belongs to another device
+  kClosed = 6005,     // the store is shutting down
+  kInvalid = 6006,    // a request broke a documented limit (e.g. kMaxDedupeIdBytes)
 };
 
 tl::unexpected<Error> StoreError(Code code, StoreErr detail, const char* message);

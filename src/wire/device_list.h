@@ -26,6 +26,10 @@ inline constexpr size_t kMaxDeviceListEntries = 16;  // server::kMaxDevicesPerAc
 inline constexpr size_t kDeviceListSignatureBytes = 64;
 inline constexpr size_t kIdentityKeyBytes = 33;  // 0x05 || Curve25519
 inline constexpr size_t kAccountIdBytes = 16;
+// A published list's version must be above the published one by at most this much: a
+// primary steps by 1, and no single list can jump to where no version is left above it
+// (2^64 - 1), which would leave the account unable to publish again.
+inline constexpr uint64_t kMaxDeviceListVersionStep = 1'000'000;
 
 // Parses `bytes` (a serialized DeviceList) and checks its shape: at most
 // kMaxDeviceListBytes, a 16-byte account id, version >= 1, 1..kMaxDeviceListEntries

@@ -28,10 +28,10 @@ inline constexpr size_t kE164MaxDigits = 15;
 bool IsE164(std::string_view handle);
 
 enum class WireErr : uint16_t {
-  kMalformed = 1,  // protobuf did not parse
-  kUnknown = 2,    // a frame with no known body
-  kTooLarge = 3,   // over a size limit
-  kVersion = 4,    // unsupported wire version
+  kMalformed = 4001,  // protobuf did not parse
+  kUnknown = 4002,    // a frame with no known body
+  kTooLarge = 4003,   // over a size limit
+  kVersion = 4004,    // unsupported wire version
 };
 
 tl::unexpected<Error> WireError(Code code, WireErr detail, const char* message);

@@ -25,6 +25,47 @@ inline void Fail(wire::Response& r, wire::StatusCode code, const char* reason) {
   r.set_reason(reason);
 }
 
+// --- From an Error to the wire (docs/wire.md "Status codes") ---
+// The one mapping from an Error of the layers below the handlers (store, accounts, groups)
+// to the status a client gets: by canonical code, so a missing account is NOT_FOUND and a
+// failing store INTERNAL wherever they happen; a recipient queue at its depth limit is the
+// one detail with a status of its own.
+inline wire::StatusCode StatusFor(const Error& e) {
+  if (e.module == Module::kStore &&
+      e.detail == static_cast<uint16_t>(store::StoreErr::kQueueFull)) {
+    return wire::STATUS_QUEUE_FULL;
+  }
+  switch (e.code) {
+    case Code::kInvalidArgument:
+    case Code::kOutOfRange:
+    case Code::kUnimplemented:
+      return wire::STATUS_BAD_REQUEST;
+    case Code::kNotFound:
+      return wire::STATUS_NOT_FOUND;
+    case Code::kAlreadyExists:
+    case Code::kFailedPrecondition:
+      return wire::STATUS_CONFLICT;
+    case Code::kPermissionDenied:
+      return wire::STATUS_PERMISSION_DENIED;
+    case Code::kUnauthenticated:
+      return wire::STATUS_UNAUTHENTICATED;
+    case Code::kResourceExhausted:
+    case Code::kUnavailable:
+      return wire::STATUS_UNAVAILABLE;
+    case Code::kInternal:
+    case Code::kDataLoss:
+      return wire::STATUS_INTERNAL;
+  }
+  return wire::STATUS_INTERNAL;
+}
+
+// Refuses with StatusFor(e). The reason is e's static message, except that a failure on
+// the server's side (STATUS_INTERNAL) is told only as "store failure".
+inline void FailFromError(wire::Response& r, const Error& e) {
+  const wire::StatusCode status = StatusFor(e);
+  Fail(r, status, status == wire::STATUS_INTERNAL ? "store failure" : e.message);
+}
+
 inline bool ToAccountId(const std::string& bytes, store::AccountId& out) {
   if (bytes.size() != out.size()) return false;
   std::memcpy(out.data(), bytes.data(), out.size());

@@ -72,6 +72,7 @@ Verdict SessionProtocol::OnHandshake(SessionState& s, ByteSpan message, SessionO
       return failed(CloseCause::kHandshakeFailed);
     }
     if (hello.wire_version() != wire::kWireVersion) return failed(CloseCause::kUnsupportedVersion);
+    s.client_hello = true;
   }
   if (pipe.NextAction() == noise::HandshakeAction::kWriteMessage) {
     wire::ServerHello hello;
@@ -83,6 +84,8 @@ Verdict SessionProtocol::OnHandshake(SessionState& s, ByteSpan message, SessionO
     if (!out.WriteMessage(*reply)) return Verdict::Close(CloseCause::kIoError, SendClose::kNo);
   }
   if (!pipe.IsFinished()) return Verdict::Keep();
+  // No hello means no version: refused like an unknown one (docs/wire.md).
+  if (!s.client_hello) return failed(CloseCause::kUnsupportedVersion);
   Verdict v = FinishHandshake(s);
   became_open = v.keep;
   if (v.keep && s.authenticated) {

@@ -59,6 +59,7 @@ struct SessionState {
   TokenBucket requests;
   net::IpKey peer;  // the source (IPv4, or IPv6 /64) for per-source limits
   std::unique_ptr<noise::NoisePipe> handshake;  // only during the handshake
+  bool client_hello = false;  // a ClientHello with kWireVersion arrived in the handshake
   noise::CipherState send;
   noise::CipherState receive;
   store::StaticKey remote_static{};
