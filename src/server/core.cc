@@ -25,6 +25,12 @@ using internal::ToAccountId;
 
 constexpr size_t kMaxAcksPerFrame = 4'096;
 constexpr size_t kPurgeBatch = 10'000;
+// What an envelope frame adds to its stored payload on the wire: the frame's field tag
+// and length, the seq field, the AEAD tag and the length prefix (an upper bound).
+constexpr size_t kEnvelopeFrameOverhead = 64;
+// Messages one queue read fetches while catching up: a read that finds the write budget
+// used up after a few large envelopes wastes at most this many.
+constexpr size_t kPumpReadBatch = 32;
 
 uint64_t DeviceHash(const DeviceAddress& d) { return store::DeviceAddressHash{}(d); }
 
@@ -470,9 +476,7 @@ void ServerCore::HandleSend(SessionContext& ctx, const wire::Request& request,
       envelope.set_ciphertext(m.ciphertext());
       wire::Frame frame;
       *frame.mutable_envelope() = envelope;
-      link->Post([frame = std::move(frame)](SessionContext& c) {
-        c.protocol.SendFrame(c.state, frame, c.out);
-      });
+      link->Post([this, frame = std::move(frame)](SessionContext& c) { SendOnlineOnly(c, frame); });
     }
     response.mutable_send();
     return;
@@ -557,8 +561,9 @@ void ServerCore::Fanout(store::WriteRequest& request, const store::WriteResult& 
 void ServerCore::DeliverNotified(SessionContext& ctx, uint64_t seq, const std::string& payload) {
   internal::DeviceSession* ds = ctx.state.messaging.get();
   if (ds == nullptr || seq <= ds->sent_up_to) return;
-  if (!ds->catch_up && seq == ds->sent_up_to + 1 &&
-      ds->in_flight.size() < options_.store.delivery_window) {
+  ds->catch_up = ds->catch_up || seq != ds->sent_up_to + 1 ||
+                 ds->in_flight.size() >= options_.store.delivery_window;
+  if (!ds->catch_up && !ds->write_blocked && EnvelopeFitsOrBlock(ctx, payload.size())) {
     SendEnvelope(ctx, seq, payload);
     return;
   }
@@ -566,28 +571,58 @@ void ServerCore::DeliverNotified(SessionContext& ctx, uint64_t seq, const std::s
   Pump(ctx);
 }
 
-void ServerCore::Pump(SessionContext& ctx) {
+bool ServerCore::EnvelopeFitsOrBlock(SessionContext& ctx, size_t payload_bytes) {
+  if (ctx.protocol.EnvelopeFits(ctx.out, payload_bytes + kEnvelopeFrameOverhead)) return true;
+  ctx.state.messaging->write_blocked = true;
+  metrics_.deliveries_held_back.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+void ServerCore::OnWriteQueueDrained(SessionContext& ctx) {
   internal::DeviceSession* ds = ctx.state.messaging.get();
-  if (ds == nullptr || !ds->catch_up) return;
-  const size_t window = options_.store.delivery_window;
-  if (ds->in_flight.size() >= window) return;  // resumes when acks come
-  const size_t want = window - ds->in_flight.size();
-  auto batch = queue_.Read(ctx.state.device, ds->sent_up_to, want, store::SystemClockMs());
-  if (!batch) {
-    spdlog::warn("reading a device queue failed: {}", batch.error().ToString());
+  if (ds == nullptr) return;
+  ds->write_blocked = false;
+  Pump(ctx);
+}
+
+void ServerCore::SendOnlineOnly(SessionContext& ctx, const wire::Frame& frame) {
+  // Best effort by definition: without room it is dropped rather than let a sender fill
+  // the recipient's write queue and get it closed as a slow reader.
+  if (!ctx.protocol.EnvelopeFits(ctx.out,
+                                 frame.envelope().ByteSizeLong() + kEnvelopeFrameOverhead)) {
+    metrics_.online_only_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  for (const store::StoredMessage& m : *batch) {
-    SendEnvelope(ctx, m.seq, m.payload);
-    if (ctx.state.messaging.get() != ds) return;  // the connection closed while writing
-  }
-  if (batch->size() < want) {
-    ds->catch_up = false;
-    if (!ds->queue_empty_sent) {
-      ds->queue_empty_sent = true;
-      wire::Frame frame;
-      frame.mutable_queue_empty();
-      ctx.protocol.SendFrame(ctx.state, frame, ctx.out);
+  ctx.protocol.SendFrame(ctx.state, frame, ctx.out);
+}
+
+// Sends from the store what the delivery window and the write budget allow. Stops at the
+// first envelope that does not fit the write budget; OnWriteQueueDrained resumes there.
+void ServerCore::Pump(SessionContext& ctx) {
+  internal::DeviceSession* ds = ctx.state.messaging.get();
+  if (ds == nullptr || !ds->catch_up || ds->write_blocked) return;
+  const size_t window = options_.store.delivery_window;
+  while (ds->in_flight.size() < window) {  // else it resumes when acks come
+    const size_t want = std::min(window - ds->in_flight.size(), kPumpReadBatch);
+    auto batch = queue_.Read(ctx.state.device, ds->sent_up_to, want, store::SystemClockMs());
+    if (!batch) {
+      spdlog::warn("reading a device queue failed: {}", batch.error().ToString());
+      return;
+    }
+    for (const store::StoredMessage& m : *batch) {
+      if (!EnvelopeFitsOrBlock(ctx, m.payload.size())) return;
+      SendEnvelope(ctx, m.seq, m.payload);
+      if (ctx.state.messaging.get() != ds) return;  // the connection closed while writing
+    }
+    if (batch->size() < want) {
+      ds->catch_up = false;
+      if (!ds->queue_empty_sent) {
+        ds->queue_empty_sent = true;
+        wire::Frame frame;
+        frame.mutable_queue_empty();
+        ctx.protocol.SendFrame(ctx.state, frame, ctx.out);
+      }
+      return;
     }
   }
 }
@@ -692,6 +727,10 @@ std::string ServerCore::RenderPrometheus() const {
           v(metrics_.device_lists_refused));
   counter("provision_frames_relayed_total", "provisioning messages relayed",
           v(metrics_.provision_frames_relayed));
+  counter("deliveries_held_back_total", "envelopes that waited for the write queue to drain",
+          v(metrics_.deliveries_held_back));
+  counter("online_only_dropped_total", "online-only envelopes dropped for a full write queue",
+          v(metrics_.online_only_dropped));
   AppendGroupPrometheus(out);
   const store::QueueStats q = queue_.stats();
   counter("store_commits_total", "group commits (one fsync each)", q.commits);

@@ -76,6 +76,9 @@ struct CoreMetrics {
   Counter group_copies_queued{0};
   Counter group_copies_skipped_full{0};  // a member device's queue was at max_queue_depth
   Counter group_changes{0};
+  // Delivery within the connection's write budget (docs/server.md, "Write budget").
+  Counter deliveries_held_back{0};  // an envelope waited for the write queue to drain
+  Counter online_only_dropped{0};   // an online-only envelope found no room: dropped
 };
 
 struct CoreOptions {
@@ -114,6 +117,9 @@ class ServerCore {
   bool HandleRequest(internal::SessionContext& ctx, const wire::Request& request,
                      wire::Response& response, uint64_t now_ms);
   void OnDeliveryAck(internal::SessionContext& ctx, const wire::DeliveryAck& ack);
+  // The connection's write queue drained after delivery was held back for the write
+  // budget (SessionProtocol::OnWriteQueueDrained): sends what fits now.
+  void OnWriteQueueDrained(internal::SessionContext& ctx);
 
   // Serves media_upload/media_location with `media` (must outlive the core); without it
   // they get STATUS_MEDIA_DISABLED. Call before the gateway starts.
@@ -142,6 +148,11 @@ class ServerCore {
   void Pump(internal::SessionContext& ctx);
   void SendEnvelope(internal::SessionContext& ctx, uint64_t seq, const std::string& payload);
   void DeliverNotified(internal::SessionContext& ctx, uint64_t seq, const std::string& payload);
+  // Whether a stored envelope of `payload_bytes` fits the connection's write budget now;
+  // if not, marks the connection blocked until its write queue drains.
+  bool EnvelopeFitsOrBlock(internal::SessionContext& ctx, size_t payload_bytes);
+  // An online-only envelope (typing): sent if it fits the write budget, else dropped.
+  void SendOnlineOnly(internal::SessionContext& ctx, const wire::Frame& frame);
   void NotifyPreKeysLow(const store::DeviceAddress& device, uint32_t count);
   // --- Linked devices (core_devices.cc, docs/devices.md) ---
   // Requests any connection may make (provisioning, linking); false if not one of them.

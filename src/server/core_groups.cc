@@ -370,7 +370,7 @@ bool ServerCore::HandleGroupSend(SessionContext& ctx, const wire::Request& reque
         if (to == s.device) continue;
         auto link = router_.Find(to);
         if (!link) continue;
-        link->Post([frame](SessionContext& c) { c.protocol.SendFrame(c.state, frame, c.out); });
+        link->Post([this, frame](SessionContext& c) { SendOnlineOnly(c, frame); });
         ++sent;
       }
     }

@@ -84,6 +84,8 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
     return true;
   }
 
+  size_t QueuedBytes() const override { return queued_bytes_; }
+
   void Shutdown() {
     Close(CloseCause::kShutdown, internal::SendClose::kYes);
   }
@@ -127,7 +129,12 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
   void WriteNext() {
     if (queue_.empty()) {
       writing_ = false;
-      if (closing_) FinishClose();
+      if (closing_) {
+        FinishClose();
+      } else if (!closed_) {
+        // Everything was written: envelopes held back for the write budget may go now.
+        owner_.protocol.OnWriteQueueDrained(state_, *this);
+      }
       return;
     }
     writing_ = true;

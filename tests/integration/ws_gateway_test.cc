@@ -101,6 +101,10 @@ class WsClient {
   }
 
   const noise::KeyPair& static_key() const { return key_; }
+  // A small socket receive buffer: the kernel holds little that the client does not read.
+  void ShrinkReceiveBuffer(int bytes) {
+    ws_.next_layer().set_option(asio::socket_base::receive_buffer_size(bytes));
+  }
 
   bool ready_ = false;
   noise::HandshakePattern pattern_ = noise::HandshakePattern::kXX;
@@ -222,6 +226,108 @@ TEST(WsGateway, SigtermClosesWebSocketSessionsWithShutdown) {
   auto close = c.Receive();
   ASSERT_TRUE(close && close->has_close());
   EXPECT_EQ(close->close().reason(), wire::CLOSE_SHUTDOWN);
+}
+
+// The poison queue of issue 12 over WebSocket: a backlog of maximum-size envelopes, many
+// times the write budget (limits.max_write_queue_bytes) and the delivery window, drains
+// in order instead of getting the device closed as a slow reader; and a device that does
+// not read while messages arrive gets them all when it does.
+constexpr size_t kBigBytes = 60'000;
+
+std::string BigBody(int i) {
+  std::string body = std::to_string(i) + ":";
+  body.resize(kBigBytes, static_cast<char>('a' + i % 26));
+  return body;
+}
+
+void SendBig(testing::TestDevice& from, const testing::TestDevice& to, int count,
+             const std::string& prefix) {
+  for (int i = 0; i < count; ++i) {
+    auto r = from.conn->Call(testing::SendTo(to, {1}, prefix + std::to_string(i), BigBody(i)));
+    ASSERT_TRUE(r) << i << ": " << r.error().ToString();
+    ASSERT_EQ(r->status(), wire::STATUS_OK) << i << ": " << r->reason();
+  }
+}
+
+void DrainInOrder(WsClient& c, int count, const std::string& prefix, size_t ack_every,
+                  bool expect_queue_empty = true) {
+  std::vector<uint64_t> pending;
+  auto ack = [&] {
+    wire::Frame f;
+    for (uint64_t seq : pending) f.mutable_delivery_ack()->add_seqs(seq);
+    c.Send(f);
+    pending.clear();
+  };
+  int i = 0;
+  while (i < count) {
+    auto f = c.Receive();
+    ASSERT_TRUE(f) << "connection ended before envelope " << i;
+    ASSERT_FALSE(f->has_close()) << "closed before envelope " << i << ": " << f->close().detail();
+    if (!f->has_envelope()) continue;
+    ASSERT_EQ(f->envelope().message_id(), prefix + std::to_string(i)) << "out of order";
+    ASSERT_EQ(f->envelope().ciphertext(), BigBody(i));
+    pending.push_back(f->envelope().seq());
+    if (pending.size() == ack_every) ack();
+    ++i;
+  }
+  ack();
+  if (!expect_queue_empty) return;  // sent once per connection
+  for (;;) {
+    auto f = c.Receive();
+    ASSERT_TRUE(f && !f->has_close() && !f->has_envelope()) << "expected QueueEmpty";
+    if (f->has_queue_empty()) return;
+  }
+}
+
+constexpr char kSlowReaderCloses[] = "sotto_connections_closed_total{reason=\"slow_reader\"}";
+
+testing::SottodOptions BudgetConfig(const std::string& window) {
+  testing::SottodOptions o;
+  o.config_toml =
+      "[store]\nsync = false\ndelivery_window = " + window + "\n[limits]\nrequest_rate_per_s = 0\n";
+  return o;
+}
+
+TEST(WsGateway, BacklogOfMaximumSizeEnvelopesDrainsInOrderAfterReconnect) {
+  testing::SottodProcess server(BudgetConfig("32"));
+  auto ws = std::make_unique<WsClient>(server.ws_port(), server.server_key());
+  ASSERT_TRUE(ws->ready_);
+  auto registered = RegisterOverWs(*ws, server, "+15557770010");
+  ASSERT_TRUE(registered);
+  ASSERT_EQ(registered->status(), wire::STATUS_OK);
+  testing::TestDevice to;
+  to.account_id = registered->register_().account_id();
+  const noise::KeyPair key = ws->static_key();
+  ws.reset();  // offline
+  auto sender = testing::RegisterDevice(server, "+15557770011");
+  ASSERT_TRUE(sender);
+  constexpr int kMessages = 100;  // 23 times the write budget, 3 times the window
+  SendBig(*sender, to, kMessages, "big-");
+  WsClient back(server.ws_port(), server.server_key(), key);
+  ASSERT_TRUE(back.ready_);
+  DrainInOrder(back, kMessages, "big-", 16);
+  EXPECT_EQ(server.Metric(kSlowReaderCloses), 0);
+  EXPECT_GT(server.Metric("sotto_deliveries_held_back_total"), 0) << "the budget never bound";
+}
+
+TEST(WsGateway, OnlineDeviceThatReadsLateGetsEverything) {
+  // The default window (256): more than the 150 messages, so only the budget holds them.
+  testing::SottodProcess server(BudgetConfig("256"));
+  WsClient ws(server.ws_port(), server.server_key());
+  ASSERT_TRUE(ws.ready_);
+  auto registered = RegisterOverWs(ws, server, "+15557770012");
+  ASSERT_TRUE(registered);
+  ASSERT_EQ(registered->status(), wire::STATUS_OK);
+  testing::TestDevice to;
+  to.account_id = registered->register_().account_id();
+  ws.ShrinkReceiveBuffer(16 * 1024);
+  auto sender = testing::RegisterDevice(server, "+15557770013");
+  ASSERT_TRUE(sender);
+  constexpr int kMessages = 150;
+  SendBig(*sender, to, kMessages, "late-");  // the WebSocket client reads nothing meanwhile
+  DrainInOrder(ws, kMessages, "late-", 1, /*expect_queue_empty=*/false);
+  EXPECT_EQ(server.Metric(kSlowReaderCloses), 0);
+  EXPECT_GT(server.Metric("sotto_deliveries_held_back_total"), 0) << "the budget never bound";
 }
 
 }  // namespace

@@ -45,6 +45,7 @@ struct Connection final : net::IoHandler, SessionOutput {
   void OnIo(uint32_t events) override;
   // Sends one Noise message with its 2-byte length prefix.
   bool WriteMessage(ByteSpan noise_message) override;
+  size_t QueuedBytes() const override { return pending ? pending->size() : 0; }
   std::shared_ptr<SessionLink> MakeLink() override;
   void CloseFromSession(CloseCause cause) override;
 

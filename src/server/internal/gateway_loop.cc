@@ -340,6 +340,9 @@ void GatewayLoop::Flush(Connection* c) {
   }
   c->pending.reset();
   SetWriteInterest(c, false);
+  // The socket took everything: envelopes held back for the write budget may go now
+  // (they go straight to the socket; what it does not take queues again).
+  if (c->state == ConnState::kOpen) protocol_.OnWriteQueueDrained(c->session, *c);
 }
 
 void GatewayLoop::SetWriteInterest(Connection* c, bool on) {

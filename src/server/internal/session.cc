@@ -232,6 +232,20 @@ void SessionProtocol::OnClosed(SessionState& s) {
   gateway_.options().core->OnOffline(s);
 }
 
+bool SessionProtocol::EnvelopeFits(SessionOutput& out, size_t frame_bytes) const {
+  const size_t queued = out.QueuedBytes();
+  if (queued == 0) return true;
+  const GatewayLimits& limits = gateway_.options().limits;
+  const size_t reserve = size_t{limits.max_frame_bytes} + wire::kLengthPrefixSize;
+  return queued + frame_bytes + reserve <= limits.max_write_queue_bytes;
+}
+
+void SessionProtocol::OnWriteQueueDrained(SessionState& s, SessionOutput& out) {
+  if (!s.messaging || !s.messaging->write_blocked) return;
+  SessionContext ctx{*this, s, out};
+  gateway_.options().core->OnWriteQueueDrained(ctx);
+}
+
 bool SessionProtocol::SendFrame(SessionState& s, const wire::Frame& frame, SessionOutput& out) {
   wire::SerializeFrame(frame, frame_bytes_);
   if (frame_bytes_.size() + noise::kTagSize > gateway_.options().limits.max_frame_bytes) {

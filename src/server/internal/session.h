@@ -42,6 +42,9 @@ struct DeviceSession {
   bool catch_up = true;               // the store may hold seqs > sent_up_to not yet sent
   bool read_posted = false;           // a queue read is scheduled on this thread
   bool queue_empty_sent = false;
+  // An envelope did not fit the connection's write budget (SessionProtocol::EnvelopeFits):
+  // delivery waits until the transport reports its write queue drained (OnWriteQueueDrained).
+  bool write_blocked = false;
   std::vector<InFlight> in_flight;    // sent, not yet acked; seq order
   std::vector<store::AccountId> presence_subscriptions;
 };
@@ -74,6 +77,10 @@ class SessionOutput {
   virtual ~SessionOutput() = default;
   // False if the transport closed the connection (e.g. its write queue overflowed).
   virtual bool WriteMessage(ByteSpan noise_message) = 0;
+  // Bytes written but not yet taken by the socket: what counts against
+  // limits.max_write_queue_bytes. When it drops back to 0 after an envelope was held back,
+  // the transport calls SessionProtocol::OnWriteQueueDrained.
+  virtual size_t QueuedBytes() const = 0;
   // A new link to this connection (called once, at authentication).
   virtual std::shared_ptr<SessionLink> MakeLink() = 0;
   // Closes the connection from inside a posted function (e.g. replaced by a newer one).
@@ -109,6 +116,15 @@ class SessionProtocol {
   void SendCloseFrame(SessionState& s, CloseCause cause, SessionOutput& out);
   // The transport calls this once when the connection closes, whatever the cause.
   void OnClosed(SessionState& s);
+  // Whether an envelope frame of about `frame_bytes` (as written: tag and prefix included)
+  // may be written now. Envelopes leave one largest frame of the write queue
+  // (limits.max_write_queue_bytes) free for responses, pings and Close frames, so only
+  // those can overflow it (a peer that does not read); one envelope is always allowed
+  // into an empty queue, so delivery always progresses.
+  bool EnvelopeFits(SessionOutput& out, size_t frame_bytes) const;
+  // The transport calls this when its write queue emptied (the socket took everything):
+  // delivery held back by EnvelopeFits resumes. Cheap when nothing was held back.
+  void OnWriteQueueDrained(SessionState& s, SessionOutput& out);
   // Marks the session authenticated as `device` and starts its messaging.
   void Authenticate(SessionState& s, const store::DeviceAddress& device, SessionOutput& out);
   Gateway& gateway() { return gateway_; }
