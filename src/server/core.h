@@ -76,6 +76,9 @@ struct CoreMetrics {
   Counter group_copies_queued{0};
   Counter group_copies_skipped_full{0};  // a member device's queue was at max_queue_depth
   Counter group_changes{0};
+  Counter group_update_bytes_queued{0};  // GroupUpdate payload bytes stored, all copies
+  Counter group_changes_rate_limited{0};
+  Counter group_adds_refused{0};  // accounts a create/add skipped: they refuse (consent)
 };
 
 struct CoreOptions {
@@ -168,6 +171,8 @@ class ServerCore {
                          wire::Response& response);
   void HandleGetGroupDevices(internal::SessionContext& ctx, const wire::GetGroupDevicesRequest& r,
                              wire::Response& response);
+  void HandleSetGroupAdds(internal::SessionContext& ctx, const wire::SetGroupAddsRequest& r,
+                          wire::Response& response);
   bool HandleGroupSend(internal::SessionContext& ctx, const wire::Request& request,
                        wire::Response& response);
   void AppendGroupPrometheus(std::string& out) const;
