@@ -137,6 +137,17 @@ Status Accounts::SetPresenceVisibility(const AccountId& account,
   });
 }
 
+Status Accounts::SetGroupAdds(const AccountId& account, store::GroupAdds adds) {
+  return Update(account, [&](store::AccountRecord& r) -> Status {
+    r.group_adds = adds;
+    return Ok();
+  });
+}
+
+Result<bool> Accounts::HasContact(const AccountId& owner, const AccountId& contact) {
+  return store_.HasContact(owner, contact);
+}
+
 Result<std::optional<DeviceAddress>> Accounts::LinkDevice(const AccountId& account,
                                                           const StaticKey& key,
                                                           uint32_t max_devices, uint64_t now_ms) {

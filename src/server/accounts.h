@@ -56,6 +56,10 @@ class Accounts {
   Status SetRegistrationId(const DeviceAddress& device, uint32_t registration_id);
   Status SetPushEndpoint(const DeviceAddress& device, const std::string& endpoint);
   Status SetPresenceVisibility(const AccountId& account, store::PresenceVisibility visibility);
+  // Groups consent (docs/server.md "Groups"): who may add `account` to a group, and
+  // whether `owner` has `contact` as a contact (the store's contact list, not cached).
+  Status SetGroupAdds(const AccountId& account, store::GroupAdds adds);
+  Result<bool> HasContact(const AccountId& owner, const AccountId& contact);
 
   // --- Linked devices (docs/devices.md) ---
   // Adds `key` to `account` as a pending device with the next device id (ids are never

@@ -213,7 +213,11 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
   SOTTO_RETURN_IF_ERROR(table("groups", [&](TableReader& r) {
     GroupsConfig& c = config.groups;
     return r.Unsigned("max_members", c.max_members) &&
-           r.Unsigned("max_request_accounts", c.max_request_accounts);
+           r.Unsigned("max_request_accounts", c.max_request_accounts) &&
+           r.Double("account_change_rate_per_s", c.account_change_rate.per_second) &&
+           r.Double("account_change_burst", c.account_change_rate.burst) &&
+           r.Double("group_change_rate_per_s", c.group_change_rate.per_second) &&
+           r.Double("group_change_burst", c.group_change_rate.burst);
   }));
   return ValidateConfig(config, error_detail);
 }
@@ -312,6 +316,12 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
   }
   if (gr.max_request_accounts == 0 || gr.max_request_accounts > kMaxGroupMembersLimit) {
     return bad("groups.max_request_accounts must be in 1..1024");
+  }
+  if (gr.account_change_rate.per_second > 0 && gr.account_change_rate.burst < 1) {
+    return bad("groups.account_change_burst must be at least 1 when an account change rate is set");
+  }
+  if (gr.group_change_rate.per_second > 0 && gr.group_change_rate.burst < 1) {
+    return bad("groups.group_change_burst must be at least 1 when a group change rate is set");
   }
   return Ok();
 }

@@ -97,6 +97,11 @@ inline constexpr uint32_t kMaxGroupMembersLimit = 1'024;
 struct GroupsConfig {
   uint32_t max_members = 1'024;           // per group, the creator included; 1..1024
   uint32_t max_request_accounts = 1'024;  // accounts one create/modify request may name; 1..1024
+  // Group changes (create_group, modify_group): token buckets per acting account and per
+  // group (leaving is never held back by the group's bucket). The group's is twice the
+  // account's so that one admin alone cannot use it all up.
+  RateLimit account_change_rate{1, 30};  // per account: changes/s, burst
+  RateLimit group_change_rate{2, 60};    // per group: changes/s, burst
 };
 
 struct ServerConfig {

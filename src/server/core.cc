@@ -301,6 +301,7 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
     case wire::Request::kGetGroup:
     case wire::Request::kGetGroupDevices:
     case wire::Request::kGroupSend:
+    case wire::Request::kSetGroupAdds:
       return HandleGroupRequest(ctx, request, response);
     case wire::Request::kRequestCode:
     case wire::Request::kRegister:

@@ -79,6 +79,9 @@ struct CoreMetrics {
   // Delivery within the connection's write budget (docs/server.md, "Write budget").
   Counter deliveries_held_back{0};  // an envelope waited for the write queue to drain
   Counter online_only_dropped{0};   // an online-only envelope found no room: dropped
+  Counter group_update_bytes_queued{0};  // GroupUpdate payload bytes stored, all copies
+  Counter group_changes_rate_limited{0};
+  Counter group_adds_refused{0};  // accounts a create/add skipped: they refuse (consent)
 };
 
 struct CoreOptions {
@@ -179,6 +182,8 @@ class ServerCore {
                          wire::Response& response);
   void HandleGetGroupDevices(internal::SessionContext& ctx, const wire::GetGroupDevicesRequest& r,
                              wire::Response& response);
+  void HandleSetGroupAdds(internal::SessionContext& ctx, const wire::SetGroupAddsRequest& r,
+                          wire::Response& response);
   bool HandleGroupSend(internal::SessionContext& ctx, const wire::Request& request,
                        wire::Response& response);
   void AppendGroupPrometheus(std::string& out) const;

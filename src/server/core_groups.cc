@@ -1,5 +1,5 @@
 // The server core's group requests: create_group, modify_group, get_group,
-// get_group_devices and group_send (docs/wire.md "Groups", docs/server.md "Groups").
+// get_group_devices, group_send and set_group_adds (docs/wire.md "Groups", docs/server.md "Groups").
 // Membership rules live in groups.cc; this file turns them into frames and queue writes.
 #include <algorithm>
 #include <string>
@@ -61,6 +61,10 @@ wire::GroupAction ToWire(GroupOp op) {
       return wire::GROUP_PROMOTE;
     case GroupOp::kDemote:
       return wire::GROUP_DEMOTE;
+    case GroupOp::kLeaveRefuse:
+      return wire::GROUP_LEAVE;  // the refusal is the leaver's business, not the group's
+    case GroupOp::kAllowReadd:
+      return wire::GROUP_ALLOW_READD;
   }
   return wire::GROUP_CREATE;
 }
@@ -81,6 +85,12 @@ bool FromWire(int action, GroupOp& op) {
       return true;
     case wire::GROUP_DEMOTE:
       op = GroupOp::kDemote;
+      return true;
+    case wire::GROUP_LEAVE_REFUSE:
+      op = GroupOp::kLeaveRefuse;
+      return true;
+    case wire::GROUP_ALLOW_READD:
+      op = GroupOp::kAllowReadd;
       return true;
     default:
       return false;  // GROUP_CREATE is create_group's; unknown values
@@ -111,7 +121,11 @@ void FailWith(wire::Response& response, const Error& e) {
       break;
     case GroupErr::kTooManyMembers:
     case GroupErr::kTooManyAccounts:
+    case GroupErr::kTooManyRefusals:
       status = wire::STATUS_TOO_LARGE;
+      break;
+    case GroupErr::kRateLimited:
+      status = wire::STATUS_RATE_LIMITED;
       break;
     case GroupErr::kConflict:
       status = wire::STATUS_CONFLICT;
@@ -148,6 +162,10 @@ bool ServerCore::HandleGroupRequest(SessionContext& ctx, const wire::Request& re
     return true;
   }
   if (request.has_group_send()) return HandleGroupSend(ctx, request, response);
+  if (request.has_set_group_adds()) {
+    HandleSetGroupAdds(ctx, request.set_group_adds(), response);
+    return true;
+  }
   if (!request.has_get_group()) {
     Fail(response, wire::STATUS_BAD_REQUEST, "not a group request");
     return true;
@@ -192,17 +210,34 @@ bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& req
     }
     if (!FromWire(m.action(), op)) {
       Fail(response, wire::STATUS_BAD_REQUEST,
-           "action must be add, remove, leave, promote or demote");
+           "action must be add, remove, leave, promote, demote, leave_refuse or allow_readd");
       return true;
     }
     if (!ParseAccounts(m.accounts(), accounts)) {
       Fail(response, wire::STATUS_BAD_REQUEST, "accounts must be 16-byte account ids");
       return true;
     }
-    change = groups_.Modify(s.device.account, id, op, accounts);
+    change = groups_.Modify(s.device.account, id, op, accounts, now);
   }
   if (!change) {
+    if (change.error().module == Module::kServer &&
+        change.error().detail == static_cast<uint16_t>(GroupErr::kRateLimited)) {
+      metrics_.group_changes_rate_limited.fetch_add(1, std::memory_order_relaxed);
+    }
     FailWith(response, change.error());
+    return true;
+  }
+  metrics_.group_adds_refused.fetch_add(change->refused.size(), std::memory_order_relaxed);
+  if (!change->changed) {
+    // Nothing to announce: everyone named refused, or a refusal was lifted (the answer
+    // then names no members: the account is not one).
+    if (change->op == GroupOp::kAllowReadd) {
+      response.mutable_group()->mutable_group()->set_group_id(Bytes(change->after.id));
+      response.mutable_group()->mutable_group()->set_version(change->after.version);
+    } else {
+      ToWire(change->after, response.mutable_group()->mutable_group());
+    }
+    for (const AccountId& a : change->refused) response.mutable_group()->add_refused(Bytes(a));
     return true;
   }
   metrics_.group_changes.fetch_add(1, std::memory_order_relaxed);
@@ -217,11 +252,19 @@ bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& req
   envelope.set_message_id(message_id);
   envelope.set_group_id(Bytes(change->after.id));
   envelope.set_server_time_ms(now);
+  // A delta, not the membership: its size does not grow with the group (docs/wire.md).
   wire::GroupUpdate* update = envelope.mutable_group_update();
-  ToWire(change->after, update->mutable_group());
   update->set_action(ToWire(change->op));
   update->set_actor(Bytes(change->actor));
-  for (const AccountId& a : change->accounts) update->add_accounts(Bytes(a));
+  wire::GroupDelta* delta = update->mutable_delta();
+  delta->set_group_id(Bytes(change->after.id));
+  delta->set_version(change->after.version);
+  if (change->op != GroupOp::kCreate) {  // at a create, every member fetches the group
+    for (const AccountId& a : change->added) delta->add_added(Bytes(a));
+  }
+  for (const AccountId& a : change->removed) delta->add_removed(Bytes(a));
+  for (const AccountId& a : change->promoted) delta->add_promoted(Bytes(a));
+  for (const AccountId& a : change->demoted) delta->add_demoted(Bytes(a));
   const std::string payload = envelope.SerializeAsString();
 
   store::WriteRequest write;
@@ -247,6 +290,7 @@ bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& req
   wire::Response* r = answer.mutable_response();
   r->set_id(request.id());
   ToWire(change->after, r->mutable_group()->mutable_group());
+  for (const AccountId& a : change->refused) r->mutable_group()->add_refused(Bytes(a));
   queue_.Write(
       std::move(write), [this, link = s.messaging->link, endpoints, answer = std::move(answer)](
                             store::WriteRequest&& req, store::WriteResult&& result) mutable {
@@ -260,11 +304,38 @@ bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& req
           const auto skipped = static_cast<uint64_t>(std::count(
               result.outcomes.begin(), result.outcomes.end(), store::AppendOutcome::kSkippedFull));
           metrics_.group_copies_skipped_full.fetch_add(skipped, std::memory_order_relaxed);
+          const auto stored = static_cast<uint64_t>(std::count(
+              result.outcomes.begin(), result.outcomes.end(), store::AppendOutcome::kStored));
+          const uint64_t bytes = req.appends.empty() ? 0 : req.appends.front().payload.size();
+          metrics_.group_update_bytes_queued.fetch_add(stored * bytes, std::memory_order_relaxed);
         }
         PostResponse(link, std::move(answer));
         if (result.status) Fanout(req, result, endpoints.get());
       });
   return false;
+}
+
+void ServerCore::HandleSetGroupAdds(SessionContext& ctx, const wire::SetGroupAddsRequest& r,
+                                    wire::Response& response) {
+  store::GroupAdds adds = store::GroupAdds::kEveryone;
+  switch (r.adds()) {
+    case wire::GROUP_ADDS_EVERYONE:
+      adds = store::GroupAdds::kEveryone;
+      break;
+    case wire::GROUP_ADDS_CONTACTS:
+      adds = store::GroupAdds::kContacts;
+      break;
+    case wire::GROUP_ADDS_NOBODY:
+      adds = store::GroupAdds::kNobody;
+      break;
+    default:
+      return Fail(response, wire::STATUS_BAD_REQUEST,
+                  "adds must be GROUP_ADDS_EVERYONE, GROUP_ADDS_CONTACTS or GROUP_ADDS_NOBODY");
+  }
+  if (!accounts_.SetGroupAdds(ctx.state.device.account, adds)) {
+    return Fail(response, wire::STATUS_INTERNAL, "store failure");
+  }
+  response.mutable_empty();
 }
 
 void ServerCore::HandleGetGroupDevices(SessionContext& ctx, const wire::GetGroupDevicesRequest& r,
@@ -452,6 +523,15 @@ void ServerCore::AppendGroupPrometheus(std::string& out) const {
           metrics_.group_copies_skipped_full);
   counter("sotto_group_changes_total", "group creations and membership changes",
           metrics_.group_changes);
+  counter("sotto_group_changes_rate_limited_total",
+          "group changes refused by groups.account_change_rate / group_change_rate",
+          metrics_.group_changes_rate_limited);
+  counter("sotto_group_adds_refused_total",
+          "accounts not added to a group because they refuse it (consent)",
+          metrics_.group_adds_refused);
+  counter("sotto_group_update_bytes_queued_total",
+          "bytes of group change announcements queued, over every member device",
+          metrics_.group_update_bytes_queued);
 }
 
 }  // namespace sotto::server

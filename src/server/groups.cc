@@ -21,6 +21,8 @@ tl::unexpected<Error> GroupError(GroupErr detail, const char* message) {
       break;
     case GroupErr::kTooManyMembers:
     case GroupErr::kTooManyAccounts:
+    case GroupErr::kRateLimited:
+    case GroupErr::kTooManyRefusals:
       code = Code::kResourceExhausted;
       break;
     case GroupErr::kConflict:
@@ -111,6 +113,62 @@ Status Groups::AllExist(std::span<const AccountId> accounts) {
   return Ok();
 }
 
+Status Groups::SplitRefused(const AccountId& actor, const store::GroupRecord* g,
+                            std::vector<AccountId>& named, std::vector<AccountId>& refused) {
+  std::vector<AccountId> kept;
+  kept.reserve(named.size());
+  for (const AccountId& a : named) {
+    bool refuses = g != nullptr && g->Refuses(a);
+    if (!refuses) {
+      SOTTO_ASSIGN_OR_RETURN(auto record, accounts_.Get(a));
+      if (record == nullptr) return GroupError(GroupErr::kNoAccount, "no such account");
+      switch (record->group_adds) {
+        case store::GroupAdds::kEveryone:
+          break;
+        case store::GroupAdds::kContacts: {
+          SOTTO_ASSIGN_OR_RETURN(const bool contact, accounts_.HasContact(a, actor));
+          refuses = !contact;
+          break;
+        }
+        case store::GroupAdds::kNobody:
+          refuses = true;
+          break;
+      }
+    }
+    (refuses ? refused : kept).push_back(a);
+  }
+  named = std::move(kept);
+  return Ok();
+}
+
+Status Groups::AllowChange(const AccountId& actor, const GroupId* group, uint64_t now_ms) {
+  std::lock_guard<std::mutex> lock(rate_mu_);
+  if (account_buckets_.size() >= kMaxGroupChangeBuckets) account_buckets_.clear();
+  if (group_buckets_.size() >= kMaxGroupChangeBuckets) group_buckets_.clear();
+  TokenBucket& mine = account_buckets_[actor];
+  // The group's bucket is checked on a copy first: a refusal takes no token from either.
+  if (group != nullptr) {
+    TokenBucket& theirs = group_buckets_[*group];
+    TokenBucket probe = theirs;
+    if (!probe.Allow(now_ms, config_.group_change_rate)) {
+      theirs = probe;
+      return GroupError(GroupErr::kRateLimited,
+                        "too many changes to this group (groups.group_change_rate_per_s)");
+    }
+    if (!mine.Allow(now_ms, config_.account_change_rate)) {
+      return GroupError(GroupErr::kRateLimited,
+                        "too many group changes by this account (groups.account_change_rate_per_s)");
+    }
+    theirs = probe;
+    return Ok();
+  }
+  if (!mine.Allow(now_ms, config_.account_change_rate)) {
+    return GroupError(GroupErr::kRateLimited,
+                      "too many group changes by this account (groups.account_change_rate_per_s)");
+  }
+  return Ok();
+}
+
 Result<GroupChange> Groups::Create(const AccountId& creator, std::span<const AccountId> members,
                                    uint64_t now_ms, crypto::Random& random) {
   SOTTO_ASSIGN_OR_RETURN(std::vector<AccountId> named, Named(members));
@@ -121,11 +179,15 @@ Result<GroupChange> Groups::Create(const AccountId& creator, std::span<const Acc
     return GroupError(GroupErr::kTooManyMembers, "more members than groups.max_members");
   }
   SOTTO_RETURN_IF_ERROR(AllExist(named));
+  SOTTO_RETURN_IF_ERROR(AllowChange(creator, nullptr, now_ms));
+  GroupChange change;
+  SOTTO_RETURN_IF_ERROR(SplitRefused(creator, nullptr, named, change.refused));
 
   store::GroupRecord group;
   random.Fill(MutableByteSpan(group.id.data(), group.id.size()));
   group.version = 1;
   group.created_ms = now_ms;
+  change.added = named;  // the creator is not "added": it is the actor
   named.push_back(creator);
   std::sort(named.begin(), named.end());
   for (const AccountId& a : named) group.members.push_back({a, a == creator, group.version});
@@ -134,23 +196,23 @@ Result<GroupChange> Groups::Create(const AccountId& creator, std::span<const Acc
     SOTTO_RETURN_IF_ERROR(store_.Put(group));
     Publish(group.id, std::make_shared<const store::GroupRecord>(group));
   }
-  GroupChange change;
   change.op = GroupOp::kCreate;
   change.actor = creator;
   change.notify = named;
-  named.erase(std::find(named.begin(), named.end(), creator));
-  change.accounts = std::move(named);
+  change.accounts = change.added;
   change.after = std::move(group);
   return change;
 }
 
 Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, GroupOp op,
-                                   std::span<const AccountId> accounts) {
+                                   std::span<const AccountId> accounts, uint64_t now_ms) {
   if (op == GroupOp::kCreate) return GroupError(GroupErr::kBadRequest, "unknown group action");
-  if (op == GroupOp::kLeave && !accounts.empty()) {
-    return GroupError(GroupErr::kBadRequest, "leave names no accounts");
+  const bool names_nobody =
+      op == GroupOp::kLeave || op == GroupOp::kLeaveRefuse || op == GroupOp::kAllowReadd;
+  if (names_nobody && !accounts.empty()) {
+    return GroupError(GroupErr::kBadRequest, "leave and allow-readd name no accounts");
   }
-  if (op != GroupOp::kLeave && accounts.empty()) {
+  if (!names_nobody && accounts.empty()) {
     return GroupError(GroupErr::kBadRequest, "the action names no accounts");
   }
   SOTTO_ASSIGN_OR_RETURN(std::vector<AccountId> named, Named(accounts));
@@ -158,10 +220,32 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
   std::lock_guard<std::mutex> lock(StripeFor(id));
   SOTTO_ASSIGN_OR_RETURN(GroupPtr current, Get(id));
   if (current == nullptr) return GroupError(GroupErr::kNoGroup, "no such group");
+  GroupChange change;
+  change.op = op;
+  change.actor = actor;
+  if (op == GroupOp::kAllowReadd) {
+    if (!current->Refuses(actor)) {
+      return GroupError(GroupErr::kConflict, "this account does not refuse this group");
+    }
+    SOTTO_RETURN_IF_ERROR(AllowChange(actor, nullptr, now_ms));
+    store::GroupRecord g = *current;
+    std::erase(g.refused, actor);
+    SOTTO_RETURN_IF_ERROR(store_.Put(g));
+    Publish(id, std::make_shared<const store::GroupRecord>(g));
+    change.changed = false;
+    change.accounts = {actor};
+    change.after = std::move(g);
+    return change;
+  }
   const store::GroupMemberRecord* me = current->FindMember(actor);
   if (me == nullptr) return GroupError(GroupErr::kNotMember, "not a member of this group");
-  if (op != GroupOp::kLeave && !me->admin) {
+  const bool leaving = op == GroupOp::kLeave || op == GroupOp::kLeaveRefuse;
+  if (!leaving && !me->admin) {
     return GroupError(GroupErr::kNotAdmin, "only admins change the membership");
+  }
+  if (op == GroupOp::kLeaveRefuse && current->refused.size() >= store::kMaxStoredGroupRefusals) {
+    return GroupError(GroupErr::kTooManyRefusals,
+                      "the group holds the most refusals it may (kMaxStoredGroupRefusals)");
   }
 
   store::GroupRecord g = *current;
@@ -174,15 +258,25 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
           return GroupError(GroupErr::kConflict, "an account to add is a member already");
         }
       }
+      SOTTO_RETURN_IF_ERROR(AllExist(named));
+      change.accounts = named;
+      SOTTO_RETURN_IF_ERROR(SplitRefused(actor, &g, named, change.refused));
       if (g.members.size() + named.size() > config_.max_members) {
         return GroupError(GroupErr::kTooManyMembers, "more members than groups.max_members");
       }
-      SOTTO_RETURN_IF_ERROR(AllExist(named));
+      SOTTO_RETURN_IF_ERROR(AllowChange(actor, &id, now_ms));
+      if (named.empty()) {  // everyone named refuses: nothing changes
+        change.changed = false;
+        change.after = std::move(g);
+        return change;
+      }
       for (const AccountId& a : named) {
         auto at = std::lower_bound(g.members.begin(), g.members.end(), a, ByAccount);
         g.members.insert(at, store::GroupMemberRecord{a, false, version});
       }
       notify.insert(notify.end(), named.begin(), named.end());
+      change.added = named;
+      change.accounts = named;
       break;
     }
     case GroupOp::kRemove: {
@@ -192,13 +286,18 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
           return GroupError(GroupErr::kBadRequest, "an account to remove is not a member");
         }
       }
+      SOTTO_RETURN_IF_ERROR(AllowChange(actor, &id, now_ms));
       std::erase_if(g.members, [&](const store::GroupMemberRecord& m) {
         return std::binary_search(named.begin(), named.end(), m.account);
       });
+      change.removed = named;
+      change.accounts = named;
       break;
     }
-    case GroupOp::kLeave: {
-      named = {actor};
+    case GroupOp::kLeave:
+    case GroupOp::kLeaveRefuse: {
+      // Only the actor's own bucket: a group kept busy by others never traps a member.
+      SOTTO_RETURN_IF_ERROR(AllowChange(actor, nullptr, now_ms));
       const bool was_admin = me->admin;
       std::erase_if(g.members,
                     [&](const store::GroupMemberRecord& m) { return m.account == actor; });
@@ -210,7 +309,13 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
                                                           : x.account < y.account;
             });
         heir->admin = true;
+        change.promoted = {heir->account};
       }
+      if (op == GroupOp::kLeaveRefuse) {
+        g.refused.insert(std::lower_bound(g.refused.begin(), g.refused.end(), actor), actor);
+      }
+      change.removed = {actor};
+      change.accounts = {actor};
       break;
     }
     case GroupOp::kPromote:
@@ -230,9 +335,13 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
       if (AdminCount(g) == 0) {
         return GroupError(GroupErr::kConflict, "a group keeps at least one admin");
       }
+      SOTTO_RETURN_IF_ERROR(AllowChange(actor, &id, now_ms));
+      (promote ? change.promoted : change.demoted) = named;
+      change.accounts = named;
       break;
     }
     case GroupOp::kCreate:
+    case GroupOp::kAllowReadd:
       break;
   }
   g.version = version;
@@ -243,10 +352,6 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
     SOTTO_RETURN_IF_ERROR(store_.Put(g));
     Publish(id, std::make_shared<const store::GroupRecord>(g));
   }
-  GroupChange change;
-  change.op = op;
-  change.actor = actor;
-  change.accounts = std::move(named);
   std::sort(notify.begin(), notify.end());
   change.notify = std::move(notify);
   change.after = std::move(g);

@@ -7,7 +7,13 @@
 //   leaves, the group is deleted;
 // - members are existing accounts; a group has at most GroupsConfig::max_members members
 //   and a request names at most GroupsConfig::max_request_accounts accounts;
-// - every change bumps the version by one.
+// - every change bumps the version by one;
+// - consent: a member who leaves with kLeaveRefuse cannot be added to that group again
+//   until it lifts that (kAllowReadd); an account's GroupAdds choice says who else may add
+//   it to any group. A create or add skips such accounts and names them in
+//   GroupChange::refused; the rest of the change goes ahead;
+// - rate limits: GroupsConfig::account_change_rate per acting account and
+//   group_change_rate per group (leaving and lifting a refusal only take the account's).
 //
 // Thread-safety: thread-safe. Changes to one group are serialized (striped mutexes held
 // across the read-modify-write); reads are served from a cache of immutable snapshots.
@@ -26,6 +32,7 @@
 #include "crypto/random.h"
 #include "server/accounts.h"
 #include "server/config.h"
+#include "server/rate_limiter.h"
 #include "store/store.h"
 #include "wire/sotto_wire.pb.h"
 
@@ -48,15 +55,28 @@ enum class GroupErr : uint16_t {
   kTooManyAccounts = 7065,  // past groups.max_request_accounts
   kNoAccount = 7066,        // a named account does not exist
   kConflict = 7067,         // the change would change nothing or leave no admin
+  kRateLimited = 7068,      // past groups.account_change_rate or groups.group_change_rate
+  kTooManyRefusals = 7069,  // the group holds store::kMaxStoredGroupRefusals refusals
 };
 
-enum class GroupOp : uint8_t { kCreate, kAdd, kRemove, kLeave, kPromote, kDemote };
+enum class GroupOp : uint8_t {
+  kCreate,
+  kAdd,
+  kRemove,
+  kLeave,
+  kPromote,
+  kDemote,
+  kLeaveRefuse,  // leave, and refuse being added to this group again
+  kAllowReadd,   // lift one's own kLeaveRefuse (a non-member; changes no membership)
+};
 
 // A group snapshot shared with readers; never changed after it is published.
 using GroupPtr = std::shared_ptr<const store::GroupRecord>;
 
 // Entries the group cache holds before it starts over (a crude but bounded policy).
 inline constexpr size_t kMaxCachedGroups = 100'000;
+// Rate-limit buckets (per account, and per group) held before starting over.
+inline constexpr size_t kMaxGroupChangeBuckets = 100'000;
 
 // The outcome of a successful change, for the announcement.
 struct GroupChange {
@@ -65,6 +85,15 @@ struct GroupChange {
   AccountId actor{};
   std::vector<AccountId> accounts;  // whom it concerned (sorted), as the request named them
   std::vector<AccountId> notify;    // members before or after (sorted, unique)
+  // The delta announced (each sorted): who joined, who is out, whose admin flag changed.
+  std::vector<AccountId> added;
+  std::vector<AccountId> removed;
+  std::vector<AccountId> promoted;
+  std::vector<AccountId> demoted;
+  std::vector<AccountId> refused;  // named to create/add, not added: they refuse (sorted)
+  // False if the membership did not change (everyone named refused, or kAllowReadd): no
+  // new version, nothing to announce.
+  bool changed = true;
 };
 
 class Groups {
@@ -75,18 +104,20 @@ class Groups {
   // The group, or nullptr if there is none. Cached: no store read or parse on a hit.
   Result<GroupPtr> Get(const GroupId& id);
 
-  // Creates a group with a fresh random id: `creator` (admin) and `members`. Errors:
-  // kBadRequest (the creator or an account named twice), kTooManyAccounts,
-  // kTooManyMembers, kNoAccount, store errors.
+  // Creates a group with a fresh random id: `creator` (admin) and those of `members` that
+  // do not refuse it (the others are in `refused`). `now_ms` drives the rate limits.
+  // Errors: kRateLimited, kBadRequest (the creator or an account named twice),
+  // kTooManyAccounts, kTooManyMembers, kNoAccount, store errors.
   Result<GroupChange> Create(const AccountId& creator, std::span<const AccountId> members,
                              uint64_t now_ms, crypto::Random& random);
-  // Applies `op` (not kCreate) by `actor`; `accounts` is empty for kLeave. Errors:
-  // kNoGroup, kNotMember (the actor), kNotAdmin, kBadRequest (e.g. removing a non-member,
-  // removing oneself), kTooManyAccounts, kTooManyMembers, kNoAccount (add), kConflict
-  // (adding a member, promoting an admin, demoting a non-admin, demoting the last admin),
-  // store errors.
+  // Applies `op` (not kCreate) by `actor`; `accounts` is empty for kLeave, kLeaveRefuse
+  // and kAllowReadd. Errors: kRateLimited, kNoGroup, kNotMember (the actor; not for
+  // kAllowReadd), kNotAdmin, kBadRequest (e.g. removing a non-member, removing oneself),
+  // kTooManyAccounts, kTooManyMembers, kNoAccount (add), kConflict (adding a member,
+  // promoting an admin, demoting a non-admin, demoting the last admin, lifting a refusal
+  // that was not made), kTooManyRefusals, store errors.
   Result<GroupChange> Modify(const AccountId& actor, const GroupId& id, GroupOp op,
-                             std::span<const AccountId> accounts);
+                             std::span<const AccountId> accounts, uint64_t now_ms);
 
   // The current account record of every member, in member order (a member whose account
   // is gone is skipped). From the accounts cache.
@@ -101,6 +132,12 @@ class Groups {
   // Checks `accounts` (count, duplicates) and copies them sorted.
   Result<std::vector<AccountId>> Named(std::span<const AccountId> accounts) const;
   Status AllExist(std::span<const AccountId> accounts);
+  // Moves the accounts of `named` that refuse being added by `actor` to group `g` (nullptr:
+  // a new group) into `refused`.
+  Status SplitRefused(const AccountId& actor, const store::GroupRecord* g,
+                      std::vector<AccountId>& named, std::vector<AccountId>& refused);
+  // Takes a token from the actor's bucket and, unless `group` is null, the group's.
+  Status AllowChange(const AccountId& actor, const GroupId* group, uint64_t now_ms);
   void Publish(const GroupId& id, GroupPtr group);
 
   store::GroupStore& store_;
@@ -110,6 +147,9 @@ class Groups {
   std::mutex cache_mu_;  // also held across a miss's store read (see Get)
   // GUARDED_BY(cache_mu_); nullptr = deleted (so a stale read cannot resurrect it)
   std::unordered_map<GroupId, GroupPtr, GroupIdHash> cache_;
+  std::mutex rate_mu_;
+  std::unordered_map<AccountId, TokenBucket, AccountIdHash> account_buckets_;  // GUARDED_BY(rate_mu_)
+  std::unordered_map<GroupId, TokenBucket, GroupIdHash> group_buckets_;        // GUARDED_BY(rate_mu_)
 };
 
 // devices_digest of docs/wire.md / sotto_wire.proto: SHA-256 over, for each member

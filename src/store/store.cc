@@ -61,4 +61,8 @@ const GroupMemberRecord* GroupRecord::FindMember(const AccountId& account) const
   return &*it;
 }
 
+bool GroupRecord::Refuses(const AccountId& account) const {
+  return std::binary_search(refused.begin(), refused.end(), account);
+}
+
 }  // namespace sotto::store

@@ -63,6 +63,8 @@ struct DeviceAddressHash {
 
 // Who may see an account's presence (online / last seen).
 enum class PresenceVisibility : uint8_t { kEveryone = 0, kContacts = 1, kNobody = 2 };
+// Who may add an account to a group (docs/server.md "Groups", consent).
+enum class GroupAdds : uint8_t { kEveryone = 0, kContacts = 1, kNobody = 2 };
 
 struct DeviceRecord {
   uint32_t device_id = 0;
@@ -79,6 +81,7 @@ struct AccountRecord {
   AccountId id{};
   std::string handle;  // E.164, e.g. "+15551234567"
   PresenceVisibility presence = PresenceVisibility::kContacts;
+  GroupAdds group_adds = GroupAdds::kEveryone;
   std::vector<DeviceRecord> devices;  // ordered by device_id; device 1 is the primary
   // Linked devices (docs/devices.md): the published SignedDeviceList (wire bytes, opaque
   // to the store; empty = none), its version, and the id the next linked device gets
@@ -259,8 +262,11 @@ struct GroupRecord {
   uint64_t version = 0;  // bumped by every membership change
   uint64_t created_ms = 0;
   std::vector<GroupMemberRecord> members;  // strictly ordered by account id
+  // Former members who left refusing to be added again (strictly ordered, none a member).
+  std::vector<AccountId> refused;
 
   const GroupMemberRecord* FindMember(const AccountId& account) const;  // binary search
+  bool Refuses(const AccountId& account) const;                         // binary search
 };
 
 // Groups for server-side fan-out (docs/server.md "Groups").
@@ -278,6 +284,8 @@ class GroupStore {
 
 // The most members a stored group may have, whatever the server's groups.max_members.
 inline constexpr size_t kMaxStoredGroupMembers = 65'536;
+// The most refusals (GroupRecord::refused) a stored group may hold.
+inline constexpr size_t kMaxStoredGroupRefusals = 65'536;
 
 // A whole backend: one object owns all four.
 class Store {

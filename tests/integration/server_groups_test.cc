@@ -8,6 +8,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <vector>
@@ -108,14 +109,22 @@ wire::Envelope NextEnvelopeAcked(TestDevice& d) {
   return f->envelope();
 }
 
-// The next envelope must announce `action` at `version`; returns the announced group.
-wire::GroupInfo ExpectUpdate(TestDevice& d, uint64_t version, wire::GroupAction action) {
+// The next envelope must announce `action` at `version` as a delta (never the whole
+// membership: issue 12); returns the delta.
+wire::GroupDelta ExpectUpdate(TestDevice& d, uint64_t version, wire::GroupAction action) {
   const wire::Envelope e = NextEnvelopeAcked(d);
   EXPECT_EQ(e.type(), wire::ENVELOPE_GROUP_UPDATE) << d.handle;
-  EXPECT_EQ(e.group_update().group().version(), version) << d.handle;
+  EXPECT_TRUE(e.group_update().has_delta()) << d.handle;
+  EXPECT_FALSE(e.group_update().has_group()) << "the membership is not announced";
+  EXPECT_EQ(e.group_update().accounts_size(), 0);
+  EXPECT_EQ(e.group_update().delta().version(), version) << d.handle;
   EXPECT_EQ(e.group_update().action(), action) << d.handle;
-  EXPECT_EQ(e.group_id(), e.group_update().group().group_id());
-  return e.group_update().group();
+  EXPECT_EQ(e.group_id(), e.group_update().delta().group_id());
+  return e.group_update().delta();
+}
+
+bool Names(const google::protobuf::RepeatedPtrField<std::string>& list, const TestDevice& d) {
+  return std::find(list.begin(), list.end(), d.account_id) != list.end();
 }
 
 bool IsAdmin(const wire::GroupInfo& g, const TestDevice& d) {
@@ -230,18 +239,24 @@ TEST(ServerGroups, MembershipRulesVersionsAndAnnouncements) {
   wire::Response added = Call(alice, Modify(gid, wire::GROUP_ADD, {&dave}));
   ASSERT_EQ(added.status(), wire::STATUS_OK) << added.reason();
   EXPECT_EQ(added.group().group().version(), 2u);
-  for (TestDevice* d : {&alice, &bob, &carol, &dave}) ExpectUpdate(*d, 2, wire::GROUP_ADD);
+  for (TestDevice* d : {&alice, &bob, &carol, &dave}) {
+    const wire::GroupDelta delta = ExpectUpdate(*d, 2, wire::GROUP_ADD);
+    ASSERT_EQ(delta.added_size(), 1);
+    EXPECT_TRUE(Names(delta.added(), dave));
+  }
 
   // Promote bob; bob removes carol, who hears it too and is then out.
   ASSERT_EQ(Call(alice, Modify(gid, wire::GROUP_PROMOTE, {&bob})).status(), wire::STATUS_OK);
   for (TestDevice* d : {&alice, &bob, &carol, &dave}) {
-    EXPECT_TRUE(IsAdmin(ExpectUpdate(*d, 3, wire::GROUP_PROMOTE), bob));
+    const wire::GroupDelta delta = ExpectUpdate(*d, 3, wire::GROUP_PROMOTE);
+    EXPECT_TRUE(Names(delta.promoted(), bob));
+    EXPECT_EQ(delta.promoted_size() + delta.added_size() + delta.removed_size(), 1);
   }
   EXPECT_EQ(Call(alice, Modify(gid, wire::GROUP_PROMOTE, {&bob})).status(), wire::STATUS_CONFLICT);
   EXPECT_EQ(Call(bob, Modify(gid, wire::GROUP_REMOVE, {&bob})).status(), wire::STATUS_BAD_REQUEST);
   ASSERT_EQ(Call(bob, Modify(gid, wire::GROUP_REMOVE, {&carol})).status(), wire::STATUS_OK);
   for (TestDevice* d : {&alice, &bob, &carol, &dave}) {
-    EXPECT_FALSE(IsMember(ExpectUpdate(*d, 4, wire::GROUP_REMOVE), carol));
+    EXPECT_TRUE(Names(ExpectUpdate(*d, 4, wire::GROUP_REMOVE).removed(), carol));
   }
   EXPECT_EQ(Call(carol, get).status(), wire::STATUS_NOT_MEMBER);
   EXPECT_EQ(Call(bob, Modify(gid, wire::GROUP_REMOVE, {&carol})).status(),
@@ -249,7 +264,9 @@ TEST(ServerGroups, MembershipRulesVersionsAndAnnouncements) {
 
   // Demote: never below one admin.
   ASSERT_EQ(Call(alice, Modify(gid, wire::GROUP_DEMOTE, {&bob})).status(), wire::STATUS_OK);
-  for (TestDevice* d : {&alice, &bob, &dave}) ExpectUpdate(*d, 5, wire::GROUP_DEMOTE);
+  for (TestDevice* d : {&alice, &bob, &dave}) {
+    EXPECT_TRUE(Names(ExpectUpdate(*d, 5, wire::GROUP_DEMOTE).demoted(), bob));
+  }
   wire::Response last = Call(alice, Modify(gid, wire::GROUP_DEMOTE, {&alice}));
   EXPECT_EQ(last.status(), wire::STATUS_CONFLICT);
   EXPECT_NE(last.reason().find("at least one admin"), std::string::npos);
@@ -260,10 +277,10 @@ TEST(ServerGroups, MembershipRulesVersionsAndAnnouncements) {
   EXPECT_EQ(Call(alice, Modify(gid, wire::GROUP_LEAVE, {&bob})).status(), wire::STATUS_BAD_REQUEST);
   ASSERT_EQ(Call(alice, Modify(gid, wire::GROUP_LEAVE, {})).status(), wire::STATUS_OK);
   for (TestDevice* d : {&alice, &bob, &dave}) {
-    const wire::GroupInfo g = ExpectUpdate(*d, 6, wire::GROUP_LEAVE);
-    EXPECT_FALSE(IsMember(g, alice));
-    EXPECT_TRUE(IsAdmin(g, bob));
-    EXPECT_FALSE(IsAdmin(g, dave));
+    const wire::GroupDelta g = ExpectUpdate(*d, 6, wire::GROUP_LEAVE);
+    EXPECT_TRUE(Names(g.removed(), alice));
+    EXPECT_TRUE(Names(g.promoted(), bob)) << "the heir";
+    EXPECT_EQ(g.promoted_size(), 1);
   }
   wire::Response now = Call(dave, get);
   ASSERT_EQ(now.status(), wire::STATUS_OK);
@@ -320,8 +337,9 @@ TEST(ServerGroups, FullSizeGroupDevicesArePagedUnderTheFrameLimit) {
   ASSERT_EQ(created.status(), wire::STATUS_OK) << created.reason();
   const std::string gid = created.group().group().group_id();
   ASSERT_EQ(created.group().group().members_size(), 1024);
-  const wire::GroupInfo announced = ExpectUpdate(owner, 1, wire::GROUP_CREATE);
-  EXPECT_EQ(announced.members_size(), 1024);
+  const wire::GroupDelta announced = ExpectUpdate(owner, 1, wire::GROUP_CREATE);
+  EXPECT_EQ(announced.added_size(), 0) << "members fetch a created group with get_group";
+  EXPECT_LT(announced.ByteSizeLong(), 64u);
 
   const DevicePages pages = FetchDevices(owner, gid);
   EXPECT_EQ(pages.members.size(), 1024u);
@@ -339,6 +357,125 @@ TEST(ServerGroups, FullSizeGroupDevicesArePagedUnderTheFrameLimit) {
   bad_offset.mutable_get_group_devices()->set_group_id(gid);
   bad_offset.mutable_get_group_devices()->set_offset(1025);
   EXPECT_EQ(Call(owner, bad_offset).status(), wire::STATUS_BAD_REQUEST);
+}
+
+// Issue 12: a promote/demote toggle on a 300-member group announced the whole membership
+// to every member device (membership squared: ~3.5 MB a toggle). Announcements are deltas
+// now: a toggle writes ~100 bytes per member device, whatever the membership.
+TEST(ServerGroups, AToggleOnA300MemberGroupWritesBytesLinearInMembers) {
+  SottodProcess server(WithConfig(kFastConfig));
+  JOIN(owner, server, 0);
+  constexpr int kOthers = 299;
+  std::vector<TestDevice> others;
+  others.reserve(kOthers);
+  for (int i = 1; i <= kOthers; ++i) {
+    others.push_back(Join(server, i));
+    ASSERT_TRUE(others.back().conn);
+    others.back().conn.reset();
+  }
+  wire::Request create;
+  for (const TestDevice& m : others) create.mutable_create_group()->add_members(m.account_id);
+  wire::Response created = Call(owner, create);
+  ASSERT_EQ(created.status(), wire::STATUS_OK) << created.reason();
+  ASSERT_EQ(created.group().group().members_size(), 300);
+  const std::string gid = created.group().group().group_id();
+  const long before = server.Metric("sotto_group_update_bytes_queued_total");
+  ASSERT_EQ(Call(owner, Modify(gid, wire::GROUP_PROMOTE, {&others[0]})).status(), wire::STATUS_OK);
+  ASSERT_EQ(Call(owner, Modify(gid, wire::GROUP_DEMOTE, {&others[0]})).status(), wire::STATUS_OK);
+  ASSERT_TRUE(AwaitMetric(server, "sotto_group_changes_total", 3));
+  const long per_toggle = (server.Metric("sotto_group_update_bytes_queued_total") - before) / 2;
+  std::printf("bytes queued per promote/demote on a 300-member group: %ld\n", per_toggle);
+  // 300 devices, ~100 bytes each; the full membership would be ~6,600 bytes each.
+  EXPECT_GT(per_toggle, 300 * 40);
+  EXPECT_LT(per_toggle, 300 * 200);
+}
+
+// Issue 12: group changes are rate limited; the refusal names the limit.
+TEST(ServerGroups, ChangeRateLimitsAreEnforcedAndNamed) {
+  SottodProcess server(
+      WithConfig("[groups]\naccount_change_rate_per_s = 0.001\naccount_change_burst = 3\n"
+                 "group_change_rate_per_s = 0.001\ngroup_change_burst = 4\n"));
+  JOIN(alice, server, 1);
+  JOIN(bob, server, 2);
+  wire::Response created = Call(alice, CreateGroup({&bob}));  // alice: 1 of 3
+  ASSERT_EQ(created.status(), wire::STATUS_OK) << created.reason();
+  const std::string gid = created.group().group().group_id();
+  ASSERT_EQ(Call(alice, Modify(gid, wire::GROUP_PROMOTE, {&bob})).status(), wire::STATUS_OK);
+  ASSERT_EQ(Call(alice, Modify(gid, wire::GROUP_DEMOTE, {&bob})).status(), wire::STATUS_OK);
+  const long changes = server.Metric("sotto_group_changes_total");
+  wire::Response past = Call(alice, Modify(gid, wire::GROUP_PROMOTE, {&bob}));  // 4th
+  EXPECT_EQ(past.status(), wire::STATUS_RATE_LIMITED);
+  EXPECT_NE(past.reason().find("groups.account_change_rate_per_s"), std::string::npos)
+      << past.reason();
+  EXPECT_EQ(server.Metric("sotto_group_changes_total"), changes) << "nothing changed";
+  EXPECT_EQ(server.Metric("sotto_group_changes_rate_limited_total"), 1);
+  wire::Request get;
+  get.mutable_get_group()->set_group_id(gid);
+  EXPECT_EQ(Call(alice, get).group().group().version(), 3u);
+  // Another account's bucket is its own: bob still leaves (the per-group bucket, 4, is
+  // unit-tested in groups_membership_test).
+  EXPECT_EQ(Call(bob, Modify(gid, wire::GROUP_LEAVE, {})).status(), wire::STATUS_OK);
+}
+
+// Issue 12: consent. A member leaves refusing re-adds; an admin's add of it then skips it
+// (named in `refused`) and adds the others; it lifts the refusal; GROUP_ADDS_NOBODY.
+TEST(ServerGroups, LeaveRefusingReaddsAndGroupAddsChoice) {
+  SottodProcess server;
+  JOIN(alice, server, 1);
+  JOIN(bob, server, 2);
+  JOIN(carol, server, 3);
+  JOIN(dave, server, 4);
+  wire::Response created = Call(alice, CreateGroup({&bob, &carol}));
+  ASSERT_EQ(created.status(), wire::STATUS_OK) << created.reason();
+  const std::string gid = created.group().group().group_id();
+  for (TestDevice* d : {&alice, &bob, &carol}) ExpectUpdate(*d, 1, wire::GROUP_CREATE);
+
+  ASSERT_EQ(Call(bob, Modify(gid, wire::GROUP_LEAVE_REFUSE, {})).status(), wire::STATUS_OK);
+  for (TestDevice* d : {&alice, &bob, &carol}) {
+    // Announced as a plain leave: the refusal is bob's business.
+    EXPECT_TRUE(Names(ExpectUpdate(*d, 2, wire::GROUP_LEAVE).removed(), bob));
+  }
+  wire::Response readd = Call(alice, Modify(gid, wire::GROUP_ADD, {&bob, &dave}));
+  ASSERT_EQ(readd.status(), wire::STATUS_OK) << readd.reason();
+  ASSERT_EQ(readd.group().refused_size(), 1);
+  EXPECT_EQ(readd.group().refused(0), bob.account_id);
+  EXPECT_FALSE(IsMember(readd.group().group(), bob));
+  EXPECT_TRUE(IsMember(readd.group().group(), dave));
+  const wire::GroupDelta added = ExpectUpdate(alice, 3, wire::GROUP_ADD);
+  EXPECT_EQ(added.added_size(), 1);
+  EXPECT_TRUE(Names(added.added(), dave));
+  // Only bob again: nothing changes, nothing is announced.
+  const long queued = server.Metric("sotto_messages_queued_total");
+  wire::Response only = Call(alice, Modify(gid, wire::GROUP_ADD, {&bob}));
+  ASSERT_EQ(only.status(), wire::STATUS_OK) << only.reason();
+  EXPECT_EQ(only.group().refused_size(), 1);
+  EXPECT_EQ(only.group().group().version(), 3u);
+  EXPECT_EQ(server.Metric("sotto_messages_queued_total"), queued);
+  EXPECT_EQ(server.Metric("sotto_group_adds_refused_total"), 2);
+
+  // Lifting: only a refusal that exists; the answer carries no membership.
+  EXPECT_EQ(Call(carol, Modify(gid, wire::GROUP_ALLOW_READD, {})).status(),
+            wire::STATUS_CONFLICT);
+  wire::Response lifted = Call(bob, Modify(gid, wire::GROUP_ALLOW_READD, {}));
+  ASSERT_EQ(lifted.status(), wire::STATUS_OK) << lifted.reason();
+  EXPECT_EQ(lifted.group().group().members_size(), 0);
+  wire::Response back = Call(alice, Modify(gid, wire::GROUP_ADD, {&bob}));
+  ASSERT_EQ(back.status(), wire::STATUS_OK);
+  EXPECT_EQ(back.group().refused_size(), 0);
+  EXPECT_TRUE(IsMember(back.group().group(), bob));
+
+  // Nobody may add carol to a new group; the group is made without her.
+  wire::Request nobody;
+  nobody.mutable_set_group_adds()->set_adds(wire::GROUP_ADDS_NOBODY);
+  ASSERT_EQ(Call(carol, nobody).status(), wire::STATUS_OK);
+  wire::Request bad = nobody;
+  bad.mutable_set_group_adds()->set_adds(static_cast<wire::GroupAdds>(9));
+  EXPECT_EQ(Call(carol, bad).status(), wire::STATUS_BAD_REQUEST);
+  wire::Response second = Call(dave, CreateGroup({&carol, &alice}));
+  ASSERT_EQ(second.status(), wire::STATUS_OK) << second.reason();
+  ASSERT_EQ(second.group().refused_size(), 1);
+  EXPECT_EQ(second.group().refused(0), carol.account_id);
+  EXPECT_EQ(second.group().group().members_size(), 2);
 }
 
 TEST(ServerGroups, GroupSendChecksTheDigestThenReachesEveryDeviceOnceDurably) {

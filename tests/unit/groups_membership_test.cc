@@ -27,7 +27,14 @@ uint16_t Detail(GroupErr e) { return static_cast<uint16_t>(e); }
 
 class GroupsTest : public ::testing::Test {
  protected:
-  void SetUp() override { Make(GroupsConfig{}); }
+  // No rate limits unless a test sets them: several tests make many changes at one time.
+  static GroupsConfig Unlimited() {
+    GroupsConfig c;
+    c.account_change_rate = {};
+    c.group_change_rate = {};
+    return c;
+  }
+  void SetUp() override { Make(Unlimited()); }
 
   void Make(GroupsConfig config) {
     groups_ = std::make_unique<Groups>(store_->groups(), accounts_, config);
@@ -54,7 +61,7 @@ class GroupsTest : public ::testing::Test {
   GroupId CreateOk(uint16_t creator, std::vector<uint16_t> others) {
     std::vector<AccountId> ids;
     for (uint16_t o : others) ids.push_back(Acc(o));
-    auto c = groups_->Create(Acc(creator), ids, 1000, crypto::SystemRandom());
+    auto c = groups_->Create(Acc(creator), ids, now_ms_, crypto::SystemRandom());
     EXPECT_TRUE(c) << (c ? "" : c.error().ToString());
     return c ? c->after.id : GroupId{};
   }
@@ -62,7 +69,7 @@ class GroupsTest : public ::testing::Test {
   Result<GroupChange> Do(uint16_t actor, const GroupId& g, GroupOp op, std::vector<uint16_t> who) {
     std::vector<AccountId> ids;
     for (uint16_t w : who) ids.push_back(Acc(w));
-    return groups_->Modify(Acc(actor), g, op, ids);
+    return groups_->Modify(Acc(actor), g, op, ids, now_ms_);
   }
 
   bool IsAdmin(const GroupId& g, uint16_t a) {
@@ -71,6 +78,11 @@ class GroupsTest : public ::testing::Test {
     return m != nullptr && m->admin;
   }
 
+  void SetGroupAdds(uint16_t account, store::GroupAdds adds) {
+    ASSERT_TRUE(accounts_.SetGroupAdds(Acc(account), adds));
+  }
+
+  uint64_t now_ms_ = 1000;  // the rate limits' clock
   std::unique_ptr<store::Store> store_ = store::NewMemoryStore();
   Accounts accounts_{store_->accounts()};
   std::unique_ptr<Groups> groups_;
@@ -163,6 +175,133 @@ TEST_F(GroupsTest, TheLongestStandingMemberSucceedsTheLastAdmin) {
   EXPECT_EQ(last->notify, std::vector<AccountId>{Acc(2)});
   EXPECT_EQ(*groups_->Get(g), nullptr);
   EXPECT_FALSE(store_->groups().Get(g)->has_value());
+}
+
+// Issue 12: the announcement is a delta, so the change says exactly what changed.
+TEST_F(GroupsTest, ChangesCarryTheirDelta) {
+  AddAccounts(5);
+  auto created = groups_->Create(Acc(1), std::vector<AccountId>{Acc(3), Acc(2)}, now_ms_,
+                                 crypto::SystemRandom());
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->added, (std::vector<AccountId>{Acc(2), Acc(3)}));
+  const GroupId g = created->after.id;
+  auto added = Do(1, g, GroupOp::kAdd, {5, 4});
+  ASSERT_TRUE(added);
+  EXPECT_EQ(added->added, (std::vector<AccountId>{Acc(4), Acc(5)}));
+  EXPECT_TRUE(added->removed.empty() && added->promoted.empty() && added->demoted.empty());
+  auto promoted = Do(1, g, GroupOp::kPromote, {2});
+  ASSERT_TRUE(promoted);
+  EXPECT_EQ(promoted->promoted, std::vector<AccountId>{Acc(2)});
+  EXPECT_TRUE(promoted->added.empty());
+  auto demoted = Do(1, g, GroupOp::kDemote, {2});
+  ASSERT_TRUE(demoted);
+  EXPECT_EQ(demoted->demoted, std::vector<AccountId>{Acc(2)});
+  auto removed = Do(1, g, GroupOp::kRemove, {5});
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->removed, std::vector<AccountId>{Acc(5)});
+  // The last admin leaves: out, and the heir (2, since version 1) is promoted.
+  auto left = Do(1, g, GroupOp::kLeave, {});
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->removed, std::vector<AccountId>{Acc(1)});
+  EXPECT_EQ(left->promoted, std::vector<AccountId>{Acc(2)});
+}
+
+// Issue 12: group changes are rate limited per acting account and per group.
+TEST_F(GroupsTest, ChangeRateLimitsPerAccountAndPerGroupAtAndPastTheEdge) {
+  AddAccounts(6);
+  GroupsConfig config;
+  config.account_change_rate = {1, 3};  // 3 at once, then one a second
+  config.group_change_rate = {1, 4};
+  Make(config);
+  const GroupId g = CreateOk(1, {2, 3});  // account 1: 1 of 3
+  ASSERT_TRUE(Do(1, g, GroupOp::kPromote, {2}));  // 1: 2 of 3; group: 1 of 4
+  ASSERT_TRUE(Do(1, g, GroupOp::kDemote, {2}));   // 1: 3 of 3; group: 2 of 4
+  auto past = Do(1, g, GroupOp::kPromote, {2});
+  ASSERT_FALSE(past);
+  EXPECT_EQ(past.error().detail, Detail(GroupErr::kRateLimited));
+  EXPECT_NE(std::string(past.error().message).find("groups.account_change_rate_per_s"),
+            std::string::npos);
+  EXPECT_FALSE(IsAdmin(g, 2)) << "a refused change changes nothing";
+  now_ms_ += 1000;  // one more token each: account 1 has 1, the group 3 of 4
+  ASSERT_TRUE(Do(1, g, GroupOp::kPromote, {3}));  // group: 2 left
+  ASSERT_TRUE(Do(3, g, GroupOp::kAdd, {4}));      // group: 1 left
+  ASSERT_TRUE(Do(3, g, GroupOp::kAdd, {5}));      // group: 0 left (account 3: 1 left)
+  auto group_past = Do(3, g, GroupOp::kRemove, {5});
+  ASSERT_FALSE(group_past);
+  EXPECT_EQ(group_past.error().detail, Detail(GroupErr::kRateLimited));
+  EXPECT_NE(std::string(group_past.error().message).find("groups.group_change_rate_per_s"),
+            std::string::npos);
+  // Leaving never waits for the group's bucket.
+  EXPECT_TRUE(Do(4, g, GroupOp::kLeave, {}));
+  now_ms_ += 1000;
+  EXPECT_TRUE(Do(3, g, GroupOp::kRemove, {5}));
+  // Creates take the creator's bucket.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(groups_->Create(Acc(6), {}, now_ms_, crypto::SystemRandom()));
+  }
+  auto create_past = groups_->Create(Acc(6), {}, now_ms_, crypto::SystemRandom());
+  ASSERT_FALSE(create_past);
+  EXPECT_EQ(create_past.error().detail, Detail(GroupErr::kRateLimited));
+}
+
+// Issue 12: consent. Leaving with kLeaveRefuse makes later adds of that account to that
+// group skip it (reported), until it lifts the refusal.
+TEST_F(GroupsTest, LeaveRefuseBlocksReaddsOfThatAccountOnlyUntilLifted) {
+  AddAccounts(4);
+  const GroupId g = CreateOk(1, {2, 3});
+  auto left = Do(2, g, GroupOp::kLeaveRefuse, {});
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->removed, std::vector<AccountId>{Acc(2)});
+  EXPECT_EQ(left->after.refused, std::vector<AccountId>{Acc(2)});
+  EXPECT_EQ((*store_->groups().Get(g))->refused, std::vector<AccountId>{Acc(2)}) << "durable";
+
+  auto readd = Do(1, g, GroupOp::kAdd, {2, 4});
+  ASSERT_TRUE(readd);
+  EXPECT_TRUE(readd->changed);
+  EXPECT_EQ(readd->refused, std::vector<AccountId>{Acc(2)});
+  EXPECT_EQ(readd->added, std::vector<AccountId>{Acc(4)});
+  EXPECT_EQ(readd->after.FindMember(Acc(2)), nullptr);
+  EXPECT_NE(readd->after.FindMember(Acc(4)), nullptr);
+  const uint64_t version = readd->after.version;
+  auto only = Do(1, g, GroupOp::kAdd, {2});
+  ASSERT_TRUE(only);
+  EXPECT_FALSE(only->changed) << "nothing else changes";
+  EXPECT_EQ(only->refused, std::vector<AccountId>{Acc(2)});
+  EXPECT_EQ((*groups_->Get(g))->version, version);
+
+  // Only the refuser lifts it, and only a refusal that exists.
+  EXPECT_EQ(Do(3, g, GroupOp::kAllowReadd, {}).error().detail, Detail(GroupErr::kConflict));
+  EXPECT_EQ(Do(2, g, GroupOp::kAllowReadd, {3}).error().detail, Detail(GroupErr::kBadRequest));
+  auto lifted = Do(2, g, GroupOp::kAllowReadd, {});
+  ASSERT_TRUE(lifted);
+  EXPECT_FALSE(lifted->changed);
+  EXPECT_TRUE(lifted->after.refused.empty());
+  EXPECT_EQ((*groups_->Get(g))->version, version) << "lifting changes no membership";
+  EXPECT_EQ(Do(2, g, GroupOp::kAllowReadd, {}).error().detail, Detail(GroupErr::kConflict));
+  auto back = Do(1, g, GroupOp::kAdd, {2});
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->refused.empty());
+  EXPECT_NE(back->after.FindMember(Acc(2)), nullptr);
+}
+
+TEST_F(GroupsTest, GroupAddsNobodyAndContacts) {
+  AddAccounts(4);
+  SetGroupAdds(2, store::GroupAdds::kNobody);
+  SetGroupAdds(3, store::GroupAdds::kContacts);
+  ASSERT_TRUE(store_->accounts().AddContact(Acc(3), Acc(4)));  // 3 lets 4 add it
+  auto c = groups_->Create(Acc(1), std::vector<AccountId>{Acc(2), Acc(3), Acc(4)}, now_ms_,
+                           crypto::SystemRandom());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->refused, (std::vector<AccountId>{Acc(2), Acc(3)}));
+  EXPECT_EQ(c->after.members.size(), 2u);  // 1 and 4
+  EXPECT_EQ(c->added, std::vector<AccountId>{Acc(4)});
+  ASSERT_TRUE(Do(1, c->after.id, GroupOp::kPromote, {4}));
+  auto by_contact = Do(4, c->after.id, GroupOp::kAdd, {3, 2});
+  ASSERT_TRUE(by_contact);
+  EXPECT_EQ(by_contact->added, std::vector<AccountId>{Acc(3)});
+  EXPECT_EQ(by_contact->refused, std::vector<AccountId>{Acc(2)});
+  SetGroupAdds(2, store::GroupAdds::kEveryone);
+  EXPECT_TRUE(Do(4, c->after.id, GroupOp::kAdd, {2}));
 }
 
 TEST_F(GroupsTest, ReadsComeFromTheCacheAndMatchTheStore) {

@@ -157,6 +157,38 @@ TEST(ServerConfig, GroupsTableAtAndPastItsEdges) {
   }
 }
 
+// Issue 12: the group change rate limits.
+TEST(ServerConfig, GroupChangeRatesAtAndPastTheirEdges) {
+  ServerConfig defaults;
+  EXPECT_EQ(defaults.groups.account_change_rate.per_second, 1.0);
+  EXPECT_EQ(defaults.groups.account_change_rate.burst, 30.0);
+  EXPECT_EQ(defaults.groups.group_change_rate.per_second, 2.0);
+  EXPECT_EQ(defaults.groups.group_change_rate.burst, 60.0);
+  ServerConfig c;
+  std::string detail;
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("[groups]\naccount_change_rate_per_s = 0.5\n"
+                                       "account_change_burst = 1\ngroup_change_rate_per_s = 0\n"
+                                       "group_change_burst = 0\n"),
+                             c, detail))
+      << detail;
+  EXPECT_EQ(c.groups.account_change_rate.per_second, 0.5);
+  EXPECT_EQ(c.groups.account_change_rate.burst, 1.0);  // the edge: one change at a time
+  EXPECT_EQ(c.groups.group_change_rate.per_second, 0.0);  // 0 turns the limit off
+  struct Case {
+    const char* toml;
+    const char* names;
+  };
+  for (const Case& bad :
+       {Case{"[groups]\naccount_change_burst = 0.5\n", "groups.account_change_burst"},
+        Case{"[groups]\ngroup_change_burst = 0\n", "groups.group_change_burst"},
+        Case{"[groups]\naccount_change_rate_per_s = -1\n", "groups.account_change_rate_per_s"}}) {
+    ServerConfig fresh;
+    std::string why;
+    EXPECT_FALSE(LoadConfigFile(WriteTemp(bad.toml), fresh, why)) << bad.toml;
+    EXPECT_NE(why.find(bad.names), std::string::npos) << why;
+  }
+}
+
 TEST(ServerConfig, MediaTableLoadsAndNamesBadValues) {
   ServerConfig c;
   std::string detail;

@@ -3,6 +3,7 @@
 // reopening, and the group record codec on damaged bytes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,47 @@ TEST_P(GroupStoreTest, SkipAppendDropsOnlyAppendsToFullQueues) {
   EXPECT_EQ(queue().stats().duplicates, 1u);
 }
 
+// Issue 12 (consent): a group keeps the accounts that left refusing re-adds; an account
+// keeps who may add it to groups.
+TEST_P(GroupStoreTest, RefusalsAndGroupAddsAreKept) {
+  GroupStore& groups = store_->groups();
+  GroupRecord g = Group(1, 4, {{Id(1), true, 1}, {Id(3), false, 1}});
+  g.refused = {Id(2), Id(4)};
+  ASSERT_TRUE(groups.Put(g));
+  auto got = groups.Get(Gid(1));
+  ASSERT_TRUE(got && got->has_value());
+  ExpectSameGroup(**got, g);
+  EXPECT_EQ((*got)->refused, (std::vector<AccountId>{Id(2), Id(4)}));
+  EXPECT_TRUE((*got)->Refuses(Id(4)));
+  EXPECT_FALSE((*got)->Refuses(Id(3)));
+  g.refused.clear();
+  ASSERT_TRUE(groups.Put(g));
+  EXPECT_TRUE((*groups.Get(Gid(1)))->refused.empty()) << "a lifted refusal is gone";
+
+  for (const std::vector<AccountId>& bad : {std::vector<AccountId>{Id(4), Id(2)},
+                                            std::vector<AccountId>{Id(2), Id(2)},
+                                            std::vector<AccountId>{Id(3)}}) {  // a member
+    GroupRecord b = g;
+    b.refused = bad;
+    auto refused = groups.Put(b);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().detail, Detail(StoreErr::kInvalid));
+  }
+  EXPECT_TRUE((*groups.Get(Gid(1)))->refused.empty()) << "a refused Put changed nothing";
+
+  AccountRecord a;
+  a.id = Id(7);
+  a.handle = "+15557";
+  a.devices.push_back(DeviceRecord{1, StaticKey{7}, 0, "", kT0, false});
+  ASSERT_TRUE(store_->accounts().Put(a));
+  EXPECT_EQ((*store_->accounts().Get(Id(7)))->group_adds, GroupAdds::kEveryone);
+  for (GroupAdds adds : {GroupAdds::kContacts, GroupAdds::kNobody, GroupAdds::kEveryone}) {
+    a.group_adds = adds;
+    ASSERT_TRUE(store_->accounts().Put(a));
+    EXPECT_EQ((*store_->accounts().Get(Id(7)))->group_adds, adds);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, GroupStoreTest,
                          ::testing::Values(Backend::kMemory, Backend::kRocksDb), BackendName);
 
@@ -153,6 +195,48 @@ TEST(StoreSchema, DamagedGroupRecordsAreCorrupt) {
   twice += twice.substr(21);
   twice[20] = 2;
   EXPECT_FALSE(decode(twice)) << "a member twice";
+}
+
+TEST(StoreSchema, GroupRefusalsAndAccountGroupAddsCodec) {
+  using namespace internal;  // NOLINT(google-build-using-namespace): test of internals
+  GroupRecord g = Group(1, 9, {{Id(1), true, 1}});
+  EXPECT_EQ(static_cast<uint8_t>(EncodeGroup(g)[0]), kValueVersion) << "no refusals: as before";
+  g.refused = {Id(2), Id(3)};
+  const std::string valid = EncodeGroup(g);
+  EXPECT_EQ(static_cast<uint8_t>(valid[0]), kGroupRefusalsValueVersion);
+  auto decode = [](std::string_view v) { return DecodeGroup(Gid(1), v); };
+  ASSERT_TRUE(decode(valid));
+  EXPECT_EQ(decode(valid)->refused, g.refused);
+  for (size_t n = 0; n < valid.size(); ++n) {
+    auto r = decode(valid.substr(0, n));
+    ASSERT_FALSE(r) << "truncated to " << n;
+    EXPECT_EQ(r.error().detail, Detail(StoreErr::kCorrupt));
+  }
+  EXPECT_FALSE(decode(valid + "x"));
+  const size_t refusals = 21 + 25;  // header, one member
+  std::string swapped = valid;
+  std::swap_ranges(swapped.begin() + refusals + 4, swapped.begin() + refusals + 20,
+                   swapped.begin() + refusals + 20);
+  EXPECT_FALSE(decode(swapped)) << "refusals out of order";
+  GroupRecord member = Group(1, 9, {{Id(1), true, 1}});
+  member.refused = {Id(1)};
+  EXPECT_FALSE(decode(EncodeGroup(member))) << "a member refuses";
+  std::string none = valid.substr(0, refusals) + std::string("\0\0\0\0", 4);
+  EXPECT_FALSE(decode(none)) << "version 2 with no refusals";
+
+  AccountRecord a;
+  a.id = Id(5);
+  a.handle = "+15555";
+  EXPECT_EQ(static_cast<uint8_t>(EncodeAccount(a)[0]), kAccountValueVersion);
+  a.group_adds = GroupAdds::kNobody;
+  const std::string account = EncodeAccount(a);
+  EXPECT_EQ(static_cast<uint8_t>(account[0]), kAccountConsentValueVersion);
+  ASSERT_TRUE(DecodeAccount(a.id, account));
+  EXPECT_EQ(DecodeAccount(a.id, account)->group_adds, GroupAdds::kNobody);
+  std::string bad = account;
+  bad.back() = 3;
+  EXPECT_FALSE(DecodeAccount(a.id, bad));
+  EXPECT_FALSE(DecodeAccount(a.id, account.substr(0, account.size() - 1)));
 }
 
 }  // namespace

@@ -33,6 +33,20 @@ Status CheckGroupRecord(const GroupRecord& group) {
                         "group members not strictly ordered by account id");
     }
   }
+  if (group.refused.size() > kMaxStoredGroupRefusals) {
+    return StoreError(Code::kInvalidArgument, StoreErr::kInvalid,
+                      "group has more than kMaxStoredGroupRefusals refusals");
+  }
+  for (size_t i = 0; i < group.refused.size(); ++i) {
+    if (i > 0 && !(group.refused[i - 1] < group.refused[i])) {
+      return StoreError(Code::kInvalidArgument, StoreErr::kInvalid,
+                        "group refusals not strictly ordered by account id");
+    }
+    if (group.FindMember(group.refused[i]) != nullptr) {
+      return StoreError(Code::kInvalidArgument, StoreErr::kInvalid,
+                        "a group member is also listed as refusing the group");
+    }
+  }
   return Ok();
 }
 

@@ -186,7 +186,8 @@ Result<uint32_t> ParseOneTimePreKeyId(std::string_view key) {
 
 std::string EncodeAccount(const AccountRecord& account) {
   std::string out;
-  PutU8(&out, kAccountValueVersion);
+  const bool consent = account.group_adds != GroupAdds::kEveryone;
+  PutU8(&out, consent ? kAccountConsentValueVersion : kAccountValueVersion);
   PutString(&out, account.handle);
   PutU8(&out, static_cast<uint8_t>(account.presence));
   PutU32(&out, static_cast<uint32_t>(account.devices.size()));
@@ -207,6 +208,7 @@ std::string EncodeAccount(const AccountRecord& account) {
   for (const DeviceRecord& device : account.devices) {
     if (device.pending) PutU32(&out, device.device_id);
   }
+  if (consent) PutU8(&out, static_cast<uint8_t>(account.group_adds));
   return out;
 }
 
@@ -215,7 +217,8 @@ Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value)
   // kValueVersion: written before linked devices, no trailer; kAccountValueVersion: the
   // linked-devices trailer follows the devices (docs/store.md).
   const uint8_t version = r.U8();
-  if (version != kValueVersion && version != kAccountValueVersion) {
+  if (version != kValueVersion && version != kAccountValueVersion &&
+      version != kAccountConsentValueVersion) {
     return CorruptError("account record: bad version");
   }
   AccountRecord account;
@@ -240,7 +243,7 @@ Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value)
     device.created_ms = r.U64();
     account.devices.push_back(std::move(device));
   }
-  if (version == kAccountValueVersion) {
+  if (version == kAccountValueVersion || version == kAccountConsentValueVersion) {
     account.device_list = std::string(r.String());
     account.device_list_version = r.U64();
     account.next_device_id = r.U32();
@@ -260,14 +263,22 @@ Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value)
       if (!found) return CorruptError("account record: bad pending device id");
     }
   }
+  if (version == kAccountConsentValueVersion) {
+    const uint8_t adds = r.U8();
+    if (!r.ok() || adds > static_cast<uint8_t>(GroupAdds::kNobody)) {
+      return CorruptError("account record: bad group adds");
+    }
+    account.group_adds = static_cast<GroupAdds>(adds);
+  }
   if (!r.AtEnd()) return CorruptError("account record: truncated or trailing bytes");
   return account;
 }
 
 std::string EncodeGroup(const GroupRecord& group) {
   std::string out;
-  out.reserve(1 + 8 + 8 + 4 + group.members.size() * kGroupMemberBytes);
-  PutU8(&out, kValueVersion);
+  out.reserve(1 + 8 + 8 + 4 + group.members.size() * kGroupMemberBytes + 4 +
+              group.refused.size() * kAccountIdBytes);
+  PutU8(&out, group.refused.empty() ? kValueVersion : kGroupRefusalsValueVersion);
   PutU64(&out, group.version);
   PutU64(&out, group.created_ms);
   PutU32(&out, static_cast<uint32_t>(group.members.size()));
@@ -276,19 +287,28 @@ std::string EncodeGroup(const GroupRecord& group) {
     PutU8(&out, m.admin ? kGroupAdminFlag : 0);
     PutU64(&out, m.joined_version);
   }
+  if (!group.refused.empty()) {
+    PutU32(&out, static_cast<uint32_t>(group.refused.size()));
+    for (const AccountId& a : group.refused) PutArray(&out, a);
+  }
   return out;
 }
 
 Result<GroupRecord> DecodeGroup(const GroupId& id, std::string_view value) {
   Reader r(value);
-  if (!r.Version()) return CorruptError("group record: bad version");
+  const uint8_t value_version = r.U8();
+  if (value_version != kValueVersion && value_version != kGroupRefusalsValueVersion) {
+    return CorruptError("group record: bad version");
+  }
+  const bool refusals = value_version == kGroupRefusalsValueVersion;
   GroupRecord group;
   group.id = id;
   group.version = r.U64();
   group.created_ms = r.U64();
   const uint32_t count = r.U32();
-  if (!r.ok() || count != r.remaining() / kGroupMemberBytes ||
-      r.remaining() % kGroupMemberBytes != 0) {
+  if (!r.ok() || (refusals ? count > r.remaining() / kGroupMemberBytes
+                           : (count != r.remaining() / kGroupMemberBytes ||
+                              r.remaining() % kGroupMemberBytes != 0))) {
     return CorruptError("group record: truncated or trailing bytes");
   }
   if (count > kMaxStoredGroupMembers) return CorruptError("group record: too many members");
@@ -304,6 +324,22 @@ Result<GroupRecord> DecodeGroup(const GroupId& id, std::string_view value) {
       return CorruptError("group record: members out of order");
     }
     group.members.push_back(m);
+  }
+  if (refusals) {
+    const uint32_t refused = r.U32();
+    if (!r.ok() || refused == 0 || refused > kMaxStoredGroupRefusals ||
+        refused != r.remaining() / kAccountIdBytes || r.remaining() % kAccountIdBytes != 0) {
+      return CorruptError("group record: bad refusals");
+    }
+    group.refused.reserve(refused);
+    for (uint32_t i = 0; i < refused; ++i) {
+      const AccountId a = r.Array<kAccountIdBytes>();
+      if (!group.refused.empty() && !(group.refused.back() < a)) {
+        return CorruptError("group record: refusals out of order");
+      }
+      if (group.FindMember(a) != nullptr) return CorruptError("group record: a member refuses");
+      group.refused.push_back(a);
+    }
   }
   if (!r.AtEnd()) return CorruptError("group record: truncated or trailing bytes");
   return group;

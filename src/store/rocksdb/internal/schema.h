@@ -49,6 +49,12 @@ inline constexpr uint8_t kSchemaVersion = 1;
 inline constexpr uint8_t kValueVersion = 1;
 inline constexpr uint8_t kAccountValueVersion =
     2;  // account records with the linked-devices trailer
+// Account records with a group-adds choice other than everyone: the linked-devices
+// trailer, then group_adds(1). Records with the default are still written as version 2.
+inline constexpr uint8_t kAccountConsentValueVersion = 3;
+// Group records with refusals: the members, then refused_count(4) and account(16) each.
+// Records without refusals are still written with kValueVersion.
+inline constexpr uint8_t kGroupRefusalsValueVersion = 2;
 
 inline constexpr size_t kAccountIdBytes = 16;
 inline constexpr size_t kDeviceBytes = kAccountIdBytes + 4;  // account, device_id BE
