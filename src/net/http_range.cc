@@ -5,15 +5,18 @@
 namespace sotto::net {
 namespace {
 
-constexpr size_t kMaxDigits = 19;  // fits in uint64_t without overflow
+constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
 
-// Parses 1..19 decimal digits; false on anything else.
+// Parses one or more decimal digits; false on anything else. A value past 2^64-1 is
+// still a valid position (RFC 9110 sets no digit limit): it saturates to 2^64-1, which is
+// past the end of any resource, so "bytes=<huge>-" is unsatisfiable (416), not ignored.
 bool ParseDecimal(std::string_view text, uint64_t& out) {
-  if (text.empty() || text.size() > kMaxDigits) return false;
+  if (text.empty()) return false;
   uint64_t value = 0;
   for (char c : text) {
     if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<uint64_t>(c - '0');
+    const auto digit = static_cast<uint64_t>(c - '0');
+    value = value > (kMax - digit) / 10 ? kMax : value * 10 + digit;
   }
   out = value;
   return true;
@@ -46,7 +49,7 @@ ByteRange ParseRangeHeader(std::string_view header, uint64_t size) {
   }
   uint64_t first = 0;
   if (!ParseDecimal(first_text, first)) return {};
-  uint64_t last = std::numeric_limits<uint64_t>::max();
+  uint64_t last = kMax;
   if (!last_text.empty()) {
     if (!ParseDecimal(last_text, last)) return {};
     if (last < first) return {};  // invalid: ignored

@@ -234,7 +234,20 @@ TEST(HttpRange, Forms) {
   EXPECT_EQ(ParseRangeHeader("bytes=1-2,4-5", 100).kind, RangeKind::kNone);
   EXPECT_EQ(ParseRangeHeader("items=1-2", 100).kind, RangeKind::kNone);
   EXPECT_EQ(ParseRangeHeader("bytes=x-", 100).kind, RangeKind::kNone);
-  EXPECT_EQ(ParseRangeHeader("bytes=99999999999999999999-", 100).kind, RangeKind::kNone);
+  // Positions past 2^64-1 are valid syntax: a huge first byte is past the end (416), a
+  // huge last byte is clamped, a huge suffix is the whole resource.
+  EXPECT_EQ(ParseRangeHeader("bytes=99999999999999999999-", 100).kind, RangeKind::kUnsatisfiable);
+  EXPECT_EQ(ParseRangeHeader("bytes=18446744073709551615-", 100).kind, RangeKind::kUnsatisfiable);
+  EXPECT_EQ(ParseRangeHeader("bytes=18446744073709551616-", 100).kind, RangeKind::kUnsatisfiable);
+  r = ParseRangeHeader("bytes=5-99999999999999999999", 100);
+  EXPECT_EQ(r.kind, RangeKind::kSatisfiable);
+  EXPECT_EQ(r.first, 5u);
+  EXPECT_EQ(r.last, 99u);
+  r = ParseRangeHeader("bytes=-99999999999999999999", 100);
+  EXPECT_EQ(r.kind, RangeKind::kSatisfiable);
+  EXPECT_EQ(r.first, 0u);
+  EXPECT_EQ(r.last, 99u);
+  EXPECT_EQ(ParseRangeHeader("bytes=00000000000000000000010-", 100).first, 10u);
 }
 
 }  // namespace
