@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstring>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <exception>
@@ -146,6 +147,36 @@ void RunLookup(const std::shared_ptr<Lookup>& lookup, const std::string& host,
   lookup->cv.notify_all();
 }
 
+tl::unexpected<Error> ForbiddenAddress() {
+  return ClientError(Code::kPermissionDenied, HttpClientErr::kForbiddenAddress,
+                     "the host is or resolves to a local or private address");
+}
+
+bool IsPublicEndpoint(const tcp::endpoint& endpoint) {
+  const asio::ip::address address = endpoint.address();
+  if (address.is_v4()) {
+    const auto bytes = address.to_v4().to_bytes();
+    return IsPublicAddressBytes(bytes);
+  }
+  const auto bytes = address.to_v6().to_bytes();
+  return IsPublicAddressBytes(bytes);
+}
+
+// Every address must pass: a name with one public and one private record is refused,
+// since the connection could go to either.
+Status CheckEndpoints(const std::vector<tcp::endpoint>& endpoints, AddressPolicy policy) {
+  switch (policy) {
+    case AddressPolicy::kAny:
+      return Ok();
+    case AddressPolicy::kPublicOnly:
+      for (const tcp::endpoint& endpoint : endpoints) {
+        if (!IsPublicEndpoint(endpoint)) return ForbiddenAddress();
+      }
+      return Ok();
+  }
+  return ForbiddenAddress();
+}
+
 Result<std::vector<tcp::endpoint>> Resolve(const ParsedUrl& url, Clock::time_point deadline) {
   boost::system::error_code ec;
   const asio::ip::address literal = asio::ip::make_address(url.host, ec);
@@ -273,8 +304,10 @@ Result<HttpClientResponse> WriteAndRead(asio::io_context& io, Stream& stream,
 
 Result<HttpClientResponse> Exchange(const ParsedUrl& url, std::string_view content_type,
                                     std::string_view body, std::span<const HttpHeader> headers,
-                                    Clock::time_point deadline) {
+                                    Clock::time_point deadline, AddressPolicy policy) {
+  // The connection below goes to exactly these checked addresses (no second lookup).
   SOTTO_ASSIGN_OR_RETURN(std::vector<tcp::endpoint> endpoints, Resolve(url, deadline));
+  SOTTO_RETURN_IF_ERROR(CheckEndpoints(endpoints, policy));
 
   http::request<http::string_body> request{http::verb::post, url.target, kHttpVersion11};
   const bool ipv6_literal = url.host.find(':') != std::string::npos;
@@ -388,6 +421,9 @@ Result<ParsedUrl> ParseUrl(std::string_view url) {
     for (char c : host) {
       if (!IsHostNameChar(c)) return BadUrl("URL host has a character not allowed in a host");
     }
+    if (IsNonCanonicalNumericHost(host)) {
+      return BadUrl("URL host is a numeric address not written as a dotted quad (a.b.c.d)");
+    }
     parsed.host = std::string(host);
     if (colon != std::string_view::npos) {
       port_text = authority.substr(colon + 1);
@@ -412,7 +448,7 @@ Result<ParsedUrl> ParseUrl(std::string_view url) {
 
 Result<HttpClientResponse> HttpPost(std::string_view url, std::string_view content_type,
                                     std::string_view body, std::chrono::milliseconds timeout,
-                                    std::span<const HttpHeader> headers) {
+                                    std::span<const HttpHeader> headers, AddressPolicy policy) {
   const Clock::time_point deadline = Clock::now() + timeout;
   SOTTO_ASSIGN_OR_RETURN(ParsedUrl parsed, ParseUrl(url));
   SOTTO_RETURN_IF_ERROR(CheckHeaders(headers));
@@ -424,7 +460,7 @@ Result<HttpClientResponse> HttpPost(std::string_view url, std::string_view conte
     }
   }
   try {
-    return Exchange(parsed, content_type, body, headers, deadline);
+    return Exchange(parsed, content_type, body, headers, deadline, policy);
   } catch (const std::exception&) {
     // Allocation failure, or a Boost call without an error_code overload.
     return ClientError(Code::kInternal, HttpClientErr::kInternal, "HTTP client failed");
@@ -435,13 +471,81 @@ namespace {
 
 bool IsLocalOrPrivateV4(const uint8_t a[4]) {
   return a[0] == 0 || a[0] == 10 || a[0] == 127 ||
-         (a[0] == 100 && (a[1] & 0xc0) == 64) ||  // 100.64.0.0/10
-         (a[0] == 169 && a[1] == 254) ||          // link-local, cloud metadata
-         (a[0] == 172 && (a[1] & 0xf0) == 16) ||  // 172.16.0.0/12
-         (a[0] == 192 && a[1] == 168) || a[0] >= 224;  // multicast and reserved
+         (a[0] == 100 && (a[1] & 0xc0) == 64) ||     // 100.64.0.0/10
+         (a[0] == 169 && a[1] == 254) ||             // link-local, cloud metadata
+         (a[0] == 172 && (a[1] & 0xf0) == 16) ||     // 172.16.0.0/12
+         (a[0] == 192 && a[1] == 0 && a[2] == 0) ||  // 192.0.0.0/24, IETF assignments
+         (a[0] == 192 && a[1] == 168) ||             // 192.168.0.0/16
+         (a[0] == 198 && (a[1] & 0xfe) == 18) ||     // 198.18.0.0/15, benchmarking
+         a[0] >= 224;                                // multicast, reserved, broadcast
+}
+
+bool IsLocalOrPrivateV6(const uint8_t v6[16]) {
+  const auto zeros = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      if (v6[i] != 0) return false;
+    }
+    return true;
+  };
+  // ::ffff:a.b.c.d (mapped): the IPv4 address decides.
+  if (zeros(0, 10) && v6[10] == 0xff && v6[11] == 0xff) return IsLocalOrPrivateV4(v6 + 12);
+  // ::/96: ::, ::1 and the deprecated IPv4-compatible form (::a.b.c.d), never public.
+  if (zeros(0, 12)) return true;
+  // 64:ff9b::/96 (NAT64, RFC 6052): reaches the embedded IPv4 address.
+  if (v6[0] == 0x00 && v6[1] == 0x64 && v6[2] == 0xff && v6[3] == 0x9b && zeros(4, 12)) {
+    return IsLocalOrPrivateV4(v6 + 12);
+  }
+  // 64:ff9b:1::/48 (local-use NAT64, RFC 8215).
+  if (v6[0] == 0x00 && v6[1] == 0x64 && v6[2] == 0xff && v6[3] == 0x9b && v6[4] == 0 &&
+      v6[5] == 1) {
+    return true;
+  }
+  // 2002::/16 (6to4): the next 32 bits are an IPv4 address.
+  if (v6[0] == 0x20 && v6[1] == 0x02) return IsLocalOrPrivateV4(v6 + 2);
+  // 2001::/32 (Teredo): tunnels to an obfuscated IPv4 address; refused.
+  if (v6[0] == 0x20 && v6[1] == 0x01 && v6[2] == 0 && v6[3] == 0) return true;
+  // 100::/64 (discard-only).
+  if (v6[0] == 0x01 && v6[1] == 0x00 && zeros(2, 8)) return true;
+  if ((v6[0] & 0xfe) == 0xfc) return true;                   // fc00::/7, unique local
+  if (v6[0] == 0xfe && (v6[1] & 0xc0) == 0x80) return true;  // fe80::/10, link-local
+  if (v6[0] == 0xfe && (v6[1] & 0xc0) == 0xc0) return true;  // fec0::/10, site-local
+  return v6[0] == 0xff;                                      // multicast
+}
+
+bool IsAllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return IsDigit(c); });
+}
+
+bool IsHexNumber(std::string_view s) {
+  if (s.size() < 2 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X')) return false;
+  return std::all_of(s.begin() + 2, s.end(), [](char c) {
+    return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  });
 }
 
 }  // namespace
+
+bool IsNonCanonicalNumericHost(std::string_view host) {
+  if (host.empty() || host.find(':') != std::string_view::npos) return false;
+  const std::string h(host);
+  uint8_t v4[4];
+  if (inet_pton(AF_INET, h.c_str(), v4) == 1) return false;  // a.b.c.d, no leading zeros
+  in_addr any{};
+  if (inet_aton(h.c_str(), &any) != 0) return true;  // 127.1, 0x7f000001, 0177.0.0.1, 0, ...
+  // A numeric last label is what makes URL parsers (WHATWG) read a host as IPv4; no
+  // real name ends in one.
+  std::string_view name = host;
+  if (name.back() == '.') name.remove_suffix(1);
+  const size_t dot = name.rfind('.');
+  const std::string_view last = dot == std::string_view::npos ? name : name.substr(dot + 1);
+  return IsAllDigits(last) || IsHexNumber(last);
+}
+
+bool IsPublicAddressBytes(std::span<const uint8_t> address) {
+  if (address.size() == 4) return !IsLocalOrPrivateV4(address.data());
+  if (address.size() == 16) return !IsLocalOrPrivateV6(address.data());
+  return false;
+}
 
 bool IsLocalOrPrivateHost(std::string_view host) {
   std::string h(host);
@@ -454,14 +558,7 @@ bool IsLocalOrPrivateHost(std::string_view host) {
   if (inet_pton(AF_INET, h.c_str(), v4) == 1) return IsLocalOrPrivateV4(v4);
   uint8_t v6[16];
   if (inet_pton(AF_INET6, h.c_str(), v6) != 1) return false;  // a name
-  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::memcmp(v6, kMappedPrefix, sizeof kMappedPrefix) == 0) return IsLocalOrPrivateV4(v6 + 12);
-  bool all_zero_but_last = true;
-  for (int i = 0; i < 15; ++i) all_zero_but_last &= v6[i] == 0;
-  if (all_zero_but_last && (v6[15] == 0 || v6[15] == 1)) return true;  // :: and ::1
-  if ((v6[0] & 0xfe) == 0xfc) return true;                             // fc00::/7
-  if (v6[0] == 0xfe && (v6[1] & 0xc0) == 0x80) return true;            // fe80::/10
-  return v6[0] == 0xff;                                                // multicast
+  return IsLocalOrPrivateV6(v6);
 }
 
 }  // namespace sotto::net

@@ -252,5 +252,67 @@ TEST(IsLocalOrPrivateHost, RangesAndNames) {
   }
 }
 
+// inet_aton's other spellings of 127.0.0.1 (and friends): a resolver would connect to
+// them, the literal check would not see them. ParseUrl refuses them all.
+TEST(IsNonCanonicalNumericHost, InetAtonFormsAndNumericLastLabels) {
+  for (const char* host : {"127.1", "0x7f000001", "2130706433", "0177.0.0.1", "0", "0x7f.1",
+                           "127.0.1", "127.000.0.1", "127.0.0.01", "127.0.0.1.", "1.2.3.4.5",
+                           "999.1.1.1", "a.123", "example.0x1f", "4294967296", "0X7F000001"}) {
+    EXPECT_TRUE(IsNonCanonicalNumericHost(host)) << host;
+    auto r = ParseUrl(std::string("http://") + host + "/x");
+    EXPECT_FALSE(r) << host;
+    if (!r) {
+      EXPECT_EQ(r.error().detail, Detail(HttpClientErr::kBadUrl)) << host;
+    }
+  }
+  for (const char* host : {"127.0.0.1", "8.8.8.8", "0.0.0.0", "push.example.org", "1password.com",
+                           "x0.example", "host-1", "a.b1", "localhost"}) {
+    EXPECT_FALSE(IsNonCanonicalNumericHost(host)) << host;
+    EXPECT_TRUE(ParseUrl(std::string("http://") + host + "/x")) << host;
+  }
+}
+
+TEST(IsLocalOrPrivateHost, Ipv6FormsThatEmbedIpv4) {
+  for (const char* host :
+       {"::127.0.0.1", "::8.8.8.8", "64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b:1::1",
+        "2002:7f00:1::", "2002:a00:1::1", "2001:0:1::1", "100::1", "fec0::1", "ff02::1",
+        "::ffff:7f00:1", "::ffff:169.254.1.1", "198.18.0.1", "192.0.0.8", "255.255.255.255"}) {
+    EXPECT_TRUE(IsLocalOrPrivateHost(host)) << host;
+  }
+  for (const char* host : {"64:ff9b::808:808", "2002:808:808::1", "2606:4700::1111"}) {
+    EXPECT_FALSE(IsLocalOrPrivateHost(host)) << host;
+  }
+  const uint8_t v4_public[] = {8, 8, 4, 4};
+  const uint8_t v4_cgnat[] = {100, 100, 1, 1};
+  EXPECT_TRUE(IsPublicAddressBytes(v4_public));
+  EXPECT_FALSE(IsPublicAddressBytes(v4_cgnat));
+  const uint8_t odd_size[] = {1, 2, 3};
+  EXPECT_FALSE(IsPublicAddressBytes(odd_size));
+}
+
+TEST(HttpClient, PublicOnlyChecksTheResolvedAddressesAndSendsNothing) {
+  Recorder recorder;
+  auto server = StartServer(recorder, {200, "text/plain", "ok"});
+  ASSERT_NE(server, nullptr);
+  const std::string port = std::to_string(server->port());
+  for (const std::string& url :
+       {"http://localhost:" + port + "/n", "http://127.0.0.1:" + port + "/n"}) {
+    auto r = HttpPost(url, "text/plain", "x", kTimeout, {}, AddressPolicy::kPublicOnly);
+    ASSERT_FALSE(r) << url;
+    EXPECT_EQ(r.error().code, Code::kPermissionDenied) << url;
+    EXPECT_EQ(r.error().detail, Detail(HttpClientErr::kForbiddenAddress)) << url;
+  }
+  {
+    std::lock_guard lock(recorder.mu);
+    EXPECT_EQ(recorder.count, 0);
+  }
+  auto allowed = HttpPost("http://localhost:" + port + "/n", "text/plain", "x", kTimeout, {},
+                          AddressPolicy::kAny);
+  ASSERT_TRUE(allowed) << allowed.error().ToString();
+  std::lock_guard lock(recorder.mu);
+  EXPECT_EQ(recorder.count, 1);
+  EXPECT_EQ(recorder.last.Header("Host"), "localhost:" + port) << "the Host header keeps the name";
+}
+
 }  // namespace
 }  // namespace sotto::net
