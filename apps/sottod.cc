@@ -17,17 +17,19 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "base/version.h"
 #include "net/http_server.h"
 #include "server/config.h"
 #include "server/core.h"
-#include "server/push.h"
-#include "server/verification.h"
-#include "store/rocksdb/rocksdb_store.h"
 #include "server/gateway.h"
 #include "server/media.h"
+#include "server/push.h"
 #include "server/server_key.h"
+#include "server/verification.h"
 #include "server/ws_gateway.h"
+#include "store/rocksdb/rocksdb_store.h"
 #include "wire/protobuf_log.h"
+#include "wire/wire.h"
 
 namespace {
 
@@ -53,6 +55,8 @@ void RaiseOpenFileLimit() {
 
 int Run(int argc, char** argv) {
   CLI::App app{"sottod: the Sotto messaging server"};
+  app.set_version_flag("--version", "sottod " + std::string(sotto::kVersion) + " (wire version " +
+                                        std::to_string(sotto::wire::kWireVersion) + ")");
   std::string config_path;
   ServerConfig config;
   std::string data, listen, ws_listen, http_listen, media_listen, log_level;

@@ -28,6 +28,12 @@ Status ConnectIfPossible(client::Client& client) {
 
 void PrintJsonLine(const nlohmann::json& value) { std::cout << JsonLine(value) << std::flush; }
 
+std::string ContactName(client::Client& client, std::string_view handle) {
+  auto contact = client.store().ContactByHandle(handle);
+  if (!contact || !*contact) return "";
+  return (*contact)->name;
+}
+
 Result<std::optional<crypto::X25519Public>> OptionalServerKey(std::string_view hex) {
   if (hex.empty()) return std::optional<crypto::X25519Public>();
   SOTTO_ASSIGN_OR_RETURN(crypto::X25519Public key, client::ParseServerKey(hex));

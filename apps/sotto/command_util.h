@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "apps/sotto/commands.h"
@@ -24,6 +25,9 @@ Result<std::unique_ptr<client::Client>> OpenClient(const GlobalOptions& global);
 Status ConnectIfPossible(client::Client& client);
 // One JSON value as one line on stdout, flushed (the --json output of a command).
 void PrintJsonLine(const nlohmann::json& value);
+// The display name the user gave the contact `handle` (`contacts add --name`), or "" (none,
+// not a contact, or the store could not say: a name is only decoration).
+std::string ContactName(client::Client& client, std::string_view handle);
 // --server-key: empty = none (trust on first use), else 64 hex digits (kBadServerKey).
 Result<std::optional<crypto::X25519Public>> OptionalServerKey(std::string_view hex);
 

@@ -21,9 +21,11 @@ namespace {
 using client::Client;
 using std::chrono::milliseconds;
 
-// `receive --timeout 0` drains the queue; this bounds it against a server that never
-// says QueueEmpty.
+// `receive` (without --timeout or --follow) drains the queue; this bounds it against a
+// server that never says QueueEmpty.
 constexpr milliseconds kDrainLimit{5 * 60 * 1000};
+// `receive --follow` polls in slices of this (the loop itself never ends).
+constexpr milliseconds kFollowSlice{60'000};
 // How long `trust` waits for the released messages to be acked.
 constexpr milliseconds kFlushLimit{10'000};
 
@@ -66,8 +68,8 @@ ExitCode Send(const GlobalOptions& global, const SendArgs& args) {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     if (!text.empty() && text.back() == '\n') text.pop_back();
   }
-  if (text.empty()) {
-    std::cerr << "sotto: send: the message is empty\n";
+  if (auto problem = MessageTextProblem(text)) {
+    std::cerr << "sotto: send: " << *problem << "; nothing was sent\n";
     return ExitCode::kUsage;
   }
   auto client = OpenClient(global);
@@ -153,6 +155,8 @@ ExitCode Receive(const GlobalOptions& global, const ReceiveArgs& args) {
   client.SetEventSink([&](const client::Event& event) {
     if (const auto* connection = std::get_if<client::ConnectionEvent>(&event)) {
       ever_connected = ever_connected || connection->connected;
+      // Lifecycle, not a result: only when asked for.
+      if (global.verbosity != Verbosity::kVerbose) return;
       if (args.format == OutputFormat::kText) {
         std::cerr << "sotto: " << EventText(event, TimeZoneChoice::kLocal) << "\n";
         return;
@@ -164,28 +168,27 @@ ExitCode Receive(const GlobalOptions& global, const ReceiveArgs& args) {
       std::cout << EventText(event, TimeZoneChoice::kLocal) << "\n" << std::flush;
     }
   });
+  if (args.mode == ReceiveMode::kUntilDrained) {
+    // Sync connects by itself (one connection) and returns at the server's QueueEmpty.
+    if (auto s = client.Sync(kDrainLimit); !s) return Fail(s.error(), "receive");
+    return ExitCode::kOk;
+  }
   auto connected = client.Connect();
   if (!connected && ExitCodeFor(connected.error()) != ExitCode::kOffline) {
     return Fail(connected.error(), "receive");
   }
   ever_connected = ever_connected || client.connected();
-  if (args.timeout_s == 0) {
-    if (!connected) return Fail(connected.error(), "receive");
-    if (!client.connected()) {
-      std::cerr << "sotto: receive: server unreachable\n";
-      return ExitCode::kOffline;
-    }
-    if (auto s = client.Sync(kDrainLimit); !s) return Fail(s.error(), "receive");
-  } else {
-    // Poll reconnects with backoff when the server goes away, so keep polling until
-    // the time is up even if the first connect failed.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(args.timeout_s);
-    for (auto now = std::chrono::steady_clock::now(); now < deadline;
-         now = std::chrono::steady_clock::now()) {
-      const auto left = std::chrono::duration_cast<milliseconds>(deadline - now);
-      if (auto s = client.Poll(left); !s) return Fail(s.error(), "receive");
-      ever_connected = ever_connected || client.connected();
-    }
+  // Poll reconnects with backoff when the server goes away, so keep polling until the
+  // time is up (or for ever with --follow) even if the first connect failed.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(args.timeout_s);
+  for (auto now = std::chrono::steady_clock::now();
+       args.mode == ReceiveMode::kFollow || now < deadline;
+       now = std::chrono::steady_clock::now()) {
+    const auto left = args.mode == ReceiveMode::kFollow
+                          ? kFollowSlice
+                          : std::chrono::duration_cast<milliseconds>(deadline - now);
+    if (auto s = client.Poll(left); !s) return Fail(s.error(), "receive");
+    ever_connected = ever_connected || client.connected();
   }
   if (!ever_connected) {
     std::cerr << "sotto: receive: server unreachable\n";
@@ -200,11 +203,12 @@ ExitCode Messages(const GlobalOptions& global, const MessagesArgs& args) {
   if (!client) return Fail(client.error(), "");
   auto messages = (*client)->Conversation(args.with, args.limit);
   if (!messages) return Fail(messages.error(), "messages");
+  const std::string name = ContactName(**client, args.with);
   for (const client::StoredMessage& message : *messages) {
     if (args.format == OutputFormat::kJson) {
-      PrintJsonLine(MessageJson(message, args.with));
+      PrintJsonLine(MessageJson(message, args.with, name));
     } else {
-      std::cout << MessageText(message, args.with, TimeZoneChoice::kLocal) << "\n";
+      std::cout << MessageText(message, args.with, TimeZoneChoice::kLocal, name) << "\n";
     }
   }
   std::cout << std::flush;
@@ -224,15 +228,16 @@ ExitCode Search(const GlobalOptions& global, const SearchArgs& args) {
   if (!hits) return Fail(hits.error(), "search");
   auto contacts = (*client)->Contacts();
   if (!contacts) return Fail(contacts.error(), "search");
-  std::map<std::string, std::string, std::less<>> handles;
-  for (const client::Contact& contact : *contacts) handles[contact.account_id] = contact.handle;
+  std::map<std::string, client::Contact, std::less<>> by_account;
+  for (const client::Contact& contact : *contacts) by_account[contact.account_id] = contact;
   for (const client::SearchHit& hit : *hits) {
-    const auto it = handles.find(hit.message.peer);
-    const std::string_view handle = it == handles.end() ? std::string_view() : it->second;
+    const auto it = by_account.find(hit.message.peer);
+    const client::Contact none;
+    const client::Contact& contact = it == by_account.end() ? none : it->second;
     if (args.format == OutputFormat::kJson) {
-      PrintJsonLine(SearchHitJson(hit, handle));
+      PrintJsonLine(SearchHitJson(hit, contact.handle, contact.name));
     } else {
-      std::cout << SearchHitText(hit, handle, TimeZoneChoice::kLocal) << "\n";
+      std::cout << SearchHitText(hit, contact.handle, TimeZoneChoice::kLocal, contact.name) << "\n";
     }
   }
   return ExitCode::kOk;

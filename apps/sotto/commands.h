@@ -21,8 +21,13 @@ namespace sotto::cli {
 
 enum class OutputFormat : uint8_t { kText, kJson };
 
+// --verbose: connection changes (and the SDK's debug log) on stderr. Quiet by default:
+// a short run prints only its result and real errors.
+enum class Verbosity : uint8_t { kQuiet, kVerbose };
+
 struct GlobalOptions {
   std::filesystem::path home;
+  Verbosity verbosity = Verbosity::kQuiet;
 };
 
 struct RegisterArgs {
@@ -33,6 +38,7 @@ struct RegisterArgs {
 ExitCode Register(const GlobalOptions& global, const RegisterArgs& args);
 ExitCode Verify(const GlobalOptions& global, const std::string& code);
 
+// kArgument: the text is the command-line word (which may be ""), kStdin: standard input.
 enum class TextSource : uint8_t { kArgument, kStdin };
 struct SendArgs {
   std::string to;
@@ -52,8 +58,13 @@ struct SendFileArgs {
 };
 ExitCode SendFile(const GlobalOptions& global, const SendFileArgs& args);
 
+// How long `receive` listens: until the server says this device's queue is drained
+// (QueueEmpty; the default, and `--timeout 0`), `--timeout` seconds, or until interrupted
+// (`--follow`).
+enum class ReceiveMode : uint8_t { kUntilDrained, kForTimeout, kFollow };
 struct ReceiveArgs {
-  uint32_t timeout_s = 5;  // 0: until the server's queue is drained
+  ReceiveMode mode = ReceiveMode::kUntilDrained;
+  uint32_t timeout_s = 0;  // kForTimeout: seconds to listen
   OutputFormat format = OutputFormat::kText;
 };
 ExitCode Receive(const GlobalOptions& global, const ReceiveArgs& args);

@@ -52,18 +52,10 @@ ExitCode ListDevices(const GlobalOptions& global, OutputFormat format) {
   auto devices = (*client)->Devices();
   if (!devices) return Fail(devices.error(), "devices");
   for (const client::LinkedDevice& d : *devices) {
-    const char* state = d.pending ? "pending" : (d.listed ? "linked" : "unverified");
     if (format == OutputFormat::kJson) {
-      nlohmann::json line = {{"type", "device"},
-                             {"device_id", d.device_id},
-                             {"state", state},
-                             {"primary", d.device_id == 1},
-                             {"this_device", d.this_device},
-                             {"created_ms", d.created_ms}};
-      std::cout << JsonLine(line);
+      std::cout << JsonLine(DeviceJson(d));
     } else {
-      std::cout << "device " << d.device_id << (d.device_id == 1 ? " (primary)" : "") << "  "
-                << state << (d.this_device ? "  (this device)" : "") << "\n";
+      std::cout << DeviceText(d) << "\n";
     }
   }
   std::cout << std::flush;

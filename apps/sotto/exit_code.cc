@@ -48,8 +48,9 @@ ExitCode ForSdk(client::SdkErr detail) {
     case client::SdkErr::kNotRegistered:
       return ExitCode::kStore;
     case client::SdkErr::kAlreadyRegistered:
-    case client::SdkErr::kTooLarge:
       return ExitCode::kError;
+    case client::SdkErr::kTooLarge:  // a text, caption or file past its limit: a bad argument
+      return ExitCode::kUsage;
     case client::SdkErr::kBadHandle:
     case client::SdkErr::kUnknownUser:
       return ExitCode::kUnknownUser;

@@ -80,6 +80,10 @@ ExitCode Modify(const GlobalOptions& global, const GroupArgs& args, Change chang
 }
 
 ExitCode GroupSend(const GlobalOptions& global, const GroupArgs& args) {
+  if (auto problem = MessageTextProblem(args.text)) {
+    std::cerr << "sotto: group send: " << *problem << "; nothing was sent\n";
+    return ExitCode::kUsage;
+  }
   auto client = Open(global, true);
   if (!client) return Fail(client.error(), "group send");
   auto outcome = (*client)->SendGroupText(args.group, args.text);

@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include "client/content.h"
 #include "client/local_store.h"
 
 namespace sotto::cli {
@@ -36,6 +37,14 @@ RpcResult<std::string> RequiredString(const json& params, const char* name) {
   std::string value = it->get<std::string>();
   if (value.empty()) return InvalidParams(std::string("\"") + name + "\" must not be empty");
   return value;
+}
+
+// "text" of send and groupSend: a string MessageTextProblem finds nothing wrong with.
+RpcResult<std::string> TextParam(const json& params) {
+  auto text = RequiredString(params, "text");
+  if (!text) return text;
+  if (auto problem = MessageTextProblem(*text)) return InvalidParams("\"text\": " + *problem);
+  return text;
 }
 
 RpcResult<std::optional<std::string>> OptionalString(const json& params, const char* name) {
@@ -71,7 +80,7 @@ RpcResult<RpcCall> ParseSend(const json& p) {
   if (auto ok = OnlyKnown(p, {"to", "text"}); !ok) return tl::unexpected(ok.error());
   auto to = RequiredString(p, "to");
   if (!to) return tl::unexpected(to.error());
-  auto text = RequiredString(p, "text");
+  auto text = TextParam(p);
   if (!text) return tl::unexpected(text.error());
   return SendCall{*std::move(to), *std::move(text)};
 }
@@ -269,7 +278,7 @@ RpcResult<RpcCall> ParseGroupSend(const json& p) {
   if (auto ok = OnlyKnown(p, {"group", "text"}); !ok) return tl::unexpected(ok.error());
   auto group = RequiredString(p, "group");
   if (!group) return tl::unexpected(group.error());
-  auto text = RequiredString(p, "text");
+  auto text = TextParam(p);
   if (!text) return tl::unexpected(text.error());
   return GroupSendCall{*std::move(group), *std::move(text)};
 }
@@ -331,6 +340,17 @@ json ErrorObject(const RpcError& error) {
 }
 
 }  // namespace
+
+std::optional<std::string> MessageTextProblem(std::string_view text) {
+  if (text.empty()) return "the text is empty (a message needs at least one character)";
+  if (text.size() > client::kMaxBodyBytes) {
+    return "the text is " + std::to_string(text.size()) + " bytes; a message holds at most " +
+           std::to_string(client::kMaxBodyBytes) +
+           " bytes (send a longer text as a file with `sotto send-file`)";
+  }
+  if (!client::IsUtf8(text)) return std::string("the text is not valid UTF-8");
+  return std::nullopt;
+}
 
 RpcError MakeRpcError(RpcCode code, std::string message) {
   return RpcError{static_cast<int>(code), std::move(message), std::nullopt};

@@ -37,6 +37,11 @@ inline constexpr size_t kDefaultConversationLimit = 50;
 inline constexpr size_t kMaxConversationLimit = 10'000;
 inline constexpr size_t kDefaultSearchLimit = 20;
 
+// What is wrong with `text` as a message's text, for a usage error (exit 2, -32602):
+// empty, longer than client::kMaxBodyBytes (the message names the limit in bytes), or
+// not UTF-8. nullopt if it can be sent. Shared by `send`, `group send` and the daemon.
+std::optional<std::string> MessageTextProblem(std::string_view text);
+
 // JSON-RPC 2.0 error codes. Application errors are kAppErrorBase - exit code (so
 // -32004 is "server unreachable") with data {"code": <exit code>}.
 enum class RpcCode : int {

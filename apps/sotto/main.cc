@@ -4,8 +4,12 @@
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "apps/sotto/commands.h"
@@ -14,12 +18,11 @@
 #include "apps/sotto/exit_code.h"
 #include "apps/sotto/group_commands.h"
 #include "apps/sotto/paths.h"
+#include "apps/sotto/suggest.h"
+#include "base/version.h"
 #include "client/local_store.h"
 #include "wire/protobuf_log.h"
-
-#ifndef SOTTO_VERSION
-#define SOTTO_VERSION "unknown"
-#endif
+#include "wire/wire.h"
 
 namespace {
 
@@ -33,15 +36,66 @@ void AddJsonFlag(CLI::App& command, OutputFormat& format) {
       "--json", [&format] { format = OutputFormat::kJson; }, "one JSON object per line");
 }
 
+// The option `name` ("--home", "-v"; without "=VALUE") of `command` or of a command above
+// it (options fall through to subcommands), or null.
+const CLI::Option* FindOption(const CLI::App* command, const std::string& name) {
+  for (; command != nullptr; command = command->get_parent()) {
+    if (const CLI::Option* option = command->get_option_no_throw(name)) return option;
+  }
+  return nullptr;
+}
+
+// A word in a command's place that names no command. CLI11 would only say "A subcommand
+// is required"; this says "sotto: unknown command 'sendd'; did you mean 'send'?". It walks
+// the words as CLI11 will: options are skipped (with the value of one that takes a
+// value), and each command that needs a subcommand takes the next word as its name.
+std::optional<std::string> UnknownCommandMessage(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* command = &app;
+  std::string path;  // the commands so far, "contacts "
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "--") return std::nullopt;
+    if (word.size() > 1 && word[0] == '-') {
+      const std::string name = word.substr(0, word.find('='));
+      const CLI::Option* option = FindOption(command, name);
+      if (option == nullptr) return std::nullopt;                          // CLI11 reports it
+      if (option->get_type_size() > 0 && name.size() == word.size()) ++i;  // its value
+      continue;
+    }
+    if (command->get_require_subcommand_min() == 0) return std::nullopt;  // a positional
+    const CLI::App* next = nullptr;
+    std::vector<std::string> names;
+    for (const CLI::App* sub : command->get_subcommands({})) {
+      if (sub->check_name(word)) next = sub;
+      names.push_back(sub->get_name());
+    }
+    if (next == nullptr) {
+      std::string message = "sotto: unknown command '" + path + word + "'";
+      if (auto nearest = NearestCommand(word, names)) {
+        message += "; did you mean '" + path + *nearest + "'?";
+      }
+      return message + " (`sotto " + path + "--help` lists the commands)";
+    }
+    path += next->get_name() + " ";
+    command = next;
+  }
+  return std::nullopt;
+}
+
 int Run(int argc, char** argv) {
   CLI::App app{"sotto: end-to-end encrypted messaging from the command line"};
   app.footer(std::string(ExitCodeHelp()) + "\nManual: docs/cli.md");
-  app.set_version_flag("--version", SOTTO_VERSION);
+  app.set_version_flag("--version", "sotto " + std::string(sotto::kVersion) + " (wire version " +
+                                        std::to_string(sotto::wire::kWireVersion) + ")");
   app.require_subcommand(1);
   app.fallthrough();
   std::string home_flag;
   app.add_option("--home", home_flag,
                  "account directory (default: $SOTTO_HOME, else ~/.local/share/sotto)");
+  Verbosity verbosity = Verbosity::kQuiet;
+  app.add_flag_callback(
+      "-v,--verbose", [&verbosity] { verbosity = Verbosity::kVerbose; },
+      "also print connection changes and the SDK's debug log on stderr");
   Action action;
 
   RegisterArgs register_args;
@@ -69,7 +123,8 @@ int Run(int argc, char** argv) {
       ->excludes(text);
   AddJsonFlag(*send, send_args.format);
   send->callback([&] {
-    if (send_args.source == TextSource::kArgument && send_args.text.empty()) {
+    // An empty text that was given ("") is refused by Send, naming what is wrong.
+    if (send_args.source == TextSource::kArgument && text->count() == 0) {
       throw CLI::ValidationError("send", "give the message text or --message-stdin");
     }
     action = [&](const GlobalOptions& g) { return Send(g, send_args); };
@@ -87,11 +142,22 @@ int Run(int argc, char** argv) {
 
   ReceiveArgs receive_args;
   auto* receive = app.add_subcommand("receive", "print incoming messages, receipts and events");
+  auto* receive_timeout =
+      receive
+          ->add_option_function<uint32_t>(
+              "--timeout",
+              [&](uint32_t seconds) {
+                receive_args.timeout_s = seconds;
+                receive_args.mode =
+                    seconds == 0 ? ReceiveMode::kUntilDrained : ReceiveMode::kForTimeout;
+              },
+              "listen this many seconds (0, the default: until the server's queue is drained)")
+          ->check(CLI::Range(0, 24 * 3600));
   receive
-      ->add_option("--timeout", receive_args.timeout_s,
-                   "seconds to listen (0: until the server's queue is drained)")
-      ->check(CLI::Range(0, 24 * 3600))
-      ->default_str("5");
+      ->add_flag_callback(
+          "--follow", [&] { receive_args.mode = ReceiveMode::kFollow; },
+          "keep listening until interrupted (Ctrl-C)")
+      ->excludes(receive_timeout);
   AddJsonFlag(*receive, receive_args.format);
   receive->callback(
       [&] { action = [&](const GlobalOptions& g) { return Receive(g, receive_args); }; });
@@ -237,6 +303,10 @@ int Run(int argc, char** argv) {
   daemon->callback(
       [&] { action = [&](const GlobalOptions& g) { return RunDaemon(g, daemon_args); }; });
 
+  if (auto unknown = UnknownCommandMessage(app, argc, argv)) {
+    std::cerr << *unknown << "\n";
+    return ToInt(ExitCode::kUsage);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -252,7 +322,9 @@ int Run(int argc, char** argv) {
     return ToInt(ExitCode::kUsage);
   }
   if (daemon_args.socket.empty()) daemon_args.socket = *home / "daemon.sock";
-  return ToInt(action(GlobalOptions{*home}));
+  // The SDK logs warnings (expected trouble) and errors; lifecycle only when asked.
+  spdlog::set_level(verbosity == Verbosity::kVerbose ? spdlog::level::debug : spdlog::level::warn);
+  return ToInt(action(GlobalOptions{*home, verbosity}));
 }
 
 }  // namespace

@@ -12,9 +12,12 @@ using nlohmann::json;
 
 constexpr size_t kSafetyGroup = 5;
 constexpr size_t kSafetyGroupsPerLine = 4;
+constexpr uint32_t kPrimaryDevice = 1;  // device 1 of every account (docs/devices.md)
 
 // A JSON null when the handle is not known (a sender that is not a contact yet).
 json HandleOrNull(std::string_view handle) { return handle.empty() ? json(nullptr) : json(handle); }
+// A contact's display name, or null when the user gave it none.
+json TextOrNull(std::string_view text) { return text.empty() ? json(nullptr) : json(text); }
 
 std::string_view DirectionName(client::MessageDirection direction) {
   switch (direction) {
@@ -28,6 +31,11 @@ std::string_view DirectionName(client::MessageDirection direction) {
 
 std::string SafeName(std::string_view handle, std::string_view peer) {
   return SanitizeForTerminal(DisplayName(handle, peer));
+}
+
+// A contact as a person reads it: "Bob (+4915187654321)", or SafeName without a name.
+std::string SafeLabel(std::string_view name, std::string_view handle, std::string_view peer) {
+  return SanitizeForTerminal(ContactLabel(name, handle, peer));
 }
 
 void AppendHex(std::string& out, unsigned value, int digits) {
@@ -91,6 +99,11 @@ std::string DisplayName(std::string_view handle, std::string_view peer) {
   return "account " + std::string(peer);
 }
 
+std::string ContactLabel(std::string_view name, std::string_view handle, std::string_view peer) {
+  if (name.empty()) return DisplayName(handle, peer);
+  return std::string(name) + " (" + DisplayName(handle, peer) + ")";
+}
+
 std::string_view EventType(const client::Event& event) {
   return std::visit(
       [](const auto& e) -> std::string_view {
@@ -131,26 +144,61 @@ std::string AttachmentText(const std::optional<client::AttachmentInfo>& a) {
   return out + "]";
 }
 
+json MessageEventJson(const client::MessageEvent& event) {
+  const client::StoredMessage& message = event.message;
+  const bool outgoing = message.direction == client::MessageDirection::kOutgoing;
+  const bool group = !message.group_id.empty();
+  json out = {{"peer", message.peer},
+              {"name", TextOrNull(event.name)},
+              {"id", message.message_id},
+              {"direction", DirectionName(message.direction)},
+              {"outgoing", outgoing},
+              {"body", message.body},
+              {"sentAt", message.sent_ms},
+              {"untrusted", message.untrusted_identity},
+              {"attachment", AttachmentJson(message.attachment)}};
+  if (!outgoing) {
+    out["from"] = HandleOrNull(event.handle);
+    out["device"] = message.peer_device;
+  } else if (!group) {
+    out["to"] = HandleOrNull(event.handle);
+  }
+  if (group) {
+    out["group"] = message.group_id;
+    out["sender"] = message.group_sender;
+  }
+  return out;
+}
+
+std::string MessageEventText(const client::MessageEvent& event, TimeZoneChoice zone) {
+  const client::StoredMessage& message = event.message;
+  const bool group = !message.group_id.empty();
+  std::string line = message.untrusted_identity ? "[UNTRUSTED IDENTITY] " : "";
+  if (group) line += "[group " + message.group_id.substr(0, 8) + "] ";
+  switch (message.direction) {
+    case client::MessageDirection::kIncoming:
+      line += SafeLabel(event.name, event.handle, group ? message.group_sender : message.peer) +
+              " (device " + std::to_string(message.peer_device) + ")";
+      break;
+    case client::MessageDirection::kOutgoing:
+      // Sent from another device of this account: ours, not the contact's.
+      line += group ? "me (device " + std::to_string(message.peer_device) + ")"
+                    : "me \u2192 " + SafeLabel(event.name, event.handle, message.peer);
+      break;
+  }
+  return line + " at " + FormatTime(message.sent_ms, zone) + ": " +
+         SanitizeForTerminal(message.body) + AttachmentText(message.attachment);
+}
+
 json EventJson(const client::Event& event) {
   json out = std::visit(
       [](const auto& e) -> json {
         using E = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<E, client::MessageEvent>) {
-          json m = {{"from", HandleOrNull(e.handle)},
-                    {"peer", e.message.peer},
-                    {"device", e.message.peer_device},
-                    {"id", e.message.message_id},
-                    {"body", e.message.body},
-                    {"sentAt", e.message.sent_ms},
-                    {"untrusted", e.message.untrusted_identity},
-                    {"attachment", AttachmentJson(e.message.attachment)}};
-          if (!e.message.group_id.empty()) {
-            m["group"] = e.message.group_id;
-            m["sender"] = e.message.group_sender;
-          }
-          return m;
+          return MessageEventJson(e);
         } else if constexpr (std::is_same_v<E, client::ReceiptEvent>) {
           json r = {{"from", HandleOrNull(e.handle)},
+                    {"name", TextOrNull(e.name)},
                     {"peer", e.peer},
                     {"id", e.message_id},
                     {"status", client::TickName(e.tick)}};
@@ -160,16 +208,23 @@ json EventJson(const client::Event& event) {
           }
           return r;
         } else if constexpr (std::is_same_v<E, client::TypingEvent>) {
-          return {{"from", HandleOrNull(e.handle)}, {"peer", e.peer}, {"typing", e.typing}};
+          return {{"from", HandleOrNull(e.handle)},
+                  {"name", TextOrNull(e.name)},
+                  {"peer", e.peer},
+                  {"typing", e.typing}};
         } else if constexpr (std::is_same_v<E, client::PresenceEvent>) {
           return {{"from", HandleOrNull(e.handle)},
+                  {"name", TextOrNull(e.name)},
                   {"peer", e.peer},
                   {"online", e.online},
                   {"lastSeen", e.last_seen_ms}};
         } else if constexpr (std::is_same_v<E, client::IdentityChangedEvent>) {
-          return {{"from", HandleOrNull(e.handle)}, {"peer", e.peer}};
+          return {{"from", HandleOrNull(e.handle)}, {"name", TextOrNull(e.name)}, {"peer", e.peer}};
         } else if constexpr (std::is_same_v<E, client::DecryptionFailedEvent>) {
-          return {{"from", HandleOrNull(e.handle)}, {"peer", e.peer}, {"device", e.device}};
+          return {{"from", HandleOrNull(e.handle)},
+                  {"name", TextOrNull(e.name)},
+                  {"peer", e.peer},
+                  {"device", e.device}};
         } else if constexpr (std::is_same_v<E, client::GroupEvent>) {
           return {{"group", e.group_id}, {"action", e.action},   {"actor", e.actor},
                   {"accounts", e.accounts}, {"version", e.version}, {"member", e.member}};
@@ -188,30 +243,25 @@ std::string EventText(const client::Event& event, TimeZoneChoice zone) {
       [zone](const auto& e) -> std::string {
         using E = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<E, client::MessageEvent>) {
-          std::string line = e.message.untrusted_identity ? "[UNTRUSTED IDENTITY] " : "";
-          if (!e.message.group_id.empty()) line += "[group " + e.message.group_id.substr(0, 8) + "] ";
-          line += SafeName(e.handle, e.message.group_id.empty() ? e.message.peer
-                                                                : e.message.group_sender) + " (device " +
-                  std::to_string(e.message.peer_device) + ") at " +
-                  FormatTime(e.message.sent_ms, zone) + ": " + SanitizeForTerminal(e.message.body) +
-                  AttachmentText(e.message.attachment);
-          return line;
+          return MessageEventText(e, zone);
         } else if constexpr (std::is_same_v<E, client::ReceiptEvent>) {
           return "receipt: message " + SanitizeForTerminal(e.message_id) + " to " +
-                 SafeName(e.handle, e.peer) + " " + std::string(client::TickName(e.tick));
+                 SafeLabel(e.name, e.handle, e.peer) + " " + std::string(client::TickName(e.tick));
         } else if constexpr (std::is_same_v<E, client::TypingEvent>) {
-          return SafeName(e.handle, e.peer) + (e.typing ? " is typing" : " stopped typing");
+          return SafeLabel(e.name, e.handle, e.peer) +
+                 (e.typing ? " is typing" : " stopped typing");
         } else if constexpr (std::is_same_v<E, client::PresenceEvent>) {
-          if (e.online) return SafeName(e.handle, e.peer) + " is online";
-          return SafeName(e.handle, e.peer) + " is offline, last seen " +
+          if (e.online) return SafeLabel(e.name, e.handle, e.peer) + " is online";
+          return SafeLabel(e.name, e.handle, e.peer) + " is offline, last seen " +
                  FormatTime(e.last_seen_ms, zone);
         } else if constexpr (std::is_same_v<E, client::IdentityChangedEvent>) {
-          const std::string name = SafeName(e.handle, e.peer);
-          return "SAFETY NUMBER CHANGED for " + name +
-                 ": messages to it are held; compare safety numbers (sotto safety-number " + name +
-                 "), then run `sotto trust " + name + "`";
+          // The commands take the number; the label is for the person reading.
+          const std::string number = SafeName(e.handle, e.peer);
+          return "SAFETY NUMBER CHANGED for " + SafeLabel(e.name, e.handle, e.peer) +
+                 ": messages to it are held; compare safety numbers (sotto safety-number " +
+                 number + "), then run `sotto trust " + number + "`";
         } else if constexpr (std::is_same_v<E, client::DecryptionFailedEvent>) {
-          return "a message from " + SafeName(e.handle, e.peer) + " (device " +
+          return "a message from " + SafeLabel(e.name, e.handle, e.peer) + " (device " +
                  std::to_string(e.device) + ") could not be decrypted; ask them to send it again";
         } else if constexpr (std::is_same_v<E, client::GroupEvent>) {
           std::string line = "group " + e.group_id + ": " + e.action + " by account " + e.actor;
@@ -226,9 +276,11 @@ std::string EventText(const client::Event& event, TimeZoneChoice zone) {
       event);
 }
 
-json MessageJson(const client::StoredMessage& message, std::string_view handle) {
+json MessageJson(const client::StoredMessage& message, std::string_view handle,
+                 std::string_view name) {
   json out = {{"id", message.message_id},
               {"with", HandleOrNull(handle)},
+              {"name", TextOrNull(name)},
               {"peer", message.peer},
               {"direction", DirectionName(message.direction)},
               {"body", message.body},
@@ -248,10 +300,10 @@ json MessageJson(const client::StoredMessage& message, std::string_view handle) 
 }
 
 std::string MessageText(const client::StoredMessage& message, std::string_view handle,
-                        TimeZoneChoice zone) {
+                        TimeZoneChoice zone, std::string_view contact_name) {
   std::string line = "[" + FormatTime(message.sent_ms, zone) + "] ";
-  const std::string name =
-      SafeName(handle, message.group_id.empty() ? message.peer : message.group_sender);
+  const std::string name = SafeLabel(
+      contact_name, handle, message.group_id.empty() ? message.peer : message.group_sender);
   switch (message.direction) {
     case client::MessageDirection::kOutgoing:
       line += "me \u2192 " + name + ": " + SanitizeForTerminal(message.body) +
@@ -266,15 +318,15 @@ std::string MessageText(const client::StoredMessage& message, std::string_view h
   return line;
 }
 
-json SearchHitJson(const client::SearchHit& hit, std::string_view handle) {
-  json out = MessageJson(hit.message, handle);
+json SearchHitJson(const client::SearchHit& hit, std::string_view handle, std::string_view name) {
+  json out = MessageJson(hit.message, handle, name);
   out["snippet"] = hit.snippet;
   return out;
 }
 
 std::string SearchHitText(const client::SearchHit& hit, std::string_view handle,
-                          TimeZoneChoice zone) {
-  const std::string name = SafeName(handle, hit.message.peer);
+                          TimeZoneChoice zone, std::string_view contact_name) {
+  const std::string name = SafeLabel(contact_name, handle, hit.message.peer);
   const bool outgoing = hit.message.direction == client::MessageDirection::kOutgoing;
   return "[" + FormatTime(hit.message.sent_ms, zone) + "] " + (outgoing ? "me \u2192 " : "") +
          name + (outgoing ? "" : " \u2192 me") + ": " + SanitizeForTerminal(hit.snippet);
@@ -291,6 +343,25 @@ std::string ContactText(const client::Contact& contact) {
   std::string line = SanitizeForTerminal(contact.handle);
   if (!contact.name.empty()) line += "  " + SanitizeForTerminal(contact.name);
   return line;
+}
+
+json DeviceJson(const client::LinkedDevice& device) {
+  return {{"device", device.device_id},
+          {"state", DeviceState(device)},
+          {"primary", device.device_id == kPrimaryDevice},
+          {"thisDevice", device.this_device},
+          {"createdAt", device.created_ms}};
+}
+
+std::string_view DeviceState(const client::LinkedDevice& device) {
+  if (device.pending) return "pending";
+  return device.listed ? "linked" : "unverified";
+}
+
+std::string DeviceText(const client::LinkedDevice& device) {
+  return "device " + std::to_string(device.device_id) +
+         (device.device_id == kPrimaryDevice ? " (primary)" : "") + "  " +
+         std::string(DeviceState(device)) + (device.this_device ? "  (this device)" : "");
 }
 
 std::string FormatSafetyDigits(std::string_view digits) {

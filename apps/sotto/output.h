@@ -34,6 +34,9 @@ std::string SanitizeForTerminal(std::string_view text);
 
 // The handle when known, else "account " and the account id.
 std::string DisplayName(std::string_view handle, std::string_view peer);
+// A contact for a person to read: "NAME (DisplayName)" when the user gave it a name
+// (`contacts add --name`), else DisplayName. Not sanitized.
+std::string ContactLabel(std::string_view name, std::string_view handle, std::string_view peer);
 
 // --- Events (EventSink) ----------------------------------------------------------------
 // "message", "receipt", "typing", "presence", "identityChanged", "connection": the
@@ -42,17 +45,34 @@ std::string_view EventType(const client::Event& event);
 nlohmann::json EventJson(const client::Event& event);
 // One line without '\n'.
 std::string EventText(const client::Event& event, TimeZoneChoice zone);
+// The "message" event: an incoming message has "from" (the sender's number) and "device";
+// one this account sent from another of its devices has "outgoing": true and "to" (the
+// recipient's number; none for a group). Both: "direction", "name" (the contact's display
+// name or null), "peer", "id", "body", "sentAt", "untrusted", "attachment", and "group" and
+// "sender" for group messages. Text: "NAME (device N) at TIME: BODY" or "me → NAME at ...".
+nlohmann::json MessageEventJson(const client::MessageEvent& event);
+std::string MessageEventText(const client::MessageEvent& event, TimeZoneChoice zone);
 
 // --- Stored data -------------------------------------------------------------------------
-// A message of the conversation with `handle`.
-nlohmann::json MessageJson(const client::StoredMessage& message, std::string_view handle);
+// A message of the conversation with `handle`, whose display name is `name` (empty: none;
+// JSON "name" is then null).
+nlohmann::json MessageJson(const client::StoredMessage& message, std::string_view handle,
+                           std::string_view name = {});
 std::string MessageText(const client::StoredMessage& message, std::string_view handle,
-                        TimeZoneChoice zone);
-nlohmann::json SearchHitJson(const client::SearchHit& hit, std::string_view handle);
+                        TimeZoneChoice zone, std::string_view contact_name = {});
+nlohmann::json SearchHitJson(const client::SearchHit& hit, std::string_view handle,
+                             std::string_view name = {});
 std::string SearchHitText(const client::SearchHit& hit, std::string_view handle,
-                          TimeZoneChoice zone);
+                          TimeZoneChoice zone, std::string_view contact_name = {});
 nlohmann::json ContactJson(const client::Contact& contact);
 std::string ContactText(const client::Contact& contact);
+
+// One device of this account, the same object in `devices --json` and the daemon's
+// "devices": {"device", "state", "primary", "thisDevice", "createdAt"}.
+nlohmann::json DeviceJson(const client::LinkedDevice& device);
+std::string_view DeviceState(const client::LinkedDevice& device);  // pending|linked|unverified
+// "device N (primary)  linked  (this device)".
+std::string DeviceText(const client::LinkedDevice& device);
 
 // The 60 digits as Signal shows them: 12 groups of 5, 4 groups per line, 3 lines, each
 // ending in '\n'. Other lengths are grouped the same way.

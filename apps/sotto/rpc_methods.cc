@@ -5,12 +5,11 @@
 #include <optional>
 #include <string>
 
+#include "apps/sotto/command_util.h"
 #include "apps/sotto/output.h"
 #include "base/bytes.h"
-
-#ifndef SOTTO_VERSION
-#define SOTTO_VERSION "unknown"
-#endif
+#include "base/version.h"
+#include "wire/wire.h"
 
 namespace sotto::cli {
 namespace {
@@ -44,9 +43,10 @@ RpcResult<json> RpcMethods::Run(const SendFileCall& call) {
 RpcResult<json> RpcMethods::Run(const MessagesCall& call) {
   auto messages = client_.Conversation(call.with, call.limit);
   if (!messages) return AppError(messages.error());
+  const std::string name = ContactName(client_, call.with);
   json list = json::array();
   for (const client::StoredMessage& message : *messages) {
-    list.push_back(MessageJson(message, call.with));
+    list.push_back(MessageJson(message, call.with, name));
   }
   if (call.mark_read == MarkReadPolicy::kMarkRead) {
     // Offline, the read receipts wait in the outbox: the listing still succeeded.
@@ -62,12 +62,13 @@ RpcResult<json> RpcMethods::Run(const SearchCall& call) {
   if (!hits) return AppError(hits.error());
   auto contacts = client_.Contacts();
   if (!contacts) return AppError(contacts.error());
-  std::map<std::string, std::string, std::less<>> handles;
-  for (const client::Contact& contact : *contacts) handles[contact.account_id] = contact.handle;
+  std::map<std::string, client::Contact, std::less<>> by_account;
+  for (const client::Contact& contact : *contacts) by_account[contact.account_id] = contact;
   json list = json::array();
   for (const client::SearchHit& hit : *hits) {
-    const auto it = handles.find(hit.message.peer);
-    list.push_back(SearchHitJson(hit, it == handles.end() ? std::string_view() : it->second));
+    const auto it = by_account.find(hit.message.peer);
+    list.push_back(it == by_account.end() ? SearchHitJson(hit, "")
+                                          : SearchHitJson(hit, it->second.handle, it->second.name));
   }
   return json{{"hits", std::move(list)}};
 }
@@ -152,7 +153,7 @@ RpcResult<json> RpcMethods::Run(const StatusCall& /*call*/) {
 }
 
 RpcResult<json> RpcMethods::Run(const VersionCall& /*call*/) {
-  return json{{"version", SOTTO_VERSION}, {"jsonrpc", "2.0"}};
+  return json{{"version", kVersion}, {"wire", wire::kWireVersion}, {"jsonrpc", "2.0"}};
 }
 
 RpcResult<json> RpcMethods::Run(const LinkApproveCall& call) {
@@ -166,13 +167,7 @@ RpcResult<json> RpcMethods::Run(const DevicesCall& /*call*/) {
   auto devices = client_.Devices();
   if (!devices) return AppError(devices.error());
   json list = json::array();
-  for (const client::LinkedDevice& d : *devices) {
-    list.push_back({{"device", d.device_id},
-                    {"state", d.pending ? "pending" : (d.listed ? "linked" : "unverified")},
-                    {"primary", d.device_id == 1},
-                    {"thisDevice", d.this_device},
-                    {"createdMs", d.created_ms}});
-  }
+  for (const client::LinkedDevice& d : *devices) list.push_back(DeviceJson(d));
   return json{{"devices", std::move(list)}};
 }
 

@@ -87,7 +87,27 @@ LocalStore& Client::store() { return *impl_->store; }
 void Client::Disconnect() { impl_->DropConnection(); }
 
 void Client::Impl::Emit(const Event& event) {
-  if (sink) sink(event);
+  if (!sink) return;
+  // The contact's display name, for every event about one contact (client.h).
+  Event named = event;
+  std::visit(
+      [this](auto& e) {
+        if constexpr (requires {
+                        e.name;
+                        e.peer;
+                      }) {
+          if (e.name.empty()) e.name = NameOf(e.peer);
+        } else if constexpr (requires {
+                               e.name;
+                               e.message;
+                             }) {
+          if (e.name.empty()) {
+            e.name = NameOf(e.message.group_id.empty() ? e.message.peer : e.message.group_sender);
+          }
+        }
+      },
+      named);
+  sink(named);
 }
 
 // --- Registration ----------------------------------------------------------------------

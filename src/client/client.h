@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/version.h"
 #include "client/local_store.h"
 #include "crypto/x25519.h"
 #include "wire/wire.h"
@@ -76,7 +77,7 @@ inline constexpr int kMaxGroupDevicePages = 1024;  // get_group_devices pages pe
 
 struct ClientConfig {
   std::filesystem::path home;
-  std::string user_agent = "sotto/0.1";
+  std::string user_agent = "sotto/" + std::string(kVersion);
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds keepalive_interval{30'000};  // ping when idle this long
   std::chrono::milliseconds keepalive_timeout{20'000};   // no frame after our ping: reconnect
@@ -91,9 +92,18 @@ struct ClientConfig {
 };
 
 // --- Events ------------------------------------------------------------------------
+// Events about one contact carry its `handle` (+E164, empty if not known yet) and the
+// `name` the user gave it (AddContact; empty if none), both looked up when emitted.
+//
+// A message: one that arrived (message.direction kIncoming), or, on a linked device, one
+// this account sent from another of its devices (kOutgoing: sent-message sync, or a group
+// message the server fans out to the sender's other devices). `handle` and `name` are the
+// contact's: the sender of an incoming message, the recipient of an outgoing one; for a
+// group message the author (message.group_sender).
 struct MessageEvent {
   StoredMessage message;
-  std::string handle;  // the sender's handle if known, else empty
+  std::string handle;
+  std::string name{};
 };
 struct ReceiptEvent {
   std::string peer;  // account id hex
@@ -104,21 +114,25 @@ struct ReceiptEvent {
   // (the group id itself for kSent), and `all` says every member has reached `tick`.
   std::string group_id{};
   bool all = false;
+  std::string name{};
 };
 struct TypingEvent {
   std::string peer;
   std::string handle;
   bool typing = false;
+  std::string name{};
 };
 struct PresenceEvent {
   std::string peer;
   std::string handle;
   bool online = false;
   uint64_t last_seen_ms = 0;
+  std::string name{};
 };
 struct IdentityChangedEvent {
   std::string peer;
   std::string handle;
+  std::string name{};
 };
 struct ConnectionEvent {
   bool connected = false;
@@ -129,6 +143,7 @@ struct DecryptionFailedEvent {
   std::string peer;
   std::string handle;
   uint32_t device = 0;
+  std::string name{};
 };
 // A group's membership or metadata changed (the server's announcement, or a rename by an
 // admin). `action`: create, add, remove, leave, promote, demote, rename.

@@ -17,6 +17,12 @@ std::string Client::Impl::HandleOf(const std::string& peer) {
   return "";
 }
 
+std::string Client::Impl::NameOf(const std::string& peer) {
+  auto contact = store->ContactByAccount(peer);
+  if (contact && *contact) return (*contact)->name;
+  return "";
+}
+
 // After a changed key was accepted: held messages go back to the outbox.
 Status Client::Impl::ReleaseHeld(const std::string& peer) {
   SOTTO_ASSIGN_OR_RETURN(std::vector<OutboxItem> items,

@@ -813,8 +813,7 @@ Result<SendOutcome> Client::SendGroupText(std::string_view ref, std::string_view
   Impl& d = *impl_;
   SOTTO_RETURN_IF_ERROR(d.RequireRegistered());
   if (text.size() > kMaxBodyBytes) {
-    return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge,
-                    "the text is longer than kMaxBodyBytes (8 KiB)");
+    return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge, kTextTooLong);
   }
   if (!IsUtf8(text)) {
     return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge, "the text is not UTF-8");

@@ -35,8 +35,7 @@ std::filesystem::path MediaDir(const ClientConfig& config) { return config.home 
 
 Status CheckCaption(std::string_view caption) {
   if (caption.size() > kMaxBodyBytes || !IsUtf8(caption)) {
-    return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge,
-                    "the caption is longer than kMaxBodyBytes (8 KiB) or not UTF-8");
+    return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge, kCaptionTooLong);
   }
   return Ok();
 }

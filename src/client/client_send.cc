@@ -353,8 +353,7 @@ Result<SendOutcome> Client::SendText(std::string_view handle, std::string_view t
   Impl& d = *impl_;
   SOTTO_RETURN_IF_ERROR(d.RequireRegistered());
   if (text.size() > kMaxBodyBytes) {
-    return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge,
-                    "the text is longer than kMaxBodyBytes (8 KiB)");
+    return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge, kTextTooLong);
   }
   if (!IsUtf8(text)) {
     return SdkError(Code::kInvalidArgument, SdkErr::kTooLarge, "the text is not UTF-8");

@@ -35,7 +35,7 @@ enum class HttpClientErr : uint16_t {
   kBusy = 5028,              // too many host-name lookups outstanding
   kInternal = 5029,          // a library failure
   kForbiddenAddress = 5030,  // AddressPolicy::kPublicOnly: the host is or resolves to a
-                           // non-public address
+                             // non-public address
 };
 
 inline constexpr size_t kMaxUrlBytes = 2048;

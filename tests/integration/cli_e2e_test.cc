@@ -3,6 +3,8 @@
 // Waits are on process exits, output lines and socket reads, never sleeps.
 #include <signal.h>
 
+#include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -10,7 +12,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "base/version.h"
+#include "client/content.h"
 #include "tests/integration/sotto_cli.h"
+#include "wire/wire.h"
 
 namespace sotto {
 namespace {
@@ -133,6 +138,112 @@ TEST_F(CliTest, ExitCodesAreDocumentedOnes) {
   EXPECT_NE(help.out.find("send"), std::string::npos);
 }
 
+// What a newcomer meets first: versions, a mistyped command, an empty or too long text.
+TEST_F(CliTest, VersionsAndUsageErrorsSayWhatIsWrong) {
+  const std::string version =
+      std::string(sotto::kVersion) + " (wire version " + std::to_string(wire::kWireVersion) + ")";
+  ProcessRun cli_version = Sotto({"--version"});
+  EXPECT_EQ(cli_version.exit_code, 0) << Describe(cli_version);
+  EXPECT_EQ(cli_version.out, "sotto " + version + "\n");
+  {
+    FILE* sottod = popen(SOTTOD_PATH " --version", "r");
+    ASSERT_NE(sottod, nullptr);
+    std::string out;
+    char buffer[256];
+    while (fgets(buffer, sizeof buffer, sottod) != nullptr) out += buffer;
+    EXPECT_EQ(pclose(sottod), 0);
+    EXPECT_EQ(out, "sottod " + version + "\n");
+  }
+
+  const std::string alice = Home("alice"), bob = Home("bob");
+  ProcessRun typo = Sotto({"--home", alice, "sendd", kBob, "hi"});
+  EXPECT_EQ(typo.exit_code, 2) << Describe(typo);
+  EXPECT_NE(typo.err.find("unknown command 'sendd'; did you mean 'send'?"), std::string::npos)
+      << Describe(typo);
+  ProcessRun nested = Sotto({"contacts", "--home", alice, "ad", kBob});
+  EXPECT_EQ(nested.exit_code, 2) << Describe(nested);
+  EXPECT_NE(nested.err.find("unknown command 'contacts ad'; did you mean 'contacts add'?"),
+            std::string::npos)
+      << Describe(nested);
+  ProcessRun far = Sotto({"--home", alice, "xyzzy"});
+  EXPECT_EQ(far.exit_code, 2) << Describe(far);
+  EXPECT_NE(far.err.find("unknown command 'xyzzy'"), std::string::npos) << Describe(far);
+  EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << Describe(far);
+
+  Register(alice, kAlice);
+  Register(bob, kBob);
+  ProcessRun empty = Sotto({"--home", alice, "send", kBob, ""});
+  EXPECT_EQ(empty.exit_code, 2) << Describe(empty);
+  EXPECT_NE(empty.err.find("the text is empty"), std::string::npos) << Describe(empty);
+  ProcessRun missing = Sotto({"--home", alice, "send", kBob});
+  EXPECT_EQ(missing.exit_code, 2) << Describe(missing);
+  EXPECT_NE(missing.err.find("give the message text or --message-stdin"), std::string::npos)
+      << Describe(missing);
+  const std::string at_limit(client::kMaxBodyBytes, 'x');
+  ProcessRun too_long = Sotto({"--home", alice, "send", kBob, at_limit + "x"});
+  EXPECT_EQ(too_long.exit_code, 2) << Describe(too_long);
+  EXPECT_NE(too_long.err.find("the text is 8193 bytes; a message holds at most 8192 bytes"),
+            std::string::npos)
+      << Describe(too_long);
+  EXPECT_EQ(too_long.err.find("kMax"), std::string::npos) << Describe(too_long);
+  ProcessRun fits = Sotto({"--home", alice, "send", kBob, at_limit});
+  EXPECT_EQ(fits.exit_code, 0) << Describe(fits);
+  std::vector<json> got = OfType(Receive(bob), "message");
+  ASSERT_EQ(got.size(), 1u);  // only the one that fits was sent
+  EXPECT_EQ(got[0]["body"], at_limit);
+}
+
+// `receive` returns once the server says the queue is drained, prints only results (no
+// connection chatter unless --verbose), and shows the names given to contacts.
+TEST_F(CliTest, ReceiveReturnsWhenDrainedQuietlyAndShowsContactNames) {
+  const std::string alice = Home("alice"), bob = Home("bob");
+  Register(alice, kAlice);
+  Register(bob, kBob);
+  ASSERT_EQ(Sotto({"--home", bob, "contacts", "add", kAlice, "--name", "Alice"}).exit_code, 0);
+  ASSERT_EQ(Sotto({"--home", alice, "send", kBob, "hi bob"}).exit_code, 0);
+
+  const auto started = std::chrono::steady_clock::now();
+  ProcessRun received = Sotto({"--home", bob, "receive"});
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_EQ(received.exit_code, 0) << Describe(received);
+  // Before, `receive` always listened its 5 s default; drained, it is done at once.
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_NE(received.out.find("Alice (" + std::string(kAlice) + ") (device 1) at "),
+            std::string::npos)
+      << Describe(received);
+  EXPECT_NE(received.out.find(": hi bob\n"), std::string::npos) << Describe(received);
+  EXPECT_EQ(received.err, "") << Describe(received);  // no connect/disconnect lines
+
+  ASSERT_EQ(Sotto({"--home", alice, "send", kBob, "again"}).exit_code, 0);
+  ProcessRun verbose = Sotto({"--home", bob, "--verbose", "receive", "--json"});
+  ASSERT_EQ(verbose.exit_code, 0) << Describe(verbose);
+  const std::vector<json> lines = JsonLines(verbose.out);
+  ASSERT_EQ(OfType(lines, "connection").size(), 1u) << verbose.out;  // one connection, no churn
+  const std::vector<json> messages = OfType(lines, "message");
+  ASSERT_EQ(messages.size(), 1u) << verbose.out;
+  EXPECT_EQ(messages[0]["name"], "Alice");
+  EXPECT_EQ(messages[0]["from"], kAlice);
+  EXPECT_EQ(messages[0]["outgoing"], false);
+
+  ProcessRun conv = Sotto({"--home", bob, "messages", kAlice, "--no-mark-read"});
+  ASSERT_EQ(conv.exit_code, 0) << Describe(conv);
+  EXPECT_NE(conv.out.find("] Alice (" + std::string(kAlice) + ") (device 1): hi bob"),
+            std::string::npos)
+      << conv.out;
+  ProcessRun conv_json = Sotto({"--home", bob, "messages", kAlice, "--json", "--no-mark-read"});
+  ASSERT_EQ(JsonLines(conv_json.out).size(), 2u) << conv_json.out;
+  EXPECT_EQ(JsonLines(conv_json.out)[0]["name"], "Alice");
+  ProcessRun search = Sotto({"--home", bob, "search", "again"});
+  ASSERT_EQ(search.exit_code, 0) << Describe(search);
+  EXPECT_NE(search.out.find("Alice (" + std::string(kAlice) + ") \u2192 me: [again]"),
+            std::string::npos)
+      << search.out;
+
+  // --follow listens until stopped; it and --timeout are one choice.
+  ProcessRun both = Sotto({"--home", bob, "receive", "--follow", "--timeout", "3"});
+  EXPECT_EQ(both.exit_code, 2) << Describe(both);
+}
+
 TEST_F(CliTest, DaemonSpeaksJsonRpcAndSurvivesARestart) {
   const std::string alice = Home("alice"), bob = Home("bob");
   ASSERT_NO_FATAL_FAILURE(Register(alice, kAlice));
@@ -141,7 +252,9 @@ TEST_F(CliTest, DaemonSpeaksJsonRpcAndSurvivesARestart) {
   {
     Daemon daemon(alice, socket);
     json version = daemon.Call("version", json::object());
-    EXPECT_TRUE(version.contains("result")) << version;
+    ASSERT_TRUE(version.contains("result")) << version;
+    EXPECT_EQ(version["result"]["version"], std::string(sotto::kVersion));
+    EXPECT_EQ(version["result"]["wire"], wire::kWireVersion);
     json unknown = daemon.Call("noSuchMethod", json::object());
     EXPECT_EQ(unknown["error"]["code"], -32601) << unknown;
     json bad = daemon.Call("send", {{"to", kBob}});
@@ -358,12 +471,24 @@ TEST_F(CliTest, LinkApproveDevicesAndUnlinkAcrossProcesses) {
   std::vector<nlohmann::json> bob_in = OfType(Receive(bob), "message");
   ASSERT_EQ(bob_in.size(), 1u);
   EXPECT_EQ(bob_in[0]["body"], "from the companion");
-  Receive(alice);
+  // The primary learns it as its own message, to bob (not as one from bob).
+  std::vector<nlohmann::json> synced = OfType(Receive(alice), "message");
+  ASSERT_EQ(synced.size(), 1u);
+  EXPECT_EQ(synced[0]["outgoing"], true) << synced[0];
+  EXPECT_EQ(synced[0]["to"], testing::kBob) << synced[0];
+  EXPECT_FALSE(synced[0].contains("from")) << synced[0];
+  ASSERT_EQ(testing::Sotto({"--home", alice2, "send", testing::kBob, "and again"}).exit_code, 0);
+  ProcessRun synced_text = testing::Sotto({"--home", alice, "receive"});
+  ASSERT_EQ(synced_text.exit_code, 0) << testing::Describe(synced_text);
+  EXPECT_NE(synced_text.out.find("me \u2192 " + std::string(testing::kBob) + " at "),
+            std::string::npos)
+      << synced_text.out;
+  EXPECT_NE(synced_text.out.find(": and again"), std::string::npos) << synced_text.out;
   ProcessRun conv =
       testing::Sotto({"--home", alice, "messages", testing::kBob, "--json", "--no-mark-read"});
   ASSERT_EQ(conv.exit_code, 0) << testing::Describe(conv);
   std::vector<nlohmann::json> lines = testing::JsonLines(conv.out);
-  ASSERT_EQ(lines.size(), 2u) << conv.out;
+  ASSERT_EQ(lines.size(), 3u) << conv.out;
   EXPECT_EQ(lines[1]["body"], "from the companion");
   EXPECT_EQ(lines[1]["direction"], "outgoing");
 
@@ -374,6 +499,8 @@ TEST_F(CliTest, LinkApproveDevicesAndUnlinkAcrossProcesses) {
     nlohmann::json devices_rpc = daemon.Call("devices", nlohmann::json::object());
     ASSERT_EQ(devices_rpc["result"]["devices"].size(), 2u) << devices_rpc;
     EXPECT_EQ(devices_rpc["result"]["devices"][1]["state"], "linked");
+    // The same object as `devices --json` prints.
+    EXPECT_EQ(devices_rpc["result"]["devices"][0], listed[0]) << devices_rpc;
     nlohmann::json primary_rpc = daemon.Call("unlink", {{"device", 1}});
     EXPECT_EQ(primary_rpc["error"]["code"], -32602) << primary_rpc;
     nlohmann::json unlinked = daemon.Call("unlink", {{"device", 2}});
@@ -381,7 +508,8 @@ TEST_F(CliTest, LinkApproveDevicesAndUnlinkAcrossProcesses) {
   }
   listed = testing::JsonLines(testing::Sotto({"--home", alice, "devices", "--json"}).out);
   ASSERT_EQ(listed.size(), 1u);
-  EXPECT_EQ(listed[0]["device_id"], 1);
+  EXPECT_EQ(listed[0]["device"], 1);  // the daemon's field names (docs/cli.md)
+  EXPECT_EQ(listed[0]["thisDevice"], true);
   // The unlinked home can no longer act, and a second unlink finds nothing.
   EXPECT_NE(testing::Sotto({"--home", alice2, "send", testing::kBob, "still here?"}).exit_code, 0);
   EXPECT_NE(testing::Sotto({"--home", alice, "unlink", "2"}).exit_code, 0);

@@ -294,6 +294,39 @@ TEST_F(DaemonTest, NotificationsReachEveryConnectedClient) {
   }
 }
 
+// Notifications carry the contact's name and the message's direction, and "messages"
+// and "search" results the name, as `receive --json` and `messages --json` do.
+TEST_F(DaemonTest, NotificationsAndResultsCarryContactNamesAndDirection) {
+  ASSERT_NO_FATAL_FAILURE(Register(Home("bob"), kBob));
+  Daemon daemon(Home("alice"), socket_);
+  ASSERT_TRUE(daemon.listening()) << daemon.stderr_text();
+  json added = daemon.Call("contactsAdd", {{"number", kBob}, {"name", "Bob"}});
+  ASSERT_TRUE(added.contains("result")) << added;
+  EXPECT_EQ(added["result"]["name"], "Bob");
+
+  testing::ProcessRun sent = Sotto({"--home", Home("bob"), "send", kAlice, "named hello"});
+  ASSERT_EQ(sent.exit_code, 0) << Describe(sent);
+  const json message = daemon.Await("message");
+  EXPECT_EQ(message["params"]["body"], "named hello") << message;
+  EXPECT_EQ(message["params"]["from"], kBob) << message;
+  EXPECT_EQ(message["params"]["name"], "Bob") << message;
+  EXPECT_EQ(message["params"]["outgoing"], false) << message;
+  EXPECT_EQ(message["params"]["direction"], "incoming") << message;
+
+  json conversation = daemon.Call("messages", {{"with", kBob}, {"markRead", false}});
+  ASSERT_EQ(conversation["result"]["messages"].size(), 1u) << conversation;
+  EXPECT_EQ(conversation["result"]["messages"][0]["name"], "Bob") << conversation;
+  json hits = daemon.Call("search", {{"query", "named"}});
+  ASSERT_EQ(hits["result"]["hits"].size(), 1u) << hits;
+  EXPECT_EQ(hits["result"]["hits"][0]["name"], "Bob") << hits;
+  // A text past the limit is a parameter error that names the limit in bytes.
+  json too_long = daemon.Call("send", {{"to", kBob}, {"text", std::string(8193, 'x')}});
+  EXPECT_EQ(too_long["error"]["code"], -32602) << too_long;
+  EXPECT_NE(too_long["error"]["message"].get<std::string>().find("at most 8192 bytes"),
+            std::string::npos)
+      << too_long;
+}
+
 TEST_F(DaemonTest, GroupMethodsAndNotifications) {
   ASSERT_NO_FATAL_FAILURE(Register(Home("bob"), kBob));
   Daemon daemon(Home("alice"), socket_);

@@ -11,7 +11,9 @@
 
 #include "apps/sotto/exit_code.h"
 #include "apps/sotto/paths.h"
+#include "apps/sotto/suggest.h"
 #include "client/client.h"
+#include "client/content.h"
 #include "client/gateway_client.h"
 #include "client/local_store.h"
 
@@ -245,6 +247,41 @@ TEST(ParseCall, RefusesMissingMistypedOutOfRangeAndUnknownParams) {
   }
 }
 
+// A message's text is at most client::kMaxBodyBytes bytes: exactly that is a call, one
+// byte more is -32602 naming the limit in bytes (not an internal constant's name).
+TEST(ParseCall, TextAtTheBodyLimitIsACallOneByteMoreIsInvalidParams) {
+  const std::string at_limit(client::kMaxBodyBytes, 'x');
+  auto send = Call("send", {{"to", "+4915112345678"}, {"text", at_limit}});
+  ASSERT_TRUE(send);
+  EXPECT_EQ(std::get<SendCall>(*send).text.size(), client::kMaxBodyBytes);
+  for (const char* method : {"send", "groupSend"}) {
+    json params = {{"text", at_limit + "x"}};
+    params[std::string(method) == "send" ? "to" : "group"] = "+4915112345678";
+    auto past = Call(method, params);
+    ASSERT_FALSE(past) << method;
+    EXPECT_EQ(past.error().code, Code(RpcCode::kInvalidParams));
+    EXPECT_NE(past.error().message.find("8193 bytes"), std::string::npos) << past.error().message;
+    EXPECT_NE(past.error().message.find("at most 8192 bytes"), std::string::npos)
+        << past.error().message;
+    EXPECT_EQ(past.error().message.find("kMax"), std::string::npos) << past.error().message;
+  }
+}
+
+TEST(MessageTextProblem, EmptyTooLongAndNotUtf8EachSayWhat) {
+  EXPECT_EQ(MessageTextProblem("hi"), std::nullopt);
+  EXPECT_EQ(MessageTextProblem(std::string(client::kMaxBodyBytes, 'x')), std::nullopt);
+  const auto empty = MessageTextProblem("");
+  ASSERT_TRUE(empty);
+  EXPECT_NE(empty->find("the text is empty"), std::string::npos) << *empty;
+  const auto long_text = MessageTextProblem(std::string(client::kMaxBodyBytes + 1, 'x'));
+  ASSERT_TRUE(long_text);
+  EXPECT_NE(long_text->find("8193 bytes; a message holds at most 8192 bytes"), std::string::npos)
+      << *long_text;
+  const auto bad = MessageTextProblem("caf\xc3");
+  ASSERT_TRUE(bad);
+  EXPECT_NE(bad->find("UTF-8"), std::string::npos) << *bad;
+}
+
 TEST(ParseCall, LinkedDeviceMethodsAtTheirEdges) {
   auto approve = Call("linkApprove", {{"code", "sotto-link:00"}});
   ASSERT_TRUE(approve);
@@ -320,6 +357,7 @@ TEST(ExitCodes, MapEachSdkErrorFamily) {
   EXPECT_EQ(code(SdkErr::kServerRefused), ExitCode::kServerRefused);
   EXPECT_EQ(code(SdkErr::kMismatch), ExitCode::kMismatch);
   EXPECT_EQ(code(SdkErr::kBadServerKey), ExitCode::kUsage);
+  EXPECT_EQ(code(SdkErr::kTooLarge), ExitCode::kUsage);  // a text past its limit
   EXPECT_EQ(ExitCodeFor(Error{Code::kInternal, Module::kNet, 1, "x"}), ExitCode::kOffline);
   EXPECT_EQ(ExitCodeFor(Error{Code::kInternal, Module::kSignal, 1, "x"}), ExitCode::kError);
 }
@@ -343,6 +381,28 @@ TEST(Paths, ShellQuoteQuotesOnlyWhatNeedsIt) {
   EXPECT_EQ(ShellQuote("/tmp/my home"), "'/tmp/my home'");
   EXPECT_EQ(ShellQuote("it's"), "'it'\\''s'");
   EXPECT_EQ(ShellQuote(""), "''");
+}
+
+// --- "did you mean" (suggest.h) ------------------------------------------------------
+
+TEST(Suggest, EditDistanceCountsEditsAndNeighbourSwapsAsOne) {
+  EXPECT_EQ(EditDistance("send", "send"), 0u);
+  EXPECT_EQ(EditDistance("sendd", "send"), 1u);
+  EXPECT_EQ(EditDistance("recieve", "receive"), 1u);  // a swap
+  EXPECT_EQ(EditDistance("", "list"), 4u);
+  EXPECT_EQ(EditDistance("status", "search"), 4u);
+}
+
+TEST(Suggest, NearestCommandOnlyWhenNearEnough) {
+  const std::vector<std::string> commands = {"send",   "send-file", "receive", "messages",
+                                             "search", "status",    "contacts"};
+  EXPECT_EQ(NearestCommand("sendd", commands), "send");
+  EXPECT_EQ(NearestCommand("recieve", commands), "receive");
+  EXPECT_EQ(NearestCommand("mesages", commands), "messages");
+  EXPECT_EQ(NearestCommand("contact", commands), "contacts");
+  EXPECT_EQ(NearestCommand("send-fle", commands), "send-file");
+  EXPECT_EQ(NearestCommand("xyzzy", commands), std::nullopt);
+  EXPECT_EQ(NearestCommand("q", commands), std::nullopt);
 }
 
 }  // namespace

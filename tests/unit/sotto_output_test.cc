@@ -29,15 +29,116 @@ TEST(Output, MessageEventJsonHasTheDocumentedFields) {
   const client::Event event = client::MessageEvent{Incoming(), "+4915112345678"};
   EXPECT_EQ(EventJson(event), json({{"type", "message"},
                                     {"from", "+4915112345678"},
+                                    {"name", nullptr},
                                     {"peer", "00112233445566778899aabbccddeeff"},
                                     {"device", 2},
                                     {"id", "0a1b"},
+                                    {"direction", "incoming"},
+                                    {"outgoing", false},
                                     {"body", "hello"},
                                     {"sentAt", 1'700'000'000'123},
                                     {"untrusted", false},
                                     {"attachment", nullptr}}));
   const client::Event unknown = client::MessageEvent{Incoming(), ""};
   EXPECT_TRUE(EventJson(unknown)["from"].is_null());
+}
+
+// A linked device learns what another device of its account sent (sent-message sync):
+// the message is ours, to the contact, not from it.
+TEST(Output, SyncedSentMessageIsOutgoingToTheContact) {
+  client::StoredMessage sent = Incoming();
+  sent.direction = client::MessageDirection::kOutgoing;
+  sent.peer_device = 0;
+  sent.tick = client::Tick::kSent;
+  const client::Event event = client::MessageEvent{sent, "+4915112345678", "Bob"};
+  const json j = EventJson(event);
+  EXPECT_EQ(j["outgoing"], true) << j;
+  EXPECT_EQ(j["direction"], "outgoing");
+  EXPECT_EQ(j["to"], "+4915112345678");
+  EXPECT_FALSE(j.contains("from")) << j;
+  EXPECT_FALSE(j.contains("device")) << j;
+  EXPECT_EQ(j["name"], "Bob");
+  EXPECT_EQ(EventText(event, TimeZoneChoice::kUtc),
+            "me \u2192 Bob (+4915112345678) at 2023-11-14 22:13:20: hello");
+  // Without a name: the number.
+  EXPECT_EQ(EventText(client::MessageEvent{sent, "+4915112345678"}, TimeZoneChoice::kUtc),
+            "me \u2192 +4915112345678 at 2023-11-14 22:13:20: hello");
+  // A group message of ours from another device: neither from nor to, the group says where.
+  sent.group_id = "ffeeddccbbaa99887766554433221100";
+  sent.group_sender = "0123";
+  sent.peer_device = 2;
+  const json g = EventJson(client::MessageEvent{sent, ""});
+  EXPECT_EQ(g["outgoing"], true);
+  EXPECT_FALSE(g.contains("from"));
+  EXPECT_FALSE(g.contains("to"));
+  EXPECT_EQ(g["group"], "ffeeddccbbaa99887766554433221100");
+  EXPECT_EQ(EventText(client::MessageEvent{sent, ""}, TimeZoneChoice::kUtc),
+            "[group ffeeddcc] me (device 2) at 2023-11-14 22:13:20: hello");
+}
+
+// A name given with `contacts add --name` shows wherever the contact does.
+TEST(Output, ContactNamesShowInTextAndJson) {
+  EXPECT_EQ(ContactLabel("Bob", "+4915112345678", "aa"), "Bob (+4915112345678)");
+  EXPECT_EQ(ContactLabel("", "+4915112345678", "aa"), "+4915112345678");
+  EXPECT_EQ(ContactLabel("", "", "aa"), "account aa");
+  const client::Event message = client::MessageEvent{Incoming(), "+4915112345678", "Bob"};
+  EXPECT_EQ(EventText(message, TimeZoneChoice::kUtc),
+            "Bob (+4915112345678) (device 2) at 2023-11-14 22:13:20: hello");
+  EXPECT_EQ(EventJson(message)["name"], "Bob");
+  client::ReceiptEvent receipt{"aa", "+4915112345678", "0a1b", client::Tick::kRead};
+  receipt.name = "Bob";
+  EXPECT_EQ(EventText(receipt, TimeZoneChoice::kUtc),
+            "receipt: message 0a1b to Bob (+4915112345678) read");
+  EXPECT_EQ(EventJson(receipt)["name"], "Bob");
+  client::TypingEvent typing{"aa", "+4915112345678", true};
+  typing.name = "Bob";
+  EXPECT_EQ(EventText(typing, TimeZoneChoice::kUtc), "Bob (+4915112345678) is typing");
+  client::IdentityChangedEvent changed{"aa", "+4915112345678"};
+  changed.name = "Bob";
+  // The label for the reader; the commands it suggests take the number.
+  EXPECT_EQ(EventText(changed, TimeZoneChoice::kUtc)
+                .rfind("SAFETY NUMBER CHANGED for Bob (+4915112345678)", 0),
+            0u);
+  EXPECT_NE(EventText(changed, TimeZoneChoice::kUtc).find("`sotto trust +4915112345678`"),
+            std::string::npos);
+
+  client::StoredMessage out = Incoming();
+  out.direction = client::MessageDirection::kOutgoing;
+  out.tick = client::Tick::kSent;
+  EXPECT_EQ(MessageText(out, "+4915112345678", TimeZoneChoice::kUtc, "Bob"),
+            "[2023-11-14 22:13:20] me \u2192 Bob (+4915112345678): hello  \u2713");
+  EXPECT_EQ(MessageText(Incoming(), "+4915112345678", TimeZoneChoice::kUtc, "Bob"),
+            "[2023-11-14 22:13:20] Bob (+4915112345678) (device 2): hello");
+  EXPECT_EQ(MessageJson(Incoming(), "+4915112345678", "Bob")["name"], "Bob");
+  EXPECT_TRUE(MessageJson(Incoming(), "+4915112345678")["name"].is_null());
+  const client::SearchHit hit{Incoming(), "[hel]lo"};
+  EXPECT_EQ(SearchHitText(hit, "+4915112345678", TimeZoneChoice::kUtc, "Bob"),
+            "[2023-11-14 22:13:20] Bob (+4915112345678) \u2192 me: [hel]lo");
+  EXPECT_EQ(SearchHitJson(hit, "+4915112345678", "Bob")["name"], "Bob");
+  // A name is the user's own text, but it is still kept off the terminal raw.
+  EXPECT_EQ(EventText(client::MessageEvent{Incoming(), "+4915112345678", "B\x1b[2Job"},
+                      TimeZoneChoice::kUtc)
+                .find('\x1b'),
+            std::string::npos);
+}
+
+// `devices --json` and the daemon's "devices" print the same object (docs/cli.md: one
+// convention, camelCase, for every JSON field).
+TEST(Output, DeviceJsonIsOneObjectInCamelCase) {
+  client::LinkedDevice d;
+  d.device_id = 2;
+  d.listed = true;
+  d.created_ms = 1'700'000'000'000;
+  EXPECT_EQ(DeviceJson(d), json({{"device", 2},
+                                 {"state", "linked"},
+                                 {"primary", false},
+                                 {"thisDevice", false},
+                                 {"createdAt", 1'700'000'000'000}}));
+  EXPECT_EQ(DeviceText(d), "device 2  linked");
+  d.device_id = 1;
+  d.this_device = true;
+  d.pending = true;
+  EXPECT_EQ(DeviceText(d), "device 1 (primary)  pending  (this device)");
 }
 
 TEST(Output, MessageWithAttachment) {
@@ -61,6 +162,7 @@ TEST(Output, OtherEventsJson) {
   client::ReceiptEvent receipt{"aa", "+4915112345678", "0a1b", client::Tick::kRead};
   EXPECT_EQ(EventJson(receipt), json({{"type", "receipt"},
                                       {"from", "+4915112345678"},
+                                      {"name", nullptr},
                                       {"peer", "aa"},
                                       {"id", "0a1b"},
                                       {"status", "read"}}));

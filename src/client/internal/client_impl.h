@@ -25,6 +25,12 @@ namespace sotto::client {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 inline constexpr uint32_t kPrimaryDeviceId = 1;  // device 1 of every account is its primary
+// Error messages are static (they carry no data), so these name kMaxBodyBytes's value.
+inline constexpr const char* kTextTooLong =
+    "the text is longer than 8192 bytes, the most one message holds";
+inline constexpr const char* kCaptionTooLong =
+    "the caption is longer than 8192 bytes, the most one message holds, or not UTF-8";
+static_assert(kMaxBodyBytes == 8192, "kTextTooLong and kCaptionTooLong name the limit");
 
 tl::unexpected<Error> SdkError(Code code, SdkErr detail, const char* message);
 // The server could not be reached (the work stays queued).
@@ -148,6 +154,7 @@ struct Client::Impl {
   // --- client_contacts.cc ---
   Status ReleaseHeld(const std::string& peer);
   std::string HandleOf(const std::string& peer);
+  std::string NameOf(const std::string& peer);  // the contact's display name, or ""
 
   // --- client_groups.cc ---
   // A group's member devices as the server listed them (our own device left out), sorted
