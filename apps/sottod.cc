@@ -162,6 +162,10 @@ int Run(int argc, char** argv) {
   code_options.code_rate_per_s = config.registration.code_rate.per_second;
   code_options.code_burst = config.registration.code_rate.burst;
   code_options.max_pending_codes = config.registration.max_pending_codes;
+  code_options.ip_code_rate = config.registration.ip_code_rate;
+  code_options.global_code_rate = config.registration.global_code_rate;
+  code_options.ip_guess_rate = config.registration.ip_guess_rate;
+  code_options.global_guess_rate = config.registration.global_guess_rate;
   auto codes = sotto::server::VerificationCodes::Create(code_options);
   if (!codes) {
     std::cerr << "sottod: [registration]: " << codes.error().ToString() << "\n";
@@ -176,6 +180,7 @@ int Run(int argc, char** argv) {
   core_options.allow_private_push_endpoints = config.push.allow_private_endpoints;
   core_options.max_devices_per_account = config.devices.max_devices_per_account;
   core_options.devices = config.devices;
+  core_options.lookups = config.lookups;
   std::unique_ptr<sotto::server::MediaService> media;  // outlives the core that points to it
   if (!config.media.listen.empty()) {
     auto started = sotto::server::MediaService::Start(

@@ -80,6 +80,11 @@ NPROC=$(nproc)
 start_sottod() {
   local dir="$1"
   mkdir -p "$dir"
+  # Every bench client connects from 127.0.0.1: the per-source and server-wide
+  # registration and lookup limits (for the open Internet) are off unless CONFIG has them.
+  grep -q '^\[registration\]' "$3" || printf '\n[registration]\nip_code_rate_per_s = 0\nglobal_code_rate_per_s = 0\nip_guess_rate_per_s = 0\nglobal_guess_rate_per_s = 0\n' >>"$3"
+  grep -q '^\[lookups\]' "$3" || printf '\n[lookups]\naccount_rate_per_s = 0\nip_rate_per_s = 0\nglobal_rate_per_s = 0\n' >>"$3"
+  grep -q '^\[prekeys\]' "$3" || printf '\n[prekeys]\nnew_account_bundle_rate_per_s = 0\n' >>"$3"
   ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} "$SOTTOD" --data "$dir" --listen 127.0.0.1:0 \
     --ws-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --loops "$2" \
     --config "$3" --log-level warn >"$dir/sottod.log" 2>&1 &

@@ -1,5 +1,6 @@
 #include "client/gateway_client.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,6 +15,24 @@ namespace {
 
 tl::unexpected<Error> ClientError(Code code, ClientErr detail, const char* message) {
   return MakeError(code, Module::kClient, static_cast<uint16_t>(detail), message);
+}
+
+// A blocking socket connected to `to` from `source`.
+Result<int> ConnectFrom(const net::SocketAddress& to, const net::SocketAddress& source,
+                        std::chrono::milliseconds timeout) {
+  SOTTO_ASSIGN_OR_RETURN(const int fd, net::ConnectNonBlocking(to, &source));
+  pollfd p{fd, POLLOUT, 0};
+  int ready = 0;
+  do {
+    ready = poll(&p, 1, static_cast<int>(timeout.count()));
+  } while (ready < 0 && errno == EINTR);
+  const int flags = fcntl(fd, F_GETFL);
+  if (ready != 1 || net::SocketError(fd) != 0 || flags < 0 ||
+      fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    close(fd);
+    return ClientError(Code::kFailedPrecondition, ClientErr::kConnect, "connect failed");
+  }
+  return fd;
 }
 
 }  // namespace
@@ -70,7 +89,8 @@ Result<Bytes> GatewayClient::ReadMessage(std::chrono::milliseconds timeout) {
 }
 
 Result<std::unique_ptr<GatewayClient>> GatewayClient::Connect(ClientOptions options) {
-  auto fd = net::ConnectBlocking(options.server);
+  auto fd = options.source ? ConnectFrom(options.server, *options.source, options.timeout)
+                           : net::ConnectBlocking(options.server);
   if (!fd) return ClientError(Code::kFailedPrecondition, ClientErr::kConnect, "connect failed");
   std::unique_ptr<GatewayClient> client(new GatewayClient(*fd, options.timeout));
   noise::NoisePipe pipe = noise::NoisePipe::Client(options.device_static, options.server_static,

@@ -37,6 +37,9 @@ struct ClientOptions {
   std::optional<crypto::X25519Public> server_static;
   std::string user_agent = "sotto-test/0.1";
   std::chrono::milliseconds timeout{5000};
+  // Connect from this local address (port 0), e.g. 127.0.0.2 to be another source to
+  // the server's per-source limits in tests; unset: the kernel picks.
+  std::optional<net::SocketAddress> source;
 };
 
 // Frames Call() keeps for Receive() before it gives up on a response.

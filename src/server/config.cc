@@ -114,6 +114,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
     if (k.str() != "server" && k.str() != "limits" && k.str() != "store" &&
         k.str() != "registration" && k.str() != "prekeys" && k.str() != "push" &&
         k.str() != "media" &&
+        k.str() != "lookups" &&
         k.str() != "devices" &&
         k.str() != "groups") {
       error_detail = "[" + std::string(k.str()) + "] is not a known table";
@@ -171,7 +172,24 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
            r.Unsigned("code_ttl_s", c.code_ttl_s) && r.Unsigned("code_attempts", c.code_attempts) &&
            r.Double("code_rate_per_s", c.code_rate.per_second) &&
            r.Double("code_burst", c.code_rate.burst) &&
-           r.Unsigned("max_pending_codes", c.max_pending_codes);
+           r.Unsigned("max_pending_codes", c.max_pending_codes) &&
+           r.Double("ip_code_rate_per_s", c.ip_code_rate.per_second) &&
+           r.Double("ip_code_burst", c.ip_code_rate.burst) &&
+           r.Double("global_code_rate_per_s", c.global_code_rate.per_second) &&
+           r.Double("global_code_burst", c.global_code_rate.burst) &&
+           r.Double("ip_guess_rate_per_s", c.ip_guess_rate.per_second) &&
+           r.Double("ip_guess_burst", c.ip_guess_rate.burst) &&
+           r.Double("global_guess_rate_per_s", c.global_guess_rate.per_second) &&
+           r.Double("global_guess_burst", c.global_guess_rate.burst);
+  }));
+  SOTTO_RETURN_IF_ERROR(table("lookups", [&](TableReader& r) {
+    LookupConfig& c = config.lookups;
+    return r.Double("account_rate_per_s", c.account_rate.per_second) &&
+           r.Double("account_burst", c.account_rate.burst) &&
+           r.Double("ip_rate_per_s", c.ip_rate.per_second) &&
+           r.Double("ip_burst", c.ip_rate.burst) &&
+           r.Double("global_rate_per_s", c.global_rate.per_second) &&
+           r.Double("global_burst", c.global_rate.burst);
   }));
   SOTTO_RETURN_IF_ERROR(table("prekeys", [&](TableReader& r) {
     PreKeyConfig& c = config.prekeys;
@@ -179,7 +197,12 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
            r.Unsigned("max_one_time_prekeys", c.max_one_time_prekeys) &&
            r.Unsigned("max_upload", c.max_upload) &&
            r.Double("bundle_rate_per_s", c.bundle_rate.per_second) &&
-           r.Double("bundle_burst", c.bundle_rate.burst);
+           r.Double("bundle_burst", c.bundle_rate.burst) &&
+           r.Double("target_rate_per_s", c.target_rate.per_second) &&
+           r.Double("target_burst", c.target_rate.burst) &&
+           r.Unsigned("new_account_age_s", c.new_account_age_s) &&
+           r.Double("new_account_bundle_rate_per_s", c.new_account_bundle_rate.per_second) &&
+           r.Double("new_account_bundle_burst", c.new_account_bundle_rate.burst);
   }));
   SOTTO_RETURN_IF_ERROR(table("push", [&](TableReader& r) {
     PushConfig& c = config.push;
@@ -199,7 +222,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
            r.Unsigned("sweep_interval_ms", c.sweep_interval_ms) &&
            r.Unsigned("max_transfers", c.max_transfers) &&
            r.Unsigned("idle_timeout_ms", c.idle_timeout_ms) &&
-           r.Unsigned("max_pending_tokens", c.max_pending_tokens);
+           r.Unsigned("max_pending_tokens", c.max_pending_tokens) &&
+           r.Unsigned("max_tokens_per_account", c.max_tokens_per_account);
   }));
   SOTTO_RETURN_IF_ERROR(table("devices", [&](TableReader& r) {
     DevicesConfig& c = config.devices;
@@ -208,7 +232,9 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
            r.Unsigned("max_provision_ids", c.max_provision_ids) &&
            r.Unsigned("max_provision_body_bytes", c.max_provision_body_bytes) &&
            r.Unsigned("link_token_ttl_s", c.link_token_ttl_s) &&
-           r.Unsigned("max_link_tokens", c.max_link_tokens);
+           r.Unsigned("max_link_tokens", c.max_link_tokens) &&
+           r.Unsigned("max_provision_ids_per_ip", c.max_provision_ids_per_ip) &&
+           r.Unsigned("max_link_tokens_per_account", c.max_link_tokens_per_account);
   }));
   SOTTO_RETURN_IF_ERROR(table("groups", [&](TableReader& r) {
     GroupsConfig& c = config.groups;
@@ -266,6 +292,38 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
     return bad("registration.code_burst must be at least 1 when a code rate is set");
   }
   if (reg.max_pending_codes == 0) return bad("registration.max_pending_codes must be at least 1");
+  // Per-source and server-wide limits (issue 12): a rate of 0 turns one off.
+  struct NamedRate {
+    const RateLimit& rate;
+    const char* error;
+  };
+  const NamedRate rates[] = {
+      {reg.ip_code_rate, "registration.ip_code_burst must be at least 1 when its rate is set"},
+      {reg.global_code_rate,
+       "registration.global_code_burst must be at least 1 when its rate is set"},
+      {reg.ip_guess_rate, "registration.ip_guess_burst must be at least 1 when its rate is set"},
+      {reg.global_guess_rate,
+       "registration.global_guess_burst must be at least 1 when its rate is set"},
+      {config.lookups.account_rate,
+       "lookups.account_burst must be at least 1 when its rate is set"},
+      {config.lookups.ip_rate, "lookups.ip_burst must be at least 1 when its rate is set"},
+      {config.lookups.global_rate, "lookups.global_burst must be at least 1 when its rate is set"},
+      {config.prekeys.target_rate, "prekeys.target_burst must be at least 1 when its rate is set"},
+      {config.prekeys.new_account_bundle_rate,
+       "prekeys.new_account_bundle_burst must be at least 1 when its rate is set"},
+  };
+  for (const NamedRate& r : rates) {
+    if (r.rate.per_second > 0 && r.rate.burst < 1) return bad(r.error);
+  }
+  if (config.media.max_tokens_per_account == 0) {
+    return bad("media.max_tokens_per_account must be at least 1");
+  }
+  if (config.devices.max_provision_ids_per_ip == 0 ||
+      config.devices.max_link_tokens_per_account == 0) {
+    return bad(
+        "devices.max_provision_ids_per_ip and devices.max_link_tokens_per_account must be at least "
+        "1");
+  }
   const PreKeyConfig& pk = config.prekeys;
   if (pk.max_one_time_prekeys == 0 || pk.max_upload == 0) {
     return bad("prekeys.max_one_time_prekeys and prekeys.max_upload must be at least 1");

@@ -40,6 +40,19 @@ struct RegistrationConfig {
   uint32_t code_attempts = 5;             // wrong guesses before a code is void
   RateLimit code_rate{1.0 / 60, 3};       // codes per handle: 1 per minute, burst 3
   uint32_t max_pending_codes = 100'000;   // outstanding codes kept in memory
+  // Per source (IPv4 address or IPv6 /64) and server-wide; docs/server.md "Registration
+  // limits" computes the account takeovers they allow.
+  RateLimit ip_code_rate{1.0 / 300, 10};   // codes per source: 12 an hour, burst 10
+  RateLimit global_code_rate{0.5, 100};    // codes, whole server (SMS spend)
+  RateLimit ip_guess_rate{1.0 / 60, 10};   // wrong codes per source: 1 a minute, burst 10
+  RateLimit global_guess_rate{0.05, 100};  // wrong codes, whole server: 3 a minute
+};
+
+// [lookups]: finding an account by handle (number enumeration).
+struct LookupConfig {
+  RateLimit account_rate{0.1, 100};   // per requesting account: 6 a minute, burst 100
+  RateLimit ip_rate{0.5, 200};        // per source (IPv4 address or IPv6 /64)
+  RateLimit global_rate{100, 1'000};  // whole server
 };
 
 // [prekeys]: the prekey directory.
@@ -48,6 +61,13 @@ struct PreKeyConfig {
   uint32_t max_one_time_prekeys = 1'000;  // per device pool
   uint32_t max_upload = 200;              // one-time prekeys per UploadKeys request
   RateLimit bundle_rate{10, 100};         // bundle fetches per requesting account: per s, burst
+  // One-time prekeys handed out per target device; past it bundles carry the signed
+  // prekey only (X3DH works without a one-time prekey).
+  RateLimit target_rate{1.0 / 60, 50};
+  // Accounts younger than new_account_age_s (since their primary registered) also pass
+  // this lower bundle rate: Sybil accounts must age before they fetch at full speed.
+  uint32_t new_account_age_s = 86'400;
+  RateLimit new_account_bundle_rate{0.1, 10};
 };
 
 // [push]: content-free push to UnifiedPush-style endpoints.
@@ -75,6 +95,7 @@ struct MediaConfig {
   uint32_t max_transfers = 64;                 // concurrent HTTP connections; more get 503
   uint32_t idle_timeout_ms = 30'000;           // a transfer that moves no byte this long is closed
   uint32_t max_pending_tokens = 10'000;        // unused upload tokens kept in memory
+  uint32_t max_tokens_per_account = 50;        // unused upload tokens of one account
 };
 
 // [devices]: linked devices (docs/devices.md).
@@ -87,6 +108,8 @@ struct DevicesConfig {
   uint32_t max_provision_body_bytes = 8'192;  // one relayed provisioning message
   uint32_t link_token_ttl_s = 300;            // a link token is redeemable this long
   uint32_t max_link_tokens = 10'000;          // unexpired link tokens, whole server
+  uint32_t max_provision_ids_per_ip = 16;     // open provisioning ids per source (IPv4, IPv6 /64)
+  uint32_t max_link_tokens_per_account = 4;   // unexpired link tokens of one account
 };
 
 // The largest groups.max_members (and max_request_accounts) accepted: a GroupUpdate
@@ -114,6 +137,7 @@ struct ServerConfig {
   GatewayLimits limits;
   StoreConfig store;
   RegistrationConfig registration;
+  LookupConfig lookups;
   PreKeyConfig prekeys;
   PushConfig push;
   MediaConfig media;

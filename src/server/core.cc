@@ -48,7 +48,8 @@ ServerCore::ServerCore(CoreOptions options, store::Store& store, VerificationCod
       presence_(accounts_, store.accounts()),
       linking_(std::make_unique<internal::Linking>(internal::LinkingLimits{
           uint64_t{options.devices.provision_ttl_s} * 1'000, options.devices.max_provision_ids,
-          uint64_t{options.devices.link_token_ttl_s} * 1'000, options.devices.max_link_tokens})),
+          uint64_t{options.devices.link_token_ttl_s} * 1'000, options.devices.max_link_tokens,
+          options.devices.max_provision_ids_per_ip, options.devices.max_link_tokens_per_account})),
       groups_(store.groups(), accounts_, options.groups) {}
 
 ServerCore::~ServerCore() { Stop(); }
@@ -133,7 +134,7 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
   }
   if (body == wire::Request::kRequestCode) {
     const std::string& handle = request.request_code().handle();
-    auto code = codes_.Issue(handle, store::SystemClockMs(), crypto::SystemRandom());
+    auto code = codes_.Issue(handle, s.peer, store::SystemClockMs(), crypto::SystemRandom());
     if (!code) {
       metrics_.codes_refused.fetch_add(1, std::memory_order_relaxed);
       const auto detail = static_cast<VerifyErr>(code.error().detail);
@@ -141,6 +142,12 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
         Fail(response, wire::STATUS_BAD_REQUEST, "handle must be an E.164 number (+ and 8..15 digits)");
       } else if (detail == VerifyErr::kRateLimited) {
         Fail(response, wire::STATUS_RATE_LIMITED, "too many codes for this handle (registration.code_rate)");
+      } else if (detail == VerifyErr::kSourceRateLimited) {
+        Fail(response, wire::STATUS_RATE_LIMITED,
+             "too many codes for your address (registration.ip_code_rate)");
+      } else if (detail == VerifyErr::kGlobalRateLimited) {
+        Fail(response, wire::STATUS_RATE_LIMITED,
+             "too many codes on this server right now (registration.global_code_rate)");
       } else {
         Fail(response, wire::STATUS_UNAVAILABLE, "too many pending codes (registration.max_pending_codes)");
       }
@@ -166,6 +173,7 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
   switch (request.body_case()) {
     case wire::Request::kLookup: {
       const std::string& handle = request.lookup().handle();
+      if (!LookupAllowed(ctx, response, now_ms)) break;
       if (!IsE164(handle)) {
         Fail(response, wire::STATUS_BAD_REQUEST, "handle must be an E.164 number (+ and 8..15 digits)");
         break;
@@ -285,7 +293,7 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
     }
     case wire::Request::kMediaUpload:
     case wire::Request::kMediaLocation:
-      HandleMedia(request, response);
+      HandleMedia(s.device.account, request, response);
       break;
     case wire::Request::kLinkToken:
     case wire::Request::kPublishDeviceList:
@@ -321,8 +329,19 @@ void ServerCore::HandleRegister(SessionContext& ctx, const wire::RegisterRequest
     return;
   }
   const uint64_t now = store::SystemClockMs();
-  if (!codes_.Check(r.handle(), r.code(), now)) {
-    Fail(response, wire::STATUS_BAD_CODE, "verification code wrong, expired or already used");
+  if (auto checked = codes_.Check(r.handle(), r.code(), s.peer, now); !checked) {
+    const auto detail = static_cast<VerifyErr>(checked.error().detail);
+    if (detail == VerifyErr::kSourceGuessLimited) {
+      metrics_.guesses_refused.fetch_add(1, std::memory_order_relaxed);
+      Fail(response, wire::STATUS_RATE_LIMITED,
+           "too many wrong codes from your address (registration.ip_guess_rate)");
+    } else if (detail == VerifyErr::kGlobalGuessLimited) {
+      metrics_.guesses_refused.fetch_add(1, std::memory_order_relaxed);
+      Fail(response, wire::STATUS_RATE_LIMITED,
+           "too many wrong codes on this server right now (registration.global_guess_rate)");
+    } else {
+      Fail(response, wire::STATUS_BAD_CODE, "verification code wrong, expired or already used");
+    }
     return;
   }
   auto reg = accounts_.RegisterPrimary(r.handle(), s.remote_static, now, crypto::SystemRandom());
@@ -733,6 +752,7 @@ std::string ServerCore::RenderPrometheus() const {
   counter("online_only_dropped_total", "online-only envelopes dropped for a full write queue",
           v(metrics_.online_only_dropped));
   AppendGroupPrometheus(out);
+  AppendLimitPrometheus(out);
   const store::QueueStats q = queue_.stats();
   counter("store_commits_total", "group commits (one fsync each)", q.commits);
   counter("store_commit_requests_total", "write requests in those commits", q.requests);

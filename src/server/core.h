@@ -20,9 +20,11 @@
 #include <unordered_map>
 
 #include "base/result.h"
+#include "net/socket.h"
 #include "server/accounts.h"
 #include "server/config.h"
 #include "server/groups.h"
+#include "server/keyed_rate_limiter.h"
 #include "server/presence.h"
 #include "server/push.h"
 #include "server/router.h"
@@ -82,6 +84,14 @@ struct CoreMetrics {
   Counter group_update_bytes_queued{0};  // GroupUpdate payload bytes stored, all copies
   Counter group_changes_rate_limited{0};
   Counter group_adds_refused{0};  // accounts a create/add skipped: they refuse (consent)
+  // Per-source, per-account and per-target limits (issue 12; core_limits.cc).
+  Counter guesses_refused{0};              // registration.ip_guess_rate / global_guess_rate
+  Counter lookups_refused{0};              // lookups.*
+  Counter bundles_new_account_limited{0};  // prekeys.new_account_bundle_rate
+  Counter prekeys_withheld{0};       // bundles without a one-time prekey (prekeys.target_rate)
+  Counter link_tokens_refused{0};    // devices.max_link_tokens(_per_account)
+  Counter provision_ids_refused{0};  // devices.max_provision_ids(_per_ip)
+  Counter media_tokens_refused{0};   // media.max_tokens_per_account / max_pending_tokens
 };
 
 struct CoreOptions {
@@ -93,7 +103,11 @@ struct CoreOptions {
   uint32_t code_ttl_s = 600;  // told to clients; VerificationCodes enforces it
   DevicesConfig devices;      // linking limits (its max_devices_per_account is the one above)
   GroupsConfig groups;
+  LookupConfig lookups;
 };
+
+// Keys (accounts, sources, devices) each per-key limit of the core remembers at once.
+inline constexpr size_t kMaxLimitedKeys = 100'000;
 
 class ServerCore {
  public:
@@ -173,7 +187,16 @@ class ServerCore {
   // The connection's provisioning id is gone (closed connection).
   void CloseProvision(internal::SessionState& s);
   void MaintenanceLoop();
-  void HandleMedia(const wire::Request& request, wire::Response& response);  // core_media.cc
+  // core_media.cc; `account` pays media.max_tokens_per_account.
+  void HandleMedia(const store::AccountId& account, const wire::Request& request,
+                   wire::Response& response);
+  // Takes a lookup from the connection's account, source and the server (lookups.*);
+  // false (and `response` is the refusal) if one of them is used up. core_limits.cc.
+  bool LookupAllowed(internal::SessionContext& ctx, wire::Response& response, uint64_t now_ms);
+  // Takes a bundle fetch from the requester (prekeys.bundle_rate, and for a young account
+  // prekeys.new_account_bundle_rate); false (and `response` is the refusal) if used up.
+  bool BundleAllowed(internal::SessionContext& ctx, wire::Response& response, uint64_t now_ms);
+  void AppendLimitPrometheus(std::string& out) const;
   // Groups (core_groups.cc): create_group, modify_group, get_group, get_group_devices,
   // group_send. Returns true if `response` is complete now, false if it is sent later.
   bool HandleGroupRequest(internal::SessionContext& ctx, const wire::Request& request,
@@ -201,8 +224,13 @@ class ServerCore {
   mutable CoreMetrics metrics_;
   Groups groups_;
 
-  std::mutex bundle_mu_;
-  std::unordered_map<store::AccountId, TokenBucket, AccountIdHash> bundle_buckets_;  // GUARDED_BY(bundle_mu_)
+  // Per-account, per-source and per-target limits (core_limits.cc, core_keys.cc).
+  KeyedRateLimiter<store::AccountId, AccountIdHash> bundle_requesters_{kMaxLimitedKeys};
+  KeyedRateLimiter<store::AccountId, AccountIdHash> bundle_new_accounts_{kMaxLimitedKeys};
+  KeyedRateLimiter<store::DeviceAddress, store::DeviceAddressHash> prekey_targets_{kMaxLimitedKeys};
+  KeyedRateLimiter<store::AccountId, AccountIdHash> lookup_accounts_{kMaxLimitedKeys};
+  KeyedRateLimiter<net::IpKey, net::IpKeyHash> lookup_sources_{kMaxLimitedKeys};
+  SharedTokenBucket lookup_global_;
 
   std::mutex maintenance_mu_;
   std::condition_variable maintenance_cv_;

@@ -41,10 +41,17 @@ bool ServerCore::HandleLinkingRequest(SessionContext& ctx, const wire::Request& 
         s.provisioning = std::make_unique<internal::ProvisionSession>();
         s.provisioning->link = ctx.out.MakeLink();
       }
-      auto id = linking_->OpenProvision(s.provisioning->link, now, crypto::SystemRandom());
+      auto id = linking_->OpenProvision(s.provisioning->link, s.peer, now, crypto::SystemRandom());
       if (!id) {
-        Fail(response, wire::STATUS_UNAVAILABLE,
-             "too many open provisioning ids (devices.max_provision_ids)");
+        metrics_.provision_ids_refused.fetch_add(1, std::memory_order_relaxed);
+        if (id.error().detail == static_cast<uint16_t>(internal::LinkingErr::kSourceFull)) {
+          Fail(response, wire::STATUS_RATE_LIMITED,
+               "too many open provisioning ids from your address "
+               "(devices.max_provision_ids_per_ip)");
+        } else {
+          Fail(response, wire::STATUS_UNAVAILABLE,
+               "too many open provisioning ids (devices.max_provision_ids)");
+        }
         return true;
       }
       s.provisioning->id = *id;
@@ -142,7 +149,15 @@ bool ServerCore::HandleDeviceRequest(SessionContext& ctx, const wire::Request& r
       auto token =
           linking_->IssueToken(s.device.account, store::SystemClockMs(), crypto::SystemRandom());
       if (!token) {
-        Fail(response, wire::STATUS_UNAVAILABLE, "too many link tokens (devices.max_link_tokens)");
+        metrics_.link_tokens_refused.fetch_add(1, std::memory_order_relaxed);
+        if (token.error().detail == static_cast<uint16_t>(internal::LinkingErr::kAccountFull)) {
+          Fail(response, wire::STATUS_RATE_LIMITED,
+               "too many unexpired link tokens for this account "
+               "(devices.max_link_tokens_per_account)");
+        } else {
+          Fail(response, wire::STATUS_UNAVAILABLE,
+               "too many link tokens (devices.max_link_tokens)");
+        }
         return true;
       }
       response.mutable_link_token()->set_token(*token);

@@ -94,16 +94,7 @@ void ServerCore::HandleUploadKeys(SessionContext& ctx, const wire::UploadKeysReq
 
 void ServerCore::HandleGetBundle(SessionContext& ctx, const wire::GetBundleRequest& r,
                                  wire::Response& response, uint64_t now_ms) {
-  internal::SessionState& s = ctx.state;
-  {
-    std::lock_guard<std::mutex> lock(bundle_mu_);
-    if (bundle_buckets_.size() >= internal::kMaxBundleBuckets) bundle_buckets_.clear();
-    if (!bundle_buckets_[s.device.account].Allow(now_ms, options_.prekeys.bundle_rate)) {
-      metrics_.bundles_rate_limited.fetch_add(1, std::memory_order_relaxed);
-      Fail(response, wire::STATUS_RATE_LIMITED, "too many bundle fetches (prekeys.bundle_rate)");
-      return;
-    }
-  }
+  if (!BundleAllowed(ctx, response, now_ms)) return;
   AccountId target{};
   if (!ToAccountId(r.account_id(), target)) {
     Fail(response, wire::STATUS_BAD_REQUEST, "account_id must be 16 bytes");
@@ -140,11 +131,19 @@ void ServerCore::HandleGetBundle(SessionContext& ctx, const wire::GetBundleReque
     spk->set_id((*keys)->signed_prekey.id);
     spk->set_public_key((*keys)->signed_prekey.public_key.data(), kPublicKeyBytes);
     spk->set_signature((*keys)->signed_prekey.signature.data(), kSignatureBytes);
+    // The target's budget of one-time prekeys (prekeys.target_rate): past it the bundle
+    // carries the signed prekey only, so requesters from many accounts cannot drain it.
+    if (!prekey_targets_.Allow(device, now_ms, options_.prekeys.target_rate)) {
+      metrics_.prekeys_withheld.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
     auto claimed = store_.keys().ClaimOneTimePreKey(device);
     if (!claimed) {
       Fail(response, wire::STATUS_INTERNAL, "store failure");
       return;
     }
+    if (!*claimed)
+      prekey_targets_.Refund(device, options_.prekeys.target_rate);  // none to hand out
     if (*claimed) {
       metrics_.prekeys_claimed.fetch_add(1, std::memory_order_relaxed);
       auto* otk = b->mutable_one_time_prekey();

@@ -6,7 +6,8 @@
 
 namespace sotto::server {
 
-void ServerCore::HandleMedia(const wire::Request& request, wire::Response& response) {
+void ServerCore::HandleMedia(const store::AccountId& account, const wire::Request& request,
+                             wire::Response& response) {
   if (media_ == nullptr) {
     internal::Fail(response, wire::STATUS_MEDIA_DISABLED, "this server has no media service");
     return;
@@ -21,11 +22,20 @@ void ServerCore::HandleMedia(const wire::Request& request, wire::Response& respo
     fill_location(*response.mutable_media_location());
     return;
   }
-  auto grant = media_->IssueUpload(request.media_upload().size());
+  auto grant = media_->IssueUpload(
+      request.media_upload().size(),
+      std::string_view(reinterpret_cast<const char*>(account.data()), account.size()));
   if (!grant) {
-    if (grant.error().detail == static_cast<uint16_t>(MediaErr::kTooLarge)) {
+    const auto detail = static_cast<MediaErr>(grant.error().detail);
+    if (detail == MediaErr::kTooLarge) {
       internal::Fail(response, wire::STATUS_TOO_LARGE, "blob larger than media.max_blob_bytes");
+    } else if (detail == MediaErr::kTooManyForOwner) {
+      metrics_.media_tokens_refused.fetch_add(1, std::memory_order_relaxed);
+      internal::Fail(
+          response, wire::STATUS_RATE_LIMITED,
+          "too many unused upload tokens for this account (media.max_tokens_per_account)");
     } else {
+      metrics_.media_tokens_refused.fetch_add(1, std::memory_order_relaxed);
       internal::Fail(response, wire::STATUS_RATE_LIMITED,
                      "too many unused upload tokens (media.max_pending_tokens)");
     }

@@ -189,7 +189,11 @@ void MediaService::Sweep() {
   const uint64_t now = now_();
   {
     std::lock_guard<std::mutex> lock(tokens_mu_);
-    std::erase_if(tokens_, [now](const auto& entry) { return entry.second.expires_ms <= now; });
+    for (auto it = tokens_.begin(); it != tokens_.end();) {
+      auto next = std::next(it);
+      if (it->second.expires_ms <= now) EraseTokenLocked(it);
+      it = next;
+    }
   }
   const uint64_t blob_ttl_ms = uint64_t{config_.blob_ttl_s} * 1000;
   // A partial upload is stale once no transfer can still be writing it: its token has
@@ -222,7 +226,15 @@ void MediaService::Sweep() {
   metrics_.sweeps.fetch_add(1, std::memory_order_relaxed);
 }
 
-Result<UploadGrant> MediaService::IssueUpload(uint64_t size) {
+void MediaService::EraseTokenLocked(TokenMap::iterator it) {
+  if (auto owned = owner_tokens_.find(it->second.owner); owned != owner_tokens_.end()) {
+    std::erase(owned->second, it->first);
+    if (owned->second.empty()) owner_tokens_.erase(owned);
+  }
+  tokens_.erase(it);
+}
+
+Result<UploadGrant> MediaService::IssueUpload(uint64_t size, std::string_view owner_key) {
   if (size > config_.max_blob_bytes) {
     metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
     return MediaError(Code::kResourceExhausted, MediaErr::kTooLarge,
@@ -233,19 +245,40 @@ Result<UploadGrant> MediaService::IssueUpload(uint64_t size) {
   crypto::SystemRandom().Fill(id_bytes);
   crypto::SystemRandom().Fill(token.mutable_span());
   UploadGrant grant{Base64Url(id_bytes), ToHex(token.span())};
+  const uint64_t now = now_();
   Token entry{crypto::Sha256(AsBytes(grant.token)), size,
-              now_() + uint64_t{config_.upload_token_ttl_s} * 1000};
+              now + uint64_t{config_.upload_token_ttl_s} * 1000, std::string(owner_key)};
   std::lock_guard<std::mutex> lock(tokens_mu_);
+  // The owner's share first (its own expired tokens go), then the whole server's.
+  if (auto owned = owner_tokens_.find(entry.owner);
+      owned != owner_tokens_.end() && owned->second.size() >= config_.max_tokens_per_account) {
+    const std::vector<std::string> ids = owned->second;  // erasing edits the list
+    for (const std::string& id : ids) {
+      auto it = tokens_.find(id);
+      if (it != tokens_.end() && it->second.expires_ms <= now) EraseTokenLocked(it);
+    }
+    owned = owner_tokens_.find(entry.owner);
+    if (owned != owner_tokens_.end() && owned->second.size() >= config_.max_tokens_per_account) {
+      metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
+      return MediaError(Code::kResourceExhausted, MediaErr::kTooManyForOwner,
+                        "too many unused upload tokens for this account "
+                        "(media.max_tokens_per_account)");
+    }
+  }
   if (tokens_.size() >= config_.max_pending_tokens) {
-    const uint64_t now = now_();
-    std::erase_if(tokens_, [now](const auto& e) { return e.second.expires_ms <= now; });
+    for (auto it = tokens_.begin(); it != tokens_.end();) {
+      auto next = std::next(it);
+      if (it->second.expires_ms <= now) EraseTokenLocked(it);
+      it = next;
+    }
     if (tokens_.size() >= config_.max_pending_tokens) {
       metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
       return MediaError(Code::kResourceExhausted, MediaErr::kTooManyTokens,
                         "too many unused upload tokens (media.max_pending_tokens)");
     }
   }
-  tokens_.emplace(grant.blob_id, entry);
+  owner_tokens_[entry.owner].push_back(grant.blob_id);
+  tokens_.emplace(grant.blob_id, std::move(entry));
   metrics_.tokens_issued.fetch_add(1, std::memory_order_relaxed);
   return grant;
 }
@@ -256,12 +289,12 @@ MediaService::TokenCheck MediaService::ConsumeToken(std::string_view blob_id,
   std::lock_guard<std::mutex> lock(tokens_mu_);
   auto it = tokens_.find(std::string(blob_id));
   if (it == tokens_.end() || it->second.expires_ms <= now_()) {
-    if (it != tokens_.end()) tokens_.erase(it);
+    if (it != tokens_.end()) EraseTokenLocked(it);
     return TokenCheck::kMissing;
   }
   if (!crypto::ConstantTimeEqual(presented, it->second.hash)) return TokenCheck::kWrong;
   const uint64_t granted = it->second.size;
-  tokens_.erase(it);  // single use, whatever happens to the upload
+  EraseTokenLocked(it);  // single use, whatever happens to the upload
   return granted == size ? TokenCheck::kOk : TokenCheck::kWrongSize;
 }
 

@@ -39,9 +39,10 @@ inline constexpr size_t kUploadTokenBytes = 32;    // sent as 64 hex characters
 inline constexpr size_t kMediaChunkBytes = size_t{64} * 1024;  // per read/write of a transfer
 
 enum class MediaErr : uint16_t {
-  kTooLarge = 7050,       // size above media.max_blob_bytes
-  kTooManyTokens = 7051,  // media.max_pending_tokens unused tokens outstanding
-  kIo = 7052,             // the blob directory could not be used
+  kTooLarge = 7050,         // size above media.max_blob_bytes
+  kTooManyTokens = 7051,    // media.max_pending_tokens unused tokens outstanding
+  kIo = 7052,               // the blob directory could not be used
+  kTooManyForOwner = 7053,  // media.max_tokens_per_account unused tokens of this owner
 };
 
 // True if `id` has the form of a blob id (22 URL-safe base64 characters).
@@ -89,9 +90,10 @@ class MediaService {
   std::string RenderPrometheus() const;
 
   // A single-use token to upload one blob of exactly `size` bytes, valid for
-  // media.upload_token_ttl_s. Errors: kResourceExhausted with MediaErr::kTooLarge or
-  // kTooManyTokens.
-  Result<UploadGrant> IssueUpload(uint64_t size);
+  // media.upload_token_ttl_s, counted against `owner` (opaque: the account id) until it is
+  // used or expires (empty: one owner for all such calls). Errors: kResourceExhausted with
+  // MediaErr::kTooLarge, kTooManyForOwner (media.max_tokens_per_account) or kTooManyTokens.
+  Result<UploadGrant> IssueUpload(uint64_t size, std::string_view owner = {});
 
   // Deletes expired blobs and stale partial uploads now (the sweep thread calls it).
   void Sweep();
@@ -101,7 +103,10 @@ class MediaService {
     crypto::Sha256Digest hash;  // SHA-256 of the token: the token itself is not kept
     uint64_t size = 0;
     uint64_t expires_ms = 0;
+    std::string owner;
   };
+  using TokenMap = std::unordered_map<std::string, Token>;
+  void EraseTokenLocked(TokenMap::iterator it);
   enum class TokenCheck : uint8_t { kOk, kMissing, kWrong, kWrongSize };
   struct Connection;
 
@@ -127,7 +132,9 @@ class MediaService {
   mutable MediaMetrics metrics_;
 
   std::mutex tokens_mu_;
-  std::unordered_map<std::string, Token> tokens_;  // GUARDED_BY(tokens_mu_), by blob id
+  TokenMap tokens_;  // GUARDED_BY(tokens_mu_), by blob id
+  // Each owner's unused tokens (blob ids; at most max_tokens_per_account). GUARDED_BY(tokens_mu_)
+  std::unordered_map<std::string, std::vector<std::string>> owner_tokens_;
 
   std::mutex conn_mu_;
   std::map<uint64_t, std::thread> threads_;  // GUARDED_BY(conn_mu_)

@@ -34,6 +34,12 @@ class TokenBucket {
     return true;
   }
 
+  // Gives back one token Allow() took (up to the burst).
+  void Refund(const RateLimit& limit) {
+    if (limit.per_second <= 0 || tokens_ < 0) return;
+    tokens_ = static_cast<float>(std::min<double>(limit.burst, static_cast<double>(tokens_) + 1.0));
+  }
+
  private:
   float tokens_ = -1;  // < 0: not used yet
   uint32_t last_ms_ = 0;

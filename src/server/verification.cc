@@ -194,6 +194,15 @@ Result<std::unique_ptr<VerificationCodes>> VerificationCodes::Create(CodeOptions
     return VerifyError(Code::kInvalidArgument, VerifyErr::kBadOptions,
                        "registration.code_rate needs a rate >= 0 and a burst >= 1");
   }
+  for (const RateLimit* r : {&options.ip_code_rate, &options.global_code_rate,
+                             &options.ip_guess_rate, &options.global_guess_rate}) {
+    if (!std::isfinite(r->per_second) || r->per_second < 0 ||
+        (r->per_second > 0 && !(r->burst >= 1))) {
+      return VerifyError(Code::kInvalidArgument, VerifyErr::kBadOptions,
+                         "registration ip_/global_ code and guess rates need a rate >= 0 and "
+                         "a burst >= 1");
+    }
+  }
   return std::unique_ptr<VerificationCodes>(new VerificationCodes(options));
 }
 
@@ -233,16 +242,21 @@ void VerificationCodes::Purge(uint64_t now_ms) {
   }
 }
 
-Result<std::string> VerificationCodes::Issue(const std::string& handle, uint64_t now_ms,
-                                             crypto::Random& random) {
+Result<std::string> VerificationCodes::Issue(const std::string& handle, const net::IpKey& source,
+                                             uint64_t now_ms, crypto::Random& random) {
   if (!IsE164(handle)) {
     return VerifyError(Code::kInvalidArgument, VerifyErr::kBadHandle,
                        "handle is not an E.164 number");
   }
+  if (!source_codes_.Allow(source, now_ms, options_.ip_code_rate)) {
+    return VerifyError(Code::kResourceExhausted, VerifyErr::kSourceRateLimited,
+                       "too many codes for this source address (registration.ip_code_rate)");
+  }
   std::lock_guard lock(mu_);
   Purge(now_ms);
   auto it = entries_.find(handle);
-  if (it == entries_.end()) {
+  const bool created = it == entries_.end();
+  if (created) {
     if (entries_.size() >= options_.max_pending_codes) {
       return VerifyError(Code::kResourceExhausted, VerifyErr::kTooManyPending,
                          "too many outstanding codes (registration.max_pending_codes)");
@@ -250,9 +264,20 @@ Result<std::string> VerificationCodes::Issue(const std::string& handle, uint64_t
     it = entries_.emplace(handle, Entry{}).first;
   }
   Entry& entry = it->second;
-  if (!entry.bucket.Allow(now_ms, rate_)) {
+  if (!entry.bucket.Allow(now_ms, rate_)) {  // never for a new entry: its bucket is full
     return VerifyError(Code::kResourceExhausted, VerifyErr::kRateLimited,
                        "too many codes for this handle (registration.code_rate)");
+  }
+  if (!global_codes_.Allow(now_ms, options_.global_code_rate)) {
+    // Not the handle's nor the source's doing: give their tokens back.
+    if (created) {
+      entries_.erase(it);  // it has no retire item yet
+    } else {
+      entry.bucket.Refund(rate_);
+    }
+    source_codes_.Refund(source, options_.ip_code_rate);
+    return VerifyError(Code::kResourceExhausted, VerifyErr::kGlobalRateLimited,
+                       "too many codes server-wide (registration.global_code_rate)");
   }
   // Uniform() rejects biased samples: each of the 10^6 codes is equally likely.
   uint32_t value = random.Uniform(kCodeSpace);
@@ -268,7 +293,28 @@ Result<std::string> VerificationCodes::Issue(const std::string& handle, uint64_t
   return std::string(entry.code.data(), entry.code.size());
 }
 
-Status VerificationCodes::Check(const std::string& handle, std::string_view code, uint64_t now_ms) {
+Status VerificationCodes::Check(const std::string& handle, std::string_view code,
+                                const net::IpKey& source, uint64_t now_ms) {
+  if (!source_guesses_.Allow(source, now_ms, options_.ip_guess_rate)) {
+    return VerifyError(
+        Code::kResourceExhausted, VerifyErr::kSourceGuessLimited,
+        "too many wrong codes from this source address (registration.ip_guess_rate)");
+  }
+  if (!global_guesses_.Allow(now_ms, options_.global_guess_rate)) {
+    source_guesses_.Refund(source, options_.ip_guess_rate);
+    return VerifyError(Code::kResourceExhausted, VerifyErr::kGlobalGuessLimited,
+                       "too many wrong codes server-wide (registration.global_guess_rate)");
+  }
+  Status checked = CheckCode(handle, code, now_ms);
+  if (checked) {  // only wrong codes are limited
+    source_guesses_.Refund(source, options_.ip_guess_rate);
+    global_guesses_.Refund(options_.global_guess_rate);
+  }
+  return checked;
+}
+
+Status VerificationCodes::CheckCode(const std::string& handle, std::string_view code,
+                                    uint64_t now_ms) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(handle);
   if (it == entries_.end() || !it->second.has_code) {

@@ -27,9 +27,11 @@
 #include <utility>
 
 #include "base/result.h"
-#include "wire/wire.h"
 #include "crypto/random.h"
+#include "net/socket.h"
+#include "server/keyed_rate_limiter.h"
 #include "server/rate_limiter.h"
+#include "wire/wire.h"
 
 namespace sotto::server {
 
@@ -43,6 +45,11 @@ enum class VerifyErr : uint16_t {
   kWrongCode = 7035,          // kUnauthenticated
   kAttemptsExhausted = 7036,  // kResourceExhausted: registration.code_attempts reached
   kBadOptions = 7037,         // kInvalidArgument: CodeOptions out of range
+  kSourceRateLimited = 7038,  // kResourceExhausted: registration.ip_code_rate
+  kGlobalRateLimited = 7039,  // kResourceExhausted: registration.global_code_rate
+  // (7040..7045 are CodeSenderErr)
+  kSourceGuessLimited = 7046,  // kResourceExhausted: registration.ip_guess_rate
+  kGlobalGuessLimited = 7047,  // kResourceExhausted: registration.global_guess_rate
 };
 
 // Detail codes for Module::kServer errors from the code senders.
@@ -143,7 +150,16 @@ struct CodeOptions {
   double code_rate_per_s = 1.0 / 60;  // 0 disables the per-handle limit
   double code_burst = 3;
   uint32_t max_pending_codes = 100'000;
+  // Per source (net::IpKey) and server-wide. Off (rate 0) here; sottod copies them from
+  // RegistrationConfig, whose defaults are the production ones.
+  RateLimit ip_code_rate;       // codes issued per source
+  RateLimit global_code_rate;   // codes issued, whole server
+  RateLimit ip_guess_rate;      // wrong codes (Check failures) per source
+  RateLimit global_guess_rate;  // wrong codes, whole server
 };
+
+// Sources whose code and guess buckets are remembered at once (KeyedRateLimiter).
+inline constexpr size_t kMaxCodeSources = 100'000;
 
 // Issues and checks codes. Time comes from the caller (milliseconds on any monotonic
 // clock), so tests are deterministic.
@@ -159,14 +175,29 @@ class VerificationCodes {
   // Issues a fresh code for `handle`, replacing any outstanding one, and returns it.
   // The handle's state (code and rate-limit bucket) is remembered until both the code
   // expired and the bucket refilled; max_pending_codes bounds the handles remembered.
-  // Errors: kBadHandle, kRateLimited, kTooManyPending.
-  Result<std::string> Issue(const std::string& handle, uint64_t now_ms, crypto::Random& random);
+  // `source` (the requester's net::IpKey) pays ip_code_rate, then the handle code_rate,
+  // then the server global_code_rate; a refusal takes nothing from the later ones.
+  // Errors: kBadHandle, kSourceRateLimited, kRateLimited, kGlobalRateLimited, kTooManyPending.
+  Result<std::string> Issue(const std::string& handle, const net::IpKey& source, uint64_t now_ms,
+                            crypto::Random& random);
+  // Issue() from an unknown source (all such calls share one source bucket).
+  Result<std::string> Issue(const std::string& handle, uint64_t now_ms, crypto::Random& random) {
+    return Issue(handle, net::IpKey{}, now_ms, random);
+  }
 
   // Checks `code` for `handle` in constant time. Success consumes the code. A wrong code
   // uses one attempt; the code_attempts-th wrong one voids the code (kAttemptsExhausted).
   // Errors: kNoCode, kExpired (at or past issue + code_ttl_s; voids the code),
   // kWrongCode, kAttemptsExhausted.
-  Status Check(const std::string& handle, std::string_view code, uint64_t now_ms);
+  // Every failed check costs `source` one token of ip_guess_rate and the server one of
+  // global_guess_rate (a right code costs nothing); with either empty the check is
+  // refused before the code is looked at (kSourceGuessLimited, kGlobalGuessLimited) and
+  // uses no attempt.
+  Status Check(const std::string& handle, std::string_view code, const net::IpKey& source,
+               uint64_t now_ms);
+  Status Check(const std::string& handle, std::string_view code, uint64_t now_ms) {
+    return Check(handle, code, net::IpKey{}, now_ms);
+  }
 
   // Handles remembered now (for metrics and tests).
   size_t remembered() const;
@@ -184,6 +215,7 @@ class VerificationCodes {
   explicit VerificationCodes(CodeOptions options);
   // Forgets entries whose retire time passed. Requires mu_.
   void Purge(uint64_t now_ms);
+  Status CheckCode(const std::string& handle, std::string_view code, uint64_t now_ms);
   static void Void(Entry& entry);
 
   const CodeOptions options_;
@@ -196,6 +228,12 @@ class VerificationCodes {
   // (retire_ms, handle) in issue order, so the front retires first; an item is stale if
   // the handle was issued again later. GUARDED_BY(mu_)
   std::deque<std::pair<uint64_t, std::string>> retire_queue_;
+
+  // Per-source and server-wide limits (thread-safe themselves; taken outside mu_).
+  KeyedRateLimiter<net::IpKey, net::IpKeyHash> source_codes_{kMaxCodeSources};
+  KeyedRateLimiter<net::IpKey, net::IpKeyHash> source_guesses_{kMaxCodeSources};
+  SharedTokenBucket global_codes_;
+  SharedTokenBucket global_guesses_;
 };
 
 }  // namespace sotto::server

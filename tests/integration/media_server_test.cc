@@ -264,6 +264,36 @@ TEST_F(MediaServerTest, TooManyTokensIsRefusedByName) {
   EXPECT_TRUE(service_->IssueUpload(1));
 }
 
+// One account at media.max_tokens_per_account cannot take the others' room; its used and
+// expired tokens free its slots; the server-wide bound stays the last resort.
+TEST_F(MediaServerTest, TokensAreBoundedPerOwnerBeforeTheServer) {
+  service_.reset();
+  config_.max_tokens_per_account = 2;
+  config_.max_pending_tokens = 4;
+  Start();
+  auto first = service_->IssueUpload(1, "abuser");
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(service_->IssueUpload(1, "abuser"));  // at the limit
+  for (int i = 0; i < 50; ++i) {
+    auto refused = service_->IssueUpload(1, "abuser");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().detail, static_cast<uint16_t>(MediaErr::kTooManyForOwner));
+  }
+  EXPECT_TRUE(service_->IssueUpload(1, "user"));  // another account is served
+  EXPECT_EQ(Put(first->blob_id, first->token, "x").status, 201u);  // a used token frees a slot
+  auto third = service_->IssueUpload(1, "abuser");
+  ASSERT_TRUE(third);
+  EXPECT_FALSE(service_->IssueUpload(1, "abuser"));
+  now_ += uint64_t{config_.upload_token_ttl_s} * 1000;  // every token expires
+  EXPECT_TRUE(service_->IssueUpload(1, "abuser"));
+  EXPECT_TRUE(service_->IssueUpload(1, "abuser"));
+  EXPECT_TRUE(service_->IssueUpload(1, "user"));
+  EXPECT_TRUE(service_->IssueUpload(1, "other"));
+  auto full = service_->IssueUpload(1, "fifth");  // 4 unused: the whole server's bound
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().detail, static_cast<uint16_t>(MediaErr::kTooManyTokens));
+}
+
 TEST_F(MediaServerTest, TransfersAreBoundedAndIdleOnesAreCut) {
   service_.reset();
   config_.max_transfers = 1;

@@ -69,6 +69,42 @@ std::string SottodProcess::VerificationCode(const std::string& handle) const {
   return code;
 }
 
+std::string WithoutSourceLimits(const std::string& toml) {
+  struct Key {
+    const char* table;
+    const char* key;
+  };
+  static constexpr Key kOff[] = {
+      {"registration", "ip_code_rate_per_s"},  {"registration", "global_code_rate_per_s"},
+      {"registration", "ip_guess_rate_per_s"}, {"registration", "global_guess_rate_per_s"},
+      {"lookups", "account_rate_per_s"},       {"lookups", "ip_rate_per_s"},
+      {"lookups", "global_rate_per_s"},        {"prekeys", "new_account_bundle_rate_per_s"},
+  };
+  std::string out = toml;
+  auto line_starting = [&out](const std::string& text) {
+    for (size_t at = out.find(text); at != std::string::npos; at = out.find(text, at + 1)) {
+      if (at == 0 || out[at - 1] == '\n') return at;
+    }
+    return std::string::npos;
+  };
+  for (const Key& k : kOff) {
+    const std::string key = k.key;
+    if (line_starting(key + " ") != std::string::npos ||
+        line_starting(key + "=") != std::string::npos) {
+      continue;  // the test sets it
+    }
+    const std::string header = "[" + std::string(k.table) + "]\n";
+    const size_t table = line_starting(header);
+    if (table != std::string::npos) {
+      out.insert(table + header.size(), key + " = 0\n");
+    } else {
+      if (!out.empty() && out.back() != '\n') out += '\n';
+      out += header + key + " = 0\n";
+    }
+  }
+  return out;
+}
+
 void SottodProcess::Start() {
   const SottodOptions& options = options_;
   const std::string listen =
@@ -80,9 +116,12 @@ void SottodProcess::Start() {
     args.push_back("--media-listen");
     args.push_back("127.0.0.1:0");
   }
-  if (!options.config_toml.empty()) {
+  const std::string config_toml = options.production_source_limits
+                                      ? options.config_toml
+                                      : WithoutSourceLimits(options.config_toml);
+  if (!config_toml.empty()) {
     const std::string path = data_dir_ + "/sottod.toml";
-    if (!std::filesystem::exists(path)) std::ofstream(path) << options.config_toml;
+    if (!std::filesystem::exists(path)) std::ofstream(path) << config_toml;
     args.push_back("--config");
     args.push_back(path);
   }

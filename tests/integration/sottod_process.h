@@ -23,7 +23,14 @@ struct SottodOptions {
   // Runs the media blob service on a free port (--media-listen 127.0.0.1:0); its other
   // [media] settings come from config_toml.
   bool media = false;
+  // Every test device connects from 127.0.0.1, so by default the per-source and server-wide
+  // registration and lookup limits and prekeys.new_account_bundle_rate are turned off
+  // (rate 0) unless config_toml sets them; true keeps sottod's production defaults.
+  bool production_source_limits = false;
 };
+
+// `toml` with each of those limits that it does not set turned off.
+std::string WithoutSourceLimits(const std::string& toml);
 
 class SottodProcess {
  public:

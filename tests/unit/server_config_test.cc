@@ -126,6 +126,79 @@ TEST(ServerConfig, DevicesTableLoadsAndBoundsItsLimits) {
   }
 }
 
+// Issue 12: the per-source, per-account and per-target limits load, a rate of 0 turns one
+// off, a rate without a burst of at least 1 and a count of 0 are refused by name.
+TEST(ServerConfig, SourceAndAccountLimitsLoadAtAndPastTheirEdges) {
+  ServerConfig c;
+  std::string detail;
+  ASSERT_TRUE(LoadConfigFile(
+      WriteTemp("[registration]\nip_code_rate_per_s = 0.5\nip_code_burst = 1\n"
+                "global_code_rate_per_s = 0\nglobal_code_burst = 0\n"
+                "ip_guess_rate_per_s = 2\nip_guess_burst = 3\n"
+                "global_guess_rate_per_s = 4\nglobal_guess_burst = 5\n"
+                "[lookups]\naccount_rate_per_s = 1\naccount_burst = 1\nip_rate_per_s = 0\n"
+                "global_rate_per_s = 7\nglobal_burst = 8\n"
+                "[prekeys]\ntarget_rate_per_s = 0.25\ntarget_burst = 1\nnew_account_age_s = 0\n"
+                "new_account_bundle_rate_per_s = 3\nnew_account_bundle_burst = 4\n"
+                "[media]\nmax_tokens_per_account = 1\n"
+                "[devices]\nmax_provision_ids_per_ip = 1\nmax_link_tokens_per_account = 1\n"),
+      c, detail))
+      << detail;
+  EXPECT_DOUBLE_EQ(c.registration.ip_code_rate.per_second, 0.5);
+  EXPECT_DOUBLE_EQ(c.registration.ip_code_rate.burst, 1);           // at the edge
+  EXPECT_DOUBLE_EQ(c.registration.global_code_rate.per_second, 0);  // off
+  EXPECT_DOUBLE_EQ(c.registration.ip_guess_rate.burst, 3);
+  EXPECT_DOUBLE_EQ(c.registration.global_guess_rate.per_second, 4);
+  EXPECT_DOUBLE_EQ(c.lookups.account_rate.per_second, 1);
+  EXPECT_DOUBLE_EQ(c.lookups.ip_rate.per_second, 0);
+  EXPECT_DOUBLE_EQ(c.lookups.global_rate.burst, 8);
+  EXPECT_DOUBLE_EQ(c.prekeys.target_rate.per_second, 0.25);
+  EXPECT_EQ(c.prekeys.new_account_age_s, 0u);
+  EXPECT_DOUBLE_EQ(c.prekeys.new_account_bundle_rate.burst, 4);
+  EXPECT_EQ(c.media.max_tokens_per_account, 1u);
+  EXPECT_EQ(c.devices.max_provision_ids_per_ip, 1u);
+  EXPECT_EQ(c.devices.max_link_tokens_per_account, 1u);
+  // The defaults are the ones docs/config.md and docs/server.md state.
+  const ServerConfig d;
+  EXPECT_DOUBLE_EQ(d.registration.ip_code_rate.per_second, 1.0 / 300);
+  EXPECT_DOUBLE_EQ(d.registration.global_guess_rate.per_second, 0.05);
+  EXPECT_DOUBLE_EQ(d.prekeys.target_rate.burst, 50);
+  EXPECT_EQ(d.prekeys.new_account_age_s, 86'400u);
+  EXPECT_EQ(d.media.max_tokens_per_account, 50u);
+  EXPECT_EQ(d.devices.max_provision_ids_per_ip, 16u);
+  EXPECT_EQ(d.devices.max_link_tokens_per_account, 4u);
+  struct Case {
+    const char* toml;
+    const char* names;
+  };
+  for (const Case& bad :
+       {Case{"[registration]\nip_code_rate_per_s = 1\nip_code_burst = 0.5\n",
+             "registration.ip_code_burst"},
+        Case{"[registration]\nglobal_code_rate_per_s = 1\nglobal_code_burst = 0\n",
+             "registration.global_code_burst"},
+        Case{"[registration]\nip_guess_rate_per_s = 1\nip_guess_burst = 0\n",
+             "registration.ip_guess_burst"},
+        Case{"[registration]\nglobal_guess_rate_per_s = 1\nglobal_guess_burst = 0\n",
+             "registration.global_guess_burst"},
+        Case{"[registration]\nip_code_rate_per_s = -1\n", "registration.ip_code_rate_per_s"},
+        Case{"[lookups]\naccount_rate_per_s = 1\naccount_burst = 0\n", "lookups.account_burst"},
+        Case{"[lookups]\nip_rate_per_s = 1\nip_burst = 0\n", "lookups.ip_burst"},
+        Case{"[lookups]\nglobal_rate_per_s = 1\nglobal_burst = 0\n", "lookups.global_burst"},
+        Case{"[lookups]\nrate = 1\n", "lookups.rate"},
+        Case{"[prekeys]\ntarget_rate_per_s = 1\ntarget_burst = 0\n", "prekeys.target_burst"},
+        Case{"[prekeys]\nnew_account_bundle_burst = 0\n", "prekeys.new_account_bundle_burst"},
+        Case{"[prekeys]\nnew_account_age_s = -1\n", "prekeys.new_account_age_s"},
+        Case{"[media]\nmax_tokens_per_account = 0\n", "media.max_tokens_per_account"},
+        Case{"[devices]\nmax_provision_ids_per_ip = 0\n", "devices.max_provision_ids_per_ip"},
+        Case{"[devices]\nmax_link_tokens_per_account = 0\n",
+             "devices.max_link_tokens_per_account"}}) {
+    ServerConfig fresh;
+    std::string why;
+    EXPECT_FALSE(LoadConfigFile(WriteTemp(bad.toml), fresh, why)) << bad.toml;
+    EXPECT_NE(why.find(bad.names), std::string::npos) << bad.toml << ": " << why;
+  }
+}
+
 TEST(ServerConfig, GroupsTableAtAndPastItsEdges) {
   ServerConfig defaults;
   EXPECT_EQ(defaults.groups.max_members, 1024u);

@@ -444,5 +444,137 @@ TEST(WebhookCodeSender, RejectsBadUrl) {
   EXPECT_EQ(sender.error().detail, Detail(CodeSenderErr::kBadUrl));
 }
 
+// --- Per-source and server-wide limits (issue 12) ------------------------------------
+
+net::IpKey Source(uint8_t last) {
+  net::IpKey key;
+  key.bytes[10] = 0xff;
+  key.bytes[11] = 0xff;
+  key.bytes[15] = last;
+  return key;
+}
+
+std::string Handle(int i) { return "+1202555" + std::to_string(1000 + i); }
+
+// An abuser requesting codes for many handles at full rate from one source is refused
+// by name at ip_code_rate's burst; a user from another source still gets a code.
+TEST(VerificationCodes, CodeRequestsAreLimitedPerSource) {
+  CodeOptions o = TestOptions();
+  o.ip_code_rate = {0.5, 3};
+  auto codes = MakeCodes(o);
+  crypto::DeterministicRandom random(7);
+  const net::IpKey abuser = Source(1);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(codes->Issue(Handle(i), abuser, 0, random));  // at the burst
+  for (int i = 3; i < 200; ++i) {
+    auto refused = codes->Issue(Handle(i), abuser, 0, random);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().detail, Detail(VerifyErr::kSourceRateLimited));
+    EXPECT_NE(std::string(refused.error().message).find("registration.ip_code_rate"),
+              std::string::npos);
+  }
+  EXPECT_EQ(codes->remembered(), 3u);  // refusals remember nothing
+  EXPECT_TRUE(codes->Issue(kBob, Source(2), 0, random));
+  EXPECT_FALSE(codes->Issue(Handle(300), abuser, 1'000, random));  // half a token
+  EXPECT_TRUE(codes->Issue(Handle(300), abuser, 2'000, random));   // one every 2 s
+  // An IPv6 /64 is one source: the key the gateway passes (net::IpKey) already folds it.
+}
+
+TEST(VerificationCodes, CodeRequestsAreLimitedServerWide) {
+  CodeOptions o = TestOptions();
+  o.global_code_rate = {1, 2};
+  auto codes = MakeCodes(o);
+  crypto::DeterministicRandom random(8);
+  ASSERT_TRUE(codes->Issue(Handle(0), Source(1), 0, random));
+  ASSERT_TRUE(codes->Issue(Handle(1), Source(2), 0, random));  // at the burst
+  auto refused = codes->Issue(Handle(2), Source(3), 0, random);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().detail, Detail(VerifyErr::kGlobalRateLimited));
+  EXPECT_NE(std::string(refused.error().message).find("registration.global_code_rate"),
+            std::string::npos);
+  // The handle is not charged for the server's refusal: it still has its burst of 3.
+  EXPECT_EQ(codes->remembered(), 2u);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(codes->Issue(Handle(2), Source(3), 1'000 + uint64_t(i) * 1'000, random)) << i;
+  }
+}
+
+// Only wrong codes count. An abuser guessing at full rate from one source is refused by
+// name before the code is looked at (no attempt of the victim's code is used), and a user
+// from another source registers.
+TEST(VerificationCodes, WrongGuessesAreLimitedPerSource) {
+  CodeOptions o = TestOptions();
+  o.code_attempts = 1'000;
+  o.ip_guess_rate = {0.5, 3};
+  auto codes = MakeCodes(o);
+  ScriptedRandom random({1'000'111, 1'000'222});
+  const net::IpKey abuser = Source(1);
+  ASSERT_EQ(*codes->Issue(kAlice, Source(9), 0, random), "000111");
+  ASSERT_EQ(*codes->Issue(kBob, Source(9), 0, random), "000222");
+  for (int i = 0; i < 3; ++i) {  // at the burst: checked, and wrong
+    EXPECT_EQ(codes->Check(kAlice, "999999", abuser, 1).error().detail,
+              Detail(VerifyErr::kWrongCode));
+  }
+  for (int i = 0; i < 100; ++i) {
+    auto refused = codes->Check(kAlice, "000111", abuser, 1);  // even the right code
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().detail, Detail(VerifyErr::kSourceGuessLimited));
+    EXPECT_NE(std::string(refused.error().message).find("registration.ip_guess_rate"),
+              std::string::npos);
+  }
+  EXPECT_TRUE(codes->Check(kBob, "000222", Source(2), 1));     // another source
+  EXPECT_TRUE(codes->Check(kAlice, "000111", abuser, 2'001));  // a token again after 2 s
+}
+
+TEST(VerificationCodes, RightCodesDoNotCountAgainstTheGuessLimits) {
+  CodeOptions o = TestOptions();
+  o.code_rate_per_s = 0;
+  o.ip_guess_rate = {1.0 / 60, 1};
+  o.global_guess_rate = {1.0 / 60, 1};
+  auto codes = MakeCodes(o);
+  crypto::DeterministicRandom random(9);
+  for (int i = 0; i < 20; ++i) {  // twenty registrations from one source: all served
+    auto code = codes->Issue(Handle(i), Source(1), 0, random);
+    ASSERT_TRUE(code);
+    ASSERT_TRUE(codes->Check(Handle(i), *code, Source(1), 0)) << i;
+  }
+  EXPECT_EQ(codes->Check(kAlice, "123456", Source(1), 0).error().detail,
+            Detail(VerifyErr::kNoCode));  // the one wrong guess allowed
+  EXPECT_EQ(codes->Check(kAlice, "123456", Source(1), 0).error().detail,
+            Detail(VerifyErr::kSourceGuessLimited));
+}
+
+TEST(VerificationCodes, WrongGuessesAreLimitedServerWide) {
+  CodeOptions o = TestOptions();
+  o.code_attempts = 1'000;
+  o.global_guess_rate = {0.05, 2};
+  auto codes = MakeCodes(o);
+  ScriptedRandom random({1'000'111});
+  ASSERT_EQ(*codes->Issue(kAlice, Source(9), 0, random), "000111");
+  EXPECT_EQ(codes->Check(kAlice, "1", Source(1), 0).error().detail, Detail(VerifyErr::kWrongCode));
+  EXPECT_EQ(codes->Check(kAlice, "2", Source(2), 0).error().detail, Detail(VerifyErr::kWrongCode));
+  auto refused = codes->Check(kAlice, "000111", Source(3), 0);  // at the burst: refused
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().detail, Detail(VerifyErr::kGlobalGuessLimited));
+  EXPECT_NE(std::string(refused.error().message).find("registration.global_guess_rate"),
+            std::string::npos);
+  EXPECT_FALSE(codes->Check(kAlice, "000111", Source(3), 10'000));  // half a token
+  EXPECT_TRUE(codes->Check(kAlice, "000111", Source(3), 20'000));   // one every 20 s
+}
+
+TEST(VerificationCodes, SourceAndServerRatesAreValidated) {
+  for (RateLimit CodeOptions::*field :
+       {&CodeOptions::ip_code_rate, &CodeOptions::global_code_rate, &CodeOptions::ip_guess_rate,
+        &CodeOptions::global_guess_rate}) {
+    CodeOptions o = TestOptions();
+    o.*field = {1, 0.5};
+    EXPECT_FALSE(VerificationCodes::Create(o));
+    o.*field = {-1, 1};
+    EXPECT_FALSE(VerificationCodes::Create(o));
+    o.*field = {1, 1};
+    EXPECT_TRUE(VerificationCodes::Create(o));
+  }
+}
+
 }  // namespace
 }  // namespace sotto::server

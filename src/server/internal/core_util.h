@@ -18,7 +18,6 @@ inline constexpr size_t kPublicKeyBytes = 33;  // 0x05 + Curve25519
 inline constexpr uint8_t kDjbType = 0x05;
 inline constexpr size_t kSignatureBytes = 64;
 inline constexpr uint32_t kMaxRegistrationId = 16'380;  // Signal's 14-bit range, 0 excluded
-inline constexpr size_t kMaxBundleBuckets = 100'000;   // requesters tracked for bundle_rate
 
 inline void Fail(wire::Response& r, wire::StatusCode code, const char* reason) {
   r.set_status(code);
