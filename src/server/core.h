@@ -79,6 +79,9 @@ struct CoreMetrics {
   // Delivery within the connection's write budget (docs/server.md, "Write budget").
   Counter deliveries_held_back{0};  // an envelope waited for the write queue to drain
   Counter online_only_dropped{0};   // an online-only envelope found no room: dropped
+  // The per-sender quota in a device's queue (store.max_queued_per_sender).
+  Counter sends_sender_quota{0};                 // Sends refused at it
+  Counter group_copies_skipped_sender_quota{0};  // group copies dropped at it
 };
 
 struct CoreOptions {
