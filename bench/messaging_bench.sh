@@ -91,6 +91,7 @@ handshake_rate_per_ip_per_s = 0
 
 [store]
 max_queue_depth = $QUEUE_DEPTH
+max_queued_per_sender = $QUEUE_DEPTH
 sync = $1
 EOF
 }

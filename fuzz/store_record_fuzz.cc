@@ -75,9 +75,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 2:
       if (auto q = DecodeQueueValue(in)) {
-        const std::string encoded = EncodeQueueValue(q->expires_ms, q->payload);
+        const std::string encoded = EncodeQueueValue(q->expires_ms, q->payload, q->sender);
         auto again = DecodeQueueValue(encoded);
-        Check(again && again->expires_ms == q->expires_ms && again->payload == q->payload);
+        Check(again && again->expires_ms == q->expires_ms && again->payload == q->payload &&
+              again->sender == q->sender);
       }
       break;
     case 3:

@@ -164,7 +164,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
     return r.Unsigned("message_ttl_s", c.message_ttl_s) &&
            r.Unsigned("max_queue_depth", c.max_queue_depth) &&
            r.Unsigned("purge_interval_ms", c.purge_interval_ms) &&
-           r.Unsigned("delivery_window", c.delivery_window) && r.Bool("sync", c.sync);
+           r.Unsigned("delivery_window", c.delivery_window) && r.Bool("sync", c.sync) &&
+           r.Unsigned("max_queued_per_sender", c.max_queued_per_sender);
   }));
   SOTTO_RETURN_IF_ERROR(table("registration", [&](TableReader& r) {
     RegistrationConfig& c = config.registration;
@@ -278,6 +279,9 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
   if (st.purge_interval_ms == 0) return bad("store.purge_interval_ms must be at least 1");
   if (st.delivery_window == 0 || st.delivery_window > 4'096) {
     return bad("store.delivery_window must be in 1..4096");
+  }
+  if (st.max_queued_per_sender == 0 || st.max_queued_per_sender > st.max_queue_depth) {
+    return bad("store.max_queued_per_sender must be in 1..store.max_queue_depth");
   }
   const RegistrationConfig& reg = config.registration;
   if (reg.code_sender != "log" && reg.code_sender != "webhook") {

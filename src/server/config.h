@@ -30,6 +30,9 @@ struct StoreConfig {
   uint32_t purge_interval_ms = 60'000;    // how often expired messages are deleted
   uint32_t delivery_window = 256;         // unacked envelopes in flight per connection
   bool sync = true;                       // fsync each group commit (false: tests/benchmarks only)
+  // Undelivered entries one sending account may hold in one device's queue; past it that
+  // sender's Send gets STATUS_QUEUE_FULL while others still reach the device. 1..max_queue_depth.
+  uint32_t max_queued_per_sender = 1'000;
 };
 
 // [registration]: one-time codes proving a handle (E.164).

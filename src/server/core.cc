@@ -504,6 +504,7 @@ void ServerCore::HandleSend(SessionContext& ctx, const wire::Request& request,
 
   store::WriteRequest write;
   write.max_depth = options_.store.max_queue_depth;
+  write.max_per_sender = options_.store.max_queued_per_sender;
   write.appends.reserve(static_cast<size_t>(send.messages_size()));
   auto endpoints = std::make_shared<std::vector<std::string>>();
   std::string dedupe = "M";
@@ -516,6 +517,9 @@ void ServerCore::HandleSend(SessionContext& ctx, const wire::Request& request,
     a.recipient = {recipient, m.device_id()};
     a.dedupe_id = dedupe;
     a.expires_ms = now + uint64_t{options_.store.message_ttl_s} * 1000;
+    // The per-sender quota guards a device against other accounts; one's own devices
+    // (sync messages) are bounded by max_queue_depth alone.
+    if (!to_self) a.sender = s.device.account;
     envelope.SerializeToString(&a.payload);
     write.appends.push_back(std::move(a));
     endpoints->push_back(record->FindDevice(m.device_id())->push_endpoint);
@@ -531,6 +535,13 @@ void ServerCore::HandleSend(SessionContext& ctx, const wire::Request& request,
         metrics_.sends_queue_full.fetch_add(1, std::memory_order_relaxed);
         status = wire::STATUS_QUEUE_FULL;
         reason = "a recipient device's queue is full (store.max_queue_depth)";
+      } else if (result.status.error().detail ==
+                 static_cast<uint16_t>(store::StoreErr::kSenderQuota)) {
+        metrics_.sends_sender_quota.fetch_add(1, std::memory_order_relaxed);
+        status = wire::STATUS_QUEUE_FULL;
+        reason =
+            "a recipient device holds as many undelivered messages from this account as it "
+            "may (store.max_queued_per_sender)";
       } else {
         status = wire::STATUS_INTERNAL;
         reason = "the message could not be stored";
@@ -749,6 +760,9 @@ std::string ServerCore::RenderPrometheus() const {
           v(metrics_.provision_frames_relayed));
   counter("deliveries_held_back_total", "envelopes that waited for the write queue to drain",
           v(metrics_.deliveries_held_back));
+  counter("sends_sender_quota_total",
+          "Sends refused at the sender's quota in a recipient queue (store.max_queued_per_sender)",
+          v(metrics_.sends_sender_quota));
   counter("online_only_dropped_total", "online-only envelopes dropped for a full write queue",
           v(metrics_.online_only_dropped));
   AppendGroupPrometheus(out);

@@ -92,6 +92,9 @@ struct CoreMetrics {
   Counter link_tokens_refused{0};    // devices.max_link_tokens(_per_account)
   Counter provision_ids_refused{0};  // devices.max_provision_ids(_per_ip)
   Counter media_tokens_refused{0};   // media.max_tokens_per_account / max_pending_tokens
+  // The per-sender quota in a device's queue (store.max_queued_per_sender).
+  Counter sends_sender_quota{0};                 // Sends refused at it
+  Counter group_copies_skipped_sender_quota{0};  // group copies dropped at it
 };
 
 struct CoreOptions {

@@ -456,6 +456,7 @@ bool ServerCore::HandleGroupSend(SessionContext& ctx, const wire::Request& reque
   store::WriteRequest write;
   write.max_depth = options_.store.max_queue_depth;
   write.on_full = store::OnFullQueue::kSkipAppend;
+  write.max_per_sender = options_.store.max_queued_per_sender;
   auto endpoints = std::make_shared<std::vector<std::string>>();
   for (const auto& account : *accounts) {
     for (const store::DeviceRecord& d : account->devices) {
@@ -467,6 +468,7 @@ bool ServerCore::HandleGroupSend(SessionContext& ctx, const wire::Request& reque
       a.dedupe_id = dedupe;
       a.expires_ms = now + uint64_t{options_.store.message_ttl_s} * 1000;
       a.payload = payload;
+      if (account->id != s.device.account) a.sender = s.device.account;  // as in Send
       write.appends.push_back(std::move(a));
       endpoints->push_back(d.push_endpoint);
     }
@@ -483,6 +485,7 @@ bool ServerCore::HandleGroupSend(SessionContext& ctx, const wire::Request& reque
                  } else {
                    uint32_t held = 0;
                    uint32_t full = 0;
+                   uint64_t at_quota = 0;
                    uint64_t stored = 0;
                    for (store::AppendOutcome o : result.outcomes) {
                      switch (o) {
@@ -496,10 +499,17 @@ bool ServerCore::HandleGroupSend(SessionContext& ctx, const wire::Request& reque
                        case store::AppendOutcome::kSkippedFull:
                          ++full;
                          break;
+                       case store::AppendOutcome::kSkippedSenderQuota:
+                         ++full;  // reported like a full queue: that device is not reached
+                         ++at_quota;
+                         break;
                      }
                    }
+                   metrics_.group_copies_skipped_sender_quota.fetch_add(at_quota,
+                                                                        std::memory_order_relaxed);
                    metrics_.group_copies_queued.fetch_add(stored, std::memory_order_relaxed);
-                   metrics_.group_copies_skipped_full.fetch_add(full, std::memory_order_relaxed);
+                   metrics_.group_copies_skipped_full.fetch_add(full - at_quota,
+                                                                std::memory_order_relaxed);
                    r->mutable_group_send()->set_devices(held);
                    r->mutable_group_send()->set_queue_full(full);
                  }
@@ -521,6 +531,10 @@ void ServerCore::AppendGroupPrometheus(std::string& out) const {
   counter("sotto_group_copies_skipped_full_total",
           "group copies dropped at a full device queue (store.max_queue_depth)",
           metrics_.group_copies_skipped_full);
+  counter("sotto_group_copies_skipped_sender_quota_total",
+          "group copies dropped at the sender's quota in a device queue "
+          "(store.max_queued_per_sender)",
+          metrics_.group_copies_skipped_sender_quota);
   counter("sotto_group_changes_total", "group creations and membership changes",
           metrics_.group_changes);
   counter("sotto_group_changes_rate_limited_total",

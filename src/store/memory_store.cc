@@ -17,6 +17,8 @@ namespace {
 using internal::ClosedError;
 using internal::FailedResult;
 using internal::QueueFullError;
+using internal::SenderCounts;
+using internal::SenderQuotaError;
 
 tl::unexpected<Error> ConflictError(const char* message) {
   return StoreError(Code::kAlreadyExists, StoreErr::kConflict, message);
@@ -222,6 +224,7 @@ class MemoryQueue final : public MessageQueue {
     for (auto& [address, queue] : devices_) {
       for (auto m = queue.messages.begin(); m != queue.messages.end() && messages < max;) {
         if (m->second.expires_ms <= now_ms) {
+          if (m->second.sender) Uncount(queue, *m->second.sender);
           m = queue.messages.erase(m);
           ++messages;
         } else {
@@ -248,6 +251,7 @@ class MemoryQueue final : public MessageQueue {
     if (it != devices_.end()) {
       it->second.messages.clear();
       it->second.dedupe.clear();  // last_seq stays: seqs are never reused
+      it->second.senders.clear();
     }
     return Ok();
   }
@@ -271,7 +275,24 @@ class MemoryQueue final : public MessageQueue {
     std::map<uint64_t, StoredMessage> messages;
     std::unordered_map<std::string, Dedupe> dedupe;
     uint64_t last_seq = 0;
+    SenderCounts senders;  // entries per StoredMessage::sender
   };
+  struct SenderKey {
+    DeviceAddress device;
+    AccountId sender{};
+    friend bool operator==(const SenderKey&, const SenderKey&) = default;
+  };
+  struct SenderKeyHash {
+    size_t operator()(const SenderKey& k) const noexcept {
+      return DeviceAddressHash()(k.device) ^ (internal::AccountIdHash()(k.sender) << 1);
+    }
+  };
+
+  static void Uncount(DeviceQueue& queue, const AccountId& sender) {
+    auto it = queue.senders.find(sender);
+    if (it == queue.senders.end()) return;
+    if (--it->second == 0) queue.senders.erase(it);
+  }
   // What a request will do, decided before anything changes (all-or-nothing).
   struct Projection {
     uint64_t depth = 0;
@@ -296,14 +317,34 @@ class MemoryQueue final : public MessageQueue {
       return it->second;
     };
 
+    // Entries per sender after the plan so far.
+    std::unordered_map<SenderKey, uint32_t, SenderKeyHash> held;
+    auto held_by = [&](const DeviceAddress& device, const AccountId& sender) -> uint32_t& {
+      auto [it, inserted] = held.try_emplace(SenderKey{device, sender});
+      if (inserted) {
+        if (auto q = devices_.find(device); q != devices_.end()) {
+          if (auto c = q->second.senders.find(sender); c != q->second.senders.end()) {
+            it->second = c->second;
+          }
+        }
+      }
+      return it->second;
+    };
+
     // Plan: removals first (they may make room), then appends.
     WriteResult result;
     std::unordered_set<SeqKey, SeqKeyHash> removed;
     for (const Removal& removal : request.removals) {
       auto q = devices_.find(removal.device);
-      if (q == devices_.end() || q->second.messages.count(removal.seq) == 0) continue;
+      if (q == devices_.end()) continue;
+      auto m = q->second.messages.find(removal.seq);
+      if (m == q->second.messages.end()) continue;
       if (!removed.insert({removal.device, removal.seq}).second) continue;
       --project(removal.device).depth;
+      if (m->second.sender) {
+        uint32_t& n = held_by(removal.device, *m->second.sender);
+        if (n > 0) --n;
+      }
     }
     std::unordered_map<DedupeKey, Dedupe, DedupeKeyHash> new_dedupes;
     for (size_t i = 0; i < request.appends.size(); ++i) {
@@ -335,6 +376,20 @@ class MemoryQueue final : public MessageQueue {
         full.full_index = i;
         return full;
       }
+      if (append.sender) {
+        uint32_t& n = held_by(append.recipient, *append.sender);
+        if (request.max_per_sender != 0 && n >= request.max_per_sender) {
+          if (request.on_full == OnFullQueue::kSkipAppend) {
+            result.outcomes.push_back(AppendOutcome::kSkippedSenderQuota);
+            result.seqs.push_back(0);
+            continue;
+          }
+          WriteResult full = FailedResult(SenderQuotaError().value());
+          full.full_index = i;
+          return full;
+        }
+        ++n;
+      }
       ++p.depth;
       const uint64_t seq = ++p.last_seq;
       result.outcomes.push_back(AppendOutcome::kStored);
@@ -345,14 +400,20 @@ class MemoryQueue final : public MessageQueue {
     }
 
     // Commit the plan.
-    for (const SeqKey& key : removed) devices_[key.device].messages.erase(key.seq);
+    for (const SeqKey& key : removed) {
+      DeviceQueue& q = devices_[key.device];
+      auto m = q.messages.find(key.seq);
+      if (m->second.sender) Uncount(q, *m->second.sender);
+      q.messages.erase(m);
+    }
     result.removed = removed.size();
     for (size_t i = 0; i < request.appends.size(); ++i) {
       if (result.outcomes[i] != AppendOutcome::kStored) continue;
       const Append& append = request.appends[i];
       DeviceQueue& q = devices_[append.recipient];
       const uint64_t seq = result.seqs[i];
-      q.messages[seq] = StoredMessage{seq, append.expires_ms, append.payload};
+      q.messages[seq] = StoredMessage{seq, append.expires_ms, append.payload, append.sender};
+      if (append.sender) ++q.senders[*append.sender];
       q.last_seq = std::max(q.last_seq, seq);
       if (!append.dedupe_id.empty()) q.dedupe[append.dedupe_id] = Dedupe{seq, append.expires_ms};
       ++stats_.appends;

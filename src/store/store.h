@@ -41,6 +41,9 @@ enum class StoreErr : uint16_t {
   kConflict = 6004,   // e.g. a Noise key that already belongs to another device
   kClosed = 6005,     // the store is shutting down
   kInvalid = 6006,    // a request broke a documented limit (e.g. kMaxDedupeIdBytes)
+
+  // A sender holds WriteRequest::max_per_sender entries in a recipient queue.
+  kSenderQuota = 6007,
 };
 
 tl::unexpected<Error> StoreError(Code code, StoreErr detail, const char* message);
@@ -156,6 +159,7 @@ struct StoredMessage {
   uint64_t seq = 0;         // per-device, increasing; assigned by the queue
   uint64_t expires_ms = 0;  // wall clock (ms since the Unix epoch)
   std::string payload;      // opaque to the store (the server's serialized envelope)
+  std::optional<AccountId> sender;  // the Append's sender (per-sender quota), if it had one
 };
 
 struct Append {
@@ -166,6 +170,10 @@ struct Append {
   std::string dedupe_id;
   uint64_t expires_ms = 0;
   std::string payload;
+  // The sending account whose per-sender quota in the recipient's queue this entry counts
+  // against (WriteRequest::max_per_sender) for as long as it is queued; nullopt = none
+  // (server-generated receipts, messages to one's own devices).
+  std::optional<AccountId> sender;
 };
 
 struct Removal {
@@ -176,7 +184,7 @@ struct Removal {
 // What a WriteRequest does with an append that would take its queue past max_depth.
 enum class OnFullQueue : uint8_t {
   kRefuseRequest,  // nothing of the request is written (kQueueFull)
-  kSkipAppend,     // only that append is dropped (AppendOutcome::kSkippedFull)
+  kSkipAppend,     // only that append is dropped (kSkippedFull, kSkippedSenderQuota)
 };
 
 struct WriteRequest {
@@ -191,15 +199,21 @@ struct WriteRequest {
   // kSkipAppend (group fan-out): an append that finds its queue full is dropped and
   // reported kSkippedFull (seq 0); the rest of the request is written.
   OnFullQueue on_full = OnFullQueue::kRefuseRequest;
+  // The per-sender quota: an append with a sender that already has this many entries in
+  // its recipient's queue (expired ones included until purged, this request's own
+  // removals and earlier appends counted) fails the request with kSenderQuota naming it
+  // in full_index, or with kSkipAppend is dropped as kSkippedSenderQuota. Checked after
+  // max_depth. 0 = unbounded. Entries are counted per sender whatever this says.
+  uint32_t max_per_sender = 0;
 };
 
-enum class AppendOutcome : uint8_t { kStored, kDuplicate, kSkippedFull };
+enum class AppendOutcome : uint8_t { kStored, kDuplicate, kSkippedFull, kSkippedSenderQuota };
 
 struct WriteResult {
   Status status;                        // kQueueFull, kInvalid, kBackend, kClosed
   std::vector<AppendOutcome> outcomes;  // one per append, when status is ok
   std::vector<uint64_t> seqs;           // the seq of each append (the first one's, for a duplicate)
-  size_t full_index = 0;                // with kQueueFull
+  size_t full_index = 0;                // with kQueueFull or kSenderQuota
   size_t removed = 0;                   // removals that found their message
 };
 

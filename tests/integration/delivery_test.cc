@@ -1,8 +1,9 @@
 // Delivery under load against a real sottod over TCP: a backlog of maximum-size envelopes
 // drains within the connection's write budget (limits.max_write_queue_bytes) instead of
 // getting the device closed as a slow reader, a device that reads late gets everything,
-// one that never reads is still cut off without losing anything. docs/server.md, "Write
-// budget".
+// one that never reads is still cut off without losing anything, and the per-sender
+// quota in a device's queue (store.max_queued_per_sender). docs/server.md, "Write budget"
+// and "Per-sender quota".
 #include <sys/socket.h>
 
 #include <gtest/gtest.h>
@@ -139,6 +140,45 @@ TEST(Delivery, ADeviceThatNeverReadsIsCutOffAndLosesNothing) {
   EXPECT_EQ(server.Metric(kSlowReaderCloses), 1);
   ASSERT_TRUE(testing::Reconnect(server, bob));
   DrainInOrder(bob, kMessages, "kept-", 4);
+}
+
+// One sender fills a device's queue up to its quota: its next Send is refused with a
+// reason naming store.max_queued_per_sender, while another sender still reaches the
+// device; an ack gives the first sender room again.
+TEST(Delivery, PerSenderQuotaStopsOneSenderAndNotTheNext) {
+  SottodProcess server(
+      WithConfig("[store]\nsync = false\nmax_queue_depth = 10\nmax_queued_per_sender = 3\n"));
+  READY(alice, server, "+15553300007", 7);
+  READY(bob, server, "+15553300008", 8);
+  READY(carol, server, "+15553300009", 9);
+  bob.conn.reset();
+  for (int i = 0; i < 3; ++i) {  // at the edge: all three stored
+    auto r = alice.conn->Call(testing::SendTo(bob, {1}, "a-" + std::to_string(i), "x"));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status(), wire::STATUS_OK) << i << ": " << r->reason();
+  }
+  auto over = alice.conn->Call(testing::SendTo(bob, {1}, "a-3", "x"));  // past it
+  ASSERT_TRUE(over);
+  EXPECT_EQ(over->status(), wire::STATUS_QUEUE_FULL);
+  EXPECT_NE(over->reason().find("store.max_queued_per_sender"), std::string::npos)
+      << over->reason();
+  EXPECT_EQ(server.Metric("sotto_sends_sender_quota_total"), 1);
+  auto other = carol.conn->Call(testing::SendTo(bob, {1}, "c-0", "y"));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status(), wire::STATUS_OK) << other->reason();
+
+  ASSERT_TRUE(testing::Reconnect(server, bob));
+  auto first = NextOf(*bob.conn, wire::Frame::kEnvelope);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->envelope().message_id(), "a-0");
+  ASSERT_TRUE(testing::Ack(*bob.conn, {first->envelope().seq()}));
+  // The receipt is committed with the ack's removal: once Alice has it, she has room.
+  auto receipt = NextOf(*alice.conn, wire::Frame::kEnvelope);
+  ASSERT_TRUE(receipt);
+  EXPECT_EQ(receipt->envelope().type(), wire::ENVELOPE_DELIVERED);
+  auto again = alice.conn->Call(testing::SendTo(bob, {1}, "a-3", "x"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status(), wire::STATUS_OK) << again->reason();
 }
 
 }  // namespace

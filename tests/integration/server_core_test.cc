@@ -396,7 +396,7 @@ TEST(ServerCore, StaleDeviceListsAreRefusedAndNothingIsQueued) {
 }
 
 TEST(ServerCore, QueueDepthIsBoundedWithAClearError) {
-  SottodProcess server(WithConfig("[store]\nmax_queue_depth = 3\n"));
+  SottodProcess server(WithConfig("[store]\nmax_queue_depth = 3\nmax_queued_per_sender = 3\n"));
   READY(alice, server, "+15551230060", 61);
   READY(bob, server, "+15551230061", 62);
   bob.conn.reset();

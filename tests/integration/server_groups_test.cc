@@ -554,7 +554,7 @@ TEST(ServerGroups, GroupSendChecksTheDigestThenReachesEveryDeviceOnceDurably) {
 }
 
 TEST(ServerGroups, AFullMemberQueueDropsOnlyThatCopy) {
-  SottodProcess server(WithConfig("[store]\nmax_queue_depth = 2\n"));
+  SottodProcess server(WithConfig("[store]\nmax_queue_depth = 2\nmax_queued_per_sender = 2\n"));
   JOIN(alice, server, 1);
   JOIN(bob, server, 2);
   JOIN(carol, server, 3);
@@ -602,6 +602,49 @@ TEST(ServerGroups, TypingInAGroupReachesOnlyConnectedDevices) {
   while (f && (f->has_prekeys_low() || f->has_ping())) f = carol.conn->Receive();
   ASSERT_TRUE(f);
   EXPECT_TRUE(f->has_queue_empty()) << "a typing indicator was queued";
+}
+
+// The per-sender quota (store.max_queued_per_sender) applies to group copies too: a member
+// device where the sender is at its quota is skipped like a full queue, and another
+// member's group message still reaches it.
+TEST(ServerGroups, AMemberDeviceAtTheSendersQuotaIsSkippedLikeAFullQueue) {
+  SottodProcess server(WithConfig(std::string(kFastConfig) + "max_queued_per_sender = 2\n"));
+  JOIN(alice, server, 1);
+  JOIN(bob, server, 2);
+  JOIN(carol, server, 3);
+  wire::Response created = Call(alice, CreateGroup({&bob, &carol}));
+  ASSERT_EQ(created.status(), wire::STATUS_OK);
+  const std::string gid = created.group().group().group_id();
+  carol.conn.reset();  // her queue: the create announcement (the server's, no quota)
+  ExpectUpdate(alice, 1, wire::GROUP_CREATE);
+  ExpectUpdate(bob, 1, wire::GROUP_CREATE);
+  for (const char* id : {"d-1", "d-2"}) {  // Alice's quota at Carol's device, 1:1
+    ASSERT_EQ(Call(alice, testing::SendTo(carol, {1}, id, "direct")).status(), wire::STATUS_OK);
+  }
+  wire::Response direct = Call(alice, testing::SendTo(carol, {1}, "d-3", "direct"));
+  EXPECT_EQ(direct.status(), wire::STATUS_QUEUE_FULL);
+  EXPECT_NE(direct.reason().find("store.max_queued_per_sender"), std::string::npos);
+
+  wire::Response sent =
+      Call(alice, GroupSend(gid, "g-1", FetchDevices(alice, gid).server_digest, "a"));
+  ASSERT_EQ(sent.status(), wire::STATUS_OK) << sent.reason();
+  EXPECT_EQ(sent.group_send().devices(), 1u);  // Bob's
+  EXPECT_EQ(sent.group_send().queue_full(), 1u);
+  EXPECT_EQ(server.Metric("sotto_group_copies_skipped_sender_quota_total"), 1);
+  EXPECT_EQ(server.Metric("sotto_group_copies_skipped_full_total"), 0);
+  EXPECT_EQ(NextEnvelopeAcked(bob).ciphertext(), "a");
+  wire::Response other =
+      Call(bob, GroupSend(gid, "g-2", FetchDevices(bob, gid).server_digest, "b"));
+  ASSERT_EQ(other.status(), wire::STATUS_OK) << other.reason();
+  EXPECT_EQ(other.group_send().devices(), 2u);  // Alice's and Carol's
+  EXPECT_EQ(other.group_send().queue_full(), 0u);
+
+  ASSERT_TRUE(testing::Reconnect(server, carol));
+  ExpectUpdate(carol, 1, wire::GROUP_CREATE);
+  EXPECT_EQ(NextEnvelopeAcked(carol).message_id(), "d-1");
+  EXPECT_EQ(NextEnvelopeAcked(carol).message_id(), "d-2");
+  EXPECT_EQ(NextEnvelopeAcked(carol).ciphertext(), "b");
+  ASSERT_TRUE(NextOf(*carol.conn, wire::Frame::kQueueEmpty));
 }
 
 }  // namespace

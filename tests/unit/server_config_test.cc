@@ -67,6 +67,7 @@ TEST(ServerConfig, CoreTablesLoadAndNameBadValues) {
   std::string detail;
   ASSERT_TRUE(LoadConfigFile(
       WriteTemp("[store]\nmessage_ttl_s = 60\nmax_queue_depth = 5\nsync = false\n"
+                "max_queued_per_sender = 5\n"
                 "[registration]\ncode_sender = \"webhook\"\nwebhook_url = \"http://h/x\"\n"
                 "[prekeys]\nlow_watermark = 3\nbundle_rate_per_s = 2.5\n"
                 "[push]\ncoalesce_ms = 10\nallow_private_endpoints = true\n"),
@@ -98,7 +99,9 @@ TEST(ServerConfig, CoreTablesLoadAndNameBadValues) {
   }
   // The queue-depth edge: 1 is accepted.
   ServerConfig edge;
-  EXPECT_TRUE(LoadConfigFile(WriteTemp("[store]\nmax_queue_depth = 1\n"), edge, detail)) << detail;
+  EXPECT_TRUE(LoadConfigFile(WriteTemp("[store]\nmax_queue_depth = 1\nmax_queued_per_sender = 1\n"),
+                             edge, detail))
+      << detail;
 }
 
 TEST(ServerConfig, DevicesTableLoadsAndBoundsItsLimits) {
@@ -294,6 +297,30 @@ TEST(ServerConfig, MediaTableLoadsAndNamesBadValues) {
     EXPECT_FALSE(LoadConfigFile(WriteTemp(bad.toml), fresh, why)) << bad.toml;
     EXPECT_NE(why.find(bad.names), std::string::npos) << why;
   }
+}
+
+TEST(ServerConfig, MaxQueuedPerSenderIsWithinOneAndTheQueueDepth) {
+  ServerConfig defaults;
+  EXPECT_EQ(defaults.store.max_queued_per_sender, 1'000u);
+  std::string detail;
+  EXPECT_TRUE(ValidateConfig(defaults, detail)) << detail;
+  for (const char* toml : {"[store]\nmax_queued_per_sender = 0\n",
+                           "[store]\nmax_queue_depth = 10\nmax_queued_per_sender = 11\n",
+                           "[store]\nmax_queue_depth = 999\n"}) {  // below the default 1,000
+    ServerConfig c;
+    std::string why;
+    EXPECT_FALSE(LoadConfigFile(WriteTemp(toml), c, why)) << toml;
+    EXPECT_NE(why.find("store.max_queued_per_sender"), std::string::npos) << why;
+  }
+  for (const char* toml : {"[store]\nmax_queue_depth = 10\nmax_queued_per_sender = 10\n",
+                           "[store]\nmax_queued_per_sender = 1\n"}) {
+    ServerConfig c;
+    EXPECT_TRUE(LoadConfigFile(WriteTemp(toml), c, detail)) << toml << detail;
+  }
+  ServerConfig edge;
+  ASSERT_TRUE(LoadConfigFile(
+      WriteTemp("[store]\nmax_queue_depth = 10\nmax_queued_per_sender = 10\n"), edge, detail));
+  EXPECT_EQ(edge.store.max_queued_per_sender, 10u);
 }
 
 TEST(TokenBucket, BurstThenRate) {

@@ -64,6 +64,15 @@ tl::unexpected<Error> QueueFullError() {
   return StoreError(Code::kResourceExhausted, StoreErr::kQueueFull, "recipient queue full");
 }
 
+tl::unexpected<Error> SenderQuotaError() {
+  return StoreError(Code::kResourceExhausted, StoreErr::kSenderQuota,
+                    "sender's quota in the recipient queue reached");
+}
+
+size_t AccountIdHash::operator()(const AccountId& id) const noexcept {
+  return DeviceAddressHash()(DeviceAddress{id, 0});
+}
+
 tl::unexpected<Error> ClosedError() {
   return StoreError(Code::kFailedPrecondition, StoreErr::kClosed, "store closed");
 }

@@ -4,6 +4,8 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <unordered_map>
+
 #include "base/result.h"
 #include "store/store.h"
 
@@ -20,6 +22,14 @@ Status CheckGroupRecord(const GroupRecord& group);
 Status CheckWriteRequest(const WriteRequest& request);
 
 tl::unexpected<Error> QueueFullError();
+tl::unexpected<Error> SenderQuotaError();
+
+// Hashes account ids for the per-sender counts (peer-chosen keys: a real mix).
+struct AccountIdHash {
+  size_t operator()(const AccountId& id) const noexcept;
+};
+// Entries per sending account in one device's queue.
+using SenderCounts = std::unordered_map<AccountId, uint32_t, AccountIdHash>;
 tl::unexpected<Error> ClosedError();
 
 // The result of a request that failed as a whole (no outcomes, no seqs).

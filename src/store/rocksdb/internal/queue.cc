@@ -53,6 +53,19 @@ constexpr size_t kDedupeScanPerStep = 4096;
 // server's default interval (60 s) this reads 94 million entries a day.
 constexpr size_t kDedupeScanPerCall = 65536;
 
+// One sender's entry count in one device's queue, as a batch overlay key.
+struct SenderKey {
+  DeviceAddress device;
+  AccountId sender{};
+  friend bool operator==(const SenderKey&, const SenderKey&) = default;
+};
+
+struct SenderKeyHash {
+  size_t operator()(const SenderKey& k) const noexcept {
+    return DeviceAddressHash()(k.device) ^ (AccountIdHash()(k.sender) * 0x9e3779b97f4a7c15ULL);
+  }
+};
+
 }  // namespace
 
 // One group commit under construction. Externally synchronized: the writer thread only.
@@ -72,12 +85,14 @@ class RocksDbQueue::Batch {
       devices_.Commit();
       queue_.Commit();
       dedupe_.Commit();
+      senders_.Commit();
       return result;
     }
     broken_ = broken_ || !wb_.RollbackToSavePoint().ok();
     devices_.Abort();
     queue_.Abort();
     dedupe_.Abort();
+    senders_.Abort();
     WriteResult failed = FailedResult(applied.error());
     failed.full_index = result.full_index;
     return failed;
@@ -102,12 +117,23 @@ class RocksDbQueue::Batch {
   // After the batch is durable: its device states become the committed ones.
   void Publish() {
     for (const auto& [device, state] : devices_.committed()) q_.cache_[device] = state;
+    for (const auto& [key, count] : senders_.committed()) {
+      if (count != 0) {
+        q_.senders_[key.device][key.sender] = count;
+        continue;
+      }
+      auto it = q_.senders_.find(key.device);
+      if (it == q_.senders_.end()) continue;
+      it->second.erase(key.sender);
+      if (it->second.empty()) q_.senders_.erase(it);
+    }
   }
 
  private:
-  // Whether a queue entry exists, as far as this batch knows.
+  // Whether a queue entry exists, as far as this batch knows, and whose quota it is in.
   struct QueueEntry {
     bool present = false;
+    std::optional<AccountId> sender;
   };
 
   Status Apply(const WriteRequest& request, WriteResult* result) {
@@ -121,6 +147,10 @@ class RocksDbQueue::Batch {
       queue_.Set(key, QueueEntry{});
       if (state.depth > 0) --state.depth;
       devices_.Set(removal.device, state);
+      if (entry.sender) {
+        SOTTO_ASSIGN_OR_RETURN(uint32_t held, SenderCount(removal.device, *entry.sender));
+        if (held > 0) senders_.Set({removal.device, *entry.sender}, held - 1);
+      }
       ++result->removed;
     }
     for (size_t i = 0; i < request.appends.size(); ++i) {
@@ -147,6 +177,20 @@ class RocksDbQueue::Batch {
         result->full_index = i;
         return QueueFullError();
       }
+      uint32_t held = 0;  // the sender's entries in this queue
+      if (append.sender) {
+        SOTTO_ASSIGN_OR_RETURN(held, SenderCount(append.recipient, *append.sender));
+        if (request.max_per_sender != 0 && held >= request.max_per_sender) {
+          if (request.on_full == OnFullQueue::kSkipAppend) {
+            result->outcomes.push_back(AppendOutcome::kSkippedSenderQuota);
+            result->seqs.push_back(0);
+            continue;
+          }
+          result->full_index = i;
+          return SenderQuotaError();
+        }
+        senders_.Set({append.recipient, *append.sender}, held + 1);
+      }
       const uint64_t seq = ++state.last_seq;
       ++state.depth;
       devices_.Set(append.recipient, state);
@@ -154,8 +198,9 @@ class RocksDbQueue::Batch {
       const Db& db = q_.db_;
       std::string key = QueueKey(append.recipient, seq);
       SOTTO_RETURN_IF_ERROR(
-          db.Put(&wb_, Cf::kQueue, key, EncodeQueueValue(append.expires_ms, append.payload)));
-      queue_.Set(key, QueueEntry{true});
+          db.Put(&wb_, Cf::kQueue, key,
+                 EncodeQueueValue(append.expires_ms, append.payload, append.sender)));
+      queue_.Set(key, QueueEntry{true, append.sender});
       if (!dedupe_key.empty()) {  // new, or replacing an expired original
         const DedupeValue value{seq, append.expires_ms};
         SOTTO_RETURN_IF_ERROR(db.Put(&wb_, Cf::kDedupe, dedupe_key, EncodeDedupeValue(value)));
@@ -171,15 +216,36 @@ class RocksDbQueue::Batch {
   Result<DeviceState> State(const DeviceAddress& device) {
     if (const DeviceState* state = devices_.Find(device)) return *state;
     if (auto it = q_.cache_.find(device); it != q_.cache_.end()) return it->second;
-    SOTTO_ASSIGN_OR_RETURN(DeviceState loaded, q_.LoadDeviceState(device));
+    SenderCounts senders;
+    SOTTO_ASSIGN_OR_RETURN(DeviceState loaded, q_.LoadDeviceState(device, &senders));
     q_.cache_.emplace(device, loaded);
+    if (senders.empty()) {
+      q_.senders_.erase(device);
+    } else {
+      q_.senders_[device] = std::move(senders);
+    }
     return loaded;
   }
 
+  // The sender's entries in the device's queue after the requests applied so far.
+  Result<uint32_t> SenderCount(const DeviceAddress& device, const AccountId& sender) {
+    if (const uint32_t* count = senders_.Find({device, sender})) return *count;
+    SOTTO_RETURN_IF_ERROR(State(device));  // loads the device's counts with its state
+    auto it = q_.senders_.find(device);
+    if (it == q_.senders_.end()) return uint32_t{0};
+    auto count = it->second.find(sender);
+    return count == it->second.end() ? 0 : count->second;
+  }
+
+  // Present entries read from the database carry their sender; one that does not decode
+  // counts against no sender (Read reports it).
   Result<QueueEntry> FindQueueEntry(const std::string& key) {
     if (const QueueEntry* entry = queue_.Find(key)) return *entry;
     SOTTO_ASSIGN_OR_RETURN(auto value, q_.db_.Get(Cf::kQueue, key));
-    return QueueEntry{value.has_value()};
+    if (!value) return QueueEntry{};
+    QueueEntry entry{true, std::nullopt};
+    if (auto decoded = DecodeQueueValue(*value)) entry.sender = decoded->sender;
+    return entry;
   }
 
   // A stored value that does not parse counts as absent: the new entry replaces it.
@@ -199,6 +265,7 @@ class RocksDbQueue::Batch {
   Layered<DeviceAddress, DeviceState, DeviceAddressHash> devices_;
   Layered<std::string, QueueEntry> queue_;
   Layered<std::string, DedupeValue> dedupe_;
+  Layered<SenderKey, uint32_t, SenderKeyHash> senders_;
 };
 
 RocksDbQueue::RocksDbQueue(const Db& db, size_t max_batch_requests, WallClock clock)
@@ -274,7 +341,7 @@ void RocksDbQueue::RunOps(std::vector<Op>& ops) {
   for (Op& op : ops) {
     if (auto* write = std::get_if<WriteOp>(&op)) {
       if (!batch) {
-        if (cache_.size() > kMaxCachedDevices) cache_.clear();
+        if (cache_.size() > kMaxCachedDevices) ClearCache();
         batch.emplace(*this, clock_());
       }
       WriteResult result = batch->Add(write->request);
@@ -317,7 +384,7 @@ void RocksDbQueue::Commit(std::optional<Batch>& batch, std::vector<Applied>& app
     }
   } else {
     // Whether a failed write reached the disk is unknown: reload state from the database.
-    cache_.clear();
+    ClearCache();
     delta = QueueStats{};
     for (Applied& a : applied) {
       if (a.result.status) a.result = FailedResult(written.error());
@@ -339,7 +406,13 @@ void RocksDbQueue::Commit(std::optional<Batch>& batch, std::vector<Applied>& app
   applied.clear();
 }
 
-Result<RocksDbQueue::DeviceState> RocksDbQueue::LoadDeviceState(const DeviceAddress& device) {
+void RocksDbQueue::ClearCache() {
+  cache_.clear();
+  senders_.clear();
+}
+
+Result<RocksDbQueue::DeviceState> RocksDbQueue::LoadDeviceState(const DeviceAddress& device,
+                                                                SenderCounts* senders) {
   DeviceState state;
   SOTTO_ASSIGN_OR_RETURN(auto seq_value, db_.Get(Cf::kQueueSeq, DeviceKey(device)));
   if (seq_value) {
@@ -350,6 +423,10 @@ Result<RocksDbQueue::DeviceState> RocksDbQueue::LoadDeviceState(const DeviceAddr
     SOTTO_ASSIGN_OR_RETURN(QueueKeyParts parts, ParseQueueKey(scan.key()));
     state.last_seq = std::max(state.last_seq, parts.seq);
     ++state.depth;
+    // Rebuilt from the entries themselves, so the counts are right after any restart.
+    if (auto value = DecodeQueueValue(scan.value()); value && value->sender) {
+      ++(*senders)[*value->sender];
+    }
   }
   SOTTO_RETURN_IF_ERROR(scan.status("cannot scan a device queue"));
   return state;
@@ -366,7 +443,8 @@ Result<std::vector<StoredMessage>> RocksDbQueue::Read(const DeviceAddress& devic
     SOTTO_ASSIGN_OR_RETURN(QueueKeyParts parts, ParseQueueKey(scan.key()));
     SOTTO_ASSIGN_OR_RETURN(QueueValue value, DecodeQueueValue(scan.value()));
     if (value.expires_ms <= now_ms) continue;
-    out.push_back(StoredMessage{parts.seq, value.expires_ms, std::string(value.payload)});
+    out.push_back(
+        StoredMessage{parts.seq, value.expires_ms, std::string(value.payload), value.sender});
   }
   SOTTO_RETURN_IF_ERROR(scan.status("cannot read a device queue"));
   return out;
@@ -438,15 +516,24 @@ Status RocksDbQueue::PurgeStep(PurgePass& pass) {
   if (wb.Count() > 0) {
     Status written = db_.Write(&wb, "cannot purge expired messages");
     if (!written) {
-      cache_.clear();
+      ClearCache();
       return written;
     }
   }
   uint64_t n = 0;
-  for (const auto& [device, count] : purged) {
-    n += count;
+  for (const auto& [device, p] : purged) {
+    n += p.total;
     auto it = cache_.find(device);
-    if (it != cache_.end()) it->second.depth -= std::min(it->second.depth, count);
+    if (it != cache_.end()) it->second.depth -= std::min(it->second.depth, p.total);
+    auto counts = senders_.find(device);
+    if (counts == senders_.end()) continue;
+    for (const auto& [sender, gone] : p.senders) {
+      auto c = counts->second.find(sender);
+      if (c == counts->second.end()) continue;
+      c->second -= std::min(c->second, gone);
+      if (c->second == 0) counts->second.erase(c);
+    }
+    if (counts->second.empty()) senders_.erase(counts);
   }
   std::lock_guard lock(stats_mu_);
   stats_.expired += n;
@@ -489,7 +576,9 @@ Status RocksDbQueue::PurgeQueueStep(PurgePass& pass, rocksdb::WriteBatch* wb,
       if (!value || value->expires_ms > pass.now_ms) break;
       SOTTO_RETURN_IF_ERROR(db_.Delete(wb, Cf::kQueue, key));
       ++deleted;
-      ++(*purged)[first->device];
+      Purged& p = (*purged)[first->device];
+      ++p.total;
+      if (value->sender) ++p.senders[*value->sender];
     }
     if (deleted >= budget) break;  // resume at the iterator's key: the device's next entry
     std::optional<std::string> next = PrefixSuccessor(prefix);
@@ -566,11 +655,12 @@ Status RocksDbQueue::DropDevice(const DeviceAddress& device) {
   if (wb.Count() > 0) {
     Status written = db_.Write(&wb, "cannot delete a device queue");
     if (!written) {
-      cache_.clear();
+      ClearCache();
       return written;
     }
   }
   if (auto it = cache_.find(device); it != cache_.end()) it->second.depth = 0;
+  senders_.erase(device);
   return Ok();
 }
 

@@ -6,7 +6,8 @@
 // for the next batch, so under load many requests share one fsync.
 //
 // The writer thread is the only one that writes the queue's column families (queue,
-// queue_seq, dedupe), so it can keep per-device state (last seq, depth) in memory: loaded
+// queue_seq, dedupe), so it can keep per-device state (last seq, depth, entries per
+// sender) in memory: loaded
 // lazily from the database, updated only after a batch is durable, dropped when a write
 // fails. PurgeExpired and DeleteDevice also run on the writer thread, in order with the
 // writes around them; PurgeExpired in short steps (docs/store.md, "Expiry"), so writes
@@ -28,6 +29,7 @@
 #include <variant>
 #include <vector>
 
+#include "store/internal/checks.h"
 #include "store/rocksdb/internal/db.h"
 #include "store/store.h"
 
@@ -89,6 +91,7 @@ class RocksDbQueue final : public MessageQueue {
     uint64_t depth = 0;     // entries in the queue column family
   };
   using DeviceMap = std::unordered_map<DeviceAddress, DeviceState, DeviceAddressHash>;
+  using SenderMap = std::unordered_map<DeviceAddress, SenderCounts, DeviceAddressHash>;
 
   class Batch;  // one group commit under construction (queue.cc)
   struct Applied {
@@ -102,8 +105,15 @@ class RocksDbQueue final : public MessageQueue {
   void Run();
   void RunOps(std::vector<Op>& ops);
   void Commit(std::optional<Batch>& batch, std::vector<Applied>& applied);
-  Result<DeviceState> LoadDeviceState(const DeviceAddress& device);
-  using DeviceCounts = std::unordered_map<DeviceAddress, uint64_t, DeviceAddressHash>;
+  // Scans the device's queue: its state, and its entries per sender into `senders`.
+  Result<DeviceState> LoadDeviceState(const DeviceAddress& device, SenderCounts* senders);
+  // Drops the cached state of every device (it reloads from the database).
+  void ClearCache();
+  struct Purged {
+    uint64_t total = 0;
+    SenderCounts senders;
+  };
+  using DeviceCounts = std::unordered_map<DeviceAddress, Purged, DeviceAddressHash>;
   Status PurgeStep(PurgePass& pass);
   Status PurgeQueueStep(PurgePass& pass, rocksdb::WriteBatch* batch, DeviceCounts* purged);
   Status PurgeDedupeStep(PurgePass& pass, rocksdb::WriteBatch* batch);
@@ -123,6 +133,8 @@ class RocksDbQueue final : public MessageQueue {
   std::mutex join_mu_;         // serializes Close()'s join
 
   DeviceMap cache_;  // writer thread only
+  // Entries per sender of each device in cache_ (absent: none). Writer thread only.
+  SenderMap senders_;
   // Where the next purge step resumes its sweep of the queue and dedupe column families
   // (a key to Seek to; empty = the first key). Writer thread only.
   std::string queue_cursor_;

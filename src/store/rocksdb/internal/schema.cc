@@ -414,20 +414,27 @@ Result<PublicKey> DecodePublicKey(std::string_view value) {
   return key;
 }
 
-std::string EncodeQueueValue(uint64_t expires_ms, std::string_view payload) {
+std::string EncodeQueueValue(uint64_t expires_ms, std::string_view payload,
+                             const std::optional<AccountId>& sender) {
   std::string out;
-  out.reserve(1 + 8 + payload.size());
-  PutU8(&out, kValueVersion);
+  out.reserve(1 + 8 + kAccountIdBytes + payload.size());
+  PutU8(&out, sender ? kQueueValueWithSender : kValueVersion);
   PutU64(&out, expires_ms);
+  if (sender) out.append(reinterpret_cast<const char*>(sender->data()), sender->size());
   out.append(payload);
   return out;
 }
 
 Result<QueueValue> DecodeQueueValue(std::string_view value) {
   Reader r(value);
-  r.Version();
+  const uint8_t version = r.U8();
   QueueValue out;
   out.expires_ms = r.U64();
+  if (version == kQueueValueWithSender) {
+    out.sender = r.Array<kAccountIdBytes>();
+  } else if (version != kValueVersion) {
+    return CorruptError("queue entry: bad version");
+  }
   if (!r.ok()) return CorruptError("queue entry: bad value");
   out.payload = r.Rest();
   return out;

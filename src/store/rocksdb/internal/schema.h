@@ -101,11 +101,16 @@ Result<DeviceKeys> DecodeDeviceKeys(std::string_view value);
 std::string EncodePublicKey(const PublicKey& key);
 Result<PublicKey> DecodePublicKey(std::string_view value);
 
+// Queue entries with a sender (the per-sender quota) are written with this version:
+// v(2), expires_ms(8), sender(16), payload. Entries without one keep kValueVersion.
+inline constexpr uint8_t kQueueValueWithSender = 2;
 struct QueueValue {
   uint64_t expires_ms = 0;
   std::string_view payload;  // points into the decoded value
+  std::optional<AccountId> sender;
 };
-std::string EncodeQueueValue(uint64_t expires_ms, std::string_view payload);
+std::string EncodeQueueValue(uint64_t expires_ms, std::string_view payload,
+                             const std::optional<AccountId>& sender = std::nullopt);
 Result<QueueValue> DecodeQueueValue(std::string_view value);
 
 std::string EncodeSeq(uint64_t seq);
