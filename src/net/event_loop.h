@@ -30,6 +30,7 @@ enum class NetErr : uint16_t {
   kSyscall = 1,     // a system call failed; see errno in logs
   kAddress = 2,     // an address did not parse
   kLimit = 3,       // a configured limit was reached
+  kParse = 4,       // bytes from a peer did not parse (e.g. an HTTP request)
 };
 
 tl::unexpected<Error> NetError(Code code, NetErr detail, const char* message);
