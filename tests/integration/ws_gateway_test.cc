@@ -236,8 +236,9 @@ TEST(WsGateway, MalformedFrameGetsACloseWithReason) {
 TEST(WsGateway, PartialMessageMustCompleteAlthoughPingsAreAnswered) {
   // Beast pings every ~150 ms and the client's reads answer them, which keeps the idle
   // timeout (300 ms) from ever firing: only the partial message's own deadline ends it.
-  testing::SottodProcess server(WithConfig(
-      "[limits]\nping_interval_ms = 100\nping_timeout_ms = 200\npartial_frame_timeout_ms = 1000\n"));
+  testing::SottodProcess server(
+      WithConfig("[limits]\nping_interval_ms = 100\nping_timeout_ms = "
+                 "200\npartial_frame_timeout_ms = 1000\n"));
   WsClient c(server.ws_port(), server.server_key());
   ASSERT_TRUE(c.ready_);
   c.SetReceiveTimeout(5000);
@@ -249,26 +250,26 @@ TEST(WsGateway, PartialMessageMustCompleteAlthoughPingsAreAnswered) {
 }
 
 TEST(WsGateway, PartialMessagesCountAgainstTheServerWideBudget) {
-  // 1002 bytes for incomplete messages in all. Beast reads at least 512 bytes of buffer
-  // at a time, so a 100-byte first fragment holds 512: one fits, a second session's does
-  // not, and only that session is closed.
-  testing::SottodProcess server(WithConfig(
-      "[limits]\nmax_frame_bytes = 1000\nmax_partial_input_bytes = 1002\n"));
+  // 1002 bytes for incomplete messages in all. Beast prepares all the room the session's
+  // buffer allows (one frame, 1000 bytes), so an incomplete message counts as a whole
+  // frame: one fits, a second session's does not, and only that session is closed.
+  testing::SottodProcess server(
+      WithConfig("[limits]\nmax_frame_bytes = 1000\nmax_partial_input_bytes = 1002\n"));
   WsClient a(server.ws_port(), server.server_key());
   WsClient b(server.ws_port(), server.server_key());
   ASSERT_TRUE(a.ready_ && b.ready_);
   b.SetReceiveTimeout(5000);
   a.SendFragment(100);
-  for (int i = 0; i < 500 && server.Metric("sotto_partial_input_bytes") != 512; ++i) {
+  for (int i = 0; i < 500 && server.Metric("sotto_partial_input_bytes") != 1000; ++i) {
     ::poll(nullptr, 0, 10);
   }
-  ASSERT_EQ(server.Metric("sotto_partial_input_bytes"), 512);
+  ASSERT_EQ(server.Metric("sotto_partial_input_bytes"), 1000);
   b.SendFragment(100);
   auto close = b.Receive();
   ASSERT_TRUE(close && close->has_close());
   EXPECT_EQ(close->close().reason(), wire::CLOSE_SERVER_BUSY);
   EXPECT_EQ(server.Metric("sotto_connections_closed_total{reason=\"input_budget\"}"), 1);
-  EXPECT_EQ(server.Metric("sotto_partial_input_bytes"), 512);
+  EXPECT_EQ(server.Metric("sotto_partial_input_bytes"), 1000);
 }
 
 TEST(WsGateway, ConnectionsPerSourceAreCapped) {
@@ -279,7 +280,8 @@ TEST(WsGateway, ConnectionsPerSourceAreCapped) {
   asio::io_context io;
   websocket::stream<tcp::socket> second(io);
   tcp::resolver resolver(io);
-  asio::connect(second.next_layer(), resolver.resolve("127.0.0.1", std::to_string(server.ws_port())));
+  asio::connect(second.next_layer(),
+                resolver.resolve("127.0.0.1", std::to_string(server.ws_port())));
   beast::error_code ec;
   second.handshake("127.0.0.1", "/", ec);
   EXPECT_TRUE(ec);
