@@ -18,11 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)request->Header("host");
   (void)request->Header("");
   bool rendered = false;
-  const sotto::net::HttpResponse r =
-      sotto::server::HandleMetricsRequest(*request, [&rendered] {
-        rendered = true;
-        return std::string("sotto_up 1\n");
-      });
+  const sotto::net::HttpResponse r = sotto::server::HandleMetricsRequest(*request, [&rendered] {
+    rendered = true;
+    return std::string("sotto_up 1\n");
+  });
   const bool is_metrics = request->target == "/metrics" && request->method == "GET";
   if (is_metrics != (r.status == 200) || rendered != is_metrics) std::abort();
   if (r.status != 200 && r.status != 404 && r.status != 405) std::abort();

@@ -5,8 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <boost/asio/error.hpp>
 #include <algorithm>
+#include <boost/asio/error.hpp>
 #include <cerrno>
 #include <utility>
 
@@ -101,8 +101,8 @@ int64_t BlockingStream::WaitBudgetMs() const {
     // The moment the bytes moved so far stop being enough.
     const uint64_t owed_ms = moved_ * 1000 / min_bytes_per_s_;
     const auto due = rate_start_ + std::chrono::milliseconds(rate_grace_ms_) +
-                     std::chrono::milliseconds(static_cast<int64_t>(
-                         std::min<uint64_t>(owed_ms, uint64_t{1} << 40)));
+                     std::chrono::milliseconds(
+                         static_cast<int64_t>(std::min<uint64_t>(owed_ms, uint64_t{1} << 40)));
     budget = std::min<int64_t>(budget, ms_until(due));
   }
   return std::max<int64_t>(budget, 0);

@@ -102,7 +102,7 @@ class BlockingStream {
   std::chrono::steady_clock::time_point rate_start_{};
   uint32_t min_bytes_per_s_ = 0;
   uint32_t rate_grace_ms_ = 0;
-  uint64_t moved_ = 0;  // bytes read and written since SetMinRate
+  uint64_t moved_ = 0;      // bytes read and written since SetMinRate
   int wake_[2] = {-1, -1};  // a pipe: Shutdown() writes to wake a blocked poll
   uint32_t idle_timeout_ms_ = 0;
 };

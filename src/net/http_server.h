@@ -64,8 +64,8 @@ class HttpServer {
                                                     HttpHandler handler,
                                                     uint32_t max_body_bytes = 0);
   static Result<std::unique_ptr<HttpServer>> Start(const SocketAddress& address,
-                                                    HttpHandler handler,
-                                                    const HttpServerLimits& limits);
+                                                   HttpHandler handler,
+                                                   const HttpServerLimits& limits);
   // Connections refused by max_connections or the descriptor budget.
   uint64_t refused() const;
   ~HttpServer();  // stops and joins

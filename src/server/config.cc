@@ -259,7 +259,9 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
   if (g.max_connections_per_ip == 0 || g.max_handshakes_per_ip == 0) {
     return bad("limits.max_connections_per_ip and limits.max_handshakes_per_ip must be at least 1");
   }
-  if (g.max_metrics_connections == 0) return bad("limits.max_metrics_connections must be at least 1");
+  if (g.max_metrics_connections == 0) {
+    return bad("limits.max_metrics_connections must be at least 1");
+  }
   if (config.loops > 256) return bad("server.loops must be at most 256");
   const StoreConfig& st = config.store;
   if (st.message_ttl_s == 0) return bad("store.message_ttl_s must be at least 1");

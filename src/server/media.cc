@@ -95,7 +95,7 @@ Result<std::unique_ptr<MediaService>> MediaService::Start(const MediaConfig& con
 }
 
 std::unique_ptr<MediaService> MediaService::Offline(const MediaConfig& config, std::string dir,
-                                                   MediaClock now_ms) {
+                                                    MediaClock now_ms) {
   return std::unique_ptr<MediaService>(new MediaService(config, std::move(dir), std::move(now_ms)));
 }
 

@@ -53,7 +53,10 @@ struct WsGateway::Impl {
 class WsSession : public std::enable_shared_from_this<WsSession>, public internal::SessionOutput {
  public:
   WsSession(WsGateway::Impl& owner, tcp::socket socket)
-      : owner_(owner), ws_(std::move(socket)), handshake_timer_(owner.io), partial_timer_(owner.io) {}
+      : owner_(owner),
+        ws_(std::move(socket)),
+        handshake_timer_(owner.io),
+        partial_timer_(owner.io) {}
 
   void Start(const net::IpKey& peer) {
     const GatewayLimits& limits = owner_.gateway.options().limits;
@@ -111,10 +114,9 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
   // limits.partial_frame_timeout_ms of its first piece. Beast answers pings and reads
   // pongs inside the read, so only this timer (not the idle timeout) bounds it.
   void Read() {
-    ws_.async_read_some(buffer_, kWsReadChunk,
-                        [self = shared_from_this()](beast::error_code ec, size_t n) {
-                          self->OnRead(ec, n);
-                        });
+    ws_.async_read_some(
+        buffer_, kWsReadChunk,
+        [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
   }
 
   // Counts the buffer of an incomplete message in the gateway's total; false (and
@@ -147,8 +149,8 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
     if (!ws_.is_message_done()) {
       if (!partial_) {
         partial_ = true;
-        partial_timer_.expires_after(std::chrono::milliseconds(
-            owner_.gateway.options().limits.partial_frame_timeout_ms));
+        partial_timer_.expires_after(
+            std::chrono::milliseconds(owner_.gateway.options().limits.partial_frame_timeout_ms));
         partial_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
           if (!wait_ec && self->partial_) {
             self->Close(CloseCause::kPartialFrameTimeout, internal::SendClose::kYes);

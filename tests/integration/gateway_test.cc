@@ -310,8 +310,8 @@ TEST(Gateway, OpenFileLimitRefusesCleanlyAndServesTheRest) {
   // take some; the rest go to connections until accept() fails with EMFILE. The budgets
   // fit the limit (90 + 4 + 0 <= 96, else sottod refuses to start) but do not bind
   // before EMFILE does.
-  SottodOptions options = WithConfig(
-      "[limits]\nmax_connections = 90\nmax_metrics_connections = 4\nreserved_fds = 0\n");
+  SottodOptions options =
+      WithConfig("[limits]\nmax_connections = 90\nmax_metrics_connections = 4\nreserved_fds = 0\n");
   options.loops = 1;
   options.open_file_limit = 96;
   SottodProcess server(options);
@@ -373,8 +373,9 @@ bool SendPartialFrame(int fd, size_t frame, size_t body) {
 TEST(Gateway, PartialFrameMustCompleteWithinItsDeadline) {
   // Pings come every 100 ms and would keep the connection alive for 10 s: the partial
   // frame's own deadline (300 ms from its first byte) closes it first, with its reason.
-  SottodProcess server(WithConfig(
-      "[limits]\nping_interval_ms = 100\nping_timeout_ms = 10000\npartial_frame_timeout_ms = 300\n"));
+  SottodProcess server(
+      WithConfig("[limits]\nping_interval_ms = 100\nping_timeout_ms = "
+                 "10000\npartial_frame_timeout_ms = 300\n"));
   auto c = GatewayClient::Connect(Options(server, true));
   ASSERT_TRUE(c);
   ASSERT_TRUE(RegisterOn(**c, server));
@@ -392,9 +393,9 @@ TEST(Gateway, PartialFrameMustCompleteWithinItsDeadline) {
 TEST(Gateway, PartialInputHasAServerWideBudget) {
   // 2000 bytes for incomplete frames in all: two 902-byte partial frames fit, a third
   // does not and closes that connection only; the budget frees when one closes.
-  SottodProcess server(WithConfig(
-      "[limits]\nmax_frame_bytes = 1000\nmax_partial_input_bytes = 2000\n"
-      "handshake_timeout_ms = 60000\npartial_frame_timeout_ms = 60000\n"));
+  SottodProcess server(
+      WithConfig("[limits]\nmax_frame_bytes = 1000\nmax_partial_input_bytes = 2000\n"
+                 "handshake_timeout_ms = 60000\npartial_frame_timeout_ms = 60000\n"));
   const net::SocketAddress to = server.tcp_address();
   const int a = ConnectFrom("127.0.0.1", to);
   const int b = ConnectFrom("127.0.0.1", to);
@@ -423,7 +424,8 @@ TEST(Gateway, PartialInputHasAServerWideBudget) {
 }
 
 TEST(Gateway, ConnectionsPerSourceAreCappedAndOtherSourcesStillGetIn) {
-  SottodProcess server(WithConfig("[limits]\nmax_connections_per_ip = 3\nmax_handshakes_per_ip = 10\n"));
+  SottodProcess server(
+      WithConfig("[limits]\nmax_connections_per_ip = 3\nmax_handshakes_per_ip = 10\n"));
   const net::SocketAddress to = server.tcp_address();
   std::vector<int> mine;
   for (int i = 0; i < 3; ++i) {
@@ -455,7 +457,8 @@ TEST(Gateway, ConnectionsPerSourceAreCappedAndOtherSourcesStillGetIn) {
 }
 
 TEST(Gateway, HandshakesInProgressPerSourceAreCapped) {
-  SottodProcess server(WithConfig("[limits]\nmax_connections_per_ip = 10\nmax_handshakes_per_ip = 2\n"));
+  SottodProcess server(
+      WithConfig("[limits]\nmax_connections_per_ip = 10\nmax_handshakes_per_ip = 2\n"));
   const net::SocketAddress to = server.tcp_address();
   // Two silent connections are mid-handshake; a third from the same source is refused.
   const int h1 = ConnectFrom("127.0.0.1", to);

@@ -11,8 +11,8 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <filesystem>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -325,8 +325,10 @@ TEST_F(MediaServerTest, RequestHeadHasATotalDeadlineDribblingCannotExtend) {
   Start();
   auto s = ConnectFrom("127.0.0.1", service_->port());
   ASSERT_TRUE(s);
-  const std::string head = "GET /v1/media/AAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\n"
-                           "X-Padding: " + std::string(200, 'p') + "\r\n\r\n";
+  const std::string head =
+      "GET /v1/media/AAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\n"
+      "X-Padding: " +
+      std::string(200, 'p') + "\r\n\r\n";
   const auto lasted = DribbleUntilClosed(*s, head, 20, 4'000);
   EXPECT_LT(lasted, std::chrono::milliseconds(2'000));  // cut near 300 ms, not after 5 s
   EXPECT_EQ(service_->metrics().slow_clients.load(), 1u);
@@ -389,8 +391,8 @@ TEST_F(MediaServerTest, SharedDescriptorBudgetRefusesATransferThatDoesNotFit) {
   service_.reset();
   net::FdBudget budget(kFdsPerMediaTransfer + 1);  // room for one transfer
   now_ = RealNowMs();
-  auto started = MediaService::Start(config_, dir_ + "/media", [this] { return now_.load(); },
-                                     &budget);
+  auto started = MediaService::Start(
+      config_, dir_ + "/media", [this] { return now_.load(); }, &budget);
   ASSERT_TRUE(started);
   service_ = std::move(*started);
   auto idle = ConnectFrom("127.0.0.1", service_->port());

@@ -60,7 +60,10 @@ TEST(HttpServer, ConnectionCapAndDescriptorBudgetRefuseTheNext) {
   limits.fd_budget = &budget;
   auto server = HttpServer::Start(
       *ParseHostPort("127.0.0.1:0"),
-      [](const HttpRequest&) { return HttpResponse{200, "text/plain", "up 1\n"}; }, limits);
+      [](const HttpRequest&) {
+        return HttpResponse{200, "text/plain", "up 1\n"};
+      },
+      limits);
   ASSERT_TRUE(server);
   const auto addr = *ParseHostPort("127.0.0.1:" + std::to_string((*server)->port()));
   // Two idle connections hold both slots (the server's 5 s request timeout is far off).

@@ -234,12 +234,11 @@ void GatewayLoop::ReadMessages(Connection* c) {
     LoopMetrics::Inc(metrics_.bytes_in, static_cast<uint64_t>(n));
     const bool had_partial = !c->partial.empty();
     size_t completed = 0;
-    Status split = wire::SplitMessages(
-        c->partial, ByteSpan(scratch.data(), static_cast<size_t>(n)), max_frame,
-        [&](ByteSpan message) {
-          ++completed;
-          return HandleMessage(c, message);
-        });
+    Status split = wire::SplitMessages(c->partial, ByteSpan(scratch.data(), static_cast<size_t>(n)),
+                                       max_frame, [&](ByteSpan message) {
+                                         ++completed;
+                                         return HandleMessage(c, message);
+                                       });
     if (c->state == ConnState::kClosed) return;
     if (!split) {
       Close(c, split.error().detail == static_cast<uint16_t>(wire::WireErr::kTooLarge)
