@@ -24,6 +24,7 @@
 #include "server/gateway.h"
 #include "server/media.h"
 #include "server/push.h"
+#include "server/metrics_http.h"
 #include "server/server_key.h"
 #include "server/verification.h"
 #include "server/ws_gateway.h"
@@ -44,13 +45,15 @@ std::string ProtobufLogPrometheus() {
          std::to_string(sotto::wire::ProtobufLogLinesDropped()) + "\n";
 }
 
-void RaiseOpenFileLimit() {
+// Raises the soft open-file limit to the hard one; returns the limit now in force.
+uint64_t RaiseOpenFileLimit() {
   rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
   const rlim_t before = lim.rlim_cur;
   lim.rlim_cur = lim.rlim_max;
   if (setrlimit(RLIMIT_NOFILE, &lim) != 0) lim.rlim_cur = before;
   spdlog::info("open files: soft limit {} -> {}, hard limit {}", before, lim.rlim_cur, lim.rlim_max);
+  return lim.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(lim.rlim_cur);
 }
 
 int Run(int argc, char** argv) {
@@ -109,7 +112,13 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   (void)std::signal(SIGPIPE, SIG_IGN);
 
-  RaiseOpenFileLimit();
+  const uint64_t open_file_limit = RaiseOpenFileLimit();
+  if (auto s = sotto::server::CheckDescriptorBudget(config, open_file_limit, detail); !s) {
+    std::cerr << "sottod: " << detail << "\n";
+    return 2;
+  }
+  // Every listener takes its connections' descriptors from this one budget.
+  sotto::net::FdBudget fd_budget(open_file_limit - config.limits.reserved_fds);
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   auto key = sotto::server::LoadOrCreateServerKey(config.data_dir);
@@ -184,7 +193,8 @@ int Run(int argc, char** argv) {
   std::unique_ptr<sotto::server::MediaService> media;  // outlives the core that points to it
   if (!config.media.listen.empty()) {
     auto started = sotto::server::MediaService::Start(
-        config.media, (std::filesystem::path(config.data_dir) / "media").string());
+        config.media, (std::filesystem::path(config.data_dir) / "media").string(), {},
+        &fd_budget);
     if (!started) {
       std::cerr << "sottod: media service on " << config.media.listen << ": "
                 << started.error().ToString() << "\n";
@@ -202,6 +212,7 @@ int Run(int argc, char** argv) {
   options.listen = *tcp;
   options.server_static = *key;
   options.core = &core;
+  options.fd_budget = &fd_budget;
   auto gateway = sotto::server::Gateway::Start(options);
   if (!gateway) {
     std::cerr << "sottod: cannot listen on " << config.listen << ": " << gateway.error().ToString() << "\n";
@@ -216,18 +227,25 @@ int Run(int argc, char** argv) {
   }
   sotto::server::WsGateway* wsg = ws_gateway->get();
   sotto::server::MediaService* media_raw = media.get();
-  auto metrics = sotto::net::HttpServer::Start(*http, [gw, wsg, &core, media_raw](const sotto::net::HttpRequest& r) {
-    if (r.method == "GET" && r.target == "/metrics") {
-      auto loops_metrics = gw->metrics();
-      loops_metrics.push_back(&wsg->metrics());
-      return sotto::net::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                                      sotto::server::RenderPrometheus(loops_metrics) +
-                                          core.RenderPrometheus() +
-                                          (media_raw ? media_raw->RenderPrometheus() : "") +
-                                          ProtobufLogPrometheus()};
-    }
-    return sotto::net::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
-  });
+  sotto::net::HttpServerLimits metrics_limits;
+  metrics_limits.max_connections = config.limits.max_metrics_connections;
+  metrics_limits.fd_budget = &fd_budget;
+  auto metrics = sotto::net::HttpServer::Start(
+      *http,
+      [gw, wsg, &core, media_raw](const sotto::net::HttpRequest& r) {
+        return sotto::server::HandleMetricsRequest(r, [&] {
+          auto loops_metrics = gw->metrics();
+          loops_metrics.push_back(&wsg->metrics());
+          std::string out = sotto::server::RenderPrometheus(loops_metrics);
+          sotto::server::AppendPrometheusSeries(
+              out, "sotto_partial_input_bytes", "gauge",
+              "Bytes buffered for incomplete frames (limits.max_partial_input_bytes).",
+              gw->partial_input_bytes().load(std::memory_order_relaxed));
+          return out + core.RenderPrometheus() +
+                 (media_raw ? media_raw->RenderPrometheus() : "") + ProtobufLogPrometheus();
+        });
+      },
+      metrics_limits);
   if (!metrics) {
     std::cerr << "sottod: cannot listen on " << config.http_listen << ": " << metrics.error().ToString() << "\n";
     return 1;

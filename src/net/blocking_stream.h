@@ -11,6 +11,7 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -35,6 +36,15 @@ class BlockingStream {
   int fd() const { return fd_; }
   // Wakes any blocked call (it fails) and refuses further I/O. Thread-safe.
   void Shutdown();
+
+  // Deadlines a peer that dribbles bytes cannot extend (the idle timeout restarts with
+  // every byte; these do not). Every read or write fails with timed_out once `deadline`
+  // has passed; time_point{} clears it.
+  void SetDeadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
+  // From now on, the bytes read and written together must keep up with `bytes_per_s`
+  // after `grace_ms`: by time t they must be at least bytes_per_s * (t - now - grace), or
+  // the waiting call fails with timed_out. 0 turns it off.
+  void SetMinRate(uint32_t bytes_per_s, uint32_t grace_ms);
 
   // Reads at most out.size() bytes, at least one; 0 bytes with `ec` = eof at the end.
   size_t ReadSome(std::span<char> out, boost::system::error_code& ec);
@@ -84,7 +94,15 @@ class BlockingStream {
  private:
   // Waits until `events` (POLLIN/POLLOUT) or the idle timeout; false on timeout/error.
   bool Wait(short events, boost::system::error_code& ec);
+  // Milliseconds the next wait may last within the deadline and the rate; 0 if either
+  // has already run out. The idle timeout if neither is set.
+  int64_t WaitBudgetMs() const;
   int fd_ = -1;
+  std::chrono::steady_clock::time_point deadline_{};
+  std::chrono::steady_clock::time_point rate_start_{};
+  uint32_t min_bytes_per_s_ = 0;
+  uint32_t rate_grace_ms_ = 0;
+  uint64_t moved_ = 0;      // bytes read and written since SetMinRate
   int wake_[2] = {-1, -1};  // a pipe: Shutdown() writes to wake a blocked poll
   uint32_t idle_timeout_ms_ = 0;
 };

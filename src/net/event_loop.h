@@ -30,6 +30,7 @@ enum class NetErr : uint16_t {
   kSyscall = 5001,  // a system call failed; see errno in logs
   kAddress = 5002,  // an address did not parse
   kLimit = 5003,    // a configured limit was reached
+  kParse = 5004,    // bytes from a peer did not parse (e.g. an HTTP request)
 };
 
 tl::unexpected<Error> NetError(Code code, NetErr detail, const char* message);

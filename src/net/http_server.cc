@@ -4,6 +4,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <atomic>
+
 #include "net/event_loop.h"
 
 namespace sotto::net {
@@ -17,14 +19,40 @@ namespace {
 
 constexpr int kAcceptRetryMs = 50;
 
+using RequestParser = http::request_parser<http::string_body>;
+
+void ConfigureParser(RequestParser& parser, uint32_t max_body) {
+  parser.header_limit(kMaxHttpHeaderBytes);
+  parser.body_limit(max_body);
+}
+
+HttpRequest FromParsed(const http::request<http::string_body>& req) {
+  HttpRequest request{std::string(req.method_string()), std::string(req.target()), req.body(), {}};
+  for (const auto& field : req) {
+    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  return request;
+}
+
+// Open connections of one server; lives on its io thread only.
+struct OpenCount {
+  uint32_t open = 0;
+  FdBudget* fd_budget = nullptr;
+};
+
 // One request/response exchange; owns itself through the async chain.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, const HttpHandler& handler, uint32_t max_body)
-      : stream_(std::move(socket)), handler_(handler) {
-    parser_.header_limit(kMaxHttpHeaderBytes);
-    parser_.body_limit(max_body);
+  HttpSession(tcp::socket socket, const HttpHandler& handler, uint32_t max_body, OpenCount& count)
+      : stream_(std::move(socket)), handler_(handler), count_(count) {
+    ConfigureParser(parser_, max_body);
   }
+  ~HttpSession() {
+    --count_.open;
+    if (count_.fd_budget != nullptr) count_.fd_budget->Release();
+  }
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
 
   void Run() {
     stream_.expires_after(std::chrono::milliseconds(kHttpTimeoutMs));
@@ -45,12 +73,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return;
     }
     const auto& req = parser_.get();
-    HttpRequest request{std::string(req.method_string()), std::string(req.target()), req.body(),
-                        {}};
-    for (const auto& field : req) {
-      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    Respond(handler_(request), req.version());
+    Respond(handler_(FromParsed(req)), req.version());
   }
 
   void Respond(HttpResponse r, unsigned version) {
@@ -70,11 +93,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  http::request_parser<http::string_body> parser_;
+  RequestParser parser_;
   const HttpHandler& handler_;
+  OpenCount& count_;
 };
 
 }  // namespace
+
+Result<HttpRequest> ParseHttpRequest(std::string_view bytes, uint32_t max_body_bytes) {
+  RequestParser parser;
+  ConfigureParser(parser, max_body_bytes);
+  parser.eager(true);
+  beast::error_code ec;
+  parser.put(asio::buffer(bytes.data(), bytes.size()), ec);
+  if (!ec && !parser.is_done()) parser.put_eof(ec);
+  if (ec || !parser.is_done()) {
+    return NetError(Code::kInvalidArgument, NetErr::kParse, "HTTP request does not parse");
+  }
+  return FromParsed(parser.get());
+}
 
 std::string_view HttpRequest::Header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
@@ -87,6 +124,9 @@ std::string_view HttpRequest::Header(std::string_view name) const {
 }
 
 struct HttpServer::Impl {
+  OpenCount count;  // before io: sessions destroyed with io's handlers still count down
+  std::atomic<uint64_t> refused{0};
+  uint32_t max_connections = 0;
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
   HttpHandler handler;
@@ -99,7 +139,15 @@ struct HttpServer::Impl {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
-        std::make_shared<HttpSession>(std::move(socket), handler, max_body)->Run();
+        if ((max_connections != 0 && count.open >= max_connections) ||
+            (count.fd_budget != nullptr && !count.fd_budget->TryAcquire())) {
+          refused.fetch_add(1, std::memory_order_relaxed);
+          beast::error_code ignored;
+          socket.close(ignored);  // at once: a refused connection holds nothing
+        } else {
+          ++count.open;
+          std::make_shared<HttpSession>(std::move(socket), handler, max_body, count)->Run();
+        }
         Accept();
         return;
       }
@@ -116,9 +164,21 @@ struct HttpServer::Impl {
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(const SocketAddress& address,
                                                       HttpHandler handler,
                                                       uint32_t max_body_bytes) {
+  HttpServerLimits limits;
+  limits.max_body_bytes = max_body_bytes;
+  return Start(address, std::move(handler), limits);
+}
+
+uint64_t HttpServer::refused() const { return impl_->refused.load(std::memory_order_relaxed); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const SocketAddress& address,
+                                                      HttpHandler handler,
+                                                      const HttpServerLimits& limits) {
   auto impl = std::make_unique<Impl>();
   impl->handler = std::move(handler);
-  impl->max_body = max_body_bytes;
+  impl->max_body = limits.max_body_bytes;
+  impl->max_connections = limits.max_connections;
+  impl->count.fd_budget = limits.fd_budget;
   SOTTO_ASSIGN_OR_RETURN(int fd, Listen(address, 128, ReusePort::kNo));
   SOTTO_ASSIGN_OR_RETURN(SocketAddress bound, LocalAddress(fd));
   beast::error_code ec;

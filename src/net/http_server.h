@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "net/fd_budget.h"
 #include "net/socket.h"
 
 namespace sotto::net {
@@ -41,12 +42,32 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// Parses one complete request from `bytes` exactly as the server does (head at most
+// kMaxHttpHeaderBytes, body at most `max_body_bytes`): sans-I/O, for fuzzing the handler
+// on what the server would hand it. NetErr::kParse (kInvalidArgument) if it does not
+// parse, breaks a limit or is incomplete.
+Result<HttpRequest> ParseHttpRequest(std::string_view bytes, uint32_t max_body_bytes);
+
+struct HttpServerLimits {
+  uint32_t max_body_bytes = 0;
+  // Connections open at once (0: unbounded); past it a new one is closed at once.
+  uint32_t max_connections = 0;
+  // Shared with the process's other listeners, one descriptor per connection; may be
+  // null; must outlive the server.
+  FdBudget* fd_budget = nullptr;
+};
+
 class HttpServer {
  public:
   // Binds `address` (port 0 picks one) and starts serving on a new thread.
   static Result<std::unique_ptr<HttpServer>> Start(const SocketAddress& address,
                                                     HttpHandler handler,
                                                     uint32_t max_body_bytes = 0);
+  static Result<std::unique_ptr<HttpServer>> Start(const SocketAddress& address,
+                                                   HttpHandler handler,
+                                                   const HttpServerLimits& limits);
+  // Connections refused by max_connections or the descriptor budget.
+  uint64_t refused() const;
   ~HttpServer();  // stops and joins
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -146,7 +146,13 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
         !r.Double("request_rate_per_s", g.request_rate.per_second) ||
         !r.Double("request_burst", g.request_rate.burst) ||
         !r.Double("handshake_rate_per_ip_per_s", g.handshake_rate_per_ip.per_second) ||
-        !r.Double("handshake_burst_per_ip", g.handshake_rate_per_ip.burst)) {
+        !r.Double("handshake_burst_per_ip", g.handshake_rate_per_ip.burst) ||
+        !r.Unsigned("partial_frame_timeout_ms", g.partial_frame_timeout_ms) ||
+        !r.Unsigned("max_partial_input_bytes", g.max_partial_input_bytes) ||
+        !r.Unsigned("max_connections_per_ip", g.max_connections_per_ip) ||
+        !r.Unsigned("max_handshakes_per_ip", g.max_handshakes_per_ip) ||
+        !r.Unsigned("reserved_fds", g.reserved_fds) ||
+        !r.Unsigned("max_metrics_connections", g.max_metrics_connections)) {
       return ConfigError(ConfigErr::kBadValue, "config value has the wrong type");
     }
     if (!r.NoUnknownKeys()) return ConfigError(ConfigErr::kUnknownKey, "unknown config key");
@@ -224,7 +230,10 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
            r.Unsigned("max_transfers", c.max_transfers) &&
            r.Unsigned("idle_timeout_ms", c.idle_timeout_ms) &&
            r.Unsigned("max_pending_tokens", c.max_pending_tokens) &&
-           r.Unsigned("max_tokens_per_account", c.max_tokens_per_account);
+           r.Unsigned("max_tokens_per_account", c.max_tokens_per_account) &&
+           r.Unsigned("header_timeout_ms", c.header_timeout_ms) &&
+           r.Unsigned("min_transfer_bytes_per_s", c.min_transfer_bytes_per_s) &&
+           r.Unsigned("max_transfers_per_ip", c.max_transfers_per_ip);
   }));
   SOTTO_RETURN_IF_ERROR(table("devices", [&](TableReader& r) {
     DevicesConfig& c = config.devices;
@@ -271,6 +280,18 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
   }
   if (g.handshake_rate_per_ip.per_second > 0 && g.handshake_rate_per_ip.burst < 1) {
     return bad("limits.handshake_burst_per_ip must be at least 1 when a handshake rate is set");
+  }
+  if (g.partial_frame_timeout_ms == 0) {
+    return bad("limits.partial_frame_timeout_ms must be at least 1");
+  }
+  if (g.max_partial_input_bytes < g.max_frame_bytes + 2) {
+    return bad("limits.max_partial_input_bytes must hold at least one frame (max_frame_bytes + 2)");
+  }
+  if (g.max_connections_per_ip == 0 || g.max_handshakes_per_ip == 0) {
+    return bad("limits.max_connections_per_ip and limits.max_handshakes_per_ip must be at least 1");
+  }
+  if (g.max_metrics_connections == 0) {
+    return bad("limits.max_metrics_connections must be at least 1");
   }
   if (config.loops > 256) return bad("server.loops must be at most 256");
   const StoreConfig& st = config.store;
@@ -368,6 +389,10 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
   }
   if (me.idle_timeout_ms == 0) return bad("media.idle_timeout_ms must be at least 1");
   if (me.max_pending_tokens == 0) return bad("media.max_pending_tokens must be at least 1");
+  if (me.header_timeout_ms == 0) return bad("media.header_timeout_ms must be at least 1");
+  if (me.max_transfers_per_ip == 0 || me.max_transfers_per_ip > me.max_transfers) {
+    return bad("media.max_transfers_per_ip must be in 1..media.max_transfers");
+  }
   if (!me.public_url.empty() && me.public_url.rfind("http://", 0) != 0 &&
       me.public_url.rfind("https://", 0) != 0) {
     return bad("media.public_url must start with http:// or https://");
@@ -386,6 +411,31 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
     return bad("groups.group_change_burst must be at least 1 when a group change rate is set");
   }
   return Ok();
+}
+
+uint64_t ListenerFdBudget(const ServerConfig& config) {
+  const uint64_t media =
+      config.media.listen.empty() ? 0 : uint64_t{config.media.max_transfers} * kFdsPerMediaTransfer;
+  return uint64_t{config.limits.max_connections} + config.limits.max_metrics_connections + media;
+}
+
+Status CheckDescriptorBudget(const ServerConfig& config, uint64_t open_file_limit,
+                             std::string& error_detail) {
+  const uint64_t listeners = ListenerFdBudget(config);
+  const uint64_t needed = listeners + config.limits.reserved_fds;
+  if (needed <= open_file_limit) return Ok();
+  error_detail = "descriptor budget exceeds the open-file limit (RLIMIT_NOFILE " +
+                 std::to_string(open_file_limit) + "): limits.max_connections (" +
+                 std::to_string(config.limits.max_connections) +
+                 ") + limits.max_metrics_connections (" +
+                 std::to_string(config.limits.max_metrics_connections) + ")" +
+                 (config.media.listen.empty()
+                      ? std::string()
+                      : " + " + std::to_string(kFdsPerMediaTransfer) + " x media.max_transfers (" +
+                            std::to_string(config.media.max_transfers) + ")") +
+                 " + limits.reserved_fds (" + std::to_string(config.limits.reserved_fds) +
+                 ") = " + std::to_string(needed);
+  return ConfigError(ConfigErr::kBadValue, "descriptor budget exceeds the open-file limit");
 }
 
 }  // namespace sotto::server

@@ -21,6 +21,13 @@ struct GatewayLimits {
   uint32_t max_write_queue_bytes = 256 * 1024;  // per connection; past it: slow reader
   RateLimit request_rate{50, 100};            // per device: requests/s, burst
   RateLimit handshake_rate_per_ip{100, 200};  // per source IP: handshakes/s, burst
+  // Input memory, sources and descriptors (issue 12; docs/gateway.md "Budgets").
+  uint32_t partial_frame_timeout_ms = 20'000;     // a frame's first byte -> its last
+  uint32_t max_partial_input_bytes = 64u << 20;   // incomplete frames buffered, whole server
+  uint32_t max_connections_per_ip = 200;          // per source (IPv4 address, IPv6 /64)
+  uint32_t max_handshakes_per_ip = 20;            // of those, still in the Noise handshake
+  uint32_t reserved_fds = 640;  // store (512 table files), logs, loops; the rest: listeners
+  uint32_t max_metrics_connections = 16;          // concurrent /metrics connections
 };
 
 // [store]: the embedded store and the per-device message queues.
@@ -99,7 +106,15 @@ struct MediaConfig {
   uint32_t idle_timeout_ms = 30'000;           // a transfer that moves no byte this long is closed
   uint32_t max_pending_tokens = 10'000;        // unused upload tokens kept in memory
   uint32_t max_tokens_per_account = 50;        // unused upload tokens of one account
+  // Slow clients (issue 12): deadlines a dribbling peer cannot extend.
+  uint32_t header_timeout_ms = 10'000;         // accept -> complete request head, in total
+  uint32_t min_transfer_bytes_per_s = 4'096;   // body rate owed after idle_timeout_ms of grace
+  uint32_t max_transfers_per_ip = 8;           // per source (IPv4 address, IPv6 /64)
 };
+
+// Descriptors one media transfer may hold: its socket, its stream's wake pipe (2) and the
+// blob file.
+inline constexpr uint32_t kFdsPerMediaTransfer = 4;
 
 // [devices]: linked devices (docs/devices.md).
 // The most devices.max_devices_per_account may say (wire::kMaxDeviceListEntries).
@@ -155,5 +170,13 @@ enum class ConfigErr : uint16_t { kParse = 7001, kUnknownKey = 7002, kBadValue =
 Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string& error_detail);
 // Checks ranges (e.g. max_frame_bytes <= 65535); names the first bad value.
 Status ValidateConfig(const ServerConfig& config, std::string& error_detail);
+
+// Descriptors the listeners may hold at most: the gateway's max_connections (TCP and
+// WebSocket share it), max_metrics_connections, and kFdsPerMediaTransfer per media
+// transfer if [media] is on. Refuses (naming the keys and the limit) a config whose
+// budgets plus limits.reserved_fds exceed `open_file_limit` (RLIMIT_NOFILE).
+uint64_t ListenerFdBudget(const ServerConfig& config);
+Status CheckDescriptorBudget(const ServerConfig& config, uint64_t open_file_limit,
+                             std::string& error_detail);
 
 }  // namespace sotto::server

@@ -23,8 +23,53 @@ struct Gateway::IpLimiter {
   std::unordered_map<std::string, Entry> entries;  // GUARDED_BY(mu)
 };
 
+// Open connections and handshakes per source, shared by the loops and the WebSocket
+// gateway (touched on accept, handshake completion and close, never per frame). An entry
+// lives only while its source has a connection open.
+struct Gateway::SourceSlots {
+  struct Count {
+    uint32_t connections = 0;
+    uint32_t handshakes = 0;
+  };
+  std::mutex mu;
+  std::unordered_map<net::IpKey, Count, net::IpKeyHash> counts;  // GUARDED_BY(mu)
+};
+
 Gateway::Gateway(GatewayOptions options)
-    : options_(std::move(options)), ip_limiter_(std::make_unique<IpLimiter>()) {}
+    : options_(std::move(options)),
+      ip_limiter_(std::make_unique<IpLimiter>()),
+      sources_(std::make_unique<SourceSlots>()) {}
+
+bool Gateway::AdmitSource(const net::IpKey& source, RefuseCause& why) {
+  std::lock_guard<std::mutex> lock(sources_->mu);
+  SourceSlots::Count& c = sources_->counts[source];
+  if (c.connections >= options_.limits.max_connections_per_ip) {
+    why = RefuseCause::kPerIpConnections;
+  } else if (c.handshakes >= options_.limits.max_handshakes_per_ip) {
+    why = RefuseCause::kPerIpHandshakes;
+  } else {
+    ++c.connections;
+    ++c.handshakes;
+    return true;
+  }
+  if (c.connections == 0) sources_->counts.erase(source);
+  return false;
+}
+
+void Gateway::HandshakeDone(const net::IpKey& source) {
+  std::lock_guard<std::mutex> lock(sources_->mu);
+  auto it = sources_->counts.find(source);
+  if (it != sources_->counts.end() && it->second.handshakes > 0) --it->second.handshakes;
+}
+
+void Gateway::ReleaseSource(const net::IpKey& source, bool in_handshake) {
+  std::lock_guard<std::mutex> lock(sources_->mu);
+  auto it = sources_->counts.find(source);
+  if (it == sources_->counts.end()) return;
+  if (in_handshake && it->second.handshakes > 0) --it->second.handshakes;
+  if (it->second.connections > 0) --it->second.connections;
+  if (it->second.connections == 0) sources_->counts.erase(it);
+}
 
 bool Gateway::AllowHandshakeFrom(const std::string& ip_key, uint64_t now_ms) {
   const RateLimit& limit = options_.limits.handshake_rate_per_ip;

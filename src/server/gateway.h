@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "net/fd_budget.h"
 #include "net/socket.h"
 #include "noise/handshake_state.h"
 #include "server/config.h"
@@ -33,6 +34,9 @@ struct GatewayOptions {
   net::SocketAddress listen;
   noise::KeyPair server_static;
   ServerCore* core = nullptr;  // must outlive the gateway
+  // Shared with the process's other listeners (one descriptor per connection); nullptr:
+  // only max_connections bounds descriptors. Must outlive the gateway.
+  net::FdBudget* fd_budget = nullptr;
 };
 
 class Gateway {
@@ -61,6 +65,17 @@ class Gateway {
   // Per-source-IP handshake rate limit, shared by all loops; false = refuse.
   bool AllowHandshakeFrom(const std::string& ip_key, uint64_t now_ms);
 
+  // Per-source caps shared by TCP and WebSocket (limits.max_connections_per_ip and
+  // max_handshakes_per_ip): takes a connection and a handshake slot for `source`, or
+  // sets `why` and takes nothing. Every admitted connection calls HandshakeDone once its
+  // handshake completes and ReleaseSource when it closes (`in_handshake`: not yet done).
+  bool AdmitSource(const net::IpKey& source, RefuseCause& why);
+  void HandshakeDone(const net::IpKey& source);
+  void ReleaseSource(const net::IpKey& source, bool in_handshake);
+  // Bytes of incomplete input buffered by all connections, against
+  // limits.max_partial_input_bytes.
+  std::atomic<uint64_t>& partial_input_bytes() { return partial_input_bytes_; }
+
  private:
   explicit Gateway(GatewayOptions options);
 
@@ -72,6 +87,9 @@ class Gateway {
 
   struct IpLimiter;
   std::unique_ptr<IpLimiter> ip_limiter_;
+  struct SourceSlots;
+  std::unique_ptr<SourceSlots> sources_;
+  std::atomic<uint64_t> partial_input_bytes_{0};
 };
 
 }  // namespace sotto::server

@@ -74,12 +74,14 @@ MediaService::MediaService(const MediaConfig& config, std::string dir, MediaCloc
     : config_(config), dir_(std::move(dir)), now_(now_ms ? std::move(now_ms) : MediaClock(SystemNowMs)) {}
 
 Result<std::unique_ptr<MediaService>> MediaService::Start(const MediaConfig& config,
-                                                          std::string dir, MediaClock now_ms) {
+                                                          std::string dir, MediaClock now_ms,
+                                                          net::FdBudget* fd_budget) {
   SOTTO_ASSIGN_OR_RETURN(net::SocketAddress address, net::ParseHostPort(config.listen));
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return MediaError(Code::kInternal, MediaErr::kIo, "cannot create the media directory");
   std::unique_ptr<MediaService> service(new MediaService(config, std::move(dir), std::move(now_ms)));
+  service->fd_budget_ = fd_budget;
   SOTTO_ASSIGN_OR_RETURN(service->listen_fd_, net::Listen(address, 128, net::ReusePort::kNo));
   SOTTO_ASSIGN_OR_RETURN(net::SocketAddress bound, net::LocalAddress(service->listen_fd_));
   service->port_ = bound.port();
@@ -90,6 +92,11 @@ Result<std::unique_ptr<MediaService>> MediaService::Start(const MediaConfig& con
   service->acceptor_ = std::thread([raw] { raw->AcceptLoop(); });
   service->sweeper_ = std::thread([raw] { raw->SweepLoop(); });
   return service;
+}
+
+std::unique_ptr<MediaService> MediaService::Offline(const MediaConfig& config, std::string dir,
+                                                    MediaClock now_ms) {
+  return std::unique_ptr<MediaService>(new MediaService(config, std::move(dir), std::move(now_ms)));
 }
 
 MediaService::~MediaService() {
@@ -144,30 +151,59 @@ void MediaService::AcceptLoop() {
     if (fds[1].revents != 0) break;  // Stop()
     ReapFinished();
     if (n <= 0 || fds[0].revents == 0) continue;
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    net::SocketAddress peer;
+    peer.length = sizeof peer.storage;
+    const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length,
+                             SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE) {
         ::poll(nullptr, 0, 50);  // let transfers finish instead of spinning
       }
       continue;
     }
-    if (metrics_.active_transfers.load() >= config_.max_transfers) {
-      static constexpr std::string_view kBusy =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 33\r\n"
-          "Connection: close\r\n\r\ntoo many transfers (max_transfers)";
-      metrics_.rejected.fetch_add(1, std::memory_order_relaxed);  // before the peer can see it
-      (void)!::send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    // Refusals are counted before the peer can see them.
+    auto refuse = [fd](std::string_view why) {
+      const std::string busy = fmt::format(
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
+          "Connection: close\r\n\r\n{}",
+          why.size(), why);
+      (void)!::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
+    };
+    if (metrics_.active_transfers.load() >= config_.max_transfers) {
+      metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
+      refuse("too many transfers (max_transfers)");
       continue;
     }
-    metrics_.active_transfers.fetch_add(1, std::memory_order_relaxed);
+    const net::IpKey source = peer.Key();
     std::lock_guard<std::mutex> lock(conn_mu_);
+    uint32_t& from_source = per_source_[source];
+    if (from_source >= config_.max_transfers_per_ip) {
+      metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
+      metrics_.refused_per_ip.fetch_add(1, std::memory_order_relaxed);
+      if (from_source == 0) per_source_.erase(source);
+      refuse("too many transfers from this address (max_transfers_per_ip)");
+      continue;
+    }
+    if (fd_budget_ != nullptr && !fd_budget_->TryAcquire(kFdsPerMediaTransfer)) {
+      metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
+      metrics_.refused_fd_budget.fetch_add(1, std::memory_order_relaxed);
+      if (from_source == 0) per_source_.erase(source);
+      refuse("server descriptor budget exhausted");
+      continue;
+    }
+    ++from_source;
+    metrics_.active_transfers.fetch_add(1, std::memory_order_relaxed);
     const uint64_t id = next_id_++;
     fds_[id] = fd;
-    threads_[id] = std::thread([this, id, fd] {
+    threads_[id] = std::thread([this, id, fd, source] {
       Serve(id, fd);
+      if (fd_budget_ != nullptr) fd_budget_->Release(kFdsPerMediaTransfer);
       metrics_.active_transfers.fetch_sub(1, std::memory_order_relaxed);
       std::lock_guard<std::mutex> done(conn_mu_);
+      if (auto it = per_source_.find(source); it != per_source_.end() && --it->second == 0) {
+        per_source_.erase(it);
+      }
       finished_.push_back(id);
     });
   }
@@ -318,6 +354,13 @@ std::string MediaService::RenderPrometheus() const {
   counter("media_parts_removed_total", "stale partial uploads deleted", m.parts_removed);
   counter("media_rejected_total", "media requests refused", m.rejected);
   counter("media_sweeps_total", "expiry sweeps completed", m.sweeps);
+  counter("media_refused_per_ip_total", "connections refused by media.max_transfers_per_ip",
+          m.refused_per_ip);
+  counter("media_refused_fd_budget_total", "connections refused by the descriptor budget",
+          m.refused_fd_budget);
+  counter("media_slow_clients_total",
+          "transfers cut by media.header_timeout_ms or media.min_transfer_bytes_per_s",
+          m.slow_clients);
   out += fmt::format("# HELP sotto_media_active_transfers open media connections\n"
                      "# TYPE sotto_media_active_transfers gauge\nsotto_media_active_transfers {}\n",
                      m.active_transfers.load(std::memory_order_relaxed));

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -28,6 +29,7 @@
 
 #include "base/result.h"
 #include "crypto/hash.h"
+#include "net/fd_budget.h"
 #include "net/socket.h"
 #include "server/config.h"
 
@@ -48,6 +50,37 @@ enum class MediaErr : uint16_t {
 // True if `id` has the form of a blob id (22 URL-safe base64 characters).
 bool IsBlobId(std::string_view id);
 
+// One media request head as parsed from HTTP (media_http.cc): the input of
+// MediaService::Decide. Views into the parser's storage.
+struct MediaRequestHead {
+  std::string_view method;         // e.g. "GET", "PUT"
+  std::string_view target;         // e.g. "/v1/media/<blob_id>?x"
+  std::string_view authorization;  // the Authorization header's value; empty if absent
+  std::optional<uint64_t> content_length;
+  bool chunked = false;
+};
+
+enum class MediaAction : uint8_t { kReply, kUpload, kDownload };
+
+struct MediaDecision {
+  MediaAction action = MediaAction::kReply;
+  unsigned status = 0;     // kReply: the status to answer with
+  const char* text = "";   // kReply: the one-line body
+  const char* extra = "";  // kReply: extra CRLF-terminated header lines
+  std::string blob_id;     // kUpload, kDownload
+};
+
+// What a GET of a `size`-byte blob sends for a Range header value `range` (empty: none):
+// 200 with everything, 206 with [first, first + length) and a Content-Range header line,
+// or 416 with "Content-Range: bytes */size".
+struct MediaRangePlan {
+  unsigned status = 200;
+  uint64_t first = 0;
+  uint64_t length = 0;
+  std::string content_range;  // a CRLF-terminated header line, or empty
+};
+MediaRangePlan PlanDownload(std::string_view range, uint64_t size);
+
 struct MediaMetrics {
   using Counter = std::atomic<uint64_t>;
   Counter tokens_issued{0};
@@ -60,6 +93,9 @@ struct MediaMetrics {
   Counter rejected{0};         // requests refused (bad token, size, range, busy, not found)
   Counter sweeps{0};           // completed sweeps (tests await this)
   Counter active_transfers{0};
+  Counter refused_per_ip{0};     // connections refused by media.max_transfers_per_ip
+  Counter refused_fd_budget{0};  // connections refused by the shared descriptor budget
+  Counter slow_clients{0};       // cut by media.header_timeout_ms or min_transfer_bytes_per_s
 };
 
 // Wall-clock milliseconds; tests pass their own to expire tokens and blobs.
@@ -73,10 +109,13 @@ struct UploadGrant {
 class MediaService {
  public:
   // Serves `config.listen` with blobs in `dir` (created if missing). `now_ms` is the
-  // wall clock (empty: the system clock). Errors: the listen address does not parse or
-  // bind (kNet), the directory cannot be created (MediaErr::kIo).
+  // wall clock (empty: the system clock). `fd_budget` (may be null; must outlive the
+  // service) is shared with the process's other listeners: each transfer takes
+  // kFdsPerMediaTransfer from it. Errors: the listen address does not parse or bind
+  // (kNet), the directory cannot be created (MediaErr::kIo).
   static Result<std::unique_ptr<MediaService>> Start(const MediaConfig& config, std::string dir,
-                                                     MediaClock now_ms = {});
+                                                     MediaClock now_ms = {},
+                                                     net::FdBudget* fd_budget = nullptr);
   ~MediaService();  // Stop()
   MediaService(const MediaService&) = delete;
   MediaService& operator=(const MediaService&) = delete;
@@ -97,6 +136,16 @@ class MediaService {
 
   // Deletes expired blobs and stale partial uploads now (the sweep thread calls it).
   void Sweep();
+
+  // Decides a parsed request head before any body byte or file I/O: a refusal, or the
+  // upload (its token checked and consumed, single use) or the download of a blob.
+  // Refusals are counted in metrics().rejected. Serve() acts on it.
+  MediaDecision Decide(const MediaRequestHead& head);
+
+  // A service with no listener and no threads (Stop() is a no-op): for fuzzing and
+  // testing Decide() and the token table on parsed requests, without sockets.
+  static std::unique_ptr<MediaService> Offline(const MediaConfig& config, std::string dir,
+                                               MediaClock now_ms = {});
 
  private:
   struct Token {
@@ -139,6 +188,9 @@ class MediaService {
   std::mutex conn_mu_;
   std::map<uint64_t, std::thread> threads_;  // GUARDED_BY(conn_mu_)
   std::map<uint64_t, int> fds_;              // GUARDED_BY(conn_mu_): to shut down on Stop
+  // GUARDED_BY(conn_mu_): open transfers per source (media.max_transfers_per_ip).
+  std::unordered_map<net::IpKey, uint32_t, net::IpKeyHash> per_source_;
+  net::FdBudget* fd_budget_ = nullptr;
   std::vector<uint64_t> finished_;           // GUARDED_BY(conn_mu_): threads to join
   uint64_t next_id_ = 0;                     // GUARDED_BY(conn_mu_)
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/asio/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -84,9 +85,18 @@ void MediaService::Serve(uint64_t id, int fd) {
   auto c = std::make_unique<Connection>(fd, config_.idle_timeout_ms);
   c->parser.header_limit(net::kMaxHttpHeaderBytes);
   c->parser.body_limit(config_.max_blob_bytes);
+  // The whole head within media.header_timeout_ms of the accept, however the bytes
+  // trickle in; then the body (either way) at media.min_transfer_bytes_per_s after a
+  // grace of media.idle_timeout_ms.
+  c->stream.SetDeadline(std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(config_.header_timeout_ms));
   beast::error_code ec;
   http::read_header(c->stream, c->buffer, c->parser, ec);
-  if (ec == http::error::body_limit) {
+  c->stream.SetDeadline({});
+  c->stream.SetMinRate(config_.min_transfer_bytes_per_s, config_.idle_timeout_ms);
+  if (ec == boost::asio::error::timed_out) {
+    metrics_.slow_clients.fetch_add(1, std::memory_order_relaxed);
+  } else if (ec == http::error::body_limit) {
     metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
     Reply(c->stream, 413, "blob larger than media.max_blob_bytes");
   } else if (ec) {
@@ -96,21 +106,18 @@ void MediaService::Serve(uint64_t id, int fd) {
     }
   } else {
     const auto& req = c->parser.get();
-    std::string_view target(req.target().data(), req.target().size());
-    if (const size_t q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-    const std::string_view blob_id =
-        target.substr(0, kPrefix.size()) == kPrefix ? target.substr(kPrefix.size()) : "";
-    const auto method = req.method();
-    if (!IsBlobId(blob_id)) {
-      metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
-      Reply(c->stream, 404, "not found");
-    } else if (method == http::verb::put || method == http::verb::post) {
-      HandleUpload(*c, blob_id);
-    } else if (method == http::verb::get || method == http::verb::head) {
-      HandleDownload(*c, blob_id);
-    } else {
-      metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
-      Reply(c->stream, 405, "method not allowed", "Allow: GET, HEAD, PUT, POST\r\n");
+    const auto auth = req[http::field::authorization];
+    MediaRequestHead head;
+    head.method = std::string_view(req.method_string().data(), req.method_string().size());
+    head.target = std::string_view(req.target().data(), req.target().size());
+    head.authorization = std::string_view(auth.data(), auth.size());
+    if (const auto length = c->parser.content_length()) head.content_length = *length;
+    head.chunked = c->parser.chunked();
+    const MediaDecision d = Decide(head);
+    switch (d.action) {
+      case MediaAction::kReply: Reply(c->stream, d.status, d.text, d.extra); break;
+      case MediaAction::kUpload: HandleUpload(*c, d.blob_id); break;
+      case MediaAction::kDownload: HandleDownload(*c, d.blob_id); break;
     }
   }
   {
@@ -120,26 +127,74 @@ void MediaService::Serve(uint64_t id, int fd) {
   c.reset();
 }
 
-void MediaService::HandleUpload(Connection& c, std::string_view blob_id) {
-  auto reject = [&](unsigned status, const char* text) {
+MediaDecision MediaService::Decide(const MediaRequestHead& head) {
+  auto reject = [this](unsigned status, const char* text, const char* extra = "") {
     metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
-    Reply(c.stream, status, text);
+    MediaDecision d;
+    d.status = status;
+    d.text = text;
+    d.extra = extra;
+    return d;
   };
-  const auto& req = c.parser.get();
-  const auto declared = c.parser.content_length();
-  if (!declared || c.parser.chunked()) return reject(411, "Content-Length required");
-  if (*declared > config_.max_blob_bytes) return reject(413, "blob larger than media.max_blob_bytes");
-  const auto auth = req[http::field::authorization];
+  std::string_view target = head.target;
+  if (const size_t q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+  const std::string_view blob_id =
+      target.substr(0, kPrefix.size()) == kPrefix ? target.substr(kPrefix.size()) : "";
+  if (!IsBlobId(blob_id)) return reject(404, "not found");
+  const std::string_view m = head.method;
+  if (m == "GET" || m == "HEAD") {
+    return MediaDecision{MediaAction::kDownload, 0, "", "", std::string(blob_id)};
+  }
+  if (m != "PUT" && m != "POST") {
+    return reject(405, "method not allowed", "Allow: GET, HEAD, PUT, POST\r\n");
+  }
+  if (!head.content_length || head.chunked) return reject(411, "Content-Length required");
+  const uint64_t declared = *head.content_length;
+  if (declared > config_.max_blob_bytes) return reject(413, "blob larger than media.max_blob_bytes");
   constexpr std::string_view kBearer = "Bearer ";
-  const std::string_view header(auth.data(), auth.size());
-  if (header.substr(0, kBearer.size()) != kBearer) return reject(401, "upload token required");
-  switch (ConsumeToken(blob_id, header.substr(kBearer.size()), *declared)) {
+  if (head.authorization.substr(0, kBearer.size()) != kBearer) {
+    return reject(401, "upload token required");
+  }
+  switch (ConsumeToken(blob_id, head.authorization.substr(kBearer.size()), declared)) {
     case TokenCheck::kOk: break;
     case TokenCheck::kMissing: return reject(403, "unknown, used or expired upload token");
     case TokenCheck::kWrong: return reject(403, "wrong upload token");
     case TokenCheck::kWrongSize:
       return reject(400, "Content-Length differs from the size the token was issued for");
   }
+  return MediaDecision{MediaAction::kUpload, 0, "", "", std::string(blob_id)};
+}
+
+MediaRangePlan PlanDownload(std::string_view range_header, uint64_t size) {
+  const net::ByteRange range = net::ParseRangeHeader(range_header, size);
+  MediaRangePlan plan;
+  plan.length = size;
+  switch (range.kind) {
+    case net::RangeKind::kNone:
+      break;
+    case net::RangeKind::kUnsatisfiable:
+      plan.status = 416;
+      plan.length = 0;
+      plan.content_range = fmt::format("Content-Range: bytes */{}\r\n", size);
+      break;
+    case net::RangeKind::kSatisfiable:
+      plan.status = 206;
+      plan.first = range.first;
+      plan.length = range.last - range.first + 1;
+      plan.content_range =
+          fmt::format("Content-Range: bytes {}-{}/{}\r\n", range.first, range.last, size);
+      break;
+  }
+  return plan;
+}
+
+void MediaService::HandleUpload(Connection& c, std::string_view blob_id) {
+  auto reject = [&](unsigned status, const char* text) {
+    metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
+    Reply(c.stream, status, text);
+  };
+  const auto& req = c.parser.get();
+  const uint64_t declared = *c.parser.content_length();  // Decide() required it
   const std::string path = BlobPath(blob_id);
   const std::string part = path + ".part";
   if (::access(path.c_str(), F_OK) == 0) return reject(409, "blob exists");
@@ -162,6 +217,9 @@ void MediaService::HandleUpload(Connection& c, std::string_view blob_id) {
     beast::error_code ec;
     http::read(c.stream, c.buffer, c.parser, ec);
     if (ec == http::error::need_buffer) ec = {};
+    if (ec == boost::asio::error::timed_out) {
+      metrics_.slow_clients.fetch_add(1, std::memory_order_relaxed);
+    }
     if (ec) {
       ok = false;
       break;
@@ -178,7 +236,7 @@ void MediaService::HandleUpload(Connection& c, std::string_view blob_id) {
     }
     received += n;
   }
-  if (!ok || received != *declared || ::fsync(fd) != 0 ||
+  if (!ok || received != declared || ::fsync(fd) != 0 ||
       ::rename(part.c_str(), path.c_str()) != 0) {
     ::unlink(part.c_str());
     return reject(400, "upload incomplete");
@@ -206,26 +264,15 @@ void MediaService::HandleDownload(Connection& c, std::string_view blob_id) {
   }
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   const auto range_header = c.parser.get()[http::field::range];
-  const net::ByteRange range =
-      net::ParseRangeHeader(std::string_view(range_header.data(), range_header.size()), size);
-  uint64_t first = 0;
-  uint64_t length = size;
-  unsigned status = 200;
-  std::string extra;
-  switch (range.kind) {
-    case net::RangeKind::kNone:
-      break;
-    case net::RangeKind::kUnsatisfiable:
-      metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
-      return Reply(c.stream, 416, "range not satisfiable", fmt::format("Content-Range: bytes */{}\r\n", size));
-    case net::RangeKind::kSatisfiable:
-      status = 206;
-      first = range.first;
-      length = range.last - range.first + 1;
-      extra = fmt::format("Content-Range: bytes {}-{}/{}\r\n", range.first, range.last, size);
-      break;
+  const MediaRangePlan plan =
+      PlanDownload(std::string_view(range_header.data(), range_header.size()), size);
+  if (plan.status == 416) {
+    metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
+    return Reply(c.stream, 416, "range not satisfiable", plan.content_range);
   }
-  WriteHead(c.stream, status, length, "application/octet-stream", extra);
+  const uint64_t first = plan.first;
+  const uint64_t length = plan.length;
+  WriteHead(c.stream, plan.status, length, "application/octet-stream", plan.content_range);
   if (c.parser.get().method() == http::verb::head) return;
   std::vector<char> chunk(kMediaChunkBytes);
   uint64_t sent = 0;
@@ -241,6 +288,9 @@ void MediaService::HandleDownload(Connection& c, std::string_view blob_id) {
     }
     boost::system::error_code ec;
     c.stream.WriteAll(std::span<const char>(chunk.data(), static_cast<size_t>(n)), ec);
+    if (ec == boost::asio::error::timed_out) {
+      metrics_.slow_clients.fetch_add(1, std::memory_order_relaxed);
+    }
     if (ec) break;
     sent += static_cast<uint64_t>(n);
   }

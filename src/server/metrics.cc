@@ -28,6 +28,8 @@ const char* Name(CloseCause c) {
     case CloseCause::kUnauthenticated: return "unauthenticated";
     case CloseCause::kIoError: return "io_error";
     case CloseCause::kReplaced: return "replaced";
+    case CloseCause::kPartialFrameTimeout: return "partial_frame_timeout";
+    case CloseCause::kInputBudget: return "input_budget";
     case CloseCause::kCount: break;
   }
   return "unknown";
@@ -38,6 +40,9 @@ const char* Name(RefuseCause c) {
     case RefuseCause::kMaxConnections: return "max_connections";
     case RefuseCause::kOpenFiles: return "open_files";
     case RefuseCause::kHandshakeRate: return "handshake_rate";
+    case RefuseCause::kPerIpConnections: return "per_ip_connections";
+    case RefuseCause::kPerIpHandshakes: return "per_ip_handshakes";
+    case RefuseCause::kFdBudget: return "fd_budget";
     case RefuseCause::kCount: break;
   }
   return "unknown";

@@ -19,9 +19,15 @@ enum class HandshakePattern : uint8_t { kXX, kIK, kXXfallback, kCount };
 enum class CloseCause : uint8_t {
   kPeerClosed, kMalformedFrame, kUnknownFrame, kFrameTooLarge, kPingTimeout, kSlowReader,
   kShutdown, kUnsupportedVersion, kDecryptFailed, kHandshakeFailed, kHandshakeTimeout,
-  kUnauthenticated, kIoError, kReplaced, kCount
+  kUnauthenticated, kIoError, kReplaced,
+  kPartialFrameTimeout, kInputBudget,  // issue 12: incomplete input held too long / too much
+  kCount
 };
-enum class RefuseCause : uint8_t { kMaxConnections, kOpenFiles, kHandshakeRate, kCount };
+enum class RefuseCause : uint8_t {
+  kMaxConnections, kOpenFiles, kHandshakeRate,
+  kPerIpConnections, kPerIpHandshakes, kFdBudget,  // issue 12: per-source and descriptor budgets
+  kCount
+};
 
 const char* Name(HandshakePattern p);
 const char* Name(CloseCause c);

@@ -21,6 +21,11 @@ using tcp = asio::ip::tcp;
 
 namespace {
 constexpr auto kShutdownGrace = std::chrono::milliseconds(500);
+// Largest read of one message at a time (Beast reads it into the session's buffer).
+constexpr size_t kWsReadChunk = 16 * 1024;
+// A read buffer above this is freed once its message is handled: idle sessions keep
+// only a small one.
+constexpr size_t kWsKeepBufferBytes = 4 * 1024;
 uint64_t NowMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
@@ -48,7 +53,10 @@ struct WsGateway::Impl {
 class WsSession : public std::enable_shared_from_this<WsSession>, public internal::SessionOutput {
  public:
   WsSession(WsGateway::Impl& owner, tcp::socket socket)
-      : owner_(owner), ws_(std::move(socket)), handshake_timer_(owner.io) {}
+      : owner_(owner),
+        ws_(std::move(socket)),
+        handshake_timer_(owner.io),
+        partial_timer_(owner.io) {}
 
   void Start(const net::IpKey& peer) {
     const GatewayLimits& limits = owner_.gateway.options().limits;
@@ -58,6 +66,9 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
     ws_.read_message_max(limits.max_frame_bytes);
+    // Beast grows the read buffer geometrically (and by at least 512 bytes a read): cap
+    // it at one message, so a session never holds more than one frame.
+    buffer_.max_size(limits.max_frame_bytes);
     ws_.binary(true);
     owner_.sessions.insert(this);
     owner_.protocol.Begin(state_, peer);
@@ -100,10 +111,34 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
   }
 
  private:
+  // Reads a message a piece at a time, so that an incomplete one is seen: it is counted
+  // against limits.max_partial_input_bytes and must complete within
+  // limits.partial_frame_timeout_ms of its first piece. Beast answers pings and reads
+  // pongs inside the read, so only this timer (not the idle timeout) bounds it.
   void Read() {
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t n) {
-      self->OnRead(ec, n);
-    });
+    ws_.async_read_some(
+        buffer_, kWsReadChunk,
+        [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+  }
+
+  // Counts the buffer of an incomplete message in the gateway's total; false (and
+  // closed) past limits.max_partial_input_bytes.
+  bool AccountPartial() {
+    std::atomic<uint64_t>& total = owner_.gateway.partial_input_bytes();
+    const size_t held = partial_ ? buffer_.capacity() : 0;
+    if (held <= partial_counted_) {
+      total.fetch_sub(partial_counted_ - held, std::memory_order_relaxed);
+      partial_counted_ = held;
+      return true;
+    }
+    const uint64_t grow = held - partial_counted_;
+    partial_counted_ = held;
+    if (total.fetch_add(grow, std::memory_order_relaxed) + grow >
+        owner_.gateway.options().limits.max_partial_input_bytes) {
+      Close(CloseCause::kInputBudget, internal::SendClose::kYes);
+      return false;
+    }
+    return true;
   }
 
   void OnRead(beast::error_code ec, size_t n) {
@@ -113,6 +148,24 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
     }
     if (ec) return Close(CloseCause::kPeerClosed, internal::SendClose::kNo);
     LoopMetrics::Inc(owner_.metrics.bytes_in, n);
+    if (!ws_.is_message_done()) {
+      if (!partial_) {
+        partial_ = true;
+        partial_timer_.expires_after(
+            std::chrono::milliseconds(owner_.gateway.options().limits.partial_frame_timeout_ms));
+        partial_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+          if (!wait_ec && self->partial_) {
+            self->Close(CloseCause::kPartialFrameTimeout, internal::SendClose::kYes);
+          }
+        });
+      }
+      if (!AccountPartial()) return;
+      return Read();
+    }
+    if (partial_) {
+      partial_ = false;
+      partial_timer_.cancel();
+    }
     if (!ws_.got_binary()) return Close(CloseCause::kMalformedFrame, internal::SendClose::kYes);
     bool became_open = false;
     const auto data = buffer_.cdata();
@@ -120,9 +173,15 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
         state_, ByteSpan(static_cast<const uint8_t*>(data.data()), data.size()), *this, NowMs(),
         became_open);
     buffer_.consume(buffer_.size());
+    if (buffer_.capacity() > kWsKeepBufferBytes) buffer_.shrink_to_fit();
+    (void)AccountPartial();  // no longer partial: gives its count back
     if (closed_) return;
     if (!v.keep) return Close(v.cause, v.send_close);
-    if (became_open) handshake_timer_.cancel();
+    if (became_open) {
+      handshake_timer_.cancel();
+      handshake_done_ = true;
+      owner_.gateway.HandshakeDone(state_.peer);
+    }
     Read();
   }
 
@@ -162,9 +221,14 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
     closed_ = true;
     closing_ = true;
     handshake_timer_.cancel();
+    partial_ = false;
+    partial_timer_.cancel();
+    (void)AccountPartial();  // gives back what this session counted
     LoopMetrics::Dec(owner_.metrics.connections_open);
     LoopMetrics::Inc(owner_.metrics.closes[static_cast<size_t>(cause)]);
     owner_.gateway.open_counter().fetch_sub(1, std::memory_order_relaxed);
+    owner_.gateway.ReleaseSource(state_.peer, /*in_handshake=*/!handshake_done_);
+    if (net::FdBudget* budget = owner_.gateway.options().fd_budget) budget->Release();
     owner_.sessions.erase(this);
     owner_.protocol.OnClosed(state_);
     if (!writing_) FinishClose();
@@ -184,7 +248,11 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
   WsGateway::Impl& owner_;
   websocket::stream<beast::tcp_stream> ws_;
   asio::steady_timer handshake_timer_;
+  asio::steady_timer partial_timer_;  // armed while a message is incomplete
   beast::flat_buffer buffer_;
+  size_t partial_counted_ = 0;  // buffer_ bytes counted in the gateway's partial total
+  bool partial_ = false;        // a message has begun and not completed
+  bool handshake_done_ = false;
   internal::SessionState state_;
   std::deque<Bytes> queue_;
   size_t queued_bytes_ = 0;
@@ -227,17 +295,29 @@ void WsGateway::Impl::Accept() {
         peer.length = static_cast<socklen_t>(remote.size());
       }
       const std::string ip_key = peer.length != 0 ? peer.IpKey() : std::string();
+      const net::IpKey source = peer.Key();
+      net::FdBudget* budget = options.fd_budget;
+      RefuseCause why = RefuseCause::kCount;
       if (gateway.open_counter().fetch_add(1, std::memory_order_relaxed) >=
           options.limits.max_connections) {
         gateway.open_counter().fetch_sub(1, std::memory_order_relaxed);
         LoopMetrics::Inc(metrics.refused[static_cast<size_t>(RefuseCause::kMaxConnections)]);
-      } else if (!gateway.AllowHandshakeFrom(ip_key, NowMs())) {
+      } else if (budget != nullptr && !budget->TryAcquire()) {
         gateway.open_counter().fetch_sub(1, std::memory_order_relaxed);
+        LoopMetrics::Inc(metrics.refused[static_cast<size_t>(RefuseCause::kFdBudget)]);
+      } else if (!gateway.AdmitSource(source, why)) {
+        gateway.open_counter().fetch_sub(1, std::memory_order_relaxed);
+        if (budget != nullptr) budget->Release();
+        LoopMetrics::Inc(metrics.refused[static_cast<size_t>(why)]);
+      } else if (!gateway.AllowHandshakeFrom(ip_key, NowMs())) {
+        gateway.ReleaseSource(source, /*in_handshake=*/true);
+        gateway.open_counter().fetch_sub(1, std::memory_order_relaxed);
+        if (budget != nullptr) budget->Release();
         LoopMetrics::Inc(metrics.refused[static_cast<size_t>(RefuseCause::kHandshakeRate)]);
       } else {
         LoopMetrics::Inc(metrics.connections_accepted);
         LoopMetrics::Inc(metrics.connections_open);
-        std::make_shared<WsSession>(*this, std::move(socket))->Start(peer.Key());
+        std::make_shared<WsSession>(*this, std::move(socket))->Start(source);
       }
     } else if (ec == asio::error::no_descriptors) {
       LoopMetrics::Inc(metrics.refused[static_cast<size_t>(RefuseCause::kOpenFiles)]);

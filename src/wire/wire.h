@@ -72,6 +72,12 @@ Status SplitMessages(Bytes& partial, ByteSpan data, size_t max_message, OnMessag
     SOTTO_RETURN_IF_ERROR(check(len));
     const size_t want = kLengthPrefixSize + len - partial.size();
     const size_t take = std::min(want, data.size());
+    // Grow geometrically but never past this one message: a connection's buffer is
+    // bounded by one frame (the gateway counts its capacity against its input budget).
+    if (partial.capacity() < partial.size() + take) {
+      partial.reserve(std::min(kLengthPrefixSize + len,
+                               std::max(partial.size() + take, 2 * partial.capacity())));
+    }
     partial.insert(partial.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
     data = data.subspan(take);
     if (take < want) return Ok();

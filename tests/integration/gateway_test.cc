@@ -307,8 +307,11 @@ TEST(Gateway, SlowReaderIsCutAtTheWriteQueueBound) {
 
 TEST(Gateway, OpenFileLimitRefusesCleanlyAndServesTheRest) {
   // 96 descriptors: the server's own (listeners, epoll, eventfds, HTTP, the store's files)
-  // take some; the rest go to connections until accept() fails with EMFILE.
-  SottodOptions options;
+  // take some; the rest go to connections until accept() fails with EMFILE. The budgets
+  // fit the limit (90 + 4 + 0 <= 96, else sottod refuses to start) but do not bind
+  // before EMFILE does.
+  SottodOptions options =
+      WithConfig("[limits]\nmax_connections = 90\nmax_metrics_connections = 4\nreserved_fds = 0\n");
   options.loops = 1;
   options.open_file_limit = 96;
   SottodProcess server(options);
@@ -335,6 +338,148 @@ TEST(Gateway, OpenFileLimitRefusesCleanlyAndServesTheRest) {
   clients.resize(clients.size() - 5);
   ASSERT_TRUE(AwaitMetric(server, "sotto_connections_open", static_cast<long>(clients.size())));
   EXPECT_EQ(server.Metric("sotto_connections_refused_total{reason=\"open_files\"}"), refused);
+}
+
+// A raw TCP connection from `source` (e.g. "127.0.0.2"; all of 127.0.0.0/8 is loopback),
+// connected; -1 on failure.
+int ConnectFrom(const std::string& source, const net::SocketAddress& to) {
+  auto from = net::ParseHostPort(source + ":0");
+  if (!from) return -1;
+  auto fd = net::ConnectNonBlocking(to, &*from);
+  if (!fd) return -1;
+  pollfd p{*fd, POLLOUT, 0};
+  if (poll(&p, 1, 5000) != 1 || net::SocketError(*fd) != 0) {
+    close(*fd);
+    return -1;
+  }
+  return *fd;
+}
+
+// True if `fd` is still open: nothing to read and no EOF (checked without waiting, so
+// call it only once the server is known to have dealt with the connection).
+bool StillOpen(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) == 0;
+}
+
+// Sends the length prefix of a `frame`-byte message and `body` bytes of it: an
+// incomplete frame the server has to buffer.
+bool SendPartialFrame(int fd, size_t frame, size_t body) {
+  Bytes b = {static_cast<uint8_t>(frame >> 8), static_cast<uint8_t>(frame)};
+  b.resize(2 + body, 0x5a);
+  return write(fd, b.data(), b.size()) == static_cast<ssize_t>(b.size());
+}
+
+TEST(Gateway, PartialFrameMustCompleteWithinItsDeadline) {
+  // Pings come every 100 ms and would keep the connection alive for 10 s: the partial
+  // frame's own deadline (300 ms from its first byte) closes it first, with its reason.
+  SottodProcess server(
+      WithConfig("[limits]\nping_interval_ms = 100\nping_timeout_ms = "
+                 "10000\npartial_frame_timeout_ms = 300\n"));
+  auto c = GatewayClient::Connect(Options(server, true));
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(RegisterOn(**c, server));
+  auto bystander = GatewayClient::Connect(Options(server, true));
+  ASSERT_TRUE(bystander);
+  ASSERT_TRUE(RegisterOn(**bystander, server));
+  ASSERT_TRUE((*c)->SendRawBytes(FromHex("03e8aabbccdd")));  // 4 of 1000 bytes
+  EXPECT_EQ(ExpectClose(**c), wire::CLOSE_PARTIAL_FRAME_TIMEOUT);
+  EXPECT_EQ(server.Metric("sotto_connections_closed_total{reason=\"partial_frame_timeout\"}"), 1);
+  auto echo = (*bystander)->Call(Echo("unaffected"));  // answers its pings meanwhile
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->echo().data(), "unaffected");
+}
+
+TEST(Gateway, PartialInputHasAServerWideBudget) {
+  // 2000 bytes for incomplete frames in all: two 902-byte partial frames fit, a third
+  // does not and closes that connection only; the budget frees when one closes.
+  SottodProcess server(
+      WithConfig("[limits]\nmax_frame_bytes = 1000\nmax_partial_input_bytes = 2000\n"
+                 "handshake_timeout_ms = 60000\npartial_frame_timeout_ms = 60000\n"));
+  const net::SocketAddress to = server.tcp_address();
+  const int a = ConnectFrom("127.0.0.1", to);
+  const int b = ConnectFrom("127.0.0.1", to);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_TRUE(SendPartialFrame(a, 1000, 900));
+  ASSERT_TRUE(AwaitMetric(server, "sotto_partial_input_bytes", 902));
+  ASSERT_TRUE(SendPartialFrame(b, 1000, 900));
+  ASSERT_TRUE(AwaitMetric(server, "sotto_partial_input_bytes", 1804));
+  const int over = ConnectFrom("127.0.0.1", to);
+  ASSERT_GE(over, 0);
+  ASSERT_TRUE(SendPartialFrame(over, 1000, 900));
+  EXPECT_TRUE(ClosedByServer(over));
+  EXPECT_EQ(server.Metric("sotto_connections_closed_total{reason=\"input_budget\"}"), 1);
+  EXPECT_EQ(server.Metric("sotto_partial_input_bytes"), 1804);
+  EXPECT_TRUE(StillOpen(a));
+  EXPECT_TRUE(StillOpen(b));
+  close(a);
+  ASSERT_TRUE(AwaitMetric(server, "sotto_partial_input_bytes", 902));
+  const int next = ConnectFrom("127.0.0.1", to);
+  ASSERT_GE(next, 0);
+  ASSERT_TRUE(SendPartialFrame(next, 1000, 900));
+  ASSERT_TRUE(AwaitMetric(server, "sotto_partial_input_bytes", 1804));
+  EXPECT_TRUE(StillOpen(next));
+  for (int fd : {b, over, next}) close(fd);
+}
+
+TEST(Gateway, ConnectionsPerSourceAreCappedAndOtherSourcesStillGetIn) {
+  SottodProcess server(
+      WithConfig("[limits]\nmax_connections_per_ip = 3\nmax_handshakes_per_ip = 10\n"));
+  const net::SocketAddress to = server.tcp_address();
+  std::vector<int> mine;
+  for (int i = 0; i < 3; ++i) {
+    mine.push_back(ConnectFrom("127.0.0.2", to));
+    ASSERT_GE(mine.back(), 0);
+  }
+  ASSERT_TRUE(AwaitMetric(server, "sotto_connections_accepted_total", 3));
+  const int fourth = ConnectFrom("127.0.0.2", to);  // past the edge
+  ASSERT_GE(fourth, 0);
+  EXPECT_TRUE(ClosedByServer(fourth));
+  EXPECT_EQ(server.Metric("sotto_connections_refused_total{reason=\"per_ip_connections\"}"), 1);
+  close(fourth);
+  // Another source, and a full client from 127.0.0.1, are not affected.
+  const int other = ConnectFrom("127.0.0.3", to);
+  ASSERT_GE(other, 0);
+  ASSERT_TRUE(AwaitMetric(server, "sotto_connections_accepted_total", 4));
+  auto c = GatewayClient::Connect(Options(server, true));
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(RegisterOn(**c, server));
+  // The count is given back on close: 127.0.0.2 gets a slot again.
+  close(mine.back());
+  mine.pop_back();
+  ASSERT_TRUE(AwaitMetric(server, "sotto_connections_open", 4));
+  mine.push_back(ConnectFrom("127.0.0.2", to));
+  ASSERT_TRUE(AwaitMetric(server, "sotto_connections_accepted_total", 6));
+  EXPECT_EQ(server.Metric("sotto_connections_refused_total{reason=\"per_ip_connections\"}"), 1);
+  for (int fd : mine) close(fd);
+  close(other);
+}
+
+TEST(Gateway, HandshakesInProgressPerSourceAreCapped) {
+  SottodProcess server(
+      WithConfig("[limits]\nmax_connections_per_ip = 10\nmax_handshakes_per_ip = 2\n"));
+  const net::SocketAddress to = server.tcp_address();
+  // Two silent connections are mid-handshake; a third from the same source is refused.
+  const int h1 = ConnectFrom("127.0.0.1", to);
+  const int h2 = ConnectFrom("127.0.0.1", to);
+  ASSERT_TRUE(AwaitMetric(server, "sotto_connections_accepted_total", 2));
+  const int h3 = ConnectFrom("127.0.0.1", to);
+  EXPECT_TRUE(ClosedByServer(h3));
+  EXPECT_EQ(server.Metric("sotto_connections_refused_total{reason=\"per_ip_handshakes\"}"), 1);
+  close(h3);
+  // One gives up: a client gets in, and once its handshake is done its slot is free
+  // again for the next handshake (connections past the handshake count only as connections).
+  close(h1);
+  ASSERT_TRUE(AwaitMetric(server, "sotto_connections_open", 1));
+  auto c = GatewayClient::Connect(Options(server, true));
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(RegisterOn(**c, server));
+  const int h4 = ConnectFrom("127.0.0.1", to);
+  ASSERT_TRUE(AwaitMetric(server, "sotto_connections_accepted_total", 4));
+  EXPECT_EQ(server.Metric("sotto_connections_refused_total{reason=\"per_ip_handshakes\"}"), 1);
+  close(h2);
+  close(h4);
 }
 
 TEST(Gateway, SigtermSendsShutdownCloseAndExitsCleanly) {

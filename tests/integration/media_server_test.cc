@@ -2,6 +2,8 @@
 // single-use, bound to the blob and its size, expiring), the size limit at and past its
 // edge, downloads with Range (206/416) and HEAD, resume, and expiry by the sweep. The
 // clock is the test's, so nothing waits for time to pass.
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -202,6 +205,9 @@ TEST_F(MediaServerTest, RangesHeadAndNotFound) {
   r = Get(id, "bytes=100-");  // past the end
   EXPECT_EQ(r.status, 416u);
   EXPECT_EQ(r.content_range, "bytes */100");
+  r = Get(id, "bytes=99999999999999999999-");  // past 2^64-1: still past the end
+  EXPECT_EQ(r.status, 416u);
+  EXPECT_EQ(r.content_range, "bytes */100");
   r = Get(id, "bytes=5-2");  // invalid: ignored, the whole blob
   EXPECT_EQ(r.status, 200u);
   EXPECT_EQ(r.body, body);
@@ -325,6 +331,163 @@ TEST_F(MediaServerTest, TransfersAreBoundedAndIdleOnesAreCut) {
   // The slot is free again once the server's thread is done with it.
   ASSERT_TRUE(AwaitActive(0));
   EXPECT_EQ(Get("AAAAAAAAAAAAAAAAAAAAAA").status, 404u);  // at the edge: one transfer is served
+}
+
+// A connection to the service from `source` (all of 127.0.0.0/8 is loopback).
+std::optional<net::BlockingStream> ConnectFrom(const std::string& source, uint16_t port) {
+  auto to = net::ParseHostPort("127.0.0.1:" + std::to_string(port));
+  auto from = net::ParseHostPort(source + ":0");
+  if (!to || !from) return std::nullopt;
+  auto fd = net::ConnectNonBlocking(*to, &*from);
+  if (!fd) return std::nullopt;
+  net::BlockingStream stream(*fd, 5'000);
+  pollfd p{*fd, POLLOUT, 0};
+  if (::poll(&p, 1, 5'000) != 1 || net::SocketError(*fd) != 0) return std::nullopt;
+  return stream;
+}
+
+// Sends `text` one byte every `gap_ms` until the server closes the connection (or
+// `give_up_ms` pass); returns how long the server let it go on.
+std::chrono::milliseconds DribbleUntilClosed(net::BlockingStream& s, const std::string& text,
+                                             int gap_ms, int give_up_ms) {
+  const auto start = std::chrono::steady_clock::now();
+  size_t at = 0;
+  for (;;) {
+    pollfd p{s.fd(), POLLIN, 0};
+    // Waits for the server's close for one gap; a byte the server sends (a reply) or EOF
+    // ends the dribble.
+    if (::poll(&p, 1, gap_ms) == 1) break;
+    const auto spent = std::chrono::steady_clock::now() - start;
+    if (spent > std::chrono::milliseconds(give_up_ms)) break;
+    if (at < text.size()) {
+      if (::send(s.fd(), text.data() + at, 1, MSG_NOSIGNAL) != 1) break;
+      ++at;
+    }
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start);
+}
+
+TEST_F(MediaServerTest, RequestHeadHasATotalDeadlineDribblingCannotExtend) {
+  service_.reset();
+  config_.idle_timeout_ms = 5'000;  // every byte comes well within it
+  config_.header_timeout_ms = 300;
+  Start();
+  auto s = ConnectFrom("127.0.0.1", service_->port());
+  ASSERT_TRUE(s);
+  const std::string head =
+      "GET /v1/media/AAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\n"
+      "X-Padding: " +
+      std::string(200, 'p') + "\r\n\r\n";
+  const auto lasted = DribbleUntilClosed(*s, head, 20, 4'000);
+  EXPECT_LT(lasted, std::chrono::milliseconds(2'000));  // cut near 300 ms, not after 5 s
+  EXPECT_EQ(service_->metrics().slow_clients.load(), 1u);
+  ASSERT_TRUE(AwaitActive(0));
+}
+
+TEST_F(MediaServerTest, UploadBodyBelowTheMinimumRateIsCut) {
+  service_.reset();
+  config_.idle_timeout_ms = 300;             // the grace before the rate is owed
+  config_.min_transfer_bytes_per_s = 1'000;  // a byte per 50 ms is 20 B/s
+  Start();
+  auto grant = service_->IssueUpload(1'000);
+  ASSERT_TRUE(grant);
+  auto s = ConnectFrom("127.0.0.1", service_->port());
+  ASSERT_TRUE(s);
+  boost::system::error_code ec;
+  s->WriteAll(fmt::format("PUT /v1/media/{} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n"
+                          "Content-Length: 1000\r\n\r\n",
+                          grant->blob_id, grant->token),
+              ec);
+  ASSERT_FALSE(ec);
+  const auto lasted = DribbleUntilClosed(*s, std::string(1'000, 'b'), 50, 4'000);
+  EXPECT_LT(lasted, std::chrono::milliseconds(2'000));  // each byte is within the idle timeout
+  EXPECT_EQ(service_->metrics().slow_clients.load(), 1u);
+  EXPECT_EQ(service_->metrics().uploads.load(), 0u);
+}
+
+TEST_F(MediaServerTest, TransfersPerSourceAreCapped) {
+  service_.reset();
+  config_.max_transfers = 4;
+  config_.max_transfers_per_ip = 2;
+  Start();
+  // Two idle connections from 127.0.0.2 hold its share; a third from there gets 503.
+  auto a = ConnectFrom("127.0.0.2", service_->port());
+  auto b = ConnectFrom("127.0.0.2", service_->port());
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(AwaitActive(2));
+  auto c = ConnectFrom("127.0.0.2", service_->port());
+  ASSERT_TRUE(c);
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  boost::system::error_code ec;
+  http::read(*c, buffer, parser, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(parser.get().result_int(), 503u);
+  EXPECT_NE(parser.get().body().find("max_transfers_per_ip"), std::string::npos);
+  EXPECT_EQ(service_->metrics().refused_per_ip.load(), 1u);
+  // Another source is served meanwhile (127.0.0.1: Exchange()).
+  EXPECT_EQ(Get("AAAAAAAAAAAAAAAAAAAAAA").status, 404u);
+  // A closed connection gives its share back.
+  a.reset();
+  ASSERT_TRUE(AwaitActive(1));
+  auto d = ConnectFrom("127.0.0.2", service_->port());
+  ASSERT_TRUE(d);
+  ASSERT_TRUE(AwaitActive(2));
+  EXPECT_EQ(service_->metrics().refused_per_ip.load(), 1u);
+}
+
+TEST_F(MediaServerTest, SharedDescriptorBudgetRefusesATransferThatDoesNotFit) {
+  service_.reset();
+  net::FdBudget budget(kFdsPerMediaTransfer + 1);  // room for one transfer
+  now_ = RealNowMs();
+  auto started = MediaService::Start(
+      config_, dir_ + "/media", [this] { return now_.load(); }, &budget);
+  ASSERT_TRUE(started);
+  service_ = std::move(*started);
+  auto idle = ConnectFrom("127.0.0.1", service_->port());
+  ASSERT_TRUE(idle);
+  ASSERT_TRUE(AwaitActive(1));
+  EXPECT_EQ(budget.in_use(), kFdsPerMediaTransfer);
+  EXPECT_EQ(Get("AAAAAAAAAAAAAAAAAAAAAA").status, 503u);
+  EXPECT_EQ(service_->metrics().refused_fd_budget.load(), 1u);
+  idle.reset();
+  ASSERT_TRUE(AwaitActive(0));
+  EXPECT_EQ(budget.in_use(), 0u);
+  EXPECT_EQ(Get("AAAAAAAAAAAAAAAAAAAAAA").status, 404u);
+  service_.reset();
+}
+
+TEST(MediaDecide, ParsedRequestHeadsWithoutSockets) {
+  MediaConfig config;
+  config.max_blob_bytes = 100;
+  auto service = MediaService::Offline(config, "/nonexistent");
+  auto grant = service->IssueUpload(10);
+  ASSERT_TRUE(grant);
+  const std::string target = "/v1/media/" + grant->blob_id;
+  const std::string bearer = "Bearer " + grant->token;
+  auto decide = [&](std::string_view method, std::string_view t, std::string_view auth,
+                    std::optional<uint64_t> length) {
+    MediaRequestHead head;
+    head.method = method;
+    head.target = t;
+    head.authorization = auth;
+    head.content_length = length;
+    return service->Decide(head);
+  };
+  EXPECT_EQ(decide("GET", "/v1/media/short", "", {}).status, 404u);
+  EXPECT_EQ(decide("DELETE", target, "", {}).status, 405u);
+  EXPECT_EQ(decide("PUT", target, bearer, {}).status, 411u);
+  EXPECT_EQ(decide("PUT", target, bearer, 101).status, 413u);
+  EXPECT_EQ(decide("PUT", target, "Basic x", 10).status, 401u);
+  EXPECT_EQ(decide("GET", target + "?x=1", "", {}).action, MediaAction::kDownload);
+  const MediaDecision ok = decide("PUT", target, bearer, 10);
+  EXPECT_EQ(ok.action, MediaAction::kUpload);
+  EXPECT_EQ(ok.blob_id, grant->blob_id);
+  EXPECT_EQ(decide("PUT", target, bearer, 10).status, 403u);  // single use
+  EXPECT_EQ(PlanDownload("bytes=99999999999999999999-", 10).status, 416u);
+  EXPECT_EQ(PlanDownload("bytes=2-", 10).content_range, "Content-Range: bytes 2-9/10\r\n");
+  EXPECT_EQ(PlanDownload("", 10).status, 200u);
 }
 
 }  // namespace

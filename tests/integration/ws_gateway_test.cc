@@ -1,5 +1,8 @@
 // Integration tests of Noise Pipes over WebSocket: a real sottod, a Boost.Beast client,
 // one Noise message per binary WebSocket message, the same protocol as over TCP.
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
@@ -105,6 +108,16 @@ class WsClient {
   void ShrinkReceiveBuffer(int bytes) {
     ws_.next_layer().set_option(asio::socket_base::receive_buffer_size(bytes));
   }
+  // Sends `n` bytes as the first, non-final fragment of a binary message.
+  void SendFragment(size_t n) {
+    const Bytes junk(n, 0x5a);
+    ws_.write_some(false, asio::buffer(junk));
+  }
+  // Receive() gives up after `ms` without a message (the test's own guard).
+  void SetReceiveTimeout(int ms) {
+    timeval tv{ms / 1000, (ms % 1000) * 1000};
+    setsockopt(ws_.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
 
   bool ready_ = false;
   noise::HandshakePattern pattern_ = noise::HandshakePattern::kXX;
@@ -116,6 +129,12 @@ class WsClient {
   noise::CipherState send_;
   noise::CipherState receive_;
 };
+
+testing::SottodOptions WithConfig(std::string toml) {
+  testing::SottodOptions o;
+  o.config_toml = std::move(toml);
+  return o;
+}
 
 // The code flow over WebSocket: the RequestCode response if refused, else the Register one.
 std::optional<wire::Response> RegisterOverWs(WsClient& c, const testing::SottodProcess& server,
@@ -216,6 +235,61 @@ TEST(WsGateway, MalformedFrameGetsACloseWithReason) {
   ASSERT_TRUE(close && close->has_close());
   EXPECT_EQ(close->close().reason(), wire::CLOSE_MALFORMED_FRAME);
   EXPECT_FALSE(c.Receive());
+}
+
+TEST(WsGateway, PartialMessageMustCompleteAlthoughPingsAreAnswered) {
+  // Beast pings every ~150 ms and the client's reads answer them, which keeps the idle
+  // timeout (300 ms) from ever firing: only the partial message's own deadline ends it.
+  testing::SottodProcess server(
+      WithConfig("[limits]\nping_interval_ms = 100\nping_timeout_ms = "
+                 "200\npartial_frame_timeout_ms = 1000\n"));
+  WsClient c(server.ws_port(), server.server_key());
+  ASSERT_TRUE(c.ready_);
+  c.SetReceiveTimeout(5000);
+  c.SendFragment(100);
+  auto close = c.Receive();
+  ASSERT_TRUE(close && close->has_close());
+  EXPECT_EQ(close->close().reason(), wire::CLOSE_PARTIAL_FRAME_TIMEOUT);
+  EXPECT_EQ(server.Metric("sotto_connections_closed_total{reason=\"partial_frame_timeout\"}"), 1);
+}
+
+TEST(WsGateway, PartialMessagesCountAgainstTheServerWideBudget) {
+  // 1002 bytes for incomplete messages in all. Beast prepares all the room the session's
+  // buffer allows (one frame, 1000 bytes), so an incomplete message counts as a whole
+  // frame: one fits, a second session's does not, and only that session is closed.
+  testing::SottodProcess server(
+      WithConfig("[limits]\nmax_frame_bytes = 1000\nmax_partial_input_bytes = 1002\n"));
+  WsClient a(server.ws_port(), server.server_key());
+  WsClient b(server.ws_port(), server.server_key());
+  ASSERT_TRUE(a.ready_ && b.ready_);
+  b.SetReceiveTimeout(5000);
+  a.SendFragment(100);
+  for (int i = 0; i < 500 && server.Metric("sotto_partial_input_bytes") != 1000; ++i) {
+    ::poll(nullptr, 0, 10);
+  }
+  ASSERT_EQ(server.Metric("sotto_partial_input_bytes"), 1000);
+  b.SendFragment(100);
+  auto close = b.Receive();
+  ASSERT_TRUE(close && close->has_close());
+  EXPECT_EQ(close->close().reason(), wire::CLOSE_SERVER_BUSY);
+  EXPECT_EQ(server.Metric("sotto_connections_closed_total{reason=\"input_budget\"}"), 1);
+  EXPECT_EQ(server.Metric("sotto_partial_input_bytes"), 1000);
+}
+
+TEST(WsGateway, ConnectionsPerSourceAreCapped) {
+  testing::SottodProcess server(WithConfig("[limits]\nmax_connections_per_ip = 1\n"));
+  WsClient first(server.ws_port(), server.server_key());
+  ASSERT_TRUE(first.ready_);
+  // The second from 127.0.0.1 is closed at accept: the WebSocket upgrade fails.
+  asio::io_context io;
+  websocket::stream<tcp::socket> second(io);
+  tcp::resolver resolver(io);
+  asio::connect(second.next_layer(),
+                resolver.resolve("127.0.0.1", std::to_string(server.ws_port())));
+  beast::error_code ec;
+  second.handshake("127.0.0.1", "/", ec);
+  EXPECT_TRUE(ec);
+  EXPECT_EQ(server.Metric("sotto_connections_refused_total{reason=\"per_ip_connections\"}"), 1);
 }
 
 TEST(WsGateway, SigtermClosesWebSocketSessionsWithShutdown) {

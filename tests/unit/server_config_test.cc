@@ -343,5 +343,68 @@ TEST(TokenBucket, BurstThenRate) {
   for (int i = 0; i < 1000; ++i) EXPECT_TRUE(off.Allow(now, RateLimit{0, 0}));
 }
 
+TEST(ServerConfig, NetLimitsLoadAndAreCheckedAtTheirEdges) {
+  ServerConfig c;
+  std::string detail;
+  ASSERT_TRUE(LoadConfigFile(
+      WriteTemp("[limits]\nmax_frame_bytes = 1000\nmax_partial_input_bytes = 1002\n"
+                "partial_frame_timeout_ms = 1\nmax_connections_per_ip = 1\n"
+                "max_handshakes_per_ip = 1\nreserved_fds = 0\nmax_metrics_connections = 1\n"
+                "[media]\nmax_transfers = 4\nmax_transfers_per_ip = 4\nheader_timeout_ms = 1\n"
+                "min_transfer_bytes_per_s = 0\n"),
+      c, detail))
+      << detail;
+  EXPECT_EQ(c.limits.max_partial_input_bytes, 1002u);
+  EXPECT_EQ(c.limits.max_connections_per_ip, 1u);
+  EXPECT_EQ(c.media.max_transfers_per_ip, 4u);
+  EXPECT_EQ(c.media.min_transfer_bytes_per_s, 0u);
+  struct Case {
+    const char* toml;
+    const char* named;
+  } cases[] = {
+      {"[limits]\nmax_frame_bytes = 1000\nmax_partial_input_bytes = 1001\n",
+       "limits.max_partial_input_bytes"},
+      {"[limits]\npartial_frame_timeout_ms = 0\n", "limits.partial_frame_timeout_ms"},
+      {"[limits]\nmax_connections_per_ip = 0\n", "limits.max_connections_per_ip"},
+      {"[limits]\nmax_handshakes_per_ip = 0\n", "limits.max_handshakes_per_ip"},
+      {"[limits]\nmax_metrics_connections = 0\n", "limits.max_metrics_connections"},
+      {"[media]\nheader_timeout_ms = 0\n", "media.header_timeout_ms"},
+      {"[media]\nmax_transfers = 4\nmax_transfers_per_ip = 5\n", "media.max_transfers_per_ip"},
+      {"[media]\nmax_transfers_per_ip = 0\n", "media.max_transfers_per_ip"},
+  };
+  for (const Case& k : cases) {
+    ServerConfig config;
+    auto s = LoadConfigFile(WriteTemp(k.toml), config, detail);
+    ASSERT_FALSE(s) << k.toml;
+    EXPECT_NE(detail.find(k.named), std::string::npos) << detail;
+  }
+}
+
+TEST(ServerConfig, DescriptorBudgetMustFitTheOpenFileLimit) {
+  ServerConfig c;
+  c.limits.max_connections = 100;
+  c.limits.max_metrics_connections = 10;
+  c.limits.reserved_fds = 40;
+  std::string detail;
+  EXPECT_EQ(ListenerFdBudget(c), 110u);
+  EXPECT_TRUE(CheckDescriptorBudget(c, 150, detail));  // at the edge
+  auto over = CheckDescriptorBudget(c, 149, detail);
+  ASSERT_FALSE(over);
+  EXPECT_NE(detail.find("RLIMIT_NOFILE 149"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("limits.max_connections (100)"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("limits.reserved_fds (40)"), std::string::npos) << detail;
+  // The media service counts kFdsPerMediaTransfer per transfer, only when it runs.
+  c.media.listen = "127.0.0.1:0";
+  c.media.max_transfers = 10;
+  EXPECT_EQ(ListenerFdBudget(c), 110u + 10 * kFdsPerMediaTransfer);
+  ASSERT_FALSE(CheckDescriptorBudget(c, 150, detail));
+  EXPECT_NE(detail.find("media.max_transfers (10)"), std::string::npos) << detail;
+  EXPECT_TRUE(CheckDescriptorBudget(c, 150 + 10 * kFdsPerMediaTransfer, detail));
+  // The defaults fit a 20,000-descriptor limit with the media service on.
+  ServerConfig defaults;
+  defaults.media.listen = "127.0.0.1:0";
+  EXPECT_TRUE(CheckDescriptorBudget(defaults, 20'000, detail)) << detail;
+}
+
 }  // namespace
 }  // namespace sotto::server

@@ -57,20 +57,55 @@ struct Connection final : net::IoHandler, SessionOutput {
   uint32_t last_active_ms = 0;  // loop clock, truncated; list order follows it
   Connection* prev = nullptr;   // in the loop's handshake or activity list
   Connection* next = nullptr;
+  // While `partial` holds an incomplete message: in the loop's partial list, ordered by
+  // when that message's first byte arrived (limits.partial_frame_timeout_ms).
+  uint32_t partial_since_ms = 0;
+  uint32_t partial_counted = 0;  // partial.capacity() as counted in the gateway's total
+  Connection* partial_prev = nullptr;
+  Connection* partial_next = nullptr;
   Bytes partial;                        // an incomplete incoming message only
   std::unique_ptr<WriteQueue> pending;  // only while the socket is full
   SessionState session;
 };
 
-// An intrusive doubly-linked list of connections, oldest first.
-class ConnectionList {
+// An intrusive doubly-linked list of connections through their `Prev`/`Next` members,
+// oldest first.
+template <Connection* Connection::*Prev, Connection* Connection::*Next>
+class IntrusiveList {
  public:
-  void PushBack(Connection* c);
-  void Remove(Connection* c);
+  void PushBack(Connection* c) {
+    c->*Prev = tail_;
+    c->*Next = nullptr;
+    if (tail_ != nullptr) {
+      tail_->*Next = c;
+    } else {
+      head_ = c;
+    }
+    tail_ = c;
+    ++size_;
+  }
+  // Does nothing if `c` is not in this list.
+  void Remove(Connection* c) {
+    if (c->*Prev != nullptr) {
+      (c->*Prev)->*Next = c->*Next;
+    } else if (head_ == c) {
+      head_ = c->*Next;
+    } else {
+      return;  // not in this list
+    }
+    if (c->*Next != nullptr) {
+      (c->*Next)->*Prev = c->*Prev;
+    } else {
+      tail_ = c->*Prev;
+    }
+    c->*Prev = c->*Next = nullptr;
+    --size_;
+  }
   void MoveToBack(Connection* c) {
     Remove(c);
     PushBack(c);
   }
+  bool Contains(const Connection* c) const { return c->*Prev != nullptr || head_ == c; }
   Connection* front() const { return head_; }
   size_t size() const { return size_; }
 
@@ -79,5 +114,8 @@ class ConnectionList {
   Connection* tail_ = nullptr;
   size_t size_ = 0;
 };
+
+using ConnectionList = IntrusiveList<&Connection::prev, &Connection::next>;
+using PartialList = IntrusiveList<&Connection::partial_prev, &Connection::partial_next>;
 
 }  // namespace sotto::server::internal

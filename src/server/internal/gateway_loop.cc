@@ -77,35 +77,6 @@ void GatewayLoop::Uncork(Connection* c) {
   if (c->state != ConnState::kClosed && c->pending) SetWriteInterest(c, true);
 }
 
-void ConnectionList::PushBack(Connection* c) {
-  c->prev = tail_;
-  c->next = nullptr;
-  if (tail_ != nullptr) {
-    tail_->next = c;
-  } else {
-    head_ = c;
-  }
-  tail_ = c;
-  ++size_;
-}
-
-void ConnectionList::Remove(Connection* c) {
-  if (c->prev != nullptr) {
-    c->prev->next = c->next;
-  } else if (head_ == c) {
-    head_ = c->next;
-  } else {
-    return;  // not in this list
-  }
-  if (c->next != nullptr) {
-    c->next->prev = c->prev;
-  } else {
-    tail_ = c->prev;
-  }
-  c->prev = c->next = nullptr;
-  --size_;
-}
-
 GatewayLoop::GatewayLoop(Gateway& gateway, std::unique_ptr<net::EventLoop> loop, int listen_fd)
     : gateway_(gateway),
       loop_(std::move(loop)),
@@ -125,7 +96,9 @@ void GatewayLoop::Start() {
   (void)loop_->Add(listen_fd_, EPOLLIN, this);
   const GatewayLimits& limits = gateway_.options().limits;
   const uint32_t tick = std::clamp<uint32_t>(
-      std::min({limits.ping_interval_ms, limits.ping_timeout_ms, limits.handshake_timeout_ms}) / 4,
+      std::min({limits.ping_interval_ms, limits.ping_timeout_ms, limits.handshake_timeout_ms,
+                limits.partial_frame_timeout_ms}) /
+          4,
       10, 1000);
   loop_->RunEvery(std::chrono::milliseconds(tick), [this] { Tick(); });
   thread_ = std::thread([this] { loop_->Run(); });
@@ -189,19 +162,36 @@ void GatewayLoop::Accept() {
       close(fd);
       continue;
     }
-    if (!gateway_.AllowHandshakeFrom(peer.IpKey(), loop_->NowMs())) {
+    net::FdBudget* budget = options.fd_budget;
+    if (budget != nullptr && !budget->TryAcquire()) {
       gateway_.open_counter().fetch_sub(1, std::memory_order_relaxed);
-      RefuseLogged(RefuseCause::kHandshakeRate);
+      RefuseLogged(RefuseCause::kFdBudget);
+      close(fd);
+      continue;
+    }
+    const net::IpKey source = peer.Key();
+    RefuseCause why = RefuseCause::kCount;
+    const bool admitted = gateway_.AdmitSource(source, why);
+    if (!admitted || !gateway_.AllowHandshakeFrom(peer.IpKey(), loop_->NowMs())) {
+      if (admitted) {
+        gateway_.ReleaseSource(source, /*in_handshake=*/true);
+        why = RefuseCause::kHandshakeRate;
+      }
+      gateway_.open_counter().fetch_sub(1, std::memory_order_relaxed);
+      if (budget != nullptr) budget->Release();
+      RefuseLogged(why);
       close(fd);
       continue;
     }
     (void)net::SetNoDelay(fd);
     auto* c = new Connection(this, fd);
     c->last_active_ms = Ms32(loop_->NowMs());
-    protocol_.Begin(c->session, peer.Key());
+    protocol_.Begin(c->session, source);
     if (!loop_->Add(fd, EPOLLIN | EPOLLRDHUP, c)) {
       close(fd);
       gateway_.open_counter().fetch_sub(1, std::memory_order_relaxed);
+      gateway_.ReleaseSource(source, /*in_handshake=*/true);
+      if (budget != nullptr) budget->Release();
       delete c;
       continue;
     }
@@ -242,9 +232,13 @@ void GatewayLoop::ReadMessages(Connection* c) {
       return;
     }
     LoopMetrics::Inc(metrics_.bytes_in, static_cast<uint64_t>(n));
-    Status split = wire::SplitMessages(
-        c->partial, ByteSpan(scratch.data(), static_cast<size_t>(n)), max_frame,
-        [&](ByteSpan message) { return HandleMessage(c, message); });
+    const bool had_partial = !c->partial.empty();
+    size_t completed = 0;
+    Status split = wire::SplitMessages(c->partial, ByteSpan(scratch.data(), static_cast<size_t>(n)),
+                                       max_frame, [&](ByteSpan message) {
+                                         ++completed;
+                                         return HandleMessage(c, message);
+                                       });
     if (c->state == ConnState::kClosed) return;
     if (!split) {
       Close(c, split.error().detail == static_cast<uint16_t>(wire::WireErr::kTooLarge)
@@ -253,8 +247,36 @@ void GatewayLoop::ReadMessages(Connection* c) {
             SendClose::kYes);
       return;
     }
+    if (!AccountPartial(c, !had_partial || completed > 0)) return;
     if (static_cast<size_t>(n) < scratch.size()) return;  // drained
   }
+}
+
+bool GatewayLoop::AccountPartial(Connection* c, bool new_frame) {
+  if (c->partial.empty()) {
+    partial_.Remove(c);
+  } else if (new_frame || !partial_.Contains(c)) {
+    // A message's deadline runs from its first byte; only completing it ends the clock
+    // (pings, pongs and other frames cannot arrive before it on the same stream).
+    c->partial_since_ms = Ms32(loop_->NowMs());
+    partial_.Remove(c);
+    partial_.PushBack(c);
+  }
+  std::atomic<uint64_t>& total = gateway_.partial_input_bytes();
+  const size_t held = c->partial.capacity();
+  if (held <= c->partial_counted) {
+    total.fetch_sub(c->partial_counted - held, std::memory_order_relaxed);
+    c->partial_counted = static_cast<uint32_t>(held);
+    return true;
+  }
+  const uint64_t grow = held - c->partial_counted;
+  c->partial_counted = static_cast<uint32_t>(held);
+  if (total.fetch_add(grow, std::memory_order_relaxed) + grow >
+      gateway_.options().limits.max_partial_input_bytes) {
+    Close(c, CloseCause::kInputBudget, SendClose::kYes);
+    return false;
+  }
+  return true;
 }
 
 bool GatewayLoop::HandleMessage(Connection* c, ByteSpan message) {
@@ -268,6 +290,7 @@ bool GatewayLoop::HandleMessage(Connection* c, ByteSpan message) {
   }
   c->last_active_ms = Ms32(loop_->NowMs());
   if (became_open) {
+    gateway_.HandshakeDone(c->session.peer);
     c->state = ConnState::kOpen;
     handshaking_.Remove(c);
     active_.PushBack(c);
@@ -358,8 +381,13 @@ void GatewayLoop::Close(Connection* c, CloseCause cause, SendClose send_close) {
   // Count before the peer can see anything of the close (the frame, the FIN), so what it
   // reads from /metrics next agrees with what it saw.
   gateway_.open_counter().fetch_sub(1, std::memory_order_relaxed);
+  gateway_.ReleaseSource(c->session.peer, was == ConnState::kHandshake);
+  if (gateway_.options().fd_budget != nullptr) gateway_.options().fd_budget->Release();
   LoopMetrics::Dec(metrics_.connections_open);
   LoopMetrics::Inc(metrics_.closes[static_cast<size_t>(cause)]);
+  partial_.Remove(c);
+  gateway_.partial_input_bytes().fetch_sub(c->partial_counted, std::memory_order_relaxed);
+  c->partial_counted = 0;
   if (was == ConnState::kHandshake) {
     handshaking_.Remove(c);
   } else {
@@ -411,6 +439,10 @@ void GatewayLoop::Tick() {
   while (Connection* c = handshaking_.front()) {
     if (now - c->last_active_ms < limits.handshake_timeout_ms) break;
     Close(c, CloseCause::kHandshakeTimeout, SendClose::kNo);
+  }
+  while (Connection* c = partial_.front()) {
+    if (now - c->partial_since_ms < limits.partial_frame_timeout_ms) break;
+    Close(c, CloseCause::kPartialFrameTimeout, SendClose::kYes);
   }
   // Oldest activity first; stop at the first connection that is not yet idle.
   for (Connection* c = active_.front(); c != nullptr;) {

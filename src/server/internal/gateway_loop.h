@@ -48,6 +48,10 @@ class GatewayLoop final : public net::IoHandler {
   void Accept();
   void ReadFrom(Connection* c);
   void ReadMessages(Connection* c);
+  // After a read: keeps `c` in partial_ while it holds an incomplete message (restarting
+  // its clock when `new_frame`) and its buffer counted in the gateway's total; closes it
+  // (false) if the total passes limits.max_partial_input_bytes.
+  bool AccountPartial(Connection* c, bool new_frame);
   bool HandleMessage(Connection* c, ByteSpan message);
   void Flush(Connection* c);
   void SetWriteInterest(Connection* c, bool on);
@@ -68,6 +72,7 @@ class GatewayLoop final : public net::IoHandler {
   LoopMetrics metrics_;
   ConnectionList handshaking_;  // by accept time
   ConnectionList active_;       // by last activity
+  PartialList partial_;         // holding an incomplete message, by its first byte
   std::vector<Connection*> graveyard_;  // closed; deleted on a later loop turn
   bool reap_posted_ = false;
   std::vector<Connection*> corked_;  // nullptr once closed

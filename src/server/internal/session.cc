@@ -20,6 +20,8 @@ wire::CloseReason WireReason(CloseCause cause) {
     case CloseCause::kUnsupportedVersion: return wire::CLOSE_UNSUPPORTED_VERSION;
     case CloseCause::kDecryptFailed: return wire::CLOSE_DECRYPT_FAILED;
     case CloseCause::kReplaced: return wire::CLOSE_REPLACED;
+    case CloseCause::kPartialFrameTimeout: return wire::CLOSE_PARTIAL_FRAME_TIMEOUT;
+    case CloseCause::kInputBudget: return wire::CLOSE_SERVER_BUSY;
     case CloseCause::kPeerClosed:
     case CloseCause::kHandshakeFailed:
     case CloseCause::kHandshakeTimeout:
