@@ -13,6 +13,7 @@
 #include "fuzz/devices_fuzz_fixture.h"
 #include "fuzz/fuzz_fixture.h"
 #include "fuzz/noise_fuzz_fixture.h"
+#include "fuzz/server_fuzz_fixture.h"
 #include "signal/fingerprint.h"
 #include "store/rocksdb/internal/schema.h"
 #include "wire/sotto_wire.pb.h"
@@ -138,6 +139,155 @@ void WriteFrameSeeds(const std::filesystem::path& dir) {
     framed.push_back(static_cast<char>(body.size() & 0xff));
     framed += body;
     WriteText(dir, "wire_frame", n++, framed, 7);
+  }
+}
+
+// Seeds for server_request (fuzz/server_fuzz_fixture.h): every request type, in short
+// conversations that use the markers for ids and signatures the server makes or checks.
+void WriteServerRequestSeeds(const std::filesystem::path& dir) {
+  namespace wire = sotto::wire;
+  using sotto::fuzz::FuzzConnection;
+  const auto kAlice = FuzzConnection::kAlice;
+  const auto kBob = FuzzConnection::kBob;
+  const auto kStranger = FuzzConnection::kStranger;
+  const std::string alice(sotto::fuzz::kAliceAccountMarker);
+  const std::string bob(sotto::fuzz::kBobAccountMarker);
+  const std::string group(sotto::fuzz::kGroupMarker);
+  uint64_t id = 10;
+  // One record: `fill` writes the request body.
+  auto record = [&](std::string& input, FuzzConnection c, auto fill) {
+    wire::Frame f;
+    f.mutable_request()->set_id(++id);
+    fill(*f.mutable_request());
+    sotto::fuzz::AppendRecord(input, c, f.SerializeAsString());
+  };
+  auto frame = [&](std::string& input, FuzzConnection c, const wire::Frame& f) {
+    sotto::fuzz::AppendRecord(input, c, f.SerializeAsString());
+  };
+  std::vector<std::string> seeds;
+  std::string s;
+  record(s, kAlice, [](wire::Request& r) { r.mutable_echo()->set_data("ping"); });
+  record(s, kStranger, [](wire::Request& r) { r.mutable_whoami(); });
+  record(s, kAlice, [](wire::Request&) {});  // no body
+  seeds.push_back(std::move(s));
+  s.clear();
+  record(s, kStranger,
+         [](wire::Request& r) { r.mutable_request_code()->set_handle("+15550007003"); });
+  record(s, kStranger, [](wire::Request& r) {
+    r.mutable_register_()->set_handle("+15550007003");
+    r.mutable_register_()->set_code("000000");
+  });
+  record(s, kAlice, [](wire::Request& r) {
+    r.mutable_lookup()->set_handle(std::string(sotto::fuzz::kBobHandle));
+  });
+  seeds.push_back(std::move(s));
+  s.clear();
+  record(s, kAlice, [](wire::Request& r) {
+    wire::UploadKeysRequest* u = r.mutable_upload_keys();
+    u->set_identity_key(sotto::fuzz::IdentityKey33Of(FuzzConnection::kAlice));
+    u->set_registration_id(100);
+    u->mutable_signed_prekey()->set_id(2);
+    u->mutable_signed_prekey()->set_public_key(
+        sotto::fuzz::IdentityKey33Of(FuzzConnection::kStranger));
+    u->mutable_signed_prekey()->set_signature(std::string(sotto::fuzz::kSignMarker));
+    wire::OneTimePreKey* k = u->add_one_time_prekeys();
+    k->set_id(50);
+    k->set_public_key(sotto::fuzz::IdentityKey33Of(FuzzConnection::kBob));
+  });
+  record(s, kAlice, [](wire::Request& r) { r.mutable_prekey_count(); });
+  record(s, kAlice, [&](wire::Request& r) { r.mutable_get_bundle()->set_account_id(bob); });
+  seeds.push_back(std::move(s));
+  s.clear();
+  record(s, kAlice, [&](wire::Request& r) {
+    wire::SendRequest* send = r.mutable_send();
+    send->set_message_id("m-1");
+    send->set_recipient(bob);
+    wire::DeviceMessage* m = send->add_messages();
+    m->set_device_id(1);
+    m->set_registration_id(101);
+    m->set_type(wire::CIPHERTEXT_PLAINTEXT);
+    m->set_ciphertext("hello bob");
+  });
+  {
+    wire::Frame ack;
+    ack.mutable_delivery_ack()->add_seqs(1);
+    frame(s, kBob, ack);
+    wire::Frame ping;
+    ping.mutable_ping()->set_nonce(5);
+    frame(s, kBob, ping);
+  }
+  seeds.push_back(std::move(s));
+  s.clear();
+  record(s, kAlice, [](wire::Request& r) {
+    r.mutable_set_presence_visibility()->set_visibility(wire::PRESENCE_EVERYONE);
+  });
+  record(s, kBob, [&](wire::Request& r) { r.mutable_contact()->set_account_id(alice); });
+  record(s, kBob, [&](wire::Request& r) { r.mutable_subscribe_presence()->set_account_id(alice); });
+  record(s, kAlice, [](wire::Request& r) {
+    r.mutable_register_push()->set_endpoint("https://push.example.org/x");
+  });
+  seeds.push_back(std::move(s));
+  s.clear();
+  record(s, kAlice, [&](wire::Request& r) { r.mutable_create_group()->add_members(bob); });
+  record(s, kAlice, [&](wire::Request& r) {
+    wire::ModifyGroupRequest* m = r.mutable_modify_group();
+    m->set_group_id(group);
+    m->set_action(wire::GROUP_PROMOTE);
+    m->add_accounts(bob);
+  });
+  record(s, kBob, [&](wire::Request& r) { r.mutable_get_group()->set_group_id(group); });
+  record(s, kAlice, [&](wire::Request& r) { r.mutable_get_group_devices()->set_group_id(group); });
+  record(s, kAlice, [&](wire::Request& r) {
+    wire::GroupSendRequest* g = r.mutable_group_send();
+    g->set_message_id("g-1");
+    g->set_group_id(group);
+    g->set_ciphertext("sender key message");
+    g->set_devices_digest(std::string(32, 'd'));
+  });
+  record(s, kBob, [&](wire::Request& r) {
+    r.mutable_modify_group()->set_group_id(group);
+    r.mutable_modify_group()->set_action(wire::GROUP_LEAVE);
+  });
+  seeds.push_back(std::move(s));
+  s.clear();
+  record(s, kAlice, [](wire::Request& r) { r.mutable_media_upload()->set_size(1000); });
+  record(s, kAlice, [](wire::Request& r) { r.mutable_media_location(); });
+  seeds.push_back(std::move(s));
+  s.clear();
+  record(s, kStranger, [](wire::Request& r) { r.mutable_provision_open(); });
+  record(s, kAlice, [](wire::Request& r) {
+    r.mutable_provision_send()->set_provision_id(std::string(sotto::fuzz::kProvisionMarker));
+    r.mutable_provision_send()->set_body("sealed provisioning message");
+  });
+  record(s, kAlice, [](wire::Request& r) { r.mutable_link_token(); });
+  record(s, kStranger, [](wire::Request& r) {
+    r.mutable_link_device()->set_token(std::string(sotto::fuzz::kLinkTokenMarker));
+  });
+  record(s, kAlice, [](wire::Request& r) { r.mutable_get_device_list(); });
+  record(s, kAlice, [](wire::Request& r) { r.mutable_unlink_device()->set_device_id(2); });
+  seeds.push_back(std::move(s));
+  s.clear();
+  record(s, kAlice, [&](wire::Request& r) {
+    wire::DeviceList list;
+    list.set_account_id(alice);
+    list.set_version(1);
+    list.set_timestamp_ms(1);
+    wire::DeviceListEntry* e = list.add_devices();
+    e->set_device_id(1);
+    e->set_identity_key(sotto::fuzz::IdentityKey33Of(FuzzConnection::kAlice));
+    wire::SignedDeviceList* l = r.mutable_publish_device_list()->mutable_list();
+    l->set_list(list.SerializeAsString());
+    l->set_signature(std::string(sotto::fuzz::kSignMarker));
+  });
+  record(s, kBob, [&](wire::Request& r) { r.mutable_get_device_list()->set_account_id(alice); });
+  {
+    wire::Frame bye;
+    bye.mutable_close()->set_reason(wire::CLOSE_UNSPECIFIED);
+    frame(s, kBob, bye);
+  }
+  seeds.push_back(std::move(s));
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    Write(dir, "server_request", static_cast<int>(i), sotto::AsBytes(seeds[i]));
   }
 }
 
@@ -285,5 +435,6 @@ int main(int argc, char** argv) {
   }
   WriteStoreSeeds(dir);
   WriteFrameSeeds(dir);
+  WriteServerRequestSeeds(dir);
   return WriteNoiseSeeds(dir);
 }

@@ -23,7 +23,7 @@ uint32_t g_written_in_window = 0;  // GUARDED_BY(g_mu)
 uint64_t g_unreported_drops = 0;   // GUARDED_BY(g_mu)
 
 void ToStderr(std::string_view line) {
-  std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+  (void)std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
 }
 
 int64_t NowMs() {

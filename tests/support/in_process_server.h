@@ -134,7 +134,8 @@ struct InProcessConnection final : server::internal::SessionOutput {
 
 class InProcessServer {
  public:
-  explicit InProcessServer(server::CoreOptions options = {}, server::GatewayLimits limits = {})
+  explicit InProcessServer(const server::CoreOptions& options = {},
+                           const server::GatewayLimits& limits = {})
       : store_(std::make_unique<FaultInjectingStore>()),
         codes_(std::move(*server::VerificationCodes::Create(server::CodeOptions{}))),
         core_(std::make_unique<server::ServerCore>(options, *store_, *codes_, sender_, nullptr)) {
