@@ -15,6 +15,9 @@
 //   send-offline  the receivers go offline first, so every message goes to a durable
 //                 queue: send -> server ack; with --drain the receivers then reconnect
 //                 and drain their queues.
+// Open loop: every latency counts from the send's planned time on the --rate schedule,
+// and a planned send that is dropped (in-flight cap, full write queue) or never sent
+// makes the run's latency invalid ("latency_valid": false); docs/load.md.
 // A JSON summary goes to --json, a readable one to stderr. bench/gateway_bench.sh and
 // bench/messaging_bench.sh drive it.
 //
@@ -112,9 +115,10 @@ int Main(int argc, char** argv) {
   app.add_option("--duration", o.duration_s, "ping, handshake, send-*: seconds (default 10)");
   app.add_option("--payload", o.payload_bytes, "send-*: ciphertext bytes (default 100)");
   app.add_option("--ack-batch", o.ack_batch, "send-*: envelopes per DeliveryAck (default 32)");
-  app.add_option("--max-in-flight", o.max_in_flight,
-                 "send-*: messages per sender not yet answered (send-offline) or receipted "
-                 "(send-online) before it skips one (default 64)");
+  app.add_option(
+      "--max-in-flight", o.max_in_flight,
+      "send-*: messages per sender not yet answered (send-offline) or receipted "
+      "(send-online) before it drops one, which invalidates the run's latency (default 64)");
   app.add_flag("--drain", o.drain, "send-offline: then reconnect the receivers and drain");
   app.add_option("--server-pid", o.server_pid,
                  "send-*: read this process's CPU time (/proc/PID/stat) around each window");

@@ -4,7 +4,9 @@
 #   1. memory per idle, registered connection (server RSS; kernel Slab and TCP pages),
 #      and a capacity model from it;
 #   2. handshakes per second and per server CPU-second (= per core), IK and XX;
-#   3. echo round trips: the highest rate one loop sustains, then latency at half of it.
+#   3. echo round trips: the highest rate one loop sustains, then latency at half of it
+#      (from each echo's planned send time; a run that could not send every planned echo
+#      says its latency is not valid).
 # Builds nothing: expects build/release/apps/{sottod,sotto-load} (override with SOTTOD and
 # SOTTO_LOAD). Prints a table; writes JSON to ${OUT:-build/bench-gateway.json}. Runs in
 # about a minute. Every process it starts is stopped on exit. Rates need a quiet machine
@@ -189,6 +191,7 @@ ping_run() {  # ping_run NAME RATE SECONDS -> sets P_* from the JSON and the ser
   P_P99=$(jq .latency_us.p99 "$out.json")
   P_P999=$(jq .latency_us.p999 "$out.json")
   P_MAX=$(jq .latency_us.max "$out.json")
+  P_VALID=$(jq -r 'if .latency_valid then "valid" else "NOT VALID (\(.dropped_sends.write_queue) planned echoes dropped by the write queue, \(.dropped_sends.behind) behind)" end' "$out.json")
 }
 log "round trips: sottod --loops 1, $PING_CONNECTIONS connections, 16-byte echoes"
 # Server and load generator each get their own core when there are two: otherwise the
@@ -238,7 +241,8 @@ PING_OTHER=$OTHER
   printf "   %-28s %12s %12s %14s %13s %9s %9s %9s\n" run "sent/s" "answered/s" "server us/RT" "client CPU s" "p50 us" "p99 us" errors
   printf "   %-28s %12s %12s %14s %13s %9s %9s %9s\n" "probe at $PING_PROBE_RATE/s, 5 s" "$MAX_SENT" "$MAX_RATE" "$MAX_US" "$MAX_CCPU" "$MAX_P50" "$MAX_P99" "$MAX_ERR"
   printf "   %-28s %12s %12s %14s %13s %9s %9s %9s\n" "half ($HALF/s), $PING_SECONDS s" "$P_SENT" "$P_RATE" "$P_US" "$P_CCPU" "$P_P50" "$P_P99" "$P_ERR"
-  echo "   At half rate: p99.9 $P_P999 us, max $P_MAX us. Server CPU per round trip = server CPU time"
+  echo "   At half rate: p99.9 $P_P999 us, max $P_MAX us, from the planned send times; latency $P_VALID."
+  echo "   Server CPU per round trip = server CPU time"
   echo "   (utime+stime, ready -> client exit) / responses. With two or more cores the server runs"
   echo "   on core 0 and sotto-load on core 1 (taskset); the client needs ~0.9 core at half rate."
 } | tee "$WORK/table.txt"

@@ -1,14 +1,21 @@
 # Shell pieces shared by the benchmark scripts. Source it after setting BENCH (the
 # script's name, for messages) and SOTTOD; then call bench_init.
 #
-# bench_init             WORK = a fresh temp dir; PIDS = processes stopped (TERM, then
-#                        KILL) and WORK removed when the script exits
+# bench_init             WORK = a fresh temp dir under ${BENCH_DIR:-${TMPDIR:-/tmp}} (the
+#                        servers' data dirs go there: point BENCH_DIR at the disk to
+#                        measure); PIDS = processes stopped (TERM, then KILL) and WORK
+#                        removed when the script exits
+# fs_type DIR            the filesystem DIR is on: the mount's type (findmnt) and the
+#                        statfs(2) f_type name (stat -f), e.g. "ext4 (statfs ext2/ext3)"
+# fs_is_volatile DIR     true if DIR is on tmpfs or ramfs, where an fsync writes nothing
+#                        durable, so a durable (fsync) figure measured there means nothing
 # require_tools T...     exits 2 unless each T is an executable path or a command
 # log, calc EXPR [DIGITS], now_ms, busy_ticks, cpu_ticks PID, child_cpu (sets CHILD_CPU)
 # start_sottod DIR LOOPS CONFIG
 #                        starts sottod on 127.0.0.1 with free ports (under SERVER_PIN if
 #                        set) and waits for it; sets SERVER_PID, SERVER_PORT, SERVER_HTTP,
-#                        SERVER_KEY and SERVER_CODES (its verification-codes.log)
+#                        SERVER_KEY, SERVER_CODES (its verification-codes.log) and
+#                        SERVER_FS (fs_type of DIR, also logged)
 # stop_pid PID           SIGTERM and wait
 # CLK_TCK, NPROC
 
@@ -22,7 +29,7 @@ bench_cleanup() {
 }
 
 bench_init() {
-  WORK=$(mktemp -d "/tmp/$BENCH.XXXXXX")
+  WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/$BENCH.XXXXXX")
   PIDS=()
   trap bench_cleanup EXIT
 }
@@ -39,6 +46,21 @@ require_tools() {
 }
 
 log() { echo "$BENCH: $*" >&2; }
+fs_statfs_type() { stat -f -c %T "$1" 2>/dev/null || echo unknown; }
+fs_type() {
+  local mount
+  mount=$(findmnt -n -o FSTYPE --target "$1" 2>/dev/null | head -1 || true)
+  echo "${mount:-unknown} (statfs $(fs_statfs_type "$1"))"
+}
+fs_is_volatile() {
+  case "$(fs_statfs_type "$1")" in
+    tmpfs | ramfs) return 0 ;;
+  esac
+  case "$(findmnt -n -o FSTYPE --target "$1" 2>/dev/null | head -1 || true)" in
+    tmpfs | ramfs) return 0 ;;
+  esac
+  return 1
+}
 calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # Machine-wide busy time in clock ticks.
@@ -74,6 +96,13 @@ start_sottod() {
   SERVER_HTTP=$(jq .http_listen "$dir/ports.json")
   SERVER_KEY=$(tr -d '[:space:]' <"$dir/server.pub")
   SERVER_CODES="$dir/verification-codes.log"
+  # Durable figures depend on the filesystem: every run says which one it had.
+  SERVER_FS=$(fs_type "$dir")
+  if fs_is_volatile "$dir"; then
+    log "data in $dir on $SERVER_FS: tmpfs/ramfs, so its fsync and durable figures measure nothing"
+  else
+    log "data in $dir on $SERVER_FS"
+  fi
 }
 
 stop_pid() {

@@ -91,6 +91,7 @@ struct Counters {
   uint64_t response_errors = 0;  // non-OK status or a wrong echo
   uint64_t sends_skipped = 0;    // the connection's write queue was full
   uint64_t behind = 0;           // due in the window but not sent: the client lagged
+  uint64_t dropped_no_sender = 0;  // due, but every sender connection had closed
   uint64_t failures() const {
     return connect_failures + handshake_failures + register_failures + timeouts;
   }

@@ -156,29 +156,40 @@ void LoadClient::Tick() {
 }
 
 void LoadClient::SendDue(uint64_t now) {
-  // Open loop: what is due by now goes out whether or not earlier requests returned. A
-  // tick sends at most a few ticks' worth, so a client that falls behind still reads;
-  // what it could not send by the end of the window is counted as `behind`.
+  // Open loop: send k of the window is planned at run_start + k / rate, and goes out
+  // whether or not earlier requests returned. Its stamp (and so every latency) is that
+  // planned time, not the moment it left: a client that falls behind adds its lag to the
+  // latencies instead of hiding it (no coordinated omission). A tick sends at most a few
+  // ticks' worth, so a client that falls behind still reads; what it could not send by
+  // the end of the window is counted as `behind`, and a planned send that is not sent at
+  // all (in-flight cap, full write queue, no sender left) as dropped: either makes the
+  // latency figures of the run invalid (LatencyValid()).
   const uint64_t end = std::min(now, run_end_ns_);
   const auto due =
       static_cast<uint64_t>(options_.rate * static_cast<double>(end - run_start_ns_) / 1e9);
   const uint64_t cap =
       std::max<uint64_t>(kMinSendsPerTick, static_cast<uint64_t>(options_.rate / 250));
   for (uint64_t i = 0; i < cap && n_.requests_in_window < due && !live_.empty(); ++i) {
-    const auto planned =
-        run_start_ns_ +
-        static_cast<uint64_t>(static_cast<double>(n_.requests_in_window) * 1e9 / options_.rate);
+    const uint64_t planned = PlannedSendNs(run_start_ns_, n_.requests_in_window, options_.rate);
     max_send_lag_ns_ = std::max(max_send_lag_ns_, now - std::min(now, planned));
     ++n_.requests_in_window;
     if (IsMessaging(options_.mode)) {
       Connection* sender = NextSender();
-      if (sender == nullptr) break;
-      SendMessage(*sender);
+      if (sender == nullptr) {
+        ++n_.dropped_no_sender;
+        break;
+      }
+      SendMessage(*sender, planned);
     } else {
-      SendEcho(*live_[round_robin_++ % live_.size()]);
+      SendEcho(*live_[round_robin_++ % live_.size()], planned);
     }
   }
   if (now >= run_end_ns_) n_.behind = due - std::min(due, n_.requests_in_window);
+}
+
+bool LoadClient::LatencyValid() const {
+  return n_.behind == 0 && n_.sends_skipped == 0 && n_.dropped_no_sender == 0 &&
+         m_.skipped_in_flight == 0;
 }
 
 void LoadClient::StartAttempts() {
@@ -508,16 +519,15 @@ bool LoadClient::HandleResponse(Connection& c, const wire::Response& response) {
   return true;
 }
 
-void LoadClient::SendEcho(Connection& c) {
+void LoadClient::SendEcho(Connection& c, uint64_t planned_ns) {
   if (c.pending && c.pending->size() > kMaxPendingBytes) {
     ++n_.sends_skipped;
     return;
   }
   const uint64_t seq = ++seq_;
-  const uint64_t now = NowNs();
-  char data[kEchoPayload];
-  std::memcpy(data, &now, sizeof now);
-  std::memcpy(data + sizeof now, &seq, sizeof seq);
+  char data[kEchoPayload];  // the planned send time: the round trip counts from there
+  std::memcpy(data, &planned_ns, sizeof planned_ns);
+  std::memcpy(data + sizeof planned_ns, &seq, sizeof seq);
   wire::Request* request = echo_frame_.mutable_request();
   request->set_id(seq);
   request->mutable_echo()->set_data(data, sizeof data);

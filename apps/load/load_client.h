@@ -99,6 +99,12 @@ inline uint64_t NowNs() {
                                    .count());
 }
 
+// Open-loop schedule: the planned send time (steady ns) of send `k` of a window that
+// started at `start_ns` with `rate` sends per second.
+inline uint64_t PlannedSendNs(uint64_t start_ns, uint64_t k, double rate) {
+  return start_ns + static_cast<uint64_t>(static_cast<double>(k) * 1e9 / rate);
+}
+
 inline double CpuSeconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -130,6 +136,8 @@ class LoadClient {
   void OnStdin();
   void Tick();
   void SendDue(uint64_t now);
+  // The run's latency figures are valid: every planned send of the window was sent.
+  bool LatencyValid() const;
   void StartAttempts();
   bool StartOne(std::optional<uint32_t> reconnect_pair);
   void OnConnected(Connection& c, uint32_t events);
@@ -143,7 +151,7 @@ class LoadClient {
   bool HandleResponse(Connection& c, const wire::Response& response);
   bool HandleRegistration(Connection& c, const wire::Response& response);
   void PollCodes();
-  void SendEcho(Connection& c);
+  void SendEcho(Connection& c, uint64_t planned_ns);
   bool SendFrame(Connection& c, const wire::Frame& frame);
   bool SendRaw(Connection& c, ByteSpan framed);
   void Flush(Connection& c);
@@ -159,7 +167,7 @@ class LoadClient {
   // messaging.cc
   void PairUp();
   Connection* NextSender();
-  void SendMessage(Connection& c);
+  void SendMessage(Connection& c, uint64_t planned_ns);
   void HandleSendResponse(Connection& c, const wire::Response& response);
   bool HandleEnvelope(Connection& c, const wire::Envelope& envelope);
   void OnQueueEmpty(Connection& c);

@@ -120,7 +120,7 @@ Connection* LoadClient::NextSender() {
   return nullptr;
 }
 
-void LoadClient::SendMessage(Connection& c) {
+void LoadClient::SendMessage(Connection& c, uint64_t planned_ns) {
   Peer& peer = *c.peer;
   if (peer.in_flight >= options_.max_in_flight) {
     ++m_.skipped_in_flight;
@@ -130,11 +130,11 @@ void LoadClient::SendMessage(Connection& c) {
     ++n_.sends_skipped;
     return;
   }
-  const uint64_t now = NowNs();
-  EncodeMessage(Stamp{now, ++message_seq_, peer.pair}, options_.payload_bytes, payload_,
+  // Stamped with the planned send time: every latency of this message counts from there.
+  EncodeMessage(Stamp{planned_ns, ++message_seq_, peer.pair}, options_.payload_bytes, payload_,
                 message_id_);
   wire::Request* request = send_frame_.mutable_request();
-  request->set_id(now);  // the response brings the send time back
+  request->set_id(planned_ns);  // the response brings the planned send time back
   wire::SendRequest* send = request->mutable_send();
   send->set_message_id(message_id_);
   send->set_recipient(pairs_[peer.pair].receiver_account.data(), kAccountIdSize);
