@@ -18,13 +18,28 @@ for preset in release asan; do
 done
 
 echo "=== ThreadSanitizer: the multi-threaded parts (event loop queue, HTTP, gateway, WebSocket,"
-echo "    store group commit, push, server core)"
+echo "    store group commit, push, server core, media service)"
+# Targets and test names go together: GroupCommitTest (store_test) is the store test that
+# writes from many threads; MediaServerTest runs the media service (a thread per
+# connection) in-process, MediaE2eTest through a TSan-built sottod.
+TSAN_TARGETS=(net_test gateway_test ws_gateway_test sottod store_test push_test
+  http_client_test verification_test server_core_test server_groups_test
+  groups_membership_test media_server_test media_e2e_test)
+TSAN_TESTS='EventLoop|Socket|HttpServer|HttpClient|Gateway|WsGateway|ServerCore|ServerGroups'
+TSAN_TESTS+='|GroupsTest|Push|WebhookCodeSender|RocksDbStoreTest|Backends/QueueTest'
+TSAN_TESTS+='|Backends/StoreTest|Backends/GroupStoreTest|RocksDbGroupStoreTest|GroupCommitTest'
+TSAN_TESTS+='|MediaServerTest|MediaE2eTest'
 cmake --preset tsan >/dev/null
-cmake --build build/tsan -j "$(nproc)" --target net_test gateway_test ws_gateway_test sottod \
-  store_test push_test http_client_test verification_test server_core_test server_groups_test \
-  groups_membership_test
+cmake --build build/tsan -j "$(nproc)" --target "${TSAN_TARGETS[@]}"
+# Each name must select tests, so a renamed suite cannot silently drop out of the run.
+for suite in ${TSAN_TESTS//|/ }; do
+  if ! ctest --test-dir build/tsan -N -R "^$suite\." | grep -q "Test *#"; then
+    echo "ThreadSanitizer: no test matches $suite" >&2
+    exit 1
+  fi
+done
 TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/sanitizers/tsan.supp" ctest --test-dir build/tsan --output-on-failure -j "$(nproc)" \
-  --timeout 600 -R '^(EventLoop|Socket|HttpServer|HttpClient|Gateway|WsGateway|ServerCore|ServerGroups|GroupsTest|Push|WebhookCodeSender|RocksDbStoreTest|Backends/QueueTest|Backends/StoreTest|Backends/GroupStoreTest|RocksDbGroupStoreTest)\.'
+  --timeout 600 -R "^($TSAN_TESTS)\\."
 
 echo "=== clang-tidy (bug-finding checks as errors)"
 bash scripts/tidy.sh build/asan
