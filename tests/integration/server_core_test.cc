@@ -66,10 +66,16 @@ TestDevice Ready(const SottodProcess& server, const std::string& handle, uint32_
   TestDevice var = Ready(__VA_ARGS__); \
   ASSERT_TRUE(var.conn) << "setting up " #var
 
+// A call that fails is the test's failure and answers STATUS_INTERNAL (a default
+// Response would say STATUS_OK), so no later check for success passes on it.
 wire::Response MustCall(client::GatewayClient& c, const wire::Request& r) {
   auto resp = c.Call(r);
-  EXPECT_TRUE(resp) << (resp ? "" : resp.error().ToString());
-  return resp ? *resp : wire::Response();
+  if (resp) return *resp;
+  ADD_FAILURE() << resp.error().ToString();
+  wire::Response failed;
+  failed.set_status(wire::STATUS_INTERNAL);
+  failed.set_reason("the call failed");
+  return failed;
 }
 
 wire::Envelope NextEnvelope(TestDevice& d) {

@@ -28,7 +28,7 @@ class GroupTest : public ::testing::Test {
 };
 
 TEST_F(GroupTest, EncryptOnceDecryptInOrderAndOutOfOrder) {
-  Distribute();
+  ASSERT_NO_FATAL_FAILURE(Distribute());
   GroupCipher out(sender_, name_, random_);
   GroupCipher in(receiver_, name_, random_);
   std::vector<Bytes> sent;
@@ -49,7 +49,7 @@ TEST_F(GroupTest, EncryptOnceDecryptInOrderAndOutOfOrder) {
 }
 
 TEST_F(GroupTest, TamperedSignatureOrBodyRejected) {
-  Distribute();
+  ASSERT_NO_FATAL_FAILURE(Distribute());
   GroupCipher out(sender_, name_, random_);
   GroupCipher in(receiver_, name_, random_);
   auto ct = out.Encrypt(AsBytes("hello"));
@@ -64,7 +64,7 @@ TEST_F(GroupTest, TamperedSignatureOrBodyRejected) {
 }
 
 TEST_F(GroupTest, ForwardJumpAtAndPastLimit) {
-  Distribute();
+  ASSERT_NO_FATAL_FAILURE(Distribute());
   GroupCipher out(sender_, name_, random_);
   GroupCipher in(receiver_, name_, random_);
   std::vector<Bytes> sent;
@@ -78,7 +78,7 @@ TEST_F(GroupTest, ForwardJumpAtAndPastLimit) {
 }
 
 TEST_F(GroupTest, RotationLocksOutOldKeyHolders) {
-  Distribute();
+  ASSERT_NO_FATAL_FAILURE(Distribute());
   GroupCipher out(sender_, name_, random_);
   ASSERT_TRUE(GroupCipher(receiver_, name_, random_).Decrypt(*out.Encrypt(AsBytes("before"))));
   // A member leaves: the sender rotates and distributes only to those who remain.
@@ -115,7 +115,7 @@ TEST_F(GroupTest, NoKeyAndMalformed) {
   auto none = GroupCipher(sender_, name_, random_).Encrypt(AsBytes("x"));
   ASSERT_FALSE(none);
   EXPECT_TRUE(Is(none.error(), Err::kNoSession));
-  Distribute();
+  ASSERT_NO_FATAL_FAILURE(Distribute());
   GroupCipher in(receiver_, name_, random_);
   EXPECT_FALSE(in.Decrypt(Bytes{}));
   EXPECT_FALSE(in.Decrypt(Bytes(64, 0x33)));

@@ -77,7 +77,7 @@ class GroupsTest : public ::testing::Test {
 };
 
 TEST_F(GroupsTest, CreateChecksItsAccounts) {
-  AddAccounts(4);
+  ASSERT_NO_FATAL_FAILURE(AddAccounts(4));
   auto c =
       groups_->Create(Acc(1), std::vector<AccountId>{Acc(3), Acc(2)}, 1000, crypto::SystemRandom());
   ASSERT_TRUE(c);
@@ -101,7 +101,7 @@ TEST_F(GroupsTest, CreateChecksItsAccounts) {
 }
 
 TEST_F(GroupsTest, LimitsAtAndPastTheEdge) {
-  AddAccounts(6);
+  ASSERT_NO_FATAL_FAILURE(AddAccounts(6));
   Make(GroupsConfig{4, 3});
   const GroupId g = CreateOk(1, {2, 3, 4});  // 4 members, 3 named: both limits exactly
   EXPECT_EQ(Do(1, g, GroupOp::kAdd, {5}).error().detail, Detail(GroupErr::kTooManyMembers));
@@ -115,7 +115,7 @@ TEST_F(GroupsTest, LimitsAtAndPastTheEdge) {
 }
 
 TEST_F(GroupsTest, AdminRulesAndVersions) {
-  AddAccounts(5);
+  ASSERT_NO_FATAL_FAILURE(AddAccounts(5));
   const GroupId g = CreateOk(1, {2, 3});
   EXPECT_EQ(Do(2, g, GroupOp::kAdd, {4}).error().detail, Detail(GroupErr::kNotAdmin));
   EXPECT_EQ(Do(4, g, GroupOp::kLeave, {}).error().detail, Detail(GroupErr::kNotMember));
@@ -142,7 +142,7 @@ TEST_F(GroupsTest, AdminRulesAndVersions) {
 }
 
 TEST_F(GroupsTest, TheLongestStandingMemberSucceedsTheLastAdmin) {
-  AddAccounts(5);
+  ASSERT_NO_FATAL_FAILURE(AddAccounts(5));
   const GroupId g = CreateOk(5, {3, 4});      // 3 and 4 since version 1
   ASSERT_TRUE(Do(5, g, GroupOp::kAdd, {2}));  // 2 since version 2: lowest id, but newer
   auto left = Do(5, g, GroupOp::kLeave, {});
@@ -166,7 +166,7 @@ TEST_F(GroupsTest, TheLongestStandingMemberSucceedsTheLastAdmin) {
 }
 
 TEST_F(GroupsTest, ReadsComeFromTheCacheAndMatchTheStore) {
-  AddAccounts(3);
+  ASSERT_NO_FATAL_FAILURE(AddAccounts(3));
   const GroupId g = CreateOk(1, {2});
   const GroupPtr first = *groups_->Get(g);
   EXPECT_EQ(first.get(), groups_->Get(g)->get()) << "a hit must not re-read or re-parse";
@@ -185,7 +185,7 @@ TEST_F(GroupsTest, ReadsComeFromTheCacheAndMatchTheStore) {
 TEST_F(GroupsTest, ConcurrentChangesToOneGroupAreSerialized) {
   constexpr uint16_t kThreads = 8;
   constexpr uint16_t kEach = 20;
-  AddAccounts(1 + kThreads * kEach);
+  ASSERT_NO_FATAL_FAILURE(AddAccounts(1 + kThreads * kEach));
   const GroupId g = CreateOk(1, {});
   std::vector<std::thread> threads;
   for (uint16_t t = 0; t < kThreads; ++t) {
@@ -202,7 +202,7 @@ TEST_F(GroupsTest, ConcurrentChangesToOneGroupAreSerialized) {
 }
 
 TEST_F(GroupsTest, DigestCoversEveryOtherDeviceInOrder) {
-  AddAccounts(3, 2);
+  ASSERT_NO_FATAL_FAILURE(AddAccounts(3, 2));
   const GroupId g = CreateOk(2, {1, 3});
   auto members = groups_->MemberAccounts(**groups_->Get(g));
   ASSERT_TRUE(members);
@@ -225,7 +225,7 @@ TEST_F(GroupsTest, DigestCoversEveryOtherDeviceInOrder) {
 }
 
 TEST_F(GroupsTest, DevicePagesOfAFullGroupWithFiveDevicesStayUnderTheFrameLimit) {
-  AddAccounts(1024, 5);
+  ASSERT_NO_FATAL_FAILURE(AddAccounts(1024, 5));
   std::vector<uint16_t> others;
   for (uint16_t i = 2; i <= 1024; ++i) others.push_back(i);
   const GroupId g = CreateOk(1, others);

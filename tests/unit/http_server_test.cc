@@ -15,7 +15,10 @@ namespace {
 std::string Exchange(uint16_t port, const std::string& request) {
   auto addr = *ParseHostPort("127.0.0.1:" + std::to_string(port));
   auto fd = ConnectBlocking(addr);
-  EXPECT_TRUE(fd);
+  if (!fd) {
+    ADD_FAILURE() << "connect: " << fd.error().ToString();
+    return "";  // no response: every check of one fails
+  }
   size_t off = 0;
   while (off < request.size()) {
     const ssize_t n = send(*fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);

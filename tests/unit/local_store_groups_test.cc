@@ -153,11 +153,11 @@ TEST_F(LocalStoreTest, AVersionOneDatabaseGainsTheGroupTables) {
     ASSERT_TRUE(store->PutContact({"+15550001", "aa", "Alice", 1}));
   }
   // What a database from before groups looks like.
-  testing::RawSql(
+  ASSERT_NO_FATAL_FAILURE(testing::RawSql(
       home_,
       "DROP TABLE group_receipts; DROP TABLE group_messages; DROP TABLE group_key_holders; "
       "DROP TABLE group_members; DROP TABLE groups; DROP TABLE attachments; "
-      "PRAGMA user_version = 1;");
+      "PRAGMA user_version = 1;"));
   auto store = Open();
   ASSERT_TRUE(store);
   EXPECT_EQ(store->schema_version(), kSchemaVersion);  // groups (2), then media (3)

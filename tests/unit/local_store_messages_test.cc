@@ -184,7 +184,7 @@ TEST_F(LocalStoreTest, SearchCapsAtMaxResults) {
   ASSERT_TRUE(tx.Commit());
   auto hits = store->Search("needle", kMaxSearchResults + 100);
   ASSERT_TRUE(hits);
-  EXPECT_EQ(hits->size(), kMaxSearchResults);
+  ASSERT_EQ(hits->size(), kMaxSearchResults);
   EXPECT_EQ(hits->front().message.message_id, std::to_string(1000 + kMaxSearchResults + 4));
 }
 

@@ -172,10 +172,11 @@ TEST_F(LocalStoreTest, SealedRowCopiedElsewhereDoesNotOpen) {
   MakeSession(*store, {"bob", 1});
   ASSERT_TRUE(store->StorePreKey({1, signal::KeyPair::Generate(random_)}));
   ASSERT_TRUE(store->StorePreKey({2, signal::KeyPair::Generate(random_)}));
-  RawSql(home_,
-         "UPDATE sessions SET record = (SELECT record FROM sessions WHERE name = 'alice') "
-         "WHERE name = 'bob';"
-         "UPDATE prekeys SET record = (SELECT record FROM prekeys WHERE id = 1) WHERE id = 2;");
+  ASSERT_NO_FATAL_FAILURE(RawSql(
+      home_,
+      "UPDATE sessions SET record = (SELECT record FROM sessions WHERE name = 'alice') "
+      "WHERE name = 'bob';"
+      "UPDATE prekeys SET record = (SELECT record FROM prekeys WHERE id = 1) WHERE id = 2;"));
   EXPECT_TRUE(store->LoadSession({"alice", 1}));
   auto bob = store->LoadSession({"bob", 1});
   ASSERT_FALSE(bob);
@@ -189,7 +190,8 @@ TEST_F(LocalStoreTest, SealedRowCopiedElsewhereDoesNotOpen) {
 
 TEST_F(LocalStoreTest, NewerSchemaRefused) {
   ASSERT_TRUE(Open());
-  RawSql(home_, "PRAGMA user_version = " + std::to_string(kSchemaVersion + 1));
+  ASSERT_NO_FATAL_FAILURE(
+      RawSql(home_, "PRAGMA user_version = " + std::to_string(kSchemaVersion + 1)));
   auto store = LocalStore::Open(home_, random_);
   ASSERT_FALSE(store);
   EXPECT_TRUE(IsStoreErr(store.error(), StoreErr::kSchema));

@@ -37,8 +37,8 @@ class MediaFormatTest : public ::testing::Test {
     std::ifstream in(p, std::ios::binary);
     return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  // Encrypts `plain` into DIR/blob; returns the pointer.
-  content::AttachmentPointer Encrypt(const Bytes& plain, uint64_t seed = 1) {
+  // Encrypts `plain` into DIR/blob; its pointer into `*pointer_out`.
+  void Encrypt(const Bytes& plain, uint64_t seed, content::AttachmentPointer* pointer_out) {
     const fs::path in = Write("plain", plain);
     std::ofstream blob(dir_ / "blob", std::ios::binary | std::ios::trunc);
     crypto::DeterministicRandom random(seed);
@@ -46,9 +46,9 @@ class MediaFormatTest : public ::testing::Test {
       blob.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
       return Ok();
     });
-    EXPECT_TRUE(pointer) << pointer.error().ToString();
+    ASSERT_TRUE(pointer) << pointer.error().ToString();
     pointer->set_blob_id("AAAAAAAAAAAAAAAAAAAAAA");
-    return *pointer;
+    *pointer_out = *pointer;
   }
   // Decrypts DIR/blob to DIR/out; on failure checks nothing is left there.
   Status Decrypt(const content::AttachmentPointer& pointer) {
@@ -73,7 +73,8 @@ TEST_F(MediaFormatTest, RoundTripsAtBlockEdges) {
                       kMediaChunkBytes, kMediaChunkBytes + 1, 3 * kMediaChunkBytes + 5}) {
     Bytes plain(size);
     crypto::DeterministicRandom(size).Fill(plain);
-    const auto pointer = Encrypt(plain);
+    content::AttachmentPointer pointer;
+    ASSERT_NO_FATAL_FAILURE(Encrypt(plain, 1, &pointer));
     EXPECT_EQ(fs::file_size(dir_ / "blob"), EncryptedBlobSize(size)) << size;
     EXPECT_EQ(pointer.size(), size);
     EXPECT_EQ(pointer.media_key().size(), kMediaKeySize);
@@ -90,7 +91,8 @@ TEST_F(MediaFormatTest, LayoutIsCbcUnderHkdfKeysThenFullHmac) {
   // blob = AES-256-CBC(PKCS#7) || HMAC-SHA256(MAC key, IV || ciphertext).
   Bytes plain(100);
   crypto::DeterministicRandom(9).Fill(plain);
-  const auto pointer = Encrypt(plain);
+  content::AttachmentPointer pointer;
+  ASSERT_NO_FATAL_FAILURE(Encrypt(plain, 1, &pointer));
   uint8_t keys[80];
   crypto::Hkdf(AsBytes(pointer.media_key()), {}, AsBytes("Sotto Media Keys v1"), keys);
   Bytes ct(crypto::CbcCiphertextSize(plain.size()));
@@ -106,9 +108,11 @@ TEST_F(MediaFormatTest, LayoutIsCbcUnderHkdfKeysThenFullHmac) {
 
 TEST_F(MediaFormatTest, FreshKeyPerFile) {
   const Bytes plain(64, 7);
-  const auto a = Encrypt(plain, 1);
+  content::AttachmentPointer a;
+  ASSERT_NO_FATAL_FAILURE(Encrypt(plain, 1, &a));
   const Bytes blob_a = Read(dir_ / "blob");
-  const auto b = Encrypt(plain, 2);
+  content::AttachmentPointer b;
+  ASSERT_NO_FATAL_FAILURE(Encrypt(plain, 2, &b));
   EXPECT_NE(a.media_key(), b.media_key());
   EXPECT_NE(blob_a, Read(dir_ / "blob"));
 }
@@ -116,7 +120,8 @@ TEST_F(MediaFormatTest, FreshKeyPerFile) {
 TEST_F(MediaFormatTest, EveryTamperIsRejectedAndNothingIsSaved) {
   Bytes plain(5000);
   crypto::DeterministicRandom(4).Fill(plain);
-  const auto pointer = Encrypt(plain);
+  content::AttachmentPointer pointer;
+  ASSERT_NO_FATAL_FAILURE(Encrypt(plain, 1, &pointer));
   const Bytes blob = Read(dir_ / "blob");
   auto with_blob = [&](const Bytes& b) { Write("blob", b); };
 

@@ -41,7 +41,7 @@ class SessionTest : public ::testing::Test {
 };
 
 TEST_F(SessionTest, FirstMessageIsPreKeyThenSignalAfterReply) {
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   auto m1 = Send(alice_, bob_, "hello");
   EXPECT_EQ(m1.type, MessageType::kPreKey);
   EXPECT_EQ(m1.bytes[0], 0x33);
@@ -60,7 +60,7 @@ TEST_F(SessionTest, FirstMessageIsPreKeyThenSignalAfterReply) {
 }
 
 TEST_F(SessionTest, WithoutOneTimePreKey) {
-  Establish(/*with_prekey=*/false);
+  ASSERT_NO_FATAL_FAILURE(Establish(/*with_prekey=*/false));
   auto m = Send(alice_, bob_, "x");
   auto view = ParsePreKeySignalMessage(m.bytes);
   ASSERT_TRUE(view);
@@ -69,7 +69,7 @@ TEST_F(SessionTest, WithoutOneTimePreKey) {
 }
 
 TEST_F(SessionTest, LongAlternatingConversation) {
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   for (int i = 0; i < 200; ++i) {
     Device& from = i % 2 ? bob_ : alice_;
     Device& to = i % 2 ? alice_ : bob_;
@@ -81,7 +81,7 @@ TEST_F(SessionTest, LongAlternatingConversation) {
 }
 
 TEST_F(SessionTest, OutOfOrderWithinLimitAndDuplicatesRejected) {
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   ASSERT_TRUE(Receive(bob_, alice_, Send(alice_, bob_, "first")));
   ASSERT_TRUE(Receive(alice_, bob_, Send(bob_, alice_, "ack")));
   std::vector<CiphertextMessage> burst;
@@ -103,7 +103,7 @@ TEST_F(SessionTest, OutOfOrderWithinLimitAndDuplicatesRejected) {
 }
 
 TEST_F(SessionTest, ForwardJumpAtAndPastLimit) {
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   ASSERT_TRUE(Receive(bob_, alice_, Send(alice_, bob_, "first")));
   ASSERT_TRUE(Receive(alice_, bob_, Send(bob_, alice_, "ack")));
   // Alice's new chain: message 0 arrives after kMaxForwardJump others are lost.
@@ -121,7 +121,7 @@ TEST_F(SessionTest, ForwardJumpAtAndPastLimit) {
 }
 
 TEST_F(SessionTest, SkippedKeysBoundedOldestDropped) {
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   ASSERT_TRUE(Receive(bob_, alice_, Send(alice_, bob_, "first")));
   ASSERT_TRUE(Receive(alice_, bob_, Send(bob_, alice_, "ack")));
   std::vector<CiphertextMessage> sent;
@@ -139,7 +139,7 @@ TEST_F(SessionTest, SkippedKeysBoundedOldestDropped) {
 }
 
 TEST_F(SessionTest, BadMacRejectedAndStateUnchanged) {
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   ASSERT_TRUE(Receive(bob_, alice_, Send(alice_, bob_, "first")));
   auto m = Send(bob_, alice_, "reply");
   CiphertextMessage tampered = m;
@@ -156,7 +156,7 @@ TEST_F(SessionTest, BadMacRejectedAndStateUnchanged) {
 }
 
 TEST_F(SessionTest, ReceiverChainsBoundedToFive) {
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   for (int i = 0; i < 12; ++i) {
     Device& from = i % 2 ? bob_ : alice_;
     Device& to = i % 2 ? alice_ : bob_;
@@ -170,7 +170,7 @@ TEST_F(SessionTest, NoSessionAndMalformedInput) {
   auto e = alice_.CipherFor(bob_).Encrypt(AsBytes("x"));
   ASSERT_FALSE(e);
   EXPECT_TRUE(Is(e.error(), Err::kNoSession));
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   auto m = Send(alice_, bob_, "x");
   auto no_session = bob_.CipherFor(alice_).Decrypt(ParsePreKeySignalMessage(m.bytes)->message_bytes,
                                                    MessageType::kSignal);
@@ -193,7 +193,7 @@ TEST_F(SessionTest, NoSessionAndMalformedInput) {
 }
 
 TEST_F(SessionTest, MissingPreKeyReported) {
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   auto m = Send(alice_, bob_, "x");
   ASSERT_TRUE(bob_.store.prekeys.RemovePreKey(31337));
   auto r = Receive(bob_, alice_, m);
@@ -224,7 +224,7 @@ TEST_F(SessionTest, BadSignedPreKeySignatureRejected) {
 }
 
 TEST_F(SessionTest, IdentityChangeIsReportedNotAccepted) {
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   ASSERT_TRUE(Receive(bob_, alice_, Send(alice_, bob_, "x")));
   // Bob reinstalls: new identity, new bundle.
   Device bob2("bob", random_);
@@ -250,7 +250,7 @@ TEST_F(SessionTest, IdentityChangeIsReportedNotAccepted) {
 }
 
 TEST_F(SessionTest, ArchivedStateStillDecryptsAndIsPromoted) {
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   auto first = Send(alice_, bob_, "x");
   const PublicKey first_base = ParsePreKeySignalMessage(first.bytes)->base_key;
   ASSERT_TRUE(Receive(bob_, alice_, first));
@@ -280,7 +280,7 @@ TEST_F(SessionTest, ArchivedStatesBoundedToForty) {
 }
 
 TEST_F(SessionTest, RecordSerializationRoundTrip) {
-  Establish();
+  ASSERT_NO_FATAL_FAILURE(Establish());
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(Receive(bob_, alice_, Send(alice_, bob_, "x")));
   std::vector<CiphertextMessage> held;
   for (int i = 0; i < 3; ++i) held.push_back(Send(bob_, alice_, "y"));

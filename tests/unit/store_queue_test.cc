@@ -421,7 +421,7 @@ class GroupCommitTest : public ::testing::Test {
 TEST_F(GroupCommitTest, ConcurrentWritersShareFsyncs) {
   auto store = Open("db", 4096);
   ASSERT_NE(store, nullptr);
-  WriteFromThreads(store->queue(), nullptr);
+  ASSERT_NO_FATAL_FAILURE(WriteFromThreads(store->queue(), nullptr));
   const QueueStats stats = store->queue().stats();
   EXPECT_EQ(stats.requests, kRequests);
   EXPECT_EQ(stats.appends, kRequests);
@@ -462,7 +462,7 @@ TEST_F(GroupCommitTest, PendingRequestsGoIntoOneBatchUpToTheLimit) {
   ASSERT_NE(store, nullptr);
   {
     WriterGate gate(store->queue());
-    WriteFromThreads(store->queue(), &gate);
+    ASSERT_NO_FATAL_FAILURE(WriteFromThreads(store->queue(), &gate));
   }
   EXPECT_EQ(store->queue().stats().commits, 1u);  // the gate's empty request wrote nothing
 
@@ -471,7 +471,7 @@ TEST_F(GroupCommitTest, PendingRequestsGoIntoOneBatchUpToTheLimit) {
   const uint64_t before = store->queue().stats().commits;
   {
     WriterGate gate(store->queue());
-    WriteFromThreads(store->queue(), &gate);
+    ASSERT_NO_FATAL_FAILURE(WriteFromThreads(store->queue(), &gate));
   }
   EXPECT_EQ(store->queue().stats().commits - before, kRequests / 100);
 }

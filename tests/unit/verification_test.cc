@@ -63,7 +63,7 @@ CodeOptions TestOptions() {
 
 std::unique_ptr<VerificationCodes> MakeCodes(CodeOptions options = TestOptions()) {
   auto codes = VerificationCodes::Create(options);
-  EXPECT_TRUE(codes);
+  EXPECT_TRUE(codes) << codes.error().ToString();  // callers assert on the null
   return codes ? std::move(*codes) : nullptr;
 }
 
@@ -85,6 +85,7 @@ TEST(IsE164, Edges) {
 
 TEST(VerificationCodes, CodesAreSixDigits) {
   auto codes = MakeCodes();
+  ASSERT_NE(codes, nullptr);
   crypto::DeterministicRandom random(42);
   for (int i = 0; i < 50; ++i) {
     const std::string handle = "+1202555" + std::to_string(1000 + i);
@@ -97,6 +98,7 @@ TEST(VerificationCodes, CodesAreSixDigits) {
 
 TEST(VerificationCodes, RejectionSamplingAndLeadingZeros) {
   auto codes = MakeCodes();
+  ASSERT_NE(codes, nullptr);
   // 0 lies in the biased tail (below 2^32 mod 10^6) and is rejected; 1'000'042 maps to 42.
   ScriptedRandom random({0, 1'000'042});
   auto code = codes->Issue(kAlice, 0, random);
@@ -106,6 +108,7 @@ TEST(VerificationCodes, RejectionSamplingAndLeadingZeros) {
 
 TEST(VerificationCodes, SingleUseAndReplacement) {
   auto codes = MakeCodes();
+  ASSERT_NE(codes, nullptr);
   ScriptedRandom random({1'000'111, 1'000'222});
   ASSERT_EQ(*codes->Issue(kAlice, 0, random), "000111");
   ASSERT_EQ(*codes->Issue(kAlice, 1, random), "000222");  // replaces the first
@@ -124,6 +127,7 @@ TEST(VerificationCodes, SingleUseAndReplacement) {
 
 TEST(VerificationCodes, ExpiresAtTtl) {
   auto codes = MakeCodes();
+  ASSERT_NE(codes, nullptr);
   crypto::DeterministicRandom random(1);
   constexpr uint64_t kIssued = 5'000;
   constexpr uint64_t kTtlMs = 600'000;
@@ -146,6 +150,7 @@ TEST(VerificationCodes, ExpiresAtTtl) {
 
 TEST(VerificationCodes, AttemptsExhaustedAtExactlyCodeAttempts) {
   auto codes = MakeCodes();  // code_attempts = 3
+  ASSERT_NE(codes, nullptr);
   ScriptedRandom random({1'123'456, 1'654'321});
   ASSERT_EQ(*codes->Issue(kAlice, 0, random), "123456");
   EXPECT_EQ(codes->Check(kAlice, "000000", 1).error().detail, Detail(VerifyErr::kWrongCode));
@@ -164,6 +169,7 @@ TEST(VerificationCodes, AttemptsExhaustedAtExactlyCodeAttempts) {
 
 TEST(VerificationCodes, RateLimitAtAndPastBurst) {
   auto codes = MakeCodes();  // 1 per minute, burst 3
+  ASSERT_NE(codes, nullptr);
   crypto::DeterministicRandom random(2);
   EXPECT_TRUE(codes->Issue(kAlice, 0, random));
   EXPECT_TRUE(codes->Issue(kAlice, 0, random));
@@ -181,6 +187,7 @@ TEST(VerificationCodes, RateLimitAtAndPastBurst) {
 
 TEST(VerificationCodes, VoidingACodeDoesNotResetTheRateLimit) {
   auto codes = MakeCodes();
+  ASSERT_NE(codes, nullptr);
   crypto::DeterministicRandom random(3);
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(codes->Issue(kAlice, 0, random));
@@ -193,6 +200,7 @@ TEST(VerificationCodes, MaxPendingAtAndPastTheEdge) {
   CodeOptions options = TestOptions();
   options.max_pending_codes = 3;
   auto codes = MakeCodes(options);
+  ASSERT_NE(codes, nullptr);
   crypto::DeterministicRandom random(4);
   EXPECT_TRUE(codes->Issue("+12025550001", 0, random));
   EXPECT_TRUE(codes->Issue("+12025550002", 0, random));
@@ -212,6 +220,7 @@ TEST(VerificationCodes, MaxPendingAtAndPastTheEdge) {
 
 TEST(VerificationCodes, RejectsBadHandlesAndOptions) {
   auto codes = MakeCodes();
+  ASSERT_NE(codes, nullptr);
   crypto::DeterministicRandom random(5);
   auto bad = codes->Issue("12025550123", 0, random);
   ASSERT_FALSE(bad);
