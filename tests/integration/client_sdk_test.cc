@@ -76,6 +76,10 @@ struct User {
   }
   Tick TickOf(const std::string& peer_handle, const std::string& id) {
     auto conversation = client->Conversation(peer_handle, 1000);
+    if (!conversation) {
+      ADD_FAILURE() << handle << ": " << conversation.error().ToString();
+      return Tick::kBlocked;
+    }
     for (const StoredMessage& m : *conversation) {
       if (m.message_id == id) return m.tick;
     }
@@ -87,7 +91,9 @@ class ClientSdkTest : public ::testing::Test {
  protected:
   void Register(User& user, const std::string& handle) {
     user.handle = handle;
-    if (!user.client) user.Open();
+    if (!user.client) {
+      ASSERT_NO_FATAL_FAILURE(user.Open());
+    }
     const std::string server = "127.0.0.1:" + std::to_string(sottod_.tcp_address().port());
     auto started = user.client->StartRegistration(server, sottod_.server_key(), handle);
     ASSERT_TRUE(started) << started.error().ToString();
@@ -108,8 +114,8 @@ class ClientSdkTest : public ::testing::Test {
 
 TEST_F(ClientSdkTest, TwoUsersChatBothWaysWithTicks) {
   User alice, bob;
-  Register(alice, "+15550000001");
-  Register(bob, "+15550000002");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000001"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000002"));
   ASSERT_TRUE(bob.client->Connect());
 
   auto sent = alice.client->SendText(bob.handle, "hello bob");
@@ -145,8 +151,8 @@ TEST_F(ClientSdkTest, TwoUsersChatBothWaysWithTicks) {
 
 TEST_F(ClientSdkTest, OfflineRecipientGetsEverythingInOrderAfterRestart) {
   User alice, bob;
-  Register(alice, "+15550000011");
-  Register(bob, "+15550000012");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000011"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000012"));
   bob.Close();  // bob's device is offline (process gone)
   constexpr int kCount = 30;
   std::vector<std::string> ids;
@@ -156,7 +162,7 @@ TEST_F(ClientSdkTest, OfflineRecipientGetsEverythingInOrderAfterRestart) {
     EXPECT_EQ(sent->tick, Tick::kSent);
     ids.push_back(sent->message_id);
   }
-  bob.Open();
+  ASSERT_NO_FATAL_FAILURE(bob.Open());
   ASSERT_TRUE(bob.client->Sync(kWait));
   const auto messages = bob.Messages();
   ASSERT_EQ(messages.size(), static_cast<size_t>(kCount));
@@ -169,8 +175,8 @@ TEST_F(ClientSdkTest, OfflineRecipientGetsEverythingInOrderAfterRestart) {
 
 TEST_F(ClientSdkTest, RestartMidConversationLosesAndDuplicatesNothing) {
   User alice, bob;
-  Register(alice, "+15550000021");
-  Register(bob, "+15550000022");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000021"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000022"));
   ASSERT_TRUE(bob.client->Connect());
   constexpr size_t kCount = 60;
   for (size_t i = 0; i < kCount; ++i) {
@@ -182,7 +188,7 @@ TEST_F(ClientSdkTest, RestartMidConversationLosesAndDuplicatesNothing) {
       bob.Close();
     }
   }
-  bob.Open();
+  ASSERT_NO_FATAL_FAILURE(bob.Open());
   ASSERT_TRUE(bob.client->Sync(kWait));
   auto conversation = bob.client->Conversation(alice.handle, 1000);
   ASSERT_TRUE(conversation);
@@ -192,8 +198,8 @@ TEST_F(ClientSdkTest, RestartMidConversationLosesAndDuplicatesNothing) {
 
 TEST_F(ClientSdkTest, OutboxSurvivesServerOutageAndClientRestart) {
   User alice, bob;
-  Register(alice, "+15550000031");
-  Register(bob, "+15550000032");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000031"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000032"));
   ASSERT_TRUE(alice.client->SendText(bob.handle, "before"));  // sessions and contact exist
   ASSERT_EQ(sottod_.Terminate(), 0);
   auto queued = alice.client->SendText(bob.handle, "while the server is down");
@@ -202,7 +208,7 @@ TEST_F(ClientSdkTest, OutboxSurvivesServerOutageAndClientRestart) {
   EXPECT_EQ(*alice.client->PendingCount(), 1u);
   alice.Close();  // the client process restarts too
   ASSERT_TRUE(sottod_.Restart());
-  alice.Open();
+  ASSERT_NO_FATAL_FAILURE(alice.Open());
   ASSERT_TRUE(alice.client->Connect());
   alice.PollUntil([&] { return alice.TickOf(bob.handle, queued->message_id) == Tick::kSent; });
   EXPECT_EQ(*alice.client->PendingCount(), 0u);
@@ -215,15 +221,15 @@ TEST_F(ClientSdkTest, OutboxSurvivesServerOutageAndClientRestart) {
 
 TEST_F(ClientSdkTest, IdentityChangeBlocksSendingUntilAccepted) {
   User alice, bob;
-  Register(alice, "+15550000041");
-  Register(bob, "+15550000042");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000041"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000042"));
   ASSERT_TRUE(alice.client->SendText(bob.handle, "first"));
   auto before = alice.client->GetSafetyNumber(bob.handle);
   ASSERT_TRUE(before);
 
   // Bob re-registers his number on a new device (new home, new identity key).
   User bob2;
-  Register(bob2, bob.handle);
+  ASSERT_NO_FATAL_FAILURE(Register(bob2, bob.handle));
   auto held = alice.client->SendText(bob.handle, "are you still bob?");
   ASSERT_TRUE(held) << held.error().ToString();
   EXPECT_EQ(held->tick, Tick::kBlocked);
@@ -251,12 +257,12 @@ TEST_F(ClientSdkTest, IdentityChangeBlocksSendingUntilAccepted) {
 
 TEST_F(ClientSdkTest, ReceivedMessageFromChangedIdentityIsFlagged) {
   User alice, bob;
-  Register(alice, "+15550000051");
-  Register(bob, "+15550000052");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000051"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000052"));
   ASSERT_TRUE(alice.client->SendText(bob.handle, "hi"));
   ASSERT_TRUE(bob.client->Sync(kWait));
   User bob2;
-  Register(bob2, bob.handle);
+  ASSERT_NO_FATAL_FAILURE(Register(bob2, bob.handle));
   ASSERT_TRUE(bob2.client->SendText(alice.handle, "new phone, same bob"));
   ASSERT_TRUE(alice.client->Connect());
   alice.PollUntil([&] { return alice.Messages().size() == 1; });
@@ -268,8 +274,8 @@ TEST_F(ClientSdkTest, ReceivedMessageFromChangedIdentityIsFlagged) {
 
 TEST_F(ClientSdkTest, SafetyNumbersMatchAndVerify) {
   User alice, bob;
-  Register(alice, "+15550000061");
-  Register(bob, "+15550000062");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000061"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000062"));
   auto a = alice.client->GetSafetyNumber(bob.handle);
   auto b = bob.client->GetSafetyNumber(alice.handle);
   ASSERT_TRUE(a && b);
@@ -285,8 +291,8 @@ TEST_F(ClientSdkTest, SafetyNumbersMatchAndVerify) {
 
 TEST_F(ClientSdkTest, SearchFindsReceivedAndSentMessages) {
   User alice, bob;
-  Register(alice, "+15550000071");
-  Register(bob, "+15550000072");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000071"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000072"));
   ASSERT_TRUE(alice.client->SendText(bob.handle, "the quarterly report is ready"));
   ASSERT_TRUE(alice.client->SendText(bob.handle, "lunch at noon?"));
   ASSERT_TRUE(bob.client->Sync(kWait));
@@ -300,8 +306,8 @@ TEST_F(ClientSdkTest, SearchFindsReceivedAndSentMessages) {
 
 TEST_F(ClientSdkTest, TypingAndPresence) {
   User alice, bob;
-  Register(alice, "+15550000081");
-  Register(bob, "+15550000082");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000081"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000082"));
   ASSERT_TRUE(bob.client->AddContact(alice.handle, "Alice"));  // bob lets alice see him
   ASSERT_TRUE(bob.client->Connect());
   auto presence = alice.client->GetPresence(bob.handle);
@@ -324,7 +330,7 @@ TEST_F(ClientSdkTest, TypingAndPresence) {
   });
   // A stranger does not see bob's presence (visibility: contacts).
   User carol;
-  Register(carol, "+15550000083");
+  ASSERT_NO_FATAL_FAILURE(Register(carol, "+15550000083"));
   auto denied = carol.client->GetPresence(bob.handle);
   ASSERT_FALSE(denied);
   EXPECT_EQ(denied.error().detail, static_cast<uint16_t>(SdkErr::kServerRefused));
@@ -332,7 +338,7 @@ TEST_F(ClientSdkTest, TypingAndPresence) {
 
 TEST_F(ClientSdkTest, ErrorsAreClear) {
   User alice;
-  alice.Open();
+  ASSERT_NO_FATAL_FAILURE(alice.Open());
   auto not_registered = alice.client->SendText("+15550000099", "x");
   ASSERT_FALSE(not_registered);
   EXPECT_EQ(not_registered.error().detail, static_cast<uint16_t>(SdkErr::kNotRegistered));
@@ -341,7 +347,7 @@ TEST_F(ClientSdkTest, ErrorsAreClear) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().detail, static_cast<uint16_t>(SdkErr::kBadHandle));
   alice.handle = "+15550000091";
-  Register(alice, alice.handle);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, alice.handle));
   auto unknown = alice.client->SendText("+15550000098", "anyone?");
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().detail, static_cast<uint16_t>(SdkErr::kUnknownUser));
@@ -362,8 +368,8 @@ TEST_F(ClientSdkTest, ErrorsAreClear) {
 
 TEST_F(ClientSdkTest, ReconnectsByItselfAndFlushesTheOutbox) {
   User alice, bob;
-  Register(alice, "+15550000111");
-  Register(bob, "+15550000112");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000111"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000112"));
   ASSERT_TRUE(alice.client->SendText(bob.handle, "one"));
   ASSERT_TRUE(sottod_.Kill());  // a crash; alice's client stays up
   alice.PollUntil([&] { return !alice.client->connected(); });
@@ -384,8 +390,8 @@ TEST_F(ClientSdkTest, ReconnectsByItselfAndFlushesTheOutbox) {
 
 TEST_F(ClientSdkTest, QueuedMessagesKeepTheirOrderBehindANewOne) {
   User alice, bob;
-  Register(alice, "+15550000151");
-  Register(bob, "+15550000152");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000151"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000152"));
   ASSERT_TRUE(alice.client->SendText(bob.handle, "m0"));
   ASSERT_TRUE(sottod_.Kill());
   ASSERT_EQ(alice.client->SendText(bob.handle, "m1")->tick, Tick::kPending);
@@ -403,8 +409,8 @@ TEST_F(ClientSdkTest, QueuedMessagesKeepTheirOrderBehindANewOne) {
 
 TEST_F(ClientSdkTest, UndecryptableMessagesAreReportedAndDoNotBlockTheQueue) {
   User alice, bob;
-  Register(alice, "+15550000161");
-  Register(bob, "+15550000162");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000161"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000162"));
   // A raw device sends bob garbage: a "Signal message" that is not one, and a type no
   // client sends.
   auto mallory = testing::RegisterDevice(sottod_, "+15550000163");
@@ -432,7 +438,7 @@ TEST_F(ClientSdkTest, UndecryptableMessagesAreReportedAndDoNotBlockTheQueue) {
   // Acked: a reconnect does not bring them back.
   bob.Close();
   bob.events.clear();
-  bob.Open();
+  ASSERT_NO_FATAL_FAILURE(bob.Open());
   ASSERT_TRUE(bob.client->Sync(kWait));
   EXPECT_EQ(
       bob.Count([](const Event& e) { return std::holds_alternative<DecryptionFailedEvent>(e); }),
@@ -447,7 +453,7 @@ TEST_F(ClientSdkTest, KeepalivePingsAnIdleConnection) {
   auto opened = Client::Open(config);
   ASSERT_TRUE(opened);
   alice.client = std::move(*opened);
-  Register(alice, alice.handle);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, alice.handle));
   alice.PollUntil([&] { return alice.client->stats().pings_sent >= 3; });
   EXPECT_TRUE(alice.client->connected());  // every ping was answered in time
   EXPECT_EQ(alice.client->stats().reconnects, 0u);
@@ -464,14 +470,14 @@ TEST_F(ClientSdkTest, RefillsOneTimePreKeysWhenTheServerSaysLow) {
   User alice, bob, carol;
   auto register_on = [&](User& user, const std::string& handle) {
     user.handle = handle;
-    user.Open();
+    ASSERT_NO_FATAL_FAILURE(user.Open());
     const std::string server = "127.0.0.1:" + std::to_string(low.tcp_address().port());
     ASSERT_TRUE(user.client->StartRegistration(server, low.server_key(), handle));
     ASSERT_TRUE(user.client->FinishRegistration(low.VerificationCode(handle)));
   };
-  register_on(alice, "+15550000131");
-  register_on(bob, "+15550000132");
-  register_on(carol, "+15550000133");
+  ASSERT_NO_FATAL_FAILURE(register_on(alice, "+15550000131"));
+  ASSERT_NO_FATAL_FAILURE(register_on(bob, "+15550000132"));
+  ASSERT_NO_FATAL_FAILURE(register_on(carol, "+15550000133"));
   EXPECT_EQ(*alice.client->store().CountPreKeys(), kOneTimePreKeyBatch);
   ASSERT_TRUE(alice.client->Connect());
   ASSERT_TRUE(bob.client->SendText(alice.handle, "hi"));     // claims one: 99 left
@@ -486,8 +492,8 @@ TEST_F(ClientSdkTest, SimultaneousFirstMessagesBothWays) {
   // Both start a session before either has heard from the other: each side ends up with
   // two sessions and must settle on the one the peer uses.
   User alice, bob;
-  Register(alice, "+15550000141");
-  Register(bob, "+15550000142");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550000141"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550000142"));
   ASSERT_TRUE(alice.client->SendText(bob.handle, "alice first"));
   ASSERT_TRUE(bob.client->SendText(alice.handle, "bob first"));
   ASSERT_TRUE(alice.client->Sync(kWait));
@@ -507,7 +513,7 @@ TEST_F(ClientSdkTest, SimultaneousFirstMessagesBothWays) {
 
 TEST_F(ClientSdkTest, WrongPinnedServerKeyIsRefused) {
   User alice;
-  alice.Open();
+  ASSERT_NO_FATAL_FAILURE(alice.Open());
   crypto::X25519Public wrong = sottod_.server_key();
   wrong[0] ^= 1;
   const std::string server = "127.0.0.1:" + std::to_string(sottod_.tcp_address().port());

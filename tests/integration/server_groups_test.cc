@@ -59,10 +59,16 @@ TestDevice Join(const SottodProcess& server, int n) {
   TestDevice var = Join(server, n); \
   ASSERT_TRUE(var.conn) << "registering " #var
 
+// A call that fails is the test's failure and answers STATUS_INTERNAL (a default
+// Response would say STATUS_OK), so no later check for success passes on it.
 wire::Response Call(TestDevice& d, const wire::Request& r) {
   auto resp = d.conn->Call(r);
-  EXPECT_TRUE(resp) << (resp ? "" : resp.error().ToString());
-  return resp ? *resp : wire::Response();
+  if (resp) return *resp;
+  ADD_FAILURE() << resp.error().ToString();
+  wire::Response failed;
+  failed.set_status(wire::STATUS_INTERNAL);
+  failed.set_reason("the call failed");
+  return failed;
 }
 
 wire::Request CreateGroup(const std::vector<const TestDevice*>& members) {

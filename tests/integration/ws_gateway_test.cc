@@ -72,7 +72,7 @@ class WsClient {
   void Send(const wire::Frame& f) {
     Bytes plain;
     wire::SerializeFrame(f, plain);
-    SendPlain(plain);
+    ASSERT_NO_FATAL_FAILURE(SendPlain(plain));
   }
   std::optional<wire::Frame> Receive() {
     beast::flat_buffer b;
@@ -138,7 +138,7 @@ TEST(WsGateway, IkAndXxOverWebSocketRegisterAndEcho) {
     wire::Frame echo;
     echo.mutable_request()->set_id(2);
     echo.mutable_request()->mutable_echo()->set_data("over websocket");
-    c.Send(echo);
+    ASSERT_NO_FATAL_FAILURE(c.Send(echo));
     auto e = c.Receive();  // after the PreKeysLow and QueueEmpty that registration brings
     while (e && (e->has_prekeys_low() || e->has_queue_empty())) e = c.Receive();
     ASSERT_TRUE(e && e->has_response());
@@ -184,7 +184,7 @@ TEST(WsGateway, MessagesRouteBetweenWebSocketAndTcp) {
   EXPECT_EQ(e->message_id(), "ws-1");
   wire::Frame ack;
   ack.mutable_delivery_ack()->add_seqs(e->seq());
-  ws->Send(ack);
+  ASSERT_NO_FATAL_FAILURE(ws->Send(ack));
   auto receipt = testing::NextOf(*tcp_sender->conn, wire::Frame::kEnvelope);
   ASSERT_TRUE(receipt);
   EXPECT_EQ(receipt->envelope().type(), wire::ENVELOPE_DELIVERED);
@@ -207,7 +207,7 @@ TEST(WsGateway, MalformedFrameGetsACloseWithReason) {
   testing::SottodProcess server;
   WsClient c(server.ws_port(), server.server_key());
   ASSERT_TRUE(c.ready_);
-  c.SendPlain(FromHex("0aff"));
+  ASSERT_NO_FATAL_FAILURE(c.SendPlain(FromHex("0aff")));
   auto close = c.Receive();
   ASSERT_TRUE(close && close->has_close());
   EXPECT_EQ(close->close().reason(), wire::CLOSE_MALFORMED_FRAME);
