@@ -97,8 +97,8 @@ class DevicesTest : public ::testing::Test {
 TEST_F(DevicesTest, PrimaryAndTwoCompanionsSeeTheWholeConversation) {
   Device alice("alice"), alice2("alice2"), alice3("alice3"), bob("bob");
   const std::string a = "+15551110001", b = "+15551110002";
-  Register(alice, a);
-  Register(bob, b);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, a));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, b));
   auto id2 = Link(alice, alice2);
   ASSERT_TRUE(id2) << id2.error().ToString();
   auto id3 = Link(alice, alice3);
@@ -129,11 +129,11 @@ TEST_F(DevicesTest, PrimaryAndTwoCompanionsSeeTheWholeConversation) {
     }
     bob.PollUntil([&] { return bob.ConversationSize(a) == n; });
   };
-  step(alice, b, "from the primary", 1);
-  step(bob, a, "from bob", 2);
-  step(alice2, b, "from the first companion", 3);
-  step(alice3, b, "from the second companion", 4);
-  step(bob, a, "bob again", 5);
+  ASSERT_NO_FATAL_FAILURE(step(alice, b, "from the primary", 1));
+  ASSERT_NO_FATAL_FAILURE(step(bob, a, "from bob", 2));
+  ASSERT_NO_FATAL_FAILURE(step(alice2, b, "from the first companion", 3));
+  ASSERT_NO_FATAL_FAILURE(step(alice3, b, "from the second companion", 4));
+  ASSERT_NO_FATAL_FAILURE(step(bob, a, "bob again", 5));
 
   const std::vector<std::string> expected = Summary(alice, b);
   ASSERT_EQ(expected.size(), 5u);
@@ -150,7 +150,7 @@ TEST_F(DevicesTest, PrimaryAndTwoCompanionsSeeTheWholeConversation) {
 
 TEST_F(DevicesTest, AFifthCompanionIsRefused) {
   Device primary("primary");
-  Register(primary, "+15551120001");
+  ASSERT_NO_FATAL_FAILURE(Register(primary, "+15551120001"));
   std::vector<std::unique_ptr<Device>> companions;
   for (int i = 0; i < 4; ++i) {
     companions.push_back(std::make_unique<Device>("companion" + std::to_string(i)));
@@ -178,8 +178,8 @@ TEST_F(DevicesTest, AFifthCompanionIsRefused) {
 TEST_F(DevicesTest, AnUnlinkedDeviceStopsReceivingAndSendersDropIt) {
   Device alice("alice"), alice2("alice2"), alice3("alice3"), bob("bob");
   const std::string a = "+15551130001", b = "+15551130002";
-  Register(alice, a);
-  Register(bob, b);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, a));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, b));
   ASSERT_TRUE(Link(alice, alice2));
   ASSERT_TRUE(Link(alice, alice3));
   ASSERT_TRUE(bob.client->SendText(a, "to three devices"));
@@ -216,8 +216,8 @@ TEST_F(DevicesTest, AnUnlinkedDeviceStopsReceivingAndSendersDropIt) {
 TEST_F(DevicesTest, ReceiversRefuseMessagesFromADeviceTheListDoesNotName) {
   Device alice("alice"), rogue("rogue"), bob("bob");
   const std::string a = "+15551140001", b = "+15551140002";
-  Register(alice, a);
-  Register(bob, b);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, a));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, b));
   ASSERT_TRUE(bob.client->SendText(a, "hello alice"));
   // A second connection with the primary's key takes a token and plays the primary's part
   // of provisioning without ever publishing a list.
@@ -273,9 +273,9 @@ TEST_F(DevicesTest, ReceiversRefuseMessagesFromADeviceTheListDoesNotName) {
 TEST_F(DevicesTest, GroupMessagesReachEveryDeviceOfEveryMemberAndTheSendersOwnDevices) {
   Device alice("alice"), alice2("alice2"), bob("bob"), bob2("bob2"), carol("carol");
   const std::string a = "+15551110001", b = "+15551110002", c = "+15551110003";
-  Register(alice, a);
-  Register(bob, b);
-  Register(carol, c);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, a));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, b));
+  ASSERT_NO_FATAL_FAILURE(Register(carol, c));
   ASSERT_TRUE(Link(alice, alice2));
   ASSERT_TRUE(Link(bob, bob2));
   ASSERT_TRUE(bob.client->Connect());
@@ -299,10 +299,10 @@ TEST_F(DevicesTest, GroupMessagesReachEveryDeviceOfEveryMemberAndTheSendersOwnDe
       ASSERT_EQ(size_of(*d), n) << d->name << " after: " << text;
     }
   };
-  send(alice, "from alice's primary");
-  send(bob2, "from bob's companion");
-  send(alice2, "from alice's companion");
-  send(bob, "from bob's primary");
+  ASSERT_NO_FATAL_FAILURE(send(alice, "from alice's primary"));
+  ASSERT_NO_FATAL_FAILURE(send(bob2, "from bob's companion"));
+  ASSERT_NO_FATAL_FAILURE(send(alice2, "from alice's companion"));
+  ASSERT_NO_FATAL_FAILURE(send(bob, "from bob's primary"));
 
   // Every device has the same messages in the same order per sender, with the same
   // authors; each account's devices agree on which ones are their own.

@@ -17,19 +17,29 @@ using testing::SottodProcess;
 using testing::TestDevice;
 using testing::UploadKeys;
 
+// A call that fails is the test's failure and answers STATUS_INTERNAL (a default
+// Response would say STATUS_OK), so no later check for success passes on it.
 wire::Response MustCall(client::GatewayClient& c, const wire::Request& r) {
   auto resp = c.Call(r);
-  EXPECT_TRUE(resp) << (resp ? "" : resp.error().ToString());
-  return resp ? *resp : wire::Response();
+  if (resp) return *resp;
+  ADD_FAILURE() << resp.error().ToString();
+  wire::Response failed;
+  failed.set_status(wire::STATUS_INTERNAL);
+  failed.set_reason("the call failed");
+  return failed;
 }
 
-// A connection with a fresh, unregistered key.
+// A connection with a fresh, unregistered key; without a connection (and the test's
+// failure) if it cannot connect: callers check `conn`.
 TestDevice Fresh(const SottodProcess& server) {
   TestDevice d;
   d.noise = noise::KeyPair::Generate(crypto::SystemRandom());
   auto c = client::GatewayClient::Connect(testing::DeviceOptions(server, d.noise));
-  EXPECT_TRUE(c);
-  if (c) d.conn = std::move(*c);
+  if (!c) {
+    ADD_FAILURE() << "connect: " << c.error().ToString();
+    return d;
+  }
+  d.conn = std::move(*c);
   return d;
 }
 
@@ -52,17 +62,24 @@ wire::Request LinkWith(const std::string& token) {
   return r;
 }
 
-// Links a fresh device to `primary`'s account and uploads its keys.
+// Links a fresh device to `primary`'s account and uploads its keys; on any failure (the
+// test's) the device comes back without a connection: callers check `conn`.
 TestDevice LinkCompanion(const SottodProcess& server, TestDevice& primary, uint32_t reg_id) {
   TestDevice d = Fresh(server);
+  if (!d.conn) return d;
+  auto failed = [&d](const std::string& what) {
+    ADD_FAILURE() << "linking: " << what;
+    d.conn.reset();
+    return std::move(d);
+  };
   wire::Response token = MustCall(*primary.conn, Token());
-  EXPECT_EQ(token.status(), wire::STATUS_OK) << token.reason();
+  if (token.status() != wire::STATUS_OK) return failed("link_token: " + token.reason());
   wire::Response linked = MustCall(*d.conn, LinkWith(token.link_token().token()));
-  EXPECT_EQ(linked.status(), wire::STATUS_OK) << linked.reason();
+  if (linked.status() != wire::STATUS_OK) return failed("link_device: " + linked.reason());
   d.account_id = linked.link_device().account_id();
   d.device_id = linked.link_device().device_id();
   auto up = UploadKeys(d, reg_id, 2);
-  EXPECT_TRUE(up && up->status() == wire::STATUS_OK);
+  if (!up || up->status() != wire::STATUS_OK) return failed("upload_keys");
   return d;
 }
 
@@ -102,6 +119,7 @@ TEST(DevicesServer, ProvisioningRelaysOpaqueBytesToTheOpenConnectionOnly) {
   auto primary = RegisterDevice(server, "+15552220001");
   ASSERT_TRUE(primary);
   TestDevice waiting = Fresh(server);  // unregistered: provisioning needs no account
+  ASSERT_TRUE(waiting.conn) << "setting up waiting";
   wire::Request open;
   open.mutable_provision_open();
   wire::Response opened = MustCall(*waiting.conn, open);
@@ -150,6 +168,7 @@ TEST(DevicesServer, LinkTokensAreSingleUsePrimaryOnlyAndTheDeviceLimitHolds) {
   ASSERT_TRUE(other);
 
   TestDevice fresh = Fresh(server);
+  ASSERT_TRUE(fresh.conn) << "setting up fresh";
   EXPECT_EQ(MustCall(*fresh.conn, Token()).status(), wire::STATUS_UNAUTHENTICATED);
   EXPECT_EQ(MustCall(*fresh.conn, LinkWith("no such token")).status(), wire::STATUS_BAD_CODE);
   const std::string token = MustCall(*primary->conn, Token()).link_token().token();
@@ -160,6 +179,7 @@ TEST(DevicesServer, LinkTokensAreSingleUsePrimaryOnlyAndTheDeviceLimitHolds) {
   EXPECT_EQ(linked.link_device().account_id(), primary->account_id);
   // Single use.
   TestDevice second = Fresh(server);
+  ASSERT_TRUE(second.conn) << "setting up second";
   EXPECT_EQ(MustCall(*second.conn, LinkWith(token)).status(), wire::STATUS_BAD_CODE);
   // Companions do not issue tokens.
   EXPECT_EQ(MustCall(*fresh.conn, Token()).status(), wire::STATUS_PERMISSION_DENIED);
@@ -176,6 +196,7 @@ TEST(DevicesServer, LinkTokensAreSingleUsePrimaryOnlyAndTheDeviceLimitHolds) {
   // Up to the limit (3 devices here), then refused at token time and at link time.
   const std::string early = MustCall(*primary->conn, Token()).link_token().token();
   TestDevice third = Fresh(server);
+  ASSERT_TRUE(third.conn) << "setting up third";
   ASSERT_EQ(MustCall(*third.conn, LinkWith(MustCall(*primary->conn, Token()).link_token().token()))
                 .status(),
             wire::STATUS_OK);
@@ -183,6 +204,7 @@ TEST(DevicesServer, LinkTokensAreSingleUsePrimaryOnlyAndTheDeviceLimitHolds) {
   EXPECT_EQ(full.status(), wire::STATUS_TOO_MANY_DEVICES);
   EXPECT_NE(full.reason().find("max_devices_per_account"), std::string::npos);
   TestDevice fourth = Fresh(server);
+  ASSERT_TRUE(fourth.conn) << "setting up fourth";
   wire::Response refused = MustCall(*fourth.conn, LinkWith(early));
   EXPECT_EQ(refused.status(), wire::STATUS_TOO_MANY_DEVICES);
   EXPECT_NE(refused.reason().find("max_devices_per_account"), std::string::npos);
@@ -196,6 +218,7 @@ TEST(DevicesServer, APublishedListIsCheckedThenActivatesItsDevices) {
   auto other = RegisterDevice(server, "+15552240002");
   ASSERT_TRUE(other);
   TestDevice companion = LinkCompanion(server, *primary, 22);
+  ASSERT_TRUE(companion.conn) << "setting up companion";
   ASSERT_TRUE(companion.conn);
   const std::string& account = primary->account_id;
   const std::vector<std::pair<uint32_t, std::string>> both{{1, IdentityKey(*primary)},
@@ -270,7 +293,9 @@ TEST(DevicesServer, UnlinkRemovesTheDeviceEverywhere) {
   auto other = RegisterDevice(server, "+15552250002");
   ASSERT_TRUE(other);
   TestDevice c2 = LinkCompanion(server, *primary, 32);
+  ASSERT_TRUE(c2.conn) << "setting up c2";
   TestDevice c3 = LinkCompanion(server, *primary, 33);
+  ASSERT_TRUE(c3.conn) << "setting up c3";
   ASSERT_EQ(
       MustCall(*primary->conn,
                Publish(primary->account_id, 1,
@@ -336,6 +361,7 @@ TEST(DevicesServer, GroupDevicesLeaveOutPendingCompanions) {
     return std::vector<uint32_t>();
   };
   TestDevice companion = LinkCompanion(server, *member, 42);
+  ASSERT_TRUE(companion.conn) << "setting up companion";
   EXPECT_EQ(member_devices(), (std::vector<uint32_t>{1}));
   ASSERT_EQ(
       MustCall(*member->conn,
