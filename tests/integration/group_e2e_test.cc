@@ -123,7 +123,9 @@ class GroupE2eTest : public ::testing::Test {
  protected:
   void Register(User& user, const std::string& handle) {
     user.handle = handle;
-    if (!user.client) user.Open();
+    if (!user.client) {
+      ASSERT_NO_FATAL_FAILURE(user.Open());
+    }
     const std::string server = "127.0.0.1:" + std::to_string(sottod_.tcp_address().port());
     auto started = user.client->StartRegistration(server, sottod_.server_key(), handle);
     ASSERT_TRUE(started) << started.error().ToString();
@@ -146,7 +148,7 @@ TEST_F(GroupE2eTest, FiftyMembersExchangeMessages) {
   std::vector<std::unique_ptr<User>> users;
   for (int i = 0; i < kMembers; ++i) {
     users.push_back(std::make_unique<User>());
-    Register(*users.back(), Handle(i));
+    ASSERT_NO_FATAL_FAILURE(Register(*users.back(), Handle(i)));
   }
   std::vector<std::string> handles;
   for (int i = 1; i < kMembers; ++i) handles.push_back(users[static_cast<size_t>(i)]->handle);
@@ -208,9 +210,9 @@ TEST_F(GroupE2eTest, FiftyMembersExchangeMessages) {
 // device) cannot decrypt them, while it did read the ones from before.
 TEST_F(GroupE2eTest, RemovedMemberCannotReadLaterMessages) {
   User alice, bob, carol;
-  Register(alice, "+15560000101");
-  Register(bob, "+15560000102");
-  Register(carol, "+15560000103");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15560000101"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15560000102"));
+  ASSERT_NO_FATAL_FAILURE(Register(carol, "+15560000103"));
   // Eve is a member whose device speaks the raw wire protocol: it sees the ciphertexts.
   auto eve = testing::RegisterDevice(sottod_, "+15560000104");
   ASSERT_TRUE(eve) << eve.error().ToString();
@@ -290,10 +292,10 @@ TEST_F(GroupE2eTest, RemovedMemberCannotReadLaterMessages) {
 
 TEST_F(GroupE2eTest, LeaveAdminRulesAndRename) {
   User alice, bob, carol, dave;
-  Register(alice, "+15560000201");
-  Register(bob, "+15560000202");
-  Register(carol, "+15560000203");
-  Register(dave, "+15560000204");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15560000201"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15560000202"));
+  ASSERT_NO_FATAL_FAILURE(Register(carol, "+15560000203"));
+  ASSERT_NO_FATAL_FAILURE(Register(dave, "+15560000204"));
   auto created = alice.client->CreateGroup("rules", {bob.handle, carol.handle});
   ASSERT_TRUE(created) << created.error().ToString();
   const std::string group = created->id;
@@ -347,9 +349,9 @@ TEST_F(GroupE2eTest, LeaveAdminRulesAndRename) {
 
 TEST_F(GroupE2eTest, ReceiptsPerMemberReachTheSender) {
   User alice, bob, carol;
-  Register(alice, "+15560000301");
-  Register(bob, "+15560000302");
-  Register(carol, "+15560000303");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15560000301"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15560000302"));
+  ASSERT_NO_FATAL_FAILURE(Register(carol, "+15560000303"));
   auto created = alice.client->CreateGroup("receipts", {bob.handle, carol.handle});
   ASSERT_TRUE(created);
   const std::string group = created->id;
@@ -376,8 +378,8 @@ TEST_F(GroupE2eTest, ReceiptsPerMemberReachTheSender) {
 
 TEST_F(GroupE2eTest, GroupMessageSurvivesSenderGoingOffline) {
   User alice, bob;
-  Register(alice, "+15560000401");
-  Register(bob, "+15560000402");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15560000401"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15560000402"));
   auto created = alice.client->CreateGroup("outbox", {bob.handle});
   ASSERT_TRUE(created);
   const std::string group = created->id;
@@ -388,7 +390,7 @@ TEST_F(GroupE2eTest, GroupMessageSurvivesSenderGoingOffline) {
   EXPECT_EQ(*alice.client->PendingCount(), 1u);
   alice.Close();  // the sender's process goes away too
   ASSERT_TRUE(sottod_.Restart());
-  alice.Open();
+  ASSERT_NO_FATAL_FAILURE(alice.Open());
   ASSERT_TRUE(alice.client->Connect());
   alice.PollUntil([&] { return alice.GroupTick(group, queued->message_id) == Tick::kSent; });
   EXPECT_EQ(*alice.client->PendingCount(), 0u);
@@ -401,9 +403,9 @@ TEST_F(GroupE2eTest, GroupMessageSurvivesSenderGoingOffline) {
 // announcement of the removal in between: it still rotates.
 TEST_F(GroupE2eTest, SkippedRemovalStillRotates) {
   User alice, bob, carol;
-  Register(alice, "+15560000501");
-  Register(bob, "+15560000502");
-  Register(carol, "+15560000503");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15560000501"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15560000502"));
+  ASSERT_NO_FATAL_FAILURE(Register(carol, "+15560000503"));
   auto created = alice.client->CreateGroup("skip", {bob.handle, carol.handle});
   ASSERT_TRUE(created);
   const std::string group = created->id;
@@ -425,9 +427,9 @@ TEST_F(GroupE2eTest, SkippedRemovalStillRotates) {
 // the group's announcements, learns the group from the server.
 TEST_F(GroupE2eTest, ChangedIdentityGetsNoKeyUntilTrusted) {
   User alice, bob, carol;
-  Register(alice, "+15560000601");
-  Register(bob, "+15560000602");
-  Register(carol, "+15560000603");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15560000601"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15560000602"));
+  ASSERT_NO_FATAL_FAILURE(Register(carol, "+15560000603"));
   auto created = alice.client->CreateGroup("trust", {bob.handle, carol.handle});
   ASSERT_TRUE(created);
   const std::string group = created->id;
@@ -436,7 +438,7 @@ TEST_F(GroupE2eTest, ChangedIdentityGetsNoKeyUntilTrusted) {
   const std::string carol_account = carol.account();
   carol.Close();
   User carol2;  // carol's number on a new device: a new identity key
-  Register(carol2, carol.handle);
+  ASSERT_NO_FATAL_FAILURE(Register(carol2, carol.handle));
   ASSERT_EQ(carol2.account(), carol_account);
 
   auto held = alice.client->SendGroupText(group, "while carol's key is not accepted");
