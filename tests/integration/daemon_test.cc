@@ -215,36 +215,43 @@ TEST_F(DaemonTest, ProtocolErrorsGetTheirCodesAndTheConnectionStaysUsable) {
     const json response = rpc.NextResponse();
     EXPECT_EQ(response["error"]["code"], code) << line << "\n" << response;
     EXPECT_EQ(response["id"], id) << line << "\n" << response;
-    still_answers();
+    ASSERT_NO_FATAL_FAILURE(still_answers());
   };
 
-  expect_error(R"({"jsonrpc":"2.0","id":1,"method":"version")", -32700, nullptr);
-  expect_error("not json at all", -32700, nullptr);
-  expect_error(R"([{"jsonrpc":"2.0","id":2,"method":"version"}])", -32600, nullptr);
-  expect_error("[]", -32600, nullptr);
-  expect_error(R"({"id":3,"method":"version"})", -32600, 3);  // no "jsonrpc"
-  expect_error(R"({"jsonrpc":"2.0","id":4,"method":7})", -32600, 4);
-  expect_error(std::string(33, '[') + std::string(33, ']'), -32600, nullptr);  // too deep
-  expect_error(R"({"jsonrpc":"2.0","id":5,"method":"noSuchMethod"})", -32601, 5);
-  expect_error(R"({"jsonrpc":"2.0","id":6,"method":"messages","params":{"with":5}})", -32602, 6);
-  expect_error(
+  ASSERT_NO_FATAL_FAILURE(
+      expect_error(R"({"jsonrpc":"2.0","id":1,"method":"version")", -32700, nullptr));
+  ASSERT_NO_FATAL_FAILURE(expect_error("not json at all", -32700, nullptr));
+  ASSERT_NO_FATAL_FAILURE(
+      expect_error(R"([{"jsonrpc":"2.0","id":2,"method":"version"}])", -32600, nullptr));
+  ASSERT_NO_FATAL_FAILURE(expect_error("[]", -32600, nullptr));
+  // no "jsonrpc"
+  ASSERT_NO_FATAL_FAILURE(expect_error(R"({"id":3,"method":"version"})", -32600, 3));
+  ASSERT_NO_FATAL_FAILURE(expect_error(R"({"jsonrpc":"2.0","id":4,"method":7})", -32600, 4));
+  // too deep
+  ASSERT_NO_FATAL_FAILURE(
+      expect_error(std::string(33, '[') + std::string(33, ']'), -32600, nullptr));
+  ASSERT_NO_FATAL_FAILURE(
+      expect_error(R"({"jsonrpc":"2.0","id":5,"method":"noSuchMethod"})", -32601, 5));
+  ASSERT_NO_FATAL_FAILURE(expect_error(
+      R"({"jsonrpc":"2.0","id":6,"method":"messages","params":{"with":5}})", -32602, 6));
+  ASSERT_NO_FATAL_FAILURE(expect_error(
       R"({"jsonrpc":"2.0","id":7,"method":"messages","params":{"with":"+15551110002","limit":"ten"}})",
-      -32602, 7);
-  expect_error(
+      -32602, 7));
+  ASSERT_NO_FATAL_FAILURE(expect_error(
       R"({"jsonrpc":"2.0","id":8,"method":"messages","params":{"with":"+15551110002","markRead":"no"}})",
-      -32602, 8);
-  expect_error(
+      -32602, 8));
+  ASSERT_NO_FATAL_FAILURE(expect_error(
       R"({"jsonrpc":"2.0","id":9,"method":"send","params":{"to":"+15551110002","text":["x"]}})",
-      -32602, 9);
-  expect_error(R"({"jsonrpc":"2.0","id":10,"method":"version","params":["by","position"]})", -32602,
-               10);
-  expect_error(R"({"jsonrpc":"2.0","id":"s","method":"version","params":{"extra":true}})", -32602,
-               "s");
+      -32602, 9));
+  ASSERT_NO_FATAL_FAILURE(expect_error(
+      R"({"jsonrpc":"2.0","id":10,"method":"version","params":["by","position"]})", -32602, 10));
+  ASSERT_NO_FATAL_FAILURE(expect_error(
+      R"({"jsonrpc":"2.0","id":"s","method":"version","params":{"extra":true}})", -32602, "s"));
   // A notification (no id) gets no response, not even an error: the next response is
   // the version request's.
   ASSERT_TRUE(rpc.Send(R"({"jsonrpc":"2.0","method":"noSuchMethod"})"
                        "\n"));
-  still_answers();
+  ASSERT_NO_FATAL_FAILURE(still_answers());
 }
 
 TEST_F(DaemonTest, SigtermAndSigintExitZeroAndRemoveTheSocket) {

@@ -49,7 +49,7 @@ class MediaServerTest : public ::testing::Test {
     config_.blob_ttl_s = 60;
     config_.upload_token_ttl_s = 10;
     config_.sweep_interval_ms = 3'600'000;  // the test runs sweeps itself
-    Start();
+    ASSERT_NO_FATAL_FAILURE(Start());
   }
   void TearDown() override {
     service_.reset();
@@ -62,13 +62,20 @@ class MediaServerTest : public ::testing::Test {
     service_ = std::move(*started);
   }
 
-  // One HTTP exchange: `head` gets Host/Connection added; `body` follows it.
+  // One HTTP exchange: `head` gets Host/Connection added; `body` follows it. A failure to
+  // connect is the test's failure, and gives status 0, which no check expects.
   Reply Exchange(const std::string& request_line, const std::string& headers,
                  const std::string& body = "") {
     auto address = net::ParseHostPort("127.0.0.1:" + std::to_string(service_->port()));
-    EXPECT_TRUE(address);
+    if (!address) {
+      ADD_FAILURE() << address.error().ToString();
+      return Reply{};
+    }
     auto stream = net::BlockingStream::Connect(*address, 5'000);
-    EXPECT_TRUE(stream);
+    if (!stream) {
+      ADD_FAILURE() << stream.error().ToString();
+      return Reply{};
+    }
     const std::string request = request_line + " HTTP/1.1\r\nHost: test\r\n" + headers +
                                 "Connection: close\r\n\r\n" + body;
     boost::system::error_code ec;
@@ -95,10 +102,18 @@ class MediaServerTest : public ::testing::Test {
   Reply Get(const std::string& id, const std::string& range = "") {
     return Exchange("GET /v1/media/" + id, range.empty() ? "" : "Range: " + range + "\r\n");
   }
+  // Uploads `body` with a fresh token; its blob id, or "" (and the test's failure).
   std::string Stored(const std::string& body) {
     auto grant = service_->IssueUpload(body.size());
-    EXPECT_TRUE(grant);
-    EXPECT_EQ(Put(grant->blob_id, grant->token, body).status, 201u);
+    if (!grant) {
+      ADD_FAILURE() << grant.error().ToString();
+      return "";
+    }
+    const unsigned status = Put(grant->blob_id, grant->token, body).status;
+    if (status != 201u) {
+      ADD_FAILURE() << "upload answered " << status;
+      return "";
+    }
     return grant->blob_id;
   }
 
@@ -139,7 +154,8 @@ TEST_F(MediaServerTest, UploadNeedsTheSingleUseTokenForThatBlobAndSize) {
   EXPECT_EQ(got.status, 200u);
   EXPECT_EQ(got.body, body);
   EXPECT_EQ(service_->metrics().uploads.load(), 1u);
-  EXPECT_GE(service_->metrics().rejected.load(), 6u);
+  // Exactly the seven refusals above: the 401, the four 403s, the 400 and the 404.
+  EXPECT_EQ(service_->metrics().rejected.load(), 7u);
 }
 
 TEST_F(MediaServerTest, ExpiredTokenIsRefused) {
@@ -150,7 +166,9 @@ TEST_F(MediaServerTest, ExpiredTokenIsRefused) {
 }
 
 TEST_F(MediaServerTest, SizeLimitAtAndPastTheEdge) {
-  EXPECT_EQ(Get(Stored(std::string(config_.max_blob_bytes, 'm'))).body.size(), config_.max_blob_bytes);
+  const std::string at_edge = Stored(std::string(config_.max_blob_bytes, 'm'));
+  ASSERT_FALSE(at_edge.empty());
+  EXPECT_EQ(Get(at_edge).body.size(), config_.max_blob_bytes);
   auto past = service_->IssueUpload(config_.max_blob_bytes + 1);
   ASSERT_FALSE(past);
   EXPECT_EQ(past.error().detail, static_cast<uint16_t>(MediaErr::kTooLarge));
@@ -168,6 +186,7 @@ TEST_F(MediaServerTest, RangesHeadAndNotFound) {
   std::string body;
   for (int i = 0; i < 100; ++i) body.push_back(static_cast<char>('a' + i % 26));
   const std::string id = Stored(body);
+  ASSERT_FALSE(id.empty());
   Reply r = Get(id, "bytes=10-");
   EXPECT_EQ(r.status, 206u);
   EXPECT_EQ(r.body, body.substr(10));
@@ -199,6 +218,7 @@ TEST_F(MediaServerTest, ClientResumesAPartialDownload) {
   std::string body(900, '\0');
   for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 7);
   const std::string id = Stored(body);
+  ASSERT_FALSE(id.empty());
   const fs::path part = fs::path(dir_) / "part";
   std::ofstream(part, std::ios::binary) << body.substr(0, 300);
   const client::MediaEndpoint endpoint{"127.0.0.1", service_->port(), ""};
@@ -216,6 +236,7 @@ TEST_F(MediaServerTest, ClientResumesAPartialDownload) {
 
 TEST_F(MediaServerTest, BlobsExpireAndTheSweepDeletesThemAndStaleParts) {
   const std::string id = Stored("expiring");
+  ASSERT_FALSE(id.empty());
   const fs::path stale_part = fs::path(dir_) / "media" / "BBBBBBBBBBBBBBBBBBBBBB.part";
   std::ofstream(stale_part) << "half an upload";
   service_->Sweep();
@@ -234,7 +255,7 @@ TEST_F(MediaServerTest, BlobsExpireAndTheSweepDeletesThemAndStaleParts) {
 TEST_F(MediaServerTest, TooManyTokensIsRefusedByName) {
   service_.reset();
   config_.max_pending_tokens = 2;
-  Start();
+  ASSERT_NO_FATAL_FAILURE(Start());
   ASSERT_TRUE(service_->IssueUpload(1));
   ASSERT_TRUE(service_->IssueUpload(1));
   auto third = service_->IssueUpload(1);
@@ -248,7 +269,7 @@ TEST_F(MediaServerTest, TransfersAreBoundedAndIdleOnesAreCut) {
   service_.reset();
   config_.max_transfers = 1;
   config_.idle_timeout_ms = 300;
-  Start();
+  ASSERT_NO_FATAL_FAILURE(Start());
   auto address = net::ParseHostPort("127.0.0.1:" + std::to_string(service_->port()));
   ASSERT_TRUE(address);
   // One connection that sends half a request head and then nothing: it holds the only slot.
