@@ -76,6 +76,8 @@ ExitCode ForSdk(client::SdkErr detail) {
       return ExitCode::kUsage;
     case client::SdkErr::kNotMember:        // the server (or our record of it) refused
     case client::SdkErr::kNotAdmin:
+    case client::SdkErr::kRateLimited:
+    case client::SdkErr::kNotRefused:
       return ExitCode::kServerRefused;
   }
   return ExitCode::kError;

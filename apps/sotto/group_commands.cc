@@ -27,8 +27,17 @@ struct GroupArgs {
   std::string number;
   std::string text;
   bool demote = false;
+  bool refuse_readd = false;
+  std::string who;  // `group adds`
   OutputFormat format = OutputFormat::kText;
 };
+
+// "NUMBER refuses to be added (not added)" lines for accounts a create/add left out.
+void PrintRefused(const std::vector<std::string>& refused) {
+  for (const std::string& r : refused) {
+    std::cout << SanitizeForTerminal(r) << " refuses to be added to this group (not added)\n";
+  }
+}
 
 ExitCode Create(const GlobalOptions& global, const GroupArgs& args) {
   auto client = Open(global, true);
@@ -36,15 +45,18 @@ ExitCode Create(const GlobalOptions& global, const GroupArgs& args) {
   auto group = (*client)->CreateGroup(args.name, args.numbers);
   if (!group) return Fail(group.error(), "group create");
   if (args.format == OutputFormat::kJson) {
-    PrintJsonLine(GroupJson(*group));
+    nlohmann::json out = GroupJson(*group);
+    out["refused"] = group->refused;
+    PrintJsonLine(out);
   } else {
     std::cout << "created group " << group->id << " (" << SanitizeForTerminal(group->name) << ", "
               << group->members.size() << " members)\n";
+    PrintRefused(group->refused);
   }
   return ExitCode::kOk;
 }
 
-enum class Change : uint8_t { kAdd, kRemove, kLeave, kAdmin, kRename };
+enum class Change : uint8_t { kAdd, kRemove, kLeave, kAdmin, kRename, kAllowReadd, kAdds };
 
 ExitCode Modify(const GlobalOptions& global, const GroupArgs& args, Change change) {
   auto client = Open(global, true);
@@ -53,17 +65,29 @@ ExitCode Modify(const GlobalOptions& global, const GroupArgs& args, Change chang
   Status done = Ok();
   std::string what;
   switch (change) {
-    case Change::kAdd:
-      done = c.AddMembers(args.group, args.numbers);
-      what = "added";
+    case Change::kAdd: {
+      auto refused = c.AddMembers(args.group, args.numbers);
+      if (!refused) return Fail(refused.error(), "group");
+      PrintRefused(*refused);
+      what = refused->size() == args.numbers.size() ? "nobody added" : "added";
       break;
+    }
     case Change::kRemove:
       done = c.RemoveMembers(args.group, args.numbers);
       what = "removed";
       break;
     case Change::kLeave:
-      done = c.LeaveGroup(args.group);
-      what = "left the group";
+      done = c.LeaveGroup(args.group,
+                          args.refuse_readd ? client::ReAdds::kRefuse : client::ReAdds::kAllow);
+      what = args.refuse_readd ? "left the group; its admins cannot add you again" : "left the group";
+      break;
+    case Change::kAllowReadd:
+      done = c.AllowGroupReadd(args.group);
+      what = "the group's admins may add you again";
+      break;
+    case Change::kAdds:
+      done = c.SetGroupAdds(args.who);
+      what = "who may add you to groups: " + args.who;
       break;
     case Change::kAdmin:
       done = c.SetAdmin(args.group, args.number, !args.demote);
@@ -211,8 +235,22 @@ void AddGroupCommands(CLI::App& app, std::function<ExitCode(const GlobalOptions&
 
   auto* leave = group->add_subcommand("leave", "leave a group");
   leave->add_option("group", args->group, kGroupHelp)->required();
+  leave->add_flag("--refuse-readd", args->refuse_readd,
+                  "refuse being added to this group again (until `group allow-readd`)");
   on(leave,
      [](const GlobalOptions& g, const GroupArgs& a) { return Modify(g, a, Change::kLeave); });
+
+  auto* allow = group->add_subcommand(
+      "allow-readd", "let a group you left with --refuse-readd add you again");
+  allow->add_option("group", args->group, kGroupHelp)->required();
+  on(allow,
+     [](const GlobalOptions& g, const GroupArgs& a) { return Modify(g, a, Change::kAllowReadd); });
+
+  auto* adds = group->add_subcommand("adds", "who may add you to groups");
+  adds->add_option("who", args->who, "everyone (the default), contacts or nobody")
+      ->required()
+      ->check(CLI::IsMember({"everyone", "contacts", "nobody"}));
+  on(adds, [](const GlobalOptions& g, const GroupArgs& a) { return Modify(g, a, Change::kAdds); });
 
   auto* admin = group->add_subcommand("admin", "make a member admin (or --demote)");
   admin->add_option("group", args->group, kGroupHelp)->required();

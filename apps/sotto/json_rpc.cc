@@ -250,6 +250,25 @@ RpcResult<RpcCall> ParseGroupOnly(const json& p) {
   return Call{*std::move(group)};
 }
 
+RpcResult<RpcCall> ParseGroupLeave(const json& p) {
+  if (auto ok = OnlyKnown(p, {"group", "refuseReadd"}); !ok) return tl::unexpected(ok.error());
+  auto group = RequiredString(p, "group");
+  if (!group) return tl::unexpected(group.error());
+  auto refuse = Flag(p, "refuseReadd", false);
+  if (!refuse) return tl::unexpected(refuse.error());
+  return GroupLeaveCall{*std::move(group), *refuse};
+}
+
+RpcResult<RpcCall> ParseGroupAdds(const json& p) {
+  if (auto ok = OnlyKnown(p, {"who"}); !ok) return tl::unexpected(ok.error());
+  auto who = RequiredString(p, "who");
+  if (!who) return tl::unexpected(who.error());
+  if (*who != "everyone" && *who != "contacts" && *who != "nobody") {
+    return InvalidParams("\"who\" must be everyone, contacts or nobody");
+  }
+  return GroupAddsCall{*std::move(who)};
+}
+
 RpcResult<RpcCall> ParseGroupAdmin(const json& p) {
   if (auto ok = OnlyKnown(p, {"group", "member", "admin"}); !ok) return tl::unexpected(ok.error());
   auto group = RequiredString(p, "group");
@@ -302,7 +321,7 @@ struct MethodEntry {
   RpcResult<RpcCall> (*parse)(const json&);
 };
 
-constexpr std::array<MethodEntry, 28> kMethods = {{
+constexpr std::array<MethodEntry, 30> kMethods = {{
     {"send", ParseSend},
     {"sendFile", ParseSendFile},
     {"messages", ParseMessages},
@@ -321,7 +340,9 @@ constexpr std::array<MethodEntry, 28> kMethods = {{
     {"groupCreate", ParseGroupCreate},
     {"groupAdd", ParseGroupMembers<GroupMembersOp::kAdd>},
     {"groupRemove", ParseGroupMembers<GroupMembersOp::kRemove>},
-    {"groupLeave", ParseGroupOnly<GroupLeaveCall>},
+    {"groupLeave", ParseGroupLeave},
+    {"groupAllowReadd", ParseGroupOnly<GroupAllowReaddCall>},
+    {"groupAdds", ParseGroupAdds},
     {"groupAdmin", ParseGroupAdmin},
     {"groupRename", ParseGroupRename},
     {"groupSend", ParseGroupSend},

@@ -177,6 +177,13 @@ struct GroupMembersCall {
 };
 struct GroupLeaveCall {
   std::string group;
+  bool refuse_readd = false;  // "refuseReadd": the group's admins cannot add us again
+};
+struct GroupAllowReaddCall {
+  std::string group;
+};
+struct GroupAddsCall {
+  std::string who;  // everyone, contacts, nobody
 };
 struct GroupAdminCall {
   std::string group;
@@ -208,7 +215,7 @@ using RpcCall =
                  MarkReadCall, TypingCall, StatusCall, VersionCall, GroupCreateCall,
                  GroupMembersCall, GroupLeaveCall, GroupAdminCall, GroupRenameCall, GroupSendCall,
                  GroupListCall, GroupInfoCall, GroupMessagesCall, LinkApproveCall, DevicesCall,
-                 UnlinkCall, SendFileCall>;
+                 UnlinkCall, SendFileCall, GroupAllowReaddCall, GroupAddsCall>;
 
 // The typed call for `request`: -32601 for an unknown method, -32602 for a missing,
 // mistyped, out-of-range or unknown parameter.

@@ -43,6 +43,70 @@ void AppendHex(std::string& out, unsigned value, int digits) {
   for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) out += kHex[(value >> shift) & 0xf];
 }
 
+// --- Group events: people by number and contact name, ids kept in JSON ------------------
+
+// Digits of an account id shown when neither a number nor a name is known.
+constexpr size_t kShortAccountId = 8;
+
+json GroupPersonJson(const client::GroupPerson& p) {
+  return {{"peer", p.account},
+          {"number", HandleOrNull(p.handle)},
+          {"name", p.name.empty() ? json(nullptr) : json(p.name)},
+          {"you", p.self}};
+}
+
+// "you", "Name (+E164)", "+E164", or "account 1a2b3c4d" (sanitized).
+std::string GroupPersonText(const client::GroupPerson& p) {
+  if (p.self) return "you";
+  if (!p.name.empty() && !p.handle.empty()) {
+    return SanitizeForTerminal(p.name) + " (" + SanitizeForTerminal(p.handle) + ")";
+  }
+  if (!p.name.empty()) return SanitizeForTerminal(p.name);
+  if (!p.handle.empty()) return SanitizeForTerminal(p.handle);
+  return "account " + SanitizeForTerminal(p.account.substr(0, kShortAccountId));
+}
+
+json GroupEventJson(const client::GroupEvent& e) {
+  json people = json::array();
+  for (const client::GroupPerson& p : e.people) people.push_back(GroupPersonJson(p));
+  return {{"group", e.group_id},     {"action", e.action},   {"actor", e.actor},
+          {"accounts", e.accounts},  {"version", e.version}, {"member", e.member},
+          {"by", e.actor.empty() ? json(nullptr) : GroupPersonJson(e.by)},
+          {"people", std::move(people)}};
+}
+
+// "group 3f9c0a1b: Alice (+4915...) added Bob (+4915...), +4915..."
+std::string GroupEventText(const client::GroupEvent& e) {
+  std::string people;
+  for (const client::GroupPerson& p : e.people) {
+    if (!people.empty()) people += ", ";
+    people += GroupPersonText(p);
+  }
+  const std::string by = e.actor.empty() ? "someone" : GroupPersonText(e.by);
+  std::string what;
+  if (e.action == "create") {
+    what = "created the group" + (people.empty() ? "" : " with " + people);
+  } else if (e.action == "add") {
+    what = "added " + people;
+  } else if (e.action == "remove") {
+    what = "removed " + people;
+  } else if (e.action == "leave") {
+    what = "left";
+  } else if (e.action == "promote") {
+    what = "made " + people + " admin";
+  } else if (e.action == "demote") {
+    what = "took admin from " + people;
+  } else if (e.action == "rename") {
+    what = "renamed the group";
+  } else {
+    what = "changed the group";
+  }
+  std::string line = "group " + SanitizeForTerminal(e.group_id.substr(0, kShortAccountId)) + ": " +
+                     by + " " + what;
+  if (!e.member) line += " (you are not a member)";
+  return line;
+}
+
 }  // namespace
 
 std::string FormatTime(uint64_t unix_ms, TimeZoneChoice zone) {
@@ -226,8 +290,7 @@ json EventJson(const client::Event& event) {
                   {"peer", e.peer},
                   {"device", e.device}};
         } else if constexpr (std::is_same_v<E, client::GroupEvent>) {
-          return {{"group", e.group_id}, {"action", e.action},   {"actor", e.actor},
-                  {"accounts", e.accounts}, {"version", e.version}, {"member", e.member}};
+          return GroupEventJson(e);
         } else {
           static_assert(std::is_same_v<E, client::ConnectionEvent>);
           return {{"connected", e.connected}};
@@ -264,10 +327,7 @@ std::string EventText(const client::Event& event, TimeZoneChoice zone) {
           return "a message from " + SafeLabel(e.name, e.handle, e.peer) + " (device " +
                  std::to_string(e.device) + ") could not be decrypted; ask them to send it again";
         } else if constexpr (std::is_same_v<E, client::GroupEvent>) {
-          std::string line = "group " + e.group_id + ": " + e.action + " by account " + e.actor;
-          for (const std::string& a : e.accounts) line += " " + a;
-          if (!e.member) line += " (you are not a member)";
-          return line;
+          return GroupEventText(e);
         } else {
           static_assert(std::is_same_v<E, client::ConnectionEvent>);
           return e.connected ? "connected to the server" : "disconnected from the server";

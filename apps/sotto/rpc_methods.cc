@@ -181,22 +181,41 @@ RpcResult<json> RpcMethods::Run(const UnlinkCall& call) {
 RpcResult<json> RpcMethods::Run(const GroupCreateCall& call) {
   auto group = client_.CreateGroup(call.name, call.members);
   if (!group) return AppError(group.error());
-  return GroupJson(*group);
+  json out = GroupJson(*group);
+  out["refused"] = group->refused;
+  return out;
 }
 
 RpcResult<json> RpcMethods::Run(const GroupMembersCall& call) {
-  const Status done = call.op == GroupMembersOp::kAdd
-                          ? client_.AddMembers(call.group, call.members)
-                          : client_.RemoveMembers(call.group, call.members);
-  if (!done) return AppError(done.error());
+  std::vector<std::string> refused;
+  if (call.op == GroupMembersOp::kAdd) {
+    auto added = client_.AddMembers(call.group, call.members);
+    if (!added) return AppError(added.error());
+    refused = *std::move(added);
+  } else if (auto s = client_.RemoveMembers(call.group, call.members); !s) {
+    return AppError(s.error());
+  }
   auto group = client_.GroupInfo(call.group);
   if (!group) return AppError(group.error());
-  return GroupJson(*group);
+  json out = GroupJson(*group);
+  if (call.op == GroupMembersOp::kAdd) out["refused"] = std::move(refused);
+  return out;
 }
 
 RpcResult<json> RpcMethods::Run(const GroupLeaveCall& call) {
-  if (auto s = client_.LeaveGroup(call.group); !s) return AppError(s.error());
-  return json{{"left", true}};
+  const client::ReAdds re_adds = call.refuse_readd ? client::ReAdds::kRefuse : client::ReAdds::kAllow;
+  if (auto s = client_.LeaveGroup(call.group, re_adds); !s) return AppError(s.error());
+  return json{{"left", true}, {"refuseReadd", call.refuse_readd}};
+}
+
+RpcResult<json> RpcMethods::Run(const GroupAllowReaddCall& call) {
+  if (auto s = client_.AllowGroupReadd(call.group); !s) return AppError(s.error());
+  return json{{"refuseReadd", false}};
+}
+
+RpcResult<json> RpcMethods::Run(const GroupAddsCall& call) {
+  if (auto s = client_.SetGroupAdds(call.who); !s) return AppError(s.error());
+  return json{{"who", call.who}};
 }
 
 RpcResult<json> RpcMethods::Run(const GroupAdminCall& call) {

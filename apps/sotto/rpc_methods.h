@@ -45,6 +45,8 @@ class RpcMethods {
   RpcResult<nlohmann::json> Run(const GroupCreateCall& call);
   RpcResult<nlohmann::json> Run(const GroupMembersCall& call);
   RpcResult<nlohmann::json> Run(const GroupLeaveCall& call);
+  RpcResult<nlohmann::json> Run(const GroupAllowReaddCall& call);
+  RpcResult<nlohmann::json> Run(const GroupAddsCall& call);
   RpcResult<nlohmann::json> Run(const GroupAdminCall& call);
   RpcResult<nlohmann::json> Run(const GroupRenameCall& call);
   RpcResult<nlohmann::json> Run(const GroupSendCall& call);

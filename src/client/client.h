@@ -59,6 +59,8 @@ enum class SdkErr : uint16_t {
   kAmbiguousGroup = 8221,  // the prefix or name matches more than one group
   kNotMember = 8222,       // this account is not (or no longer) a member of the group
   kNotAdmin = 8223,        // only admins may change the membership
+  kRateLimited = 8224,     // past the server's group change rate (groups.*_change_rate_per_s)
+  kNotRefused = 8225,      // AllowGroupReadd: this account does not refuse the group
 };
 
 // Linked devices: how long ApproveLink / FinishLink wait for the other device by default.
@@ -147,6 +149,13 @@ struct DecryptionFailedEvent {
 };
 // A group's membership or metadata changed (the server's announcement, or a rename by an
 // admin). `action`: create, add, remove, leave, promote, demote, rename.
+// A person a GroupEvent names: the account id, and what this device knows of it.
+struct GroupPerson {
+  std::string account;  // id hex (stable)
+  std::string handle;   // the number, if known, else empty
+  std::string name;     // the contact name (AddContact), if set, else empty
+  bool self = false;    // this account
+};
 struct GroupEvent {
   std::string group_id;  // hex
   std::string action;
@@ -154,6 +163,8 @@ struct GroupEvent {
   std::vector<std::string> accounts;  // whom it concerned (account ids hex)
   uint64_t version = 0;
   bool member = true;  // whether this account is still a member
+  GroupPerson by;                   // the actor
+  std::vector<GroupPerson> people;  // one per `accounts`, in order
 };
 using Event = std::variant<MessageEvent, ReceiptEvent, TypingEvent, PresenceEvent,
                            IdentityChangedEvent, ConnectionEvent, DecryptionFailedEvent,
@@ -202,7 +213,11 @@ struct GroupDetails {
   bool member = false;  // this account is still a member
   bool admin = false;   // this account is an admin
   std::vector<GroupMemberInfo> members;
+  // CreateGroup only: the numbers named that were not added because they refuse it.
+  std::vector<std::string> refused;
 };
+// LeaveGroup: whether the group's admins may add this account again.
+enum class ReAdds : uint8_t { kAllow, kRefuse };
 // One member's receipt of one of our group messages (0: not yet).
 struct GroupReceipt {
   std::string account_id;
@@ -350,11 +365,23 @@ class Client {
   // descriptions travel only end to end (in sender-key distributions and renames).
   // Creates a group with this account as admin and `handles` as members, and hands our
   // sender key (with the name) to every member device.
+  // Numbers that refuse being added (docs/client.md "Consent") are left out, named in
+  // GroupDetails::refused.
   Result<GroupDetails> CreateGroup(std::string_view name, const std::vector<std::string>& handles);
-  Status AddMembers(std::string_view group, const std::vector<std::string>& handles);
+  // Adds members (admins only). Returns the numbers that were not added because they
+  // refuse it; the others were. kRateLimited past the server's change rate.
+  Result<std::vector<std::string>> AddMembers(std::string_view group,
+                                              const std::vector<std::string>& handles);
   // Removes members (admins only); our sender key rotates before our next group message.
   Status RemoveMembers(std::string_view group, const std::vector<std::string>& handles);
-  Status LeaveGroup(std::string_view group);
+  // Leaves; with ReAdds::kRefuse the server refuses any later add of this account to
+  // this group until AllowGroupReadd.
+  Status LeaveGroup(std::string_view group, ReAdds re_adds = ReAdds::kAllow);
+  // Lifts a LeaveGroup(kRefuse). kNotRefused if there was none.
+  Status AllowGroupReadd(std::string_view group);
+  // Who may add this account to groups: "everyone" (the default), "contacts" (accounts
+  // this account added with AddContact) or "nobody". Kept on the server.
+  Status SetGroupAdds(std::string_view who);
   Status SetAdmin(std::string_view group, std::string_view handle, bool admin);
   // Renames (admins only): sent to the members through the group, never to the server.
   Status RenameGroup(std::string_view group, std::string_view name, std::string_view description);

@@ -30,10 +30,16 @@ std::string_view ActionName(wire::GroupAction action) {
       return "promote";
     case wire::GROUP_DEMOTE:
       return "demote";
+    case wire::GROUP_LEAVE_REFUSE:
+      return "leave";
+    case wire::GROUP_ALLOW_READD:
+      return "allow-readd";
     default:
       return "update";
   }
 }
+
+constexpr size_t kAccountIdBytes = 16;
 
 bool IsHex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -79,6 +85,14 @@ tl::unexpected<Error> GroupStatusError(wire::StatusCode status) {
     case wire::STATUS_NOT_FOUND:
       return SdkError(Code::kNotFound, SdkErr::kUnknownGroup,
                       "the server knows no such group or account");
+    case wire::STATUS_RATE_LIMITED:
+      return SdkError(Code::kResourceExhausted, SdkErr::kRateLimited,
+                      "too many group changes; the server's limit "
+                      "(groups.account_change_rate_per_s / group_change_rate_per_s) "
+                      "lets more through later");
+    case wire::STATUS_CONFLICT:
+      return SdkError(Code::kFailedPrecondition, SdkErr::kServerRefused,
+                      "the change changes nothing (or would leave no admin)");
     default:
       return SdkError(Code::kUnavailable, SdkErr::kServerRefused,
                       "the server refused the group request");
@@ -122,7 +136,8 @@ Result<bool> Client::Impl::ApplyGroupInfo(const wire::GroupInfo& info, wire::Gro
     // Out of the group: nobody we send to holds a key we would use again.
     next.rotate = true;
     SOTTO_RETURN_IF_ERROR(store->ClearGroupKeyHolders(group_id));
-  } else if (action == wire::GROUP_REMOVE || action == wire::GROUP_LEAVE) {
+  } else if (action == wire::GROUP_REMOVE || action == wire::GROUP_LEAVE ||
+             action == wire::GROUP_LEAVE_REFUSE) {
     // Someone left: our next message uses a fresh key that only the members get.
     next.rotate = true;
   } else if (existing) {
@@ -147,17 +162,171 @@ Result<bool> Client::Impl::ApplyGroupInfo(const wire::GroupInfo& info, wire::Gro
   SOTTO_RETURN_IF_ERROR(store->PutGroup(next));
   SOTTO_RETURN_IF_ERROR(tx.Commit());
   group_devices.erase(group_id);
-  events.emplace_back(GroupEvent{group_id, std::string(ActionName(action)), actor, accounts,
-                                 next.version, next.member});
+  events.emplace_back(NewGroupEvent(group_id, std::string(ActionName(action)), actor, accounts,
+                                    next.version, next.member));
   return true;
 }
 
+GroupEvent Client::Impl::NewGroupEvent(const std::string& group_id, std::string action,
+                                       const std::string& actor,
+                                       const std::vector<std::string>& accounts, uint64_t version,
+                                       bool member) {
+  const std::string self = OwnAccount();
+  auto person = [&](const std::string& id) {
+    GroupPerson p;
+    p.account = id;
+    p.self = !id.empty() && id == self;
+    if (p.self) {
+      p.handle = account->handle;
+      return p;
+    }
+    auto contact = store->ContactByAccount(id);
+    if (contact && *contact) {
+      p.handle = (*contact)->handle;
+      p.name = (*contact)->name;
+    }
+    return p;
+  };
+  GroupEvent e;
+  e.group_id = group_id;
+  e.action = std::move(action);
+  e.actor = actor;
+  e.accounts = accounts;
+  e.version = version;
+  e.member = member;
+  if (!actor.empty()) e.by = person(actor);
+  for (const std::string& a : accounts) e.people.push_back(person(a));
+  return e;
+}
+
+namespace {
+
+// The accounts an announced delta concerned, as the event names them.
+std::vector<std::string> DeltaAccounts(const wire::GroupUpdate& update) {
+  const wire::GroupDelta& d = update.delta();
+  const google::protobuf::RepeatedPtrField<std::string>* list = &d.added();
+  switch (update.action()) {
+    case wire::GROUP_REMOVE:
+    case wire::GROUP_LEAVE:
+    case wire::GROUP_LEAVE_REFUSE:
+      list = &d.removed();
+      break;
+    case wire::GROUP_PROMOTE:
+      list = &d.promoted();
+      break;
+    case wire::GROUP_DEMOTE:
+      list = &d.demoted();
+      break;
+    default:
+      break;
+  }
+  std::vector<std::string> out;
+  for (const std::string& a : *list) out.push_back(Hex(a));
+  return out;
+}
+
+bool Names(const google::protobuf::RepeatedPtrField<std::string>& list, const std::string& id) {
+  return std::find(list.begin(), list.end(), id) != list.end();
+}
+
+}  // namespace
+
 Status Client::Impl::HandleGroupUpdate(const wire::Envelope& env, std::vector<Event>& events) {
   const wire::GroupUpdate& update = env.group_update();
-  std::vector<std::string> accounts;
-  for (const std::string& a : update.accounts()) accounts.push_back(Hex(a));
-  return ApplyGroupInfo(update.group(), update.action(), Hex(update.actor()), accounts, events)
+  if (!update.has_delta()) {  // a server from before issue 12: the whole membership
+    std::vector<std::string> accounts;
+    for (const std::string& a : update.accounts()) accounts.push_back(Hex(a));
+    return ApplyGroupInfo(update.group(), update.action(), Hex(update.actor()), accounts, events)
+        .map([](bool) {});
+  }
+  const wire::GroupDelta& delta = update.delta();
+  if (delta.group_id().size() != kGroupIdBytes) return Ok();
+  const std::string group_id = Hex(delta.group_id());
+  SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> existing, store->GetGroup(group_id));
+  if (existing && delta.version() <= existing->version) return Ok();  // older or seen
+  const std::string self_id(AsString(account->account_id));
+  const bool out = Names(delta.removed(), self_id);
+  const std::vector<std::string> accounts = DeltaAccounts(update);
+  if (!existing || (delta.version() != existing->version + 1 && !out)) {
+    // Unknown, or a version missed: the group itself is fetched after the commit.
+    stale_groups.push_back(
+        {group_id, update.action(), Hex(update.actor()), accounts, delta.version()});
+    return Ok();
+  }
+  // The next version (or our own removal, which needs no more): apply the delta.
+  wire::GroupInfo info;
+  info.set_group_id(delta.group_id());
+  info.set_version(delta.version());
+  std::vector<std::pair<std::string, bool>> members;  // account bytes, admin
+  for (const StoredGroupMember& m : existing->members) {
+    const std::string id(AsString(FromHex(m.account)));
+    if (Names(delta.removed(), id) || Names(delta.added(), id)) continue;
+    bool admin = m.admin;
+    if (Names(delta.promoted(), id)) admin = true;
+    if (Names(delta.demoted(), id)) admin = false;
+    members.emplace_back(id, admin);
+  }
+  for (const std::string& id : delta.added()) {
+    if (id.size() == kAccountIdBytes && !Names(delta.removed(), id)) {
+      members.emplace_back(id, Names(delta.promoted(), id));
+    }
+  }
+  std::sort(members.begin(), members.end());
+  for (const auto& [id, admin] : members) {
+    wire::GroupMember* m = info.add_members();
+    m->set_account_id(id);
+    m->set_admin(admin);
+  }
+  return ApplyGroupInfo(info, update.action(), Hex(update.actor()), accounts, events)
       .map([](bool) {});
+}
+
+Status Client::Impl::FetchStaleGroups() {
+  std::vector<StaleGroup> pending;
+  pending.swap(stale_groups);
+  std::set<std::string> fetched;
+  for (const StaleGroup& stale : pending) {
+    SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> known, store->GetGroup(stale.group_id));
+    if (known && known->version >= stale.version) {
+      // A fetch for an earlier announcement of this batch caught up: report it still.
+      if (fetched.contains(stale.group_id)) {
+        Emit(NewGroupEvent(stale.group_id, std::string(ActionName(stale.action)), stale.actor,
+                           stale.accounts, stale.version, known->member));
+      }
+      continue;
+    }
+    fetched.insert(stale.group_id);
+    const Bytes gid = FromHex(stale.group_id);
+    wire::Request request;
+    request.mutable_get_group()->set_group_id(gid.data(), gid.size());
+    auto response = Call(std::move(request));
+    if (!response) {
+      if (IsStoreError(response.error())) return tl::unexpected(response.error());
+      continue;  // offline: the next group send or device fetch catches up
+    }
+    wire::GroupInfo info;
+    if (response->status() == wire::STATUS_OK) {
+      info = response->group().group();
+    } else if ((response->status() == wire::STATUS_NOT_MEMBER ||
+                response->status() == wire::STATUS_NOT_FOUND) &&
+               known) {
+      // Out of it (or it is gone) in a version we did not see: no members.
+      info.set_group_id(gid.data(), gid.size());
+      info.set_version(std::max(stale.version, known->version + 1));
+    } else {
+      continue;
+    }
+    std::vector<std::string> accounts = stale.accounts;
+    if (stale.action == wire::GROUP_CREATE && accounts.empty()) {
+      for (const wire::GroupMember& m : info.members()) {
+        if (Hex(m.account_id()) != stale.actor) accounts.push_back(Hex(m.account_id()));
+      }
+    }
+    std::vector<Event> events;
+    SOTTO_RETURN_IF_ERROR(ApplyGroupInfo(info, stale.action, stale.actor, accounts, events));
+    for (const Event& e : events) Emit(e);
+  }
+  return Ok();
 }
 
 Result<Client::Impl::GroupDevices> Client::Impl::FetchGroupDevices(const std::string& group_id,
@@ -527,7 +696,7 @@ Status Client::Impl::ReceiveGroupMessage(
     group->name = meta.name();
     group->description = meta.description();
     SOTTO_RETURN_IF_ERROR(store->PutGroup(*group));
-    events.emplace_back(GroupEvent{group_id, "rename", source, {}, group->version, group->member});
+    events.emplace_back(NewGroupEvent(group_id, "rename", source, {}, group->version, group->member));
   }
   return Ok();
 }
@@ -537,7 +706,16 @@ Status Client::Impl::FetchUnknownGroups() {
   pending.swap(unknown_groups);
   for (const UnknownGroup& unknown : pending) {
     SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> known, store->GetGroup(unknown.group_id));
-    if (known) continue;
+    if (known) {
+      // Fetched meanwhile (FetchStaleGroups): the name came with the key.
+      if (known->name.empty() && known->description.empty() &&
+          CheckGroupText(unknown.name, unknown.description)) {
+        known->name = unknown.name;
+        known->description = unknown.description;
+        SOTTO_RETURN_IF_ERROR(store->PutGroup(*known));
+      }
+      continue;
+    }
     const Bytes gid = FromHex(unknown.group_id);
     wire::Request request;
     request.mutable_get_group()->set_group_id(gid.data(), gid.size());
@@ -692,6 +870,13 @@ Result<GroupDetails> Client::CreateGroup(std::string_view name,
     return SdkError(Code::kDataLoss, SdkErr::kServerRefused, "the server's group id is malformed");
   }
   const std::string group_id = Hex(info.group_id());
+  std::vector<std::string> refused;
+  for (const std::string& a : response.group().refused()) {
+    const std::string id = Hex(a);
+    std::string handle = d.HandleOf(id);
+    refused.push_back(handle.empty() ? id : handle);
+    std::erase(accounts, id);
+  }
   std::vector<Event> events;
   SOTTO_RETURN_IF_ERROR(d.ApplyGroupInfo(info, wire::GROUP_CREATE,
                                          Hex(AsString(d.account->account_id)), accounts, events));
@@ -714,11 +899,13 @@ Result<GroupDetails> Client::CreateGroup(std::string_view name,
   } else if (IsStoreError(devices.error())) {
     return tl::unexpected(devices.error());
   }
-  return GroupInfo(group_id);
+  SOTTO_ASSIGN_OR_RETURN(GroupDetails details, GroupInfo(group_id));
+  details.refused = std::move(refused);
+  return details;
 }
 
-Status Client::Impl::ModifyGroup(std::string_view ref, wire::GroupAction action,
-                                 const std::vector<std::string>& handles) {
+Result<std::vector<std::string>> Client::Impl::ModifyGroup(
+    std::string_view ref, wire::GroupAction action, const std::vector<std::string>& handles) {
   Impl& d = *this;
   SOTTO_RETURN_IF_ERROR(d.RequireRegistered());
   SOTTO_ASSIGN_OR_RETURN(const std::string group_id, d.ResolveGroupId(ref));
@@ -737,12 +924,26 @@ Status Client::Impl::ModifyGroup(std::string_view ref, wire::GroupAction action,
     request.mutable_modify_group()->add_accounts(id.data(), id.size());
   }
   SOTTO_ASSIGN_OR_RETURN(wire::Response response, d.Call(std::move(request)));
-  if (response.status() != wire::STATUS_OK) return GroupStatusError(response.status());
+  if (response.status() != wire::STATUS_OK) {
+    if (action == wire::GROUP_ALLOW_READD && response.status() == wire::STATUS_CONFLICT) {
+      return SdkError(Code::kFailedPrecondition, SdkErr::kNotRefused,
+                      "this account does not refuse being added to this group");
+    }
+    return GroupStatusError(response.status());
+  }
+  std::vector<std::string> refused;
+  for (const std::string& a : response.group().refused()) {
+    const std::string id = Hex(a);
+    std::string handle = d.HandleOf(id);
+    refused.push_back(handle.empty() ? id : handle);
+    std::erase(accounts, id);
+  }
+  if (action == wire::GROUP_ALLOW_READD) return refused;  // no membership in the answer
   std::vector<Event> events;
   SOTTO_RETURN_IF_ERROR(d.ApplyGroupInfo(response.group().group(), action,
                                          Hex(AsString(d.account->account_id)), accounts, events));
   for (const Event& e : events) d.Emit(e);
-  if (action == wire::GROUP_ADD) {
+  if (action == wire::GROUP_ADD && !accounts.empty()) {
     // New members learn the name with our key now (best effort; else with our next message).
     auto devices = d.FetchGroupDevices(group_id, true);
     if (devices) {
@@ -752,24 +953,56 @@ Status Client::Impl::ModifyGroup(std::string_view ref, wire::GroupAction action,
       }
     }
   }
-  return Ok();
+  return refused;
 }
 
-Status Client::AddMembers(std::string_view group, const std::vector<std::string>& handles) {
+Result<std::vector<std::string>> Client::AddMembers(std::string_view group,
+                                                    const std::vector<std::string>& handles) {
   return impl_->ModifyGroup(group, wire::GROUP_ADD, handles);
 }
 
 Status Client::RemoveMembers(std::string_view group, const std::vector<std::string>& handles) {
-  return impl_->ModifyGroup(group, wire::GROUP_REMOVE, handles);
+  return impl_->ModifyGroup(group, wire::GROUP_REMOVE, handles).map([](auto&&) {});
 }
 
-Status Client::LeaveGroup(std::string_view group) {
-  return impl_->ModifyGroup(group, wire::GROUP_LEAVE, {});
+Status Client::LeaveGroup(std::string_view group, ReAdds re_adds) {
+  return impl_
+      ->ModifyGroup(group, re_adds == ReAdds::kRefuse ? wire::GROUP_LEAVE_REFUSE : wire::GROUP_LEAVE,
+                    {})
+      .map([](auto&&) {});
+}
+
+Status Client::AllowGroupReadd(std::string_view group) {
+  return impl_->ModifyGroup(group, wire::GROUP_ALLOW_READD, {}).map([](auto&&) {});
+}
+
+Status Client::SetGroupAdds(std::string_view who) {
+  Impl& d = *impl_;
+  SOTTO_RETURN_IF_ERROR(d.RequireRegistered());
+  wire::GroupAdds value = wire::GROUP_ADDS_EVERYONE;
+  if (who == "contacts") {
+    value = wire::GROUP_ADDS_CONTACTS;
+  } else if (who == "nobody") {
+    value = wire::GROUP_ADDS_NOBODY;
+  } else if (who != "everyone") {
+    return SdkError(Code::kInvalidArgument, SdkErr::kServerRefused,
+                    "who may add you must be everyone, contacts or nobody");
+  }
+  if (!d.conn) SOTTO_RETURN_IF_ERROR(d.TryConnect());
+  wire::Request request;
+  request.mutable_set_group_adds()->set_adds(value);
+  SOTTO_ASSIGN_OR_RETURN(wire::Response response, d.Call(std::move(request)));
+  if (response.status() != wire::STATUS_OK) {
+    return SdkError(Code::kUnavailable, SdkErr::kServerRefused,
+                    "the server refused the group-adds choice");
+  }
+  return d.store->PutSetting("group_adds", who);
 }
 
 Status Client::SetAdmin(std::string_view group, std::string_view handle, bool admin) {
-  return impl_->ModifyGroup(group, admin ? wire::GROUP_PROMOTE : wire::GROUP_DEMOTE,
-                            {std::string(handle)});
+  return impl_
+      ->ModifyGroup(group, admin ? wire::GROUP_PROMOTE : wire::GROUP_DEMOTE, {std::string(handle)})
+      .map([](auto&&) {});
 }
 
 Status Client::RenameGroup(std::string_view ref, std::string_view name,

@@ -208,6 +208,7 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
       SOTTO_RETURN_IF_ERROR(store->PutContact(contact));
     }
   }
+  SOTTO_RETURN_IF_ERROR(FetchStaleGroups());  // first: it reports the announced change
   SOTTO_RETURN_IF_ERROR(FetchUnknownGroups());
   FetchReceivedAttachments(events);
   for (Event& event : events) {

@@ -373,6 +373,54 @@ TEST_F(CliTest, GroupCommandsCreateSendReceiveAndManage) {
   EXPECT_EQ(json::parse(alone.out)["members"].size(), 1u) << alone.out;
 }
 
+// Issue 12: consent from the command line (leave --refuse-readd, allow-readd, adds), and
+// group events that name people by contact name and number instead of raw account ids.
+TEST_F(CliTest, GroupConsentAndNamedGroupEvents) {
+  const std::string alice = Home("alice"), bob = Home("bob"), carol = Home("carol");
+  const std::string kCarol = "+15551110003";
+  Register(alice, kAlice);
+  Register(bob, kBob);
+  Register(carol, kCarol);
+  ASSERT_EQ(Sotto({"--home", bob, "contacts", "add", kAlice, "--name", "Alice"}).exit_code, 0);
+  ASSERT_EQ(Sotto({"--home", bob, "contacts", "add", kCarol}).exit_code, 0);  // no name
+  ProcessRun created = Sotto({"--home", alice, "group", "create", "club", kBob, kCarol, "--json"});
+  ASSERT_EQ(created.exit_code, 0) << Describe(created);
+  const json group = json::parse(created.out);
+  const std::string id = group["id"];
+  EXPECT_TRUE(group["refused"].empty());
+  Receive(bob);
+  ASSERT_EQ(Sotto({"--home", alice, "group", "admin", id, kCarol}).exit_code, 0);
+  ProcessRun text = Sotto({"--home", bob, "receive", "--timeout", "0"});
+  ASSERT_EQ(text.exit_code, 0) << Describe(text);
+  EXPECT_NE(text.out.find("Alice (" + std::string(kAlice) + ") made " + kCarol + " admin"),
+            std::string::npos)
+      << text.out;
+  EXPECT_EQ(text.out.find(group["members"][0]["peer"].get<std::string>()), std::string::npos)
+      << "no raw account id: " << text.out;
+
+  ProcessRun left = Sotto({"--home", bob, "group", "leave", id, "--refuse-readd"});
+  ASSERT_EQ(left.exit_code, 0) << Describe(left);
+  EXPECT_NE(left.out.find("cannot add you again"), std::string::npos) << left.out;
+  ProcessRun readd = Sotto({"--home", alice, "group", "add", id, kBob});
+  ASSERT_EQ(readd.exit_code, 0) << Describe(readd);
+  EXPECT_NE(readd.out.find(std::string(kBob) + " refuses to be added"), std::string::npos)
+      << readd.out;
+  ProcessRun not_refused = Sotto({"--home", carol, "group", "allow-readd", id});
+  EXPECT_EQ(not_refused.exit_code, 7) << Describe(not_refused);
+  ASSERT_EQ(Sotto({"--home", bob, "group", "allow-readd", id}).exit_code, 0);
+  ProcessRun back = Sotto({"--home", alice, "group", "add", id, kBob});
+  ASSERT_EQ(back.exit_code, 0) << Describe(back);
+  EXPECT_EQ(back.out.find("refuses"), std::string::npos) << back.out;
+
+  EXPECT_EQ(Sotto({"--home", carol, "group", "adds", "strangers"}).exit_code, 2);
+  ASSERT_EQ(Sotto({"--home", carol, "group", "adds", "nobody"}).exit_code, 0);
+  ProcessRun second = Sotto({"--home", alice, "group", "create", "second", kCarol, "--json"});
+  ASSERT_EQ(second.exit_code, 0) << Describe(second);
+  const json made = json::parse(second.out);
+  EXPECT_EQ(made["refused"], json::array({kCarol}));
+  EXPECT_EQ(made["members"].size(), 1u);
+}
+
 TEST_F(CliTest, SendFileArrivesAndIsListed) {
   const std::string alice = Home("alice"), bob = Home("bob");
   ASSERT_NO_FATAL_FAILURE(Register(alice, kAlice));

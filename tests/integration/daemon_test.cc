@@ -382,8 +382,16 @@ TEST_F(DaemonTest, GroupMethodsAndNotifications) {
   json removed = rpc.Call("groupRemove", {{"group", "renamed"}, {"members", {kBob}}});
   ASSERT_TRUE(removed.contains("result")) << removed;
   EXPECT_EQ(removed["result"]["members"].size(), 1u);
-  json left = rpc.Call("groupLeave", {{"group", id}});
-  EXPECT_TRUE(left.contains("result")) << left;
+  json left = rpc.Call("groupLeave", {{"group", id}, {"refuseReadd", true}});
+  ASSERT_TRUE(left.contains("result")) << left;
+  EXPECT_EQ(left["result"]["refuseReadd"], true) << left;
+  // Consent (issue 12): who may add this account to groups.
+  json adds = rpc.Call("groupAdds", {{"who", "contacts"}});
+  EXPECT_EQ(adds["result"]["who"], "contacts") << adds;
+  json bad_adds = rpc.Call("groupAdds", {{"who", "strangers"}});
+  EXPECT_EQ(bad_adds["error"]["code"], -32602) << bad_adds;
+  json bad_leave = rpc.Call("groupLeave", {{"group", id}, {"refuseReadd", "yes"}});
+  EXPECT_EQ(bad_leave["error"]["code"], -32602) << bad_leave;
 }
 
 }  // namespace

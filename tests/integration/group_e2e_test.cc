@@ -347,6 +347,71 @@ TEST_F(GroupE2eTest, LeaveAdminRulesAndRename) {
   }
 }
 
+// Issue 12: announcements are deltas the SDK applies (membership and admin flags follow
+// a promote/demote toggle), group events name people by number and contact name, and
+// consent: leaving refusing re-adds, lifting it, and "nobody may add me".
+TEST_F(GroupE2eTest, DeltasConsentAndNamedGroupEvents) {
+  User alice, bob, carol;
+  Register(alice, "+15560000701");
+  Register(bob, "+15560000702");
+  Register(carol, "+15560000703");
+  ASSERT_TRUE(bob.client->AddContact(alice.handle, "Alice"));
+  auto created = alice.client->CreateGroup("consent", {bob.handle, carol.handle});
+  ASSERT_TRUE(created) << created.error().ToString();
+  EXPECT_TRUE(created->refused.empty());
+  const std::string group = created->id;
+  AwaitGroup(bob, group);  // first sight: fetched with get_group
+  AwaitGroup(carol, group);
+  EXPECT_EQ(bob.client->GroupInfo(group)->members.size(), 3u);
+
+  ASSERT_TRUE(alice.client->SetAdmin(group, carol.handle, true));
+  ASSERT_TRUE(alice.client->SetAdmin(group, carol.handle, false));
+  ASSERT_TRUE(alice.client->SetAdmin(group, carol.handle, true));
+  bob.PollUntil([&] { return bob.GroupEvents("promote") == 2 && bob.GroupEvents("demote") == 1; });
+  auto seen = bob.client->GroupInfo(group);
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->version, 4u);
+  for (const GroupMemberInfo& m : seen->members) {
+    EXPECT_EQ(m.admin, m.account_id == alice.account() || m.account_id == carol.account())
+        << m.handle;
+  }
+  const GroupEvent* promote = nullptr;
+  for (const Event& e : bob.events) {
+    if (auto* g = std::get_if<GroupEvent>(&e); g && g->action == "promote") promote = g;
+  }
+  ASSERT_NE(promote, nullptr);
+  EXPECT_EQ(promote->by.handle, alice.handle);
+  EXPECT_EQ(promote->by.name, "Alice");
+  ASSERT_EQ(promote->people.size(), 1u);
+  EXPECT_EQ(promote->people[0].account, carol.account());
+
+  // bob leaves refusing re-adds: alice's add of him is refused for him alone.
+  ASSERT_TRUE(bob.client->LeaveGroup(group, ReAdds::kRefuse));
+  EXPECT_FALSE(bob.client->GroupInfo(group)->member);
+  alice.PollUntil([&] { return alice.GroupEvents("leave") == 1; });
+  auto refused = alice.client->AddMembers(group, {bob.handle});
+  ASSERT_TRUE(refused) << refused.error().ToString();
+  EXPECT_EQ(*refused, std::vector<std::string>{bob.handle});
+  EXPECT_EQ(alice.client->GroupInfo(group)->members.size(), 2u);
+  auto not_refused = carol.client->AllowGroupReadd(group);
+  ASSERT_FALSE(not_refused);
+  EXPECT_EQ(not_refused.error().detail, static_cast<uint16_t>(SdkErr::kNotRefused));
+  ASSERT_TRUE(bob.client->AllowGroupReadd(group));
+  auto back = alice.client->AddMembers(group, {bob.handle});
+  ASSERT_TRUE(back) << back.error().ToString();
+  EXPECT_TRUE(back->empty());
+  bob.PollUntil([&] { return bob.client->GroupInfo(group)->member; });
+
+  // carol lets nobody add her: a new group is made without her.
+  ASSERT_TRUE(carol.client->SetGroupAdds("nobody"));
+  EXPECT_FALSE(carol.client->SetGroupAdds("strangers"));
+  auto second = alice.client->CreateGroup("second", {carol.handle, bob.handle});
+  ASSERT_TRUE(second) << second.error().ToString();
+  EXPECT_EQ(second->refused, std::vector<std::string>{carol.handle});
+  EXPECT_EQ(second->members.size(), 2u);
+  for (User* u : {&alice, &bob, &carol}) EXPECT_EQ(u->Failures(), 0u) << u->handle;
+}
+
 TEST_F(GroupE2eTest, ReceiptsPerMemberReachTheSender) {
   User alice, bob, carol;
   ASSERT_NO_FATAL_FAILURE(Register(alice, "+15560000301"));

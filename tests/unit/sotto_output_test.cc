@@ -202,6 +202,54 @@ TEST(Output, EventTextLines) {
             "account aa stopped typing");
 }
 
+// Newcomer finding (issue 12): group events showed raw account ids. They show the
+// number and the contact name; JSON keeps the ids and adds the people.
+client::GroupEvent PromoteEvent() {
+  client::GroupEvent e;
+  e.group_id = "3f9c0a1b2c3d4e5f60718293a4b5c6d7";
+  e.action = "promote";
+  e.actor = "00112233445566778899aabbccddeeff";
+  e.accounts = {"ffeeddccbbaa99887766554433221100", "0123456789abcdef0123456789abcdef"};
+  e.version = 4;
+  e.by = {e.actor, "+4915112345678", "Alice", false};
+  e.people = {{e.accounts[0], "+4915187654321", "", false}, {e.accounts[1], "", "", false}};
+  return e;
+}
+
+TEST(Output, GroupEventsNameMembersByNumberAndContactName) {
+  const std::string text = EventText(PromoteEvent(), TimeZoneChoice::kUtc);
+  EXPECT_EQ(text,
+            "group 3f9c0a1b: Alice (+4915112345678) made +4915187654321, account 01234567 admin");
+  EXPECT_EQ(text.find("00112233445566778899aabbccddeeff"), std::string::npos) << text;
+
+  client::GroupEvent mine = PromoteEvent();
+  mine.action = "leave";
+  mine.by = {mine.actor, "+4915100000000", "", true};
+  mine.accounts = {mine.actor};
+  mine.people = {mine.by};
+  mine.member = false;
+  EXPECT_EQ(EventText(mine, TimeZoneChoice::kUtc),
+            "group 3f9c0a1b: you left (you are not a member)");
+  client::GroupEvent created = PromoteEvent();
+  created.action = "create";
+  created.by.name = "\x1b[2JMallory";  // a contact name is the user's, but still sanitized
+  EXPECT_EQ(EventText(created, TimeZoneChoice::kUtc).find('\x1b'), std::string::npos);
+
+  const json j = EventJson(PromoteEvent());
+  EXPECT_EQ(j["type"], "group");
+  EXPECT_EQ(j["actor"], "00112233445566778899aabbccddeeff") << "the stable id stays";
+  EXPECT_EQ(j["accounts"].size(), 2u);
+  EXPECT_EQ(j["by"], json({{"peer", "00112233445566778899aabbccddeeff"},
+                           {"number", "+4915112345678"},
+                           {"name", "Alice"},
+                           {"you", false}}));
+  ASSERT_EQ(j["people"].size(), 2u);
+  EXPECT_EQ(j["people"][0]["number"], "+4915187654321");
+  EXPECT_TRUE(j["people"][0]["name"].is_null());
+  EXPECT_TRUE(j["people"][1]["number"].is_null());
+  EXPECT_EQ(j["people"][1]["peer"], "0123456789abcdef0123456789abcdef");
+}
+
 TEST(Output, TicksAndStatusNames) {
   EXPECT_EQ(client::TickName(client::Tick::kPending), "pending");
   EXPECT_EQ(client::TickName(client::Tick::kBlocked), "blocked");

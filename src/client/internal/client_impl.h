@@ -190,8 +190,13 @@ struct Client::Impl {
                               const std::string& actor, const std::vector<std::string>& accounts,
                               std::vector<Event>& events);
   Result<std::string> ResolveGroupId(std::string_view ref);
-  Status ModifyGroup(std::string_view ref, wire::GroupAction action,
-                     const std::vector<std::string>& handles);
+  // A membership change; returns the handles of named accounts that refused it (adds).
+  Result<std::vector<std::string>> ModifyGroup(std::string_view ref, wire::GroupAction action,
+                                               const std::vector<std::string>& handles);
+  // A GroupEvent with the actor's and the accounts' numbers and contact names filled in.
+  GroupEvent NewGroupEvent(const std::string& group_id, std::string action,
+                           const std::string& actor, const std::vector<std::string>& accounts,
+                           uint64_t version, bool member);
   // Receive pipeline hooks (inside ProcessEnvelopes' transaction).
   Status HandleGroupUpdate(const wire::Envelope& env, std::vector<Event>& events);
   Status ReceiveGroupMessage(const wire::Envelope& env, uint64_t now, std::vector<Event>& events,
@@ -207,6 +212,18 @@ struct Client::Impl {
   };
   std::vector<UnknownGroup> unknown_groups;
   Status FetchUnknownGroups();
+  // A GroupDelta announcement this device could not apply (it does not know the group,
+  // or missed a version): the group is fetched with get_group after the receive
+  // transaction (FetchStaleGroups), and the change reported then.
+  struct StaleGroup {
+    std::string group_id;
+    wire::GroupAction action = wire::GROUP_CREATE;
+    std::string actor;
+    std::vector<std::string> accounts;
+    uint64_t version = 0;
+  };
+  std::vector<StaleGroup> stale_groups;
+  Status FetchStaleGroups();
   // A member's delivered/read receipt of one of our group messages (no-op otherwise).
   Status HandleGroupReceipt(const std::string& member, const std::string& message_id, Tick tick,
                             uint64_t now, std::vector<Event>& events);
