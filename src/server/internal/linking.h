@@ -33,9 +33,9 @@ inline constexpr size_t kLinkTokenBytes = 32;
 
 // Detail codes (Module::kServer, kResourceExhausted) of the refusals below.
 enum class LinkingErr : uint16_t {
-  kSourceFull = 70,   // devices.max_provision_ids_per_ip open ids from this source
-  kAccountFull = 71,  // devices.max_link_tokens_per_account unexpired tokens of this account
-  kServerFull = 72,   // devices.max_provision_ids / devices.max_link_tokens, whole server
+  kSourceFull = 7070,   // devices.max_provision_ids_per_ip open ids from this source
+  kAccountFull = 7071,  // devices.max_link_tokens_per_account unexpired tokens of this account
+  kServerFull = 7072,   // devices.max_provision_ids / devices.max_link_tokens, whole server
 };
 
 struct LinkingLimits {
