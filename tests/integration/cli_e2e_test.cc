@@ -28,8 +28,8 @@ using testing::Sotto;
 
 TEST_F(CliTest, TwoUsersChatWithTicksSearchAndSafetyNumbers) {
   const std::string alice = Home("alice"), bob = Home("bob");
-  Register(alice, kAlice);
-  Register(bob, kBob);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, kAlice));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, kBob));
 
   // Bob is offline (no process): three messages wait on the server, in order.
   for (int i = 1; i <= 3; ++i) {
@@ -102,10 +102,11 @@ TEST_F(CliTest, TwoUsersChatWithTicksSearchAndSafetyNumbers) {
 
 TEST_F(CliTest, IdentityChangeBlocksSendingUntilTrusted) {
   const std::string alice = Home("alice"), bob = Home("bob"), bob2 = Home("bob-new-phone");
-  Register(alice, kAlice);
-  Register(bob, kBob);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, kAlice));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, kBob));
   ASSERT_EQ(Sotto({"--home", alice, "send", kBob, "hi"}).exit_code, 0);
-  Register(bob2, kBob);  // bob's number on a new device: a new identity key
+  // bob's number on a new device: a new identity key
+  ASSERT_NO_FATAL_FAILURE(Register(bob2, kBob));
   ProcessRun held = Sotto({"--home", alice, "send", kBob, "is this still you?"});
   EXPECT_EQ(held.exit_code, 5) << Describe(held);
   EXPECT_NE((held.out + held.err).find("trust"), std::string::npos) << Describe(held);
@@ -123,7 +124,7 @@ TEST_F(CliTest, ExitCodesAreDocumentedOnes) {
   EXPECT_EQ(Sotto({"--home", alice, "no-such-command"}).exit_code, 2);
   ProcessRun bad = Sotto({"--home", alice, "register", "--server", Server(), "--number", "12345"});
   EXPECT_EQ(bad.exit_code, 6) << Describe(bad);
-  Register(alice, kAlice);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, kAlice));
   ProcessRun unknown = Sotto({"--home", alice, "send", "+15559999999", "x"});
   EXPECT_EQ(unknown.exit_code, 6) << Describe(unknown);
   EXPECT_EQ(Sotto({"--home", alice, "verify", "123456"}).exit_code, 1) << "already registered";
@@ -134,8 +135,8 @@ TEST_F(CliTest, ExitCodesAreDocumentedOnes) {
 
 TEST_F(CliTest, DaemonSpeaksJsonRpcAndSurvivesARestart) {
   const std::string alice = Home("alice"), bob = Home("bob");
-  Register(alice, kAlice);
-  Register(bob, kBob);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, kAlice));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, kBob));
   const std::string socket = root_ + "/alice.sock";
   {
     Daemon daemon(alice, socket);
@@ -187,9 +188,9 @@ TEST_F(CliTest, DaemonSpeaksJsonRpcAndSurvivesARestart) {
 TEST_F(CliTest, GroupCommandsCreateSendReceiveAndManage) {
   const std::string alice = Home("alice"), bob = Home("bob"), carol = Home("carol");
   const std::string kCarol = "+15551110003";
-  Register(alice, kAlice);
-  Register(bob, kBob);
-  Register(carol, kCarol);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, kAlice));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, kBob));
+  ASSERT_NO_FATAL_FAILURE(Register(carol, kCarol));
 
   ProcessRun created = Sotto({"--home", alice, "group", "create", "book club", kBob, kCarol, "--json"});
   ASSERT_EQ(created.exit_code, 0) << Describe(created);
@@ -261,8 +262,8 @@ TEST_F(CliTest, GroupCommandsCreateSendReceiveAndManage) {
 
 TEST_F(CliTest, SendFileArrivesAndIsListed) {
   const std::string alice = Home("alice"), bob = Home("bob");
-  Register(alice, kAlice);
-  Register(bob, kBob);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, kAlice));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, kBob));
   const std::string file = root_ + "/notes.txt";
   std::string content;
   for (int i = 0; i < 20000; ++i) content += std::to_string(i) + "\n";
@@ -316,8 +317,8 @@ std::string ReadLinkCode(int fd, std::string& seen) {
 
 TEST_F(CliTest, LinkApproveDevicesAndUnlinkAcrossProcesses) {
   const std::string alice = Home("alice"), alice2 = Home("alice2"), bob = Home("bob");
-  Register(alice, testing::kAlice);
-  Register(bob, testing::kBob);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, testing::kAlice));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, testing::kBob));
   // A code that is not one: a usage error, nothing contacted.
   EXPECT_EQ(testing::Sotto({"--home", alice, "link-approve", "sotto-link:00"}).exit_code, 2);
 
