@@ -80,7 +80,7 @@ class MediaE2eTest : public ::testing::Test {
   void Register(User& user, const std::string& handle,
                 ClientConfig::AttachmentDownload mode = ClientConfig::AttachmentDownload::kOnReceive) {
     user.handle = handle;
-    user.Open(mode);
+    ASSERT_NO_FATAL_FAILURE(user.Open(mode));
     const std::string server = "127.0.0.1:" + std::to_string(sottod_.tcp_address().port());
     ASSERT_TRUE(user.client->StartRegistration(server, sottod_.server_key(), handle));
     auto finished = user.client->FinishRegistration(sottod_.VerificationCode(handle));
@@ -110,8 +110,8 @@ class MediaE2eTest : public ::testing::Test {
 
 TEST_F(MediaE2eTest, FileSentOneToOneArrivesByteIdentical) {
   User alice, bob;
-  Register(alice, "+15550001001");
-  Register(bob, "+15550001002");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550001001"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550001002"));
   ASSERT_TRUE(bob.client->Connect());
   const fs::path file = RandomFile(alice.dir, "holiday photo.png", 3 * 1024 * 1024 + 7, 1);
 
@@ -152,9 +152,9 @@ TEST_F(MediaE2eTest, FileSentOneToOneArrivesByteIdentical) {
 
 TEST_F(MediaE2eTest, FileSentToAGroupArrivesByteIdenticalAtEveryMember) {
   User alice, bob, carol;
-  Register(alice, "+15550001041");
-  Register(bob, "+15550001042");
-  Register(carol, "+15550001043");
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550001041"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550001042"));
+  ASSERT_NO_FATAL_FAILURE(Register(carol, "+15550001043"));
   auto created = alice.client->CreateGroup("photos", {bob.handle, carol.handle});
   ASSERT_TRUE(created) << created.error().ToString();
   const std::string group = created->id;
@@ -183,8 +183,8 @@ TEST_F(MediaE2eTest, FileSentToAGroupArrivesByteIdenticalAtEveryMember) {
 
 TEST_F(MediaE2eTest, TamperedBlobIsRejectedAndNothingIsSaved) {
   User alice, bob;
-  Register(alice, "+15550001011");
-  Register(bob, "+15550001012", ClientConfig::AttachmentDownload::kManual);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550001011"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550001012", ClientConfig::AttachmentDownload::kManual));
   ASSERT_TRUE(bob.client->Connect());
   const fs::path file = RandomFile(alice.dir, "report.pdf", 200 * 1024, 2);
   ASSERT_TRUE(alice.client->SendFile(bob.handle, file, ""));
@@ -216,8 +216,8 @@ TEST_F(MediaE2eTest, TamperedBlobIsRejectedAndNothingIsSaved) {
 
 TEST_F(MediaE2eTest, InterruptedDownloadResumesWithRange) {
   User alice, bob;
-  Register(alice, "+15550001021");
-  Register(bob, "+15550001022", ClientConfig::AttachmentDownload::kManual);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, "+15550001021"));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, "+15550001022", ClientConfig::AttachmentDownload::kManual));
   ASSERT_TRUE(bob.client->Connect());
   const fs::path file = RandomFile(alice.dir, "clip.mp4", 2 * 1024 * 1024 + 123, 3);
   ASSERT_TRUE(alice.client->SendFile(bob.handle, file, "clip"));
@@ -251,12 +251,12 @@ TEST_F(MediaE2eTest, ServerWithoutMediaRefusesSendFile) {
   SottodProcess plain;  // no --media-listen
   User alice, bob;
   alice.handle = "+15550001031";
-  alice.Open(ClientConfig::AttachmentDownload::kOnReceive);
+  ASSERT_NO_FATAL_FAILURE(alice.Open(ClientConfig::AttachmentDownload::kOnReceive));
   const std::string server = "127.0.0.1:" + std::to_string(plain.tcp_address().port());
   ASSERT_TRUE(alice.client->StartRegistration(server, plain.server_key(), alice.handle));
   ASSERT_TRUE(alice.client->FinishRegistration(plain.VerificationCode(alice.handle)));
   bob.handle = "+15550001032";
-  bob.Open(ClientConfig::AttachmentDownload::kOnReceive);
+  ASSERT_NO_FATAL_FAILURE(bob.Open(ClientConfig::AttachmentDownload::kOnReceive));
   ASSERT_TRUE(bob.client->StartRegistration(server, plain.server_key(), bob.handle));
   ASSERT_TRUE(bob.client->FinishRegistration(plain.VerificationCode(bob.handle)));
   const fs::path file = RandomFile(alice.dir, "a.txt", 10, 4);

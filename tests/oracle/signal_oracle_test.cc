@@ -50,7 +50,7 @@ void ExpectWellFormedBundle(const OracleBundle& bundle, bool with_prekey) {
 // and Bob answers with a SignalMessage, after which both sides use plain SignalMessages.
 void Establish(OracleParty& alice, OracleParty& bob, bool with_prekey) {
   const OracleBundle bundle = bob.GenerateBundle(1, 7, 31, with_prekey);
-  ExpectWellFormedBundle(bundle, with_prekey);
+  ASSERT_NO_FATAL_FAILURE(ExpectWellFormedBundle(bundle, with_prekey));
   EXPECT_EQ(bundle.registration_id, bob.RegistrationId());
   EXPECT_EQ(bundle.identity_key, bob.IdentityPublic());
   if (with_prekey) {
@@ -687,7 +687,7 @@ TEST(SignalOracleTest, DeterministicSeedReproducesBundles) {
 
   const OracleBundle b1 = p1->GenerateBundle(3, 11, 12, true);
   const OracleBundle b2 = p2->GenerateBundle(3, 11, 12, true);
-  ExpectWellFormedBundle(b1, true);
+  ASSERT_NO_FATAL_FAILURE(ExpectWellFormedBundle(b1, true));
   EXPECT_EQ(b1.registration_id, b2.registration_id);
   EXPECT_EQ(b1.device_id, 3u);
   EXPECT_EQ(b1.device_id, b2.device_id);
@@ -723,7 +723,7 @@ TEST(SignalOracleTest, CreateWithIdentity) {
   EXPECT_EQ(party->IdentityPrivate(), id.private_key);
   EXPECT_EQ(party->RegistrationId(), 99u);
   const OracleBundle bundle = party->GenerateBundle(1, 1, 1, false);
-  ExpectWellFormedBundle(bundle, false);
+  ASSERT_NO_FATAL_FAILURE(ExpectWellFormedBundle(bundle, false));
   EXPECT_EQ(bundle.identity_key, id.public_key);
 
   const OracleKeyPair other = GenerateKeyPair();
