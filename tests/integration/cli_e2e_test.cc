@@ -170,8 +170,8 @@ TEST_F(CliTest, VersionsAndUsageErrorsSayWhatIsWrong) {
   EXPECT_NE(far.err.find("unknown command 'xyzzy'"), std::string::npos) << Describe(far);
   EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << Describe(far);
 
-  Register(alice, kAlice);
-  Register(bob, kBob);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, kAlice));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, kBob));
   ProcessRun empty = Sotto({"--home", alice, "send", kBob, ""});
   EXPECT_EQ(empty.exit_code, 2) << Describe(empty);
   EXPECT_NE(empty.err.find("the text is empty"), std::string::npos) << Describe(empty);
@@ -197,8 +197,8 @@ TEST_F(CliTest, VersionsAndUsageErrorsSayWhatIsWrong) {
 // connection chatter unless --verbose), and shows the names given to contacts.
 TEST_F(CliTest, ReceiveReturnsWhenDrainedQuietlyAndShowsContactNames) {
   const std::string alice = Home("alice"), bob = Home("bob");
-  Register(alice, kAlice);
-  Register(bob, kBob);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, kAlice));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, kBob));
   ASSERT_EQ(Sotto({"--home", bob, "contacts", "add", kAlice, "--name", "Alice"}).exit_code, 0);
   ASSERT_EQ(Sotto({"--home", alice, "send", kBob, "hi bob"}).exit_code, 0);
 
@@ -378,9 +378,9 @@ TEST_F(CliTest, GroupCommandsCreateSendReceiveAndManage) {
 TEST_F(CliTest, GroupConsentAndNamedGroupEvents) {
   const std::string alice = Home("alice"), bob = Home("bob"), carol = Home("carol");
   const std::string kCarol = "+15551110003";
-  Register(alice, kAlice);
-  Register(bob, kBob);
-  Register(carol, kCarol);
+  ASSERT_NO_FATAL_FAILURE(Register(alice, kAlice));
+  ASSERT_NO_FATAL_FAILURE(Register(bob, kBob));
+  ASSERT_NO_FATAL_FAILURE(Register(carol, kCarol));
   ASSERT_EQ(Sotto({"--home", bob, "contacts", "add", kAlice, "--name", "Alice"}).exit_code, 0);
   ASSERT_EQ(Sotto({"--home", bob, "contacts", "add", kCarol}).exit_code, 0);  // no name
   ProcessRun created = Sotto({"--home", alice, "group", "create", "club", kBob, kCarol, "--json"});
