@@ -384,10 +384,29 @@ TEST(ServerGroups, AToggleOnA300MemberGroupWritesBytesLinearInMembers) {
   ASSERT_EQ(Call(owner, Modify(gid, wire::GROUP_DEMOTE, {&others[0]})).status(), wire::STATUS_OK);
   ASSERT_TRUE(AwaitMetric(server, "sotto_group_changes_total", 3));
   const long per_toggle = (server.Metric("sotto_group_update_bytes_queued_total") - before) / 2;
-  std::printf("bytes queued per promote/demote on a 300-member group: %ld\n", per_toggle);
-  // 300 devices, ~100 bytes each; the full membership would be ~6,600 bytes each.
+  // What the announcement was before issue 12, byte for byte: the same envelope with the
+  // whole group after the change and the accounts named (the server stored one per device).
+  wire::Envelope whole;
+  whole.set_type(wire::ENVELOPE_GROUP_UPDATE);
+  whole.set_source_account(owner.account_id);
+  whole.set_source_device(owner.device_id);
+  whole.set_message_id(gid + std::string(8, '\x01'));
+  whole.set_group_id(gid);
+  whole.set_server_time_ms(1'700'000'000'000);
+  wire::Request get;
+  get.mutable_get_group()->set_group_id(gid);
+  *whole.mutable_group_update()->mutable_group() = Call(owner, get).group().group();
+  whole.mutable_group_update()->set_action(wire::GROUP_DEMOTE);
+  whole.mutable_group_update()->set_actor(owner.account_id);
+  whole.mutable_group_update()->add_accounts(others[0].account_id);
+  const long whole_per_toggle = static_cast<long>(whole.ByteSizeLong()) * 300;
+  std::printf("bytes queued per promote/demote on a 300-member group: %ld (the whole-membership "
+              "announcement: %ld)\n",
+              per_toggle, whole_per_toggle);
+  // 300 devices, ~135 bytes each; the whole membership was ~6,800 bytes each.
   EXPECT_GT(per_toggle, 300 * 40);
   EXPECT_LT(per_toggle, 300 * 200);
+  EXPECT_GT(whole_per_toggle, 40 * per_toggle);
 }
 
 // Issue 12: group changes are rate limited; the refusal names the limit.
