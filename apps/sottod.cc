@@ -136,6 +136,9 @@ int Run(int argc, char** argv) {
   push_options.max_backoff_ms = config.push.max_backoff_ms;
   push_options.timeout_ms = config.push.timeout_ms;
   push_options.max_pending = config.push.max_pending;
+  push_options.endpoint_addresses = config.push.allow_private_endpoints
+                                        ? sotto::net::AddressPolicy::kAny
+                                        : sotto::net::AddressPolicy::kPublicOnly;
   auto push = sotto::server::PushNotifier::Create(push_options);
   if (!push) {
     std::cerr << "sottod: push: " << push.error().ToString() << "\n";
