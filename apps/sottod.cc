@@ -208,6 +208,14 @@ int Run(int argc, char** argv) {
                                           core.RenderPrometheus() +
                                           (media_raw ? media_raw->RenderPrometheus() : "")};
     }
+    // docs/server.md, "Disk full and readiness": 503 while the store refuses writes.
+    if (r.method == "GET" && r.target == "/ready") {
+      if (core.StorageFull()) {
+        return sotto::net::HttpResponse{503, "text/plain; charset=utf-8",
+                                        "not ready: server storage full\n"};
+      }
+      return sotto::net::HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
+    }
     return sotto::net::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
   });
   if (!metrics) {

@@ -58,6 +58,8 @@ enum class SdkErr : uint16_t {
   kAmbiguousGroup = 221,  // the prefix or name matches more than one group
   kNotMember = 222,       // this account is not (or no longer) a member of the group
   kNotAdmin = 223,        // only admins may change the membership
+  // 230.. the server's state.
+  kServerStorageFull = 230,  // STATUS_STORAGE_FULL: the server's disk is full (retry later)
 };
 
 // Linked devices: how long ApproveLink / FinishLink wait for the other device by default.

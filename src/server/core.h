@@ -76,6 +76,8 @@ struct CoreMetrics {
   Counter group_copies_queued{0};
   Counter group_copies_skipped_full{0};  // a member device's queue was at max_queue_depth
   Counter group_changes{0};
+  // Disk full: responses sent as STATUS_STORAGE_FULL.
+  Counter storage_full_refusals{0};
 };
 
 struct CoreOptions {
@@ -122,6 +124,14 @@ class ServerCore {
   const CoreMetrics& metrics() const { return metrics_; }
   // Prometheus text of the core's counters and the queue's statistics.
   std::string RenderPrometheus() const;
+
+  // Disk full (docs/store.md, "Disk full"): whether the store refuses writes for lack of
+  // space right now. A response that failed with STATUS_INTERNAL meanwhile goes out as
+  // STATUS_STORAGE_FULL (SessionProtocol::SendFrame), counted by CountStorageFullRefusal.
+  bool StorageFull() const { return store_.storage_health().disk_full; }
+  void CountStorageFullRefusal() {
+    metrics_.storage_full_refusals.fetch_add(1, std::memory_order_relaxed);
+  }
 
  private:
   void HandleRegister(internal::SessionContext& ctx, const wire::RegisterRequest& r,
