@@ -160,6 +160,9 @@ int Run(int argc, char** argv) {
   push_options.max_backoff_ms = config.push.max_backoff_ms;
   push_options.timeout_ms = config.push.timeout_ms;
   push_options.max_pending = config.push.max_pending;
+  push_options.endpoint_addresses = config.push.allow_private_endpoints
+                                        ? sotto::net::AddressPolicy::kAny
+                                        : sotto::net::AddressPolicy::kPublicOnly;
   auto push = sotto::server::PushNotifier::Create(push_options);
   if (!push) {
     std::cerr << "sottod: push: " << push.error().ToString() << "\n";
@@ -233,7 +236,9 @@ int Run(int argc, char** argv) {
   auto metrics = sotto::net::HttpServer::Start(
       *http,
       [gw, wsg, &core, media_raw](const sotto::net::HttpRequest& r) {
-        return sotto::server::HandleMetricsRequest(r, [&] {
+        return sotto::server::HandleMetricsRequest(
+            r,
+            [&] {
           auto loops_metrics = gw->metrics();
           loops_metrics.push_back(&wsg->metrics());
           std::string out = sotto::server::RenderPrometheus(loops_metrics);
@@ -243,7 +248,8 @@ int Run(int argc, char** argv) {
               gw->partial_input_bytes().load(std::memory_order_relaxed));
           return out + core.RenderPrometheus() +
                  (media_raw ? media_raw->RenderPrometheus() : "") + ProtobufLogPrometheus();
-        });
+            },
+            [&core] { return !core.StorageFull(); });
       },
       metrics_limits);
   if (!metrics) {

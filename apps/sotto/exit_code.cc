@@ -79,6 +79,8 @@ ExitCode ForSdk(client::SdkErr detail) {
     case client::SdkErr::kRateLimited:
     case client::SdkErr::kNotRefused:
       return ExitCode::kServerRefused;
+    case client::SdkErr::kServerStorageFull:  // refused for now; queued messages stay queued
+      return ExitCode::kServerRefused;
   }
   return ExitCode::kError;
 }
@@ -119,6 +121,9 @@ std::string UserMessage(const Error& error) {
       case static_cast<uint16_t>(client::StoreErr::kNoAccount):
       case static_cast<uint16_t>(client::SdkErr::kNotRegistered):
         return "not registered: run `sotto register` and `sotto verify` first";
+      case static_cast<uint16_t>(client::SdkErr::kServerStorageFull):
+        return "server storage full: the server cannot store anything right now; a message "
+               "stays queued here and is sent again later (`sotto receive` or the daemon)";
       case static_cast<uint16_t>(client::SdkErr::kAlreadyRegistered):
         return "this home already has an account (a new device needs its own --home)";
       case static_cast<uint16_t>(client::SdkErr::kBadHandle):
@@ -141,7 +146,7 @@ std::string_view ExitCodeHelp() {
          "  4  server unreachable (messages stay queued and are retried)\n"
          "  5  the contact's identity changed: message held until `sotto trust`\n"
          "  6  unknown user or not an E.164 number\n"
-         "  7  the server refused (e.g. a wrong verification code)\n"
+         "  7  the server refused (e.g. a wrong verification code, or its storage is full)\n"
          "  8  safety number mismatch\n"
          "  9  the account already has a primary and 4 companion devices\n";
 }

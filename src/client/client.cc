@@ -353,6 +353,11 @@ Result<wire::Response> Client::Impl::Call(wire::Request request) {
     return SdkError(Code::kUnavailable, SdkErr::kOffline, "lost the connection to the server");
   }
   last_receive = steady_clock::now();
+  if (response->status() == wire::STATUS_STORAGE_FULL) {
+    // Every request that writes can get it; one error for all (outbox items stay queued).
+    return SdkError(Code::kUnavailable, SdkErr::kServerStorageFull,
+                    "server storage full: the server stored nothing; try again later");
+  }
   if (response->status() == wire::STATUS_UNAUTHENTICATED && registered()) {
     return SdkError(Code::kFailedPrecondition, SdkErr::kNotRegistered,
                     "the server no longer knows this device (registered elsewhere?)");

@@ -61,6 +61,8 @@ enum class SdkErr : uint16_t {
   kNotAdmin = 8223,        // only admins may change the membership
   kRateLimited = 8224,     // past the server's group change rate (groups.*_change_rate_per_s)
   kNotRefused = 8225,      // AllowGroupReadd: this account does not refuse the group
+  // 8230.. the server's state.
+  kServerStorageFull = 8230,  // STATUS_STORAGE_FULL: the server's disk is full (retry later)
 };
 
 // Linked devices: how long ApproveLink / FinishLink wait for the other device by default.

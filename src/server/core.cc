@@ -275,7 +275,8 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
         }
         auto url = net::ParseUrl(endpoint);
         if (!url) {
-          Fail(response, wire::STATUS_BAD_REQUEST, "endpoint must be an http:// or https:// URL");
+          // ParseUrl's static text says why (scheme, host, numeric host not a dotted quad).
+          Fail(response, wire::STATUS_BAD_REQUEST, url.error().message);
           break;
         }
         if (!options_.allow_private_push_endpoints && net::IsLocalOrPrivateHost(url->host)) {
@@ -773,12 +774,31 @@ std::string ServerCore::RenderPrometheus() const {
   counter("store_commit_micros_total", "time spent writing and syncing", q.commit_micros);
   AppendPrometheusSeries(out, "sotto_devices_online", "gauge", "devices with a routed connection",
                          router_.online());
+  {  // Disk full (docs/store.md): the gauge /ready also answers from.
+    const store::StorageHealth h = store_.storage_health();
+    AppendPrometheusSeries(out, "sotto_store_disk_full", "gauge",
+                           "1 while the store refuses writes for lack of disk space",
+                           h.disk_full ? uint64_t{1} : uint64_t{0});
+    AppendPrometheusSeries(out, "sotto_store_disk_free_bytes", "gauge",
+                           "free space on the store's filesystem", h.free_bytes);
+    counter("store_writes_refused_no_space_total", "store writes that failed for lack of space",
+            h.writes_refused);
+    counter("store_disk_full_episodes_total", "times the store's disk turned full",
+            h.full_episodes);
+    counter("store_disk_recoveries_total", "times writes worked again after the disk was full",
+            h.recoveries);
+    counter("requests_refused_storage_full_total", "responses sent as STATUS_STORAGE_FULL",
+            v(metrics_.storage_full_refusals));
+  }
   if (push_ != nullptr) {
     const PushStats p = push_->stats();
     counter("push_sent_total", "push notifications delivered to endpoints", p.sent);
     counter("push_coalesced_total", "push notifications folded into another", p.coalesced);
     counter("push_failed_attempts_total", "push attempts that failed", p.failed_attempts);
     counter("push_dropped_total", "push notifications given up", p.dropped);
+    counter("push_refused_total",
+            "pushes refused at send time: the endpoint resolved to a non-public address",
+            p.refused);
   }
   return out;
 }

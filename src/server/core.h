@@ -95,6 +95,8 @@ struct CoreMetrics {
   // The per-sender quota in a device's queue (store.max_queued_per_sender).
   Counter sends_sender_quota{0};                 // Sends refused at it
   Counter group_copies_skipped_sender_quota{0};  // group copies dropped at it
+  // Disk full: responses sent as STATUS_STORAGE_FULL.
+  Counter storage_full_refusals{0};
 };
 
 struct CoreOptions {
@@ -148,6 +150,14 @@ class ServerCore {
   const CoreMetrics& metrics() const { return metrics_; }
   // Prometheus text of the core's counters and the queue's statistics.
   std::string RenderPrometheus() const;
+
+  // Disk full (docs/store.md, "Disk full"): whether the store refuses writes for lack of
+  // space right now. A response that failed with STATUS_INTERNAL meanwhile goes out as
+  // STATUS_STORAGE_FULL (SessionProtocol::SendFrame), counted by CountStorageFullRefusal.
+  bool StorageFull() const { return store_.storage_health().disk_full; }
+  void CountStorageFullRefusal() {
+    metrics_.storage_full_refusals.fetch_add(1, std::memory_order_relaxed);
+  }
 
  private:
   void HandleRegister(internal::SessionContext& ctx, const wire::RegisterRequest& r,

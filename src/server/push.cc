@@ -20,12 +20,13 @@ bool IsSuccess(unsigned status) { return status >= 200 && status < 300; }
 
 }  // namespace
 
-PushSender DefaultHttpSender() {
-  return [](const std::string& endpoint, std::string_view body,
-            std::chrono::milliseconds timeout) -> Status {
+PushSender DefaultHttpSender(net::AddressPolicy addresses) {
+  return [addresses](const std::string& endpoint, std::string_view body,
+                     std::chrono::milliseconds timeout) -> Status {
     const net::HttpHeader headers[] = {{"TTL", kPushTtlSeconds}, {"Urgency", kPushUrgency}};
-    SOTTO_ASSIGN_OR_RETURN(net::HttpClientResponse response,
-                           net::HttpPost(endpoint, kPushContentType, body, timeout, headers));
+    SOTTO_ASSIGN_OR_RETURN(
+        net::HttpClientResponse response,
+        net::HttpPost(endpoint, kPushContentType, body, timeout, headers, addresses));
     if (IsSuccess(response.status)) return Ok();
     if (response.status == kHttpNotFound || response.status == kHttpGone) {
       return PushError(Code::kNotFound, PushErr::kGone, "push endpoint is gone");
@@ -33,6 +34,10 @@ PushSender DefaultHttpSender() {
     return PushError(Code::kFailedPrecondition, PushErr::kRejected,
                      "push endpoint answered with a non-2xx status");
   };
+}
+
+Result<std::unique_ptr<PushNotifier>> PushNotifier::Create(PushOptions options) {
+  return Create(options, DefaultHttpSender(options.endpoint_addresses));
 }
 
 Result<std::unique_ptr<PushNotifier>> PushNotifier::Create(PushOptions options, PushSender sender) {
@@ -141,6 +146,7 @@ PushStats PushNotifier::stats() const {
   s.sent = counters_.sent.load(std::memory_order_relaxed);
   s.failed_attempts = counters_.failed_attempts.load(std::memory_order_relaxed);
   s.dropped = counters_.dropped.load(std::memory_order_relaxed);
+  s.refused = counters_.refused.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -214,7 +220,13 @@ void PushNotifier::Attempt(std::unique_lock<std::mutex>& lock, uint64_t key) {
     device.again = false;
     counters_.coalesced.fetch_add(1, std::memory_order_relaxed);
   }
-  if (device.attempts >= options_.max_attempts) {
+  // An address refused by policy stays refused for this push: no retry. (A later Notify
+  // resolves again, so a name that moves to a public address works from then on.)
+  const bool refused = status.error().module == Module::kNet &&
+                       status.error().detail ==
+                           static_cast<uint16_t>(net::HttpClientErr::kForbiddenAddress);
+  if (refused) counters_.refused.fetch_add(1, std::memory_order_relaxed);
+  if (refused || device.attempts >= options_.max_attempts) {
     counters_.dropped.fetch_add(1, std::memory_order_relaxed);
     --pending_;
     devices_.erase(key);

@@ -31,6 +31,7 @@
 #include <utility>
 
 #include "base/result.h"
+#include "net/http_client.h"
 
 namespace sotto::server {
 
@@ -59,6 +60,9 @@ struct PushOptions {
   uint32_t max_backoff_ms = 60'000;
   uint32_t timeout_ms = 5'000;
   uint32_t max_pending = 100'000;
+  // push.allow_private_endpoints = false is kPublicOnly: the default sender resolves each
+  // endpoint at send time and refuses it if any address is not public (docs/server.md).
+  net::AddressPolicy endpoint_addresses = net::AddressPolicy::kPublicOnly;
 };
 
 // Delivers one push. Returns an error for any failure, including a non-2xx status. Runs
@@ -67,8 +71,10 @@ using PushSender = std::function<Status(const std::string& endpoint, std::string
                                         std::chrono::milliseconds timeout)>;
 
 // POSTs with net::HttpPost, kPushContentType and the TTL/Urgency headers; 2xx is success,
-// 404/410 give PushErr::kGone, any other status PushErr::kRejected.
-PushSender DefaultHttpSender();
+// 404/410 give PushErr::kGone, any other status PushErr::kRejected. With kPublicOnly an
+// endpoint that is or resolves to a non-public address gives net's kForbiddenAddress
+// (kPermissionDenied) and nothing is sent.
+PushSender DefaultHttpSender(net::AddressPolicy addresses);
 
 struct PushStats {
   uint64_t notifies = 0;         // Notify calls
@@ -76,15 +82,17 @@ struct PushStats {
   uint64_t sent = 0;             // successful POSTs
   uint64_t failed_attempts = 0;  // POSTs that failed (each retry counts)
   uint64_t dropped = 0;          // pushes given up: max_attempts, max_pending, or stopped
+  uint64_t refused = 0;  // pushes dropped at once: the endpoint's address is not allowed
 };
 
 class PushNotifier {
  public:
   // Starts the worker. Errors: kInvalidArgument (PushErr::kBadOptions) if max_attempts,
-  // timeout_ms or max_pending is 0 or initial_backoff_ms > max_backoff_ms;
-  // kInternal (PushErr::kThread).
-  static Result<std::unique_ptr<PushNotifier>> Create(PushOptions options,
-                                                      PushSender sender = DefaultHttpSender());
+  // timeout_ms or max_pending is 0 or initial_backoff_ms > max_backoff_ms, or `sender`
+  // is empty; kInternal (PushErr::kThread). The first form sends with
+  // DefaultHttpSender(options.endpoint_addresses).
+  static Result<std::unique_ptr<PushNotifier>> Create(PushOptions options);
+  static Result<std::unique_ptr<PushNotifier>> Create(PushOptions options, PushSender sender);
   ~PushNotifier();  // Stop()s
   PushNotifier(const PushNotifier&) = delete;
   PushNotifier& operator=(const PushNotifier&) = delete;
@@ -123,6 +131,7 @@ class PushNotifier {
     std::atomic<uint64_t> sent{0};
     std::atomic<uint64_t> failed_attempts{0};
     std::atomic<uint64_t> dropped{0};
+    std::atomic<uint64_t> refused{0};
   };
 
   PushNotifier(PushOptions options, PushSender sender);

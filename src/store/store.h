@@ -44,6 +44,7 @@ enum class StoreErr : uint16_t {
 
   // A sender holds WriteRequest::max_per_sender entries in a recipient queue.
   kSenderQuota = 6007,
+  kNoSpace = 6008,  // the disk is full (Code::kResourceExhausted); see StorageHealth
 };
 
 tl::unexpected<Error> StoreError(Code code, StoreErr detail, const char* message);
@@ -302,6 +303,17 @@ inline constexpr size_t kMaxStoredGroupMembers = 65'536;
 inline constexpr size_t kMaxStoredGroupRefusals = 65'536;
 
 // A whole backend: one object owns all four.
+// How a backend's disk is doing (docs/store.md, "Disk full"). While disk_full, writes
+// fail with StoreErr::kNoSpace; the backend retries by itself and clears it as soon as a
+// write succeeds again. Backends without a disk report all zero.
+struct StorageHealth {
+  bool disk_full = false;
+  uint64_t writes_refused = 0;  // writes that failed for lack of space, since open
+  uint64_t full_episodes = 0;   // times the store turned full
+  uint64_t recoveries = 0;      // times writes worked again after that
+  uint64_t free_bytes = 0;      // free space for the database (0 if unknown)
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -311,6 +323,7 @@ class Store {
   virtual GroupStore& groups() = 0;
   // Finishes pending writes (their callbacks run) and stops background threads.
   virtual void Close() = 0;
+  virtual StorageHealth storage_health() const { return {}; }
 };
 
 }  // namespace sotto::store

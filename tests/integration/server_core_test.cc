@@ -555,6 +555,23 @@ TEST(ServerCore, PushEndpointsInThePrivateNetworkAreRefusedByDefault) {
     EXPECT_EQ(r.status(), wire::STATUS_PERMISSION_DENIED) << url;
     EXPECT_NE(r.reason().find("push.allow_private_endpoints"), std::string::npos);
   }
+  // inet_aton's other spellings of 127.0.0.1 (a resolver connects to them): refused as
+  // malformed, whatever push.allow_private_endpoints says.
+  for (const char* url : {"http://127.1/x", "http://0x7f000001/x", "http://2130706433/x",
+                          "http://0177.0.0.1/x", "http://0/x", "http://127.0.0.1./x"}) {
+    wire::Request push;
+    push.mutable_register_push()->set_endpoint(url);
+    wire::Response r = MustCall(*bob.conn, push);
+    EXPECT_EQ(r.status(), wire::STATUS_BAD_REQUEST) << url;
+    EXPECT_NE(r.reason().find("dotted quad"), std::string::npos) << url << ": " << r.reason();
+  }
+  // IPv6 forms that reach IPv4 loopback or private space.
+  for (const char* url : {"http://[::ffff:7f00:1]/x", "http://[::127.0.0.1]/x",
+                          "http://[64:ff9b::7f00:1]/x", "http://[2002:a00:1::]/x"}) {
+    wire::Request push;
+    push.mutable_register_push()->set_endpoint(url);
+    EXPECT_EQ(MustCall(*bob.conn, push).status(), wire::STATUS_PERMISSION_DENIED) << url;
+  }
   wire::Request public_push;
   public_push.mutable_register_push()->set_endpoint("https://push.example.org/up/abc");
   EXPECT_EQ(MustCall(*bob.conn, public_push).status(), wire::STATUS_OK);

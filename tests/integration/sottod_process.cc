@@ -1,11 +1,13 @@
 #include "tests/integration/sottod_process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -34,8 +36,14 @@ uint16_t JsonPort(const std::string& json, const std::string& key) {
 }  // namespace
 
 SottodProcess::SottodProcess(const SottodOptions& options) : options_(options) {
-  char tmpl[] = "/tmp/sottod-test-XXXXXX";
-  data_dir_ = mkdtemp(tmpl);
+  if (!options.data_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.data_dir, ec);
+    data_dir_ = options.data_dir;
+  } else {
+    char tmpl[] = "/tmp/sottod-test-XXXXXX";
+    data_dir_ = mkdtemp(tmpl);
+  }
   Start();
 }
 
@@ -196,6 +204,37 @@ long SottodProcess::Metric(const std::string& series) const {
   const size_t at = body.find("\n" + series + " ");
   if (at == std::string::npos) return -1;
   return std::strtol(body.c_str() + at + series.size() + 2, nullptr, 10);
+}
+
+int SottodProcess::HttpStatus(const std::string& path) const {
+  auto fd = net::ConnectBlocking(*net::ParseHostPort("127.0.0.1:" + std::to_string(http_port_)));
+  if (!fd) return -1;
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  (void)!write(*fd, req.data(), req.size());
+  std::string response;
+  char buf[4096];
+  for (ssize_t n; (n = read(*fd, buf, sizeof buf)) > 0;) response.append(buf, static_cast<size_t>(n));
+  close(*fd);
+  // "HTTP/1.1 200 OK"
+  const size_t space = response.find(' ');
+  if (response.rfind("HTTP/", 0) != 0 || space == std::string::npos) return -1;
+  return std::atoi(response.c_str() + space + 1);
+}
+
+bool SottodProcess::AwaitOutput(const std::string& needle, int timeout_ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  char buf[4096];
+  while (output_.find(needle) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || stdout_fd_ < 0) return false;
+    pollfd p{stdout_fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    const ssize_t n = read(stdout_fd_, buf, sizeof buf);
+    if (n <= 0) return false;
+    output_.append(buf, static_cast<size_t>(n));
+  }
+  return true;
 }
 
 }  // namespace sotto::testing

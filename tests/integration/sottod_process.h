@@ -27,6 +27,9 @@ struct SottodOptions {
   // registration and lookup limits and prekeys.new_account_bundle_rate are turned off
   // (rate 0) unless config_toml sets them; true keeps sottod's production defaults.
   bool production_source_limits = false;
+  // The data directory to use (created if missing, e.g. on a small filesystem); empty =
+  // a fresh one under /tmp. Removed by the destructor either way.
+  std::string data_dir;
 };
 
 // `toml` with each of those limits that it does not set turned off.
@@ -56,6 +59,11 @@ class SottodProcess {
   bool Kill();
   // Starts sottod again on the same data directory (new free ports); false on failure.
   bool Restart();
+  // GET `path` on the HTTP (metrics) port; the response's status code, or -1.
+  int HttpStatus(const std::string& path) const;
+  // Reads sottod's stdout (its log lines) until `needle` appears or about `timeout`
+  // passes; returns whether it appeared. What was read is kept for later calls.
+  bool AwaitOutput(const std::string& needle, int timeout_ms = 10'000);
   // The last verification code the log code sender wrote for `handle`, or "".
   std::string VerificationCode(const std::string& handle) const;
 
@@ -65,6 +73,7 @@ class SottodProcess {
   SottodOptions options_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
+  std::string output_;  // stdout read by AwaitOutput
   std::string data_dir_;
   uint16_t tcp_port_ = 0;
   uint16_t http_port_ = 0;

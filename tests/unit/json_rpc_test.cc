@@ -369,6 +369,12 @@ TEST(ExitCodes, BusyStoreSaysWhoHoldsIt) {
             "static message");
 }
 
+TEST(ExitCodes, ServerStorageFullIsNamedAndMeansRefused) {
+  const Error full = ClientError(static_cast<uint16_t>(client::SdkErr::kServerStorageFull));
+  EXPECT_EQ(ExitCodeFor(full), ExitCode::kServerRefused);
+  EXPECT_EQ(UserMessage(full).rfind("server storage full", 0), 0u) << UserMessage(full);
+}
+
 TEST(Paths, HomeComesFromFlagThenSottoHomeThenHome) {
   EXPECT_EQ(ResolveHome("/a", "/b", "/c"), std::filesystem::path("/a"));
   EXPECT_EQ(ResolveHome("", "/b", "/c"), std::filesystem::path("/b"));

@@ -103,6 +103,7 @@ PushOptions FastOptions() {
   o.max_backoff_ms = 40;
   o.timeout_ms = 5'000;
   o.max_pending = 100;
+  o.endpoint_addresses = net::AddressPolicy::kAny;  // the receivers listen on 127.0.0.1
   return o;
 }
 
@@ -315,7 +316,7 @@ TEST(Push, DefaultSenderMapsStatuses) {
     return next;
   });
   ASSERT_NE(server, nullptr);
-  const PushSender send = DefaultHttpSender();
+  const PushSender send = DefaultHttpSender(net::AddressPolicy::kAny);
   const auto with = [&](unsigned status) {
     {
       std::lock_guard lock(mu);
@@ -332,6 +333,57 @@ TEST(Push, DefaultSenderMapsStatuses) {
   ASSERT_FALSE(rejected);
   EXPECT_EQ(rejected.error().detail, static_cast<uint16_t>(PushErr::kRejected));
   EXPECT_FALSE(send("not a url", kPushBody, milliseconds(5'000)));
+}
+
+// push.allow_private_endpoints = false: a name that resolves to loopback passes
+// registration's literal check, so the sender must refuse it after resolving it.
+TEST(Push, PublicOnlySenderRefusesWhatResolvesToLoopback) {
+  Probe<net::HttpRequest> received;
+  auto server = StartReceiver(received);
+  ASSERT_NE(server, nullptr);
+  const std::string port = std::to_string(server->port());
+  const PushSender public_only = DefaultHttpSender(net::AddressPolicy::kPublicOnly);
+  for (const std::string& url : {"http://localhost:" + port + "/n", "http://127.0.0.1:" + port,
+                                 "http://[::ffff:127.0.0.1]:" + port}) {
+    auto refused = public_only(url, kPushBody, milliseconds(5'000));
+    ASSERT_FALSE(refused) << url;
+    EXPECT_EQ(refused.error().code, Code::kPermissionDenied) << url;
+    EXPECT_EQ(refused.error().detail,
+              static_cast<uint16_t>(net::HttpClientErr::kForbiddenAddress))
+        << url;
+  }
+  EXPECT_TRUE(received.items().empty()) << "nothing reached the listener";
+  // The same name with private endpoints allowed does reach it: the refusal above is
+  // the policy, not a name that failed to resolve.
+  ASSERT_TRUE(DefaultHttpSender(net::AddressPolicy::kAny)("http://localhost:" + port + "/n",
+                                                          kPushBody, milliseconds(5'000)));
+  EXPECT_EQ(received.items().size(), 1u);
+}
+
+TEST(Push, RefusedAddressIsDroppedWithoutRetries) {
+  Probe<net::HttpRequest> received;
+  auto server = StartReceiver(received);
+  ASSERT_NE(server, nullptr);
+  Probe<bool> attempts;
+  PushOptions options = FastOptions();
+  options.endpoint_addresses = net::AddressPolicy::kPublicOnly;
+  const PushSender inner = DefaultHttpSender(options.endpoint_addresses);
+  auto notifier = PushNotifier::Create(
+      options, [&](const std::string& endpoint, std::string_view body, milliseconds timeout) {
+        Status s = inner(endpoint, body, timeout);
+        attempts.Add(static_cast<bool>(s));
+        return s;
+      });
+  ASSERT_TRUE(notifier) << notifier.error().ToString();
+  (*notifier)->Notify(7, "http://localhost:" + std::to_string(server->port()) + "/x");
+  ASSERT_TRUE(attempts.WaitFor(1));
+  (*notifier)->Stop();
+  const PushStats s = (*notifier)->stats();
+  EXPECT_EQ(attempts.items(), std::vector<bool>{false}) << "one attempt, no retries";
+  EXPECT_EQ(s.refused, 1u);
+  EXPECT_EQ(s.dropped, 1u);
+  EXPECT_EQ(s.sent, 0u);
+  EXPECT_TRUE(received.items().empty());
 }
 
 }  // namespace

@@ -297,7 +297,7 @@ TEST_F(RocksDbStoreTest, ReopenKeepsEverything) {
 
 // Counts the entries of one column family of a closed store's database.
 size_t CountEntries(const std::string& path, internal::Cf cf) {
-  auto db = internal::Db::Open(path, false);
+  auto db = internal::Db::Open(path, false, std::chrono::milliseconds(1'000));
   EXPECT_TRUE(db) << db.error().ToString();
   if (!db) return 0;
   size_t n = 0;
@@ -335,7 +335,7 @@ TEST_F(RocksDbStoreTest, PurgeSweepsDedupeEntriesWithoutAnIndex) {
 TEST_F(RocksDbStoreTest, OpenClearsTheLegacyExpiryIndexes) {
   const std::string path = dir_.Sub("db");
   {
-    auto db = internal::Db::Open(path, false);
+    auto db = internal::Db::Open(path, false, std::chrono::milliseconds(1'000));
     ASSERT_TRUE(db) << db.error().ToString();
     rocksdb::WriteBatch wb;
     ASSERT_TRUE((*db)->Put(&wb, internal::Cf::kLegacyQueueExpiry, std::string(36, 'q')));

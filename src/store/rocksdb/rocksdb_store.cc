@@ -35,6 +35,7 @@ class RocksDbStore final : public Store {
   MessageQueue& queue() override { return *queue_; }
   GroupStore& groups() override { return groups_; }
   void Close() override { queue_->Close(); }
+  StorageHealth storage_health() const override { return db_->storage_health(); }
 
  private:
   std::unique_ptr<Db> db_;
@@ -54,7 +55,12 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options) {
     return StoreError(Code::kInvalidArgument, StoreErr::kInvalid,
                       "max_batch_requests must be positive");
   }
-  SOTTO_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(options.path, options.sync));
+  if (options.space_probe_interval.count() <= 0) {
+    return StoreError(Code::kInvalidArgument, StoreErr::kInvalid,
+                      "space_probe_interval must be positive");
+  }
+  SOTTO_ASSIGN_OR_RETURN(std::unique_ptr<Db> db,
+                         Db::Open(options.path, options.sync, options.space_probe_interval));
   SOTTO_ASSIGN_OR_RETURN(std::unique_ptr<RocksDbQueue> queue,
                          RocksDbQueue::Create(*db, options.max_batch_requests, options.clock));
   return std::unique_ptr<Store>(new RocksDbStore(std::move(db), std::move(queue)));

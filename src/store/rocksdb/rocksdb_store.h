@@ -9,7 +9,9 @@
 // directory once at a time (RocksDB locks it).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -17,6 +19,9 @@
 #include "store/store.h"
 
 namespace sotto::store {
+
+// While the disk is full, the store retries (Resume + a probe write) this often.
+inline constexpr int64_t kDefaultSpaceProbeIntervalMs = 1'000;
 
 struct RocksDbOptions {
   std::string path;  // the database directory; created if missing (its parent must exist)
@@ -27,10 +32,14 @@ struct RocksDbOptions {
   size_t max_batch_requests = 4096;
   // Judges de-duplication expiry in MessageQueue::Write; empty = SystemClockMs.
   WallClock clock;
+  // While the disk is full, how often the store tries to write again (docs/store.md,
+  // "Disk full"). Must be positive.
+  std::chrono::milliseconds space_probe_interval{kDefaultSpaceProbeIntervalMs};
 };
 
 // Opens (or creates) the store at options.path and starts its writer thread.
-// kInvalidArgument/kInvalid for an empty path or max_batch_requests == 0; kBackend when
+// kInvalidArgument/kInvalid for an empty path, max_batch_requests == 0 or a
+// space_probe_interval that is not positive; kBackend when
 // RocksDB cannot open the directory (e.g. it is locked by another open store);
 // kCorrupt when it holds an unknown schema version. Destroying the store (or calling
 // Close) runs the queued requests first; it must not happen inside a Done callback.

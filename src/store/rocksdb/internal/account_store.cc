@@ -86,16 +86,18 @@ Status RocksDbAccountStore::Put(const AccountRecord& account) {
 }
 
 Status RocksDbAccountStore::AddContact(const AccountId& owner, const AccountId& contact) {
+  SOTTO_RETURN_IF_ERROR(db_.Writable());
   rocksdb::Status s = db_.db()->Put(db_.write_options(), db_.cf(Cf::kContacts),
                                     ToSlice(ContactKey(owner, contact)), rocksdb::Slice());
-  if (!s.ok()) return BackendError(s, "cannot add the contact");
+  SOTTO_RETURN_IF_ERROR(db_.Check(s, "cannot add the contact"));
   return Ok();
 }
 
 Status RocksDbAccountStore::RemoveContact(const AccountId& owner, const AccountId& contact) {
+  SOTTO_RETURN_IF_ERROR(db_.Writable());
   rocksdb::Status s = db_.db()->Delete(db_.write_options(), db_.cf(Cf::kContacts),
                                        ToSlice(ContactKey(owner, contact)));
-  if (!s.ok()) return BackendError(s, "cannot remove the contact");
+  SOTTO_RETURN_IF_ERROR(db_.Check(s, "cannot remove the contact"));
   return Ok();
 }
 
@@ -111,9 +113,10 @@ std::mutex& RocksDbKeyStore::StripeFor(const DeviceAddress& device) {
 }
 
 Status RocksDbKeyStore::PutDeviceKeys(const DeviceAddress& device, const DeviceKeys& keys) {
+  SOTTO_RETURN_IF_ERROR(db_.Writable());
   rocksdb::Status s = db_.db()->Put(db_.write_options(), db_.cf(Cf::kDeviceKeys),
                                     ToSlice(DeviceKey(device)), ToSlice(EncodeDeviceKeys(keys)));
-  if (!s.ok()) return BackendError(s, "cannot write the device keys");
+  SOTTO_RETURN_IF_ERROR(db_.Check(s, "cannot write the device keys"));
   return Ok();
 }
 
@@ -151,9 +154,10 @@ Result<std::optional<OneTimePreKey>> RocksDbKeyStore::ClaimOneTimePreKey(
     SOTTO_ASSIGN_OR_RETURN(claimed.id, ParseOneTimePreKeyId(scan.key()));
     SOTTO_ASSIGN_OR_RETURN(claimed.public_key, DecodePublicKey(scan.value()));
   }
+  SOTTO_RETURN_IF_ERROR(db_.Writable());
   rocksdb::Status s =
       db_.db()->Delete(db_.write_options(), db_.cf(Cf::kOneTimePreKeys), ToSlice(key));
-  if (!s.ok()) return BackendError(s, "cannot delete the claimed prekey");
+  SOTTO_RETURN_IF_ERROR(db_.Check(s, "cannot delete the claimed prekey"));
   return std::optional<OneTimePreKey>(claimed);
 }
 

@@ -29,8 +29,6 @@ constexpr double kBloomBitsPerKey = 10;
 // hang. Waiting here makes each restart pay its compaction before taking traffic.
 constexpr auto kLevel0WaitLimit = std::chrono::seconds(60);
 constexpr auto kLevel0PollInterval = std::chrono::milliseconds(10);
-// RocksDB's own info logs (LOG, LOG.old.*) kept in the data directory.
-constexpr size_t kKeepInfoLogFiles = 4;
 
 // Deletes every entry of `cf` with one range tombstone (nothing if it is empty).
 Status ClearColumnFamily(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
@@ -55,20 +53,29 @@ Status ClearColumnFamily(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
   return Ok();
 }
 
+tl::unexpected<Error> NoSpaceError() {
+  return StoreError(Code::kResourceExhausted, StoreErr::kNoSpace,
+                    "the disk is full: writes are refused until space is freed");
+}
+
 }  // namespace
 
 tl::unexpected<Error> BackendError(const rocksdb::Status& status, const char* message) {
+  if (status.IsNoSpace()) return NoSpaceError();
   return StoreError(status.IsCorruption() ? Code::kDataLoss : Code::kInternal, StoreErr::kBackend,
                     message);
 }
 
-Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool sync) {
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool sync,
+                                     std::chrono::milliseconds space_probe_interval) {
+  auto space = std::make_unique<SpaceMonitor>(path, space_probe_interval);
   rocksdb::DBOptions options;
+  options.listeners.push_back(space->listener());
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.max_open_files = kMaxOpenFiles;
   options.db_write_buffer_size = kDbWriteBufferBytes;
-  options.keep_log_file_num = kKeepInfoLogFiles;
+  options.info_log = NewSpdlogInfoLogger();  // no LOG file: docs/store.md, "Disk full"
 
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.write_buffer_size = kCfWriteBufferBytes;
@@ -89,6 +96,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool sync) {
   db->default_cf_ = handles[0];
   for (size_t i = 0; i < kCfCount; ++i) db->cfs_[i] = handles[i + 1];
   db->write_options_.sync = sync;
+  db->space_ = std::move(space);
 
   // Background compaction is already scheduled for an over-full level 0; give it time.
   // (Waiting on RocksDB's own threads at startup: there is no completion to await in 7.8.)
@@ -123,10 +131,14 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool sync) {
   for (Cf legacy : {Cf::kLegacyQueueExpiry, Cf::kLegacyDedupeExpiry}) {
     SOTTO_RETURN_IF_ERROR(ClearColumnFamily(raw, db->cf(legacy), db->write_options_));
   }
+  std::vector<rocksdb::ColumnFamilyHandle*> all = {db->default_cf_};
+  all.insert(all.end(), db->cfs_.begin(), db->cfs_.end());
+  SOTTO_RETURN_IF_ERROR(db->space_->Start(raw, std::move(all), db->write_options_));
   return db;
 }
 
 Db::~Db() {
+  if (space_ != nullptr) space_->Stop();
   if (db_ == nullptr) return;
   for (rocksdb::ColumnFamilyHandle* handle : cfs_) {
     if (handle != nullptr) static_cast<void>(db_->DestroyColumnFamilyHandle(handle));
@@ -147,9 +159,19 @@ Result<std::optional<std::string>> Db::Get(Cf cf, std::string_view key) const {
 }
 
 Status Db::Write(rocksdb::WriteBatch* batch, const char* message) const {
-  rocksdb::Status s = db_->Write(write_options_, batch);
-  if (!s.ok()) return BackendError(s, message);
+  SOTTO_RETURN_IF_ERROR(Writable());
+  return Check(db_->Write(write_options_, batch), message);
+}
+
+Status Db::Writable() const {
+  if (space_->RefuseWrite()) return NoSpaceError();
   return Ok();
+}
+
+Status Db::Check(const rocksdb::Status& s, const char* message) const {
+  if (s.ok()) return Ok();
+  space_->OnWriteFailed(s);
+  return BackendError(s, message);
 }
 
 Status Db::Put(rocksdb::WriteBatch* batch, Cf cf, std::string_view key,

@@ -10,6 +10,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <array>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "base/result.h"
 #include "store/rocksdb/internal/schema.h"
+#include "store/rocksdb/internal/space_monitor.h"
 
 namespace sotto::store::internal {
 
@@ -24,14 +26,17 @@ inline rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()};
 inline std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 // Maps a failed RocksDB status to kBackend (Code::kDataLoss for corruption, else
-// kInternal). `message` must be static text.
+// kInternal), or to kNoSpace (Code::kResourceExhausted) for a full disk. `message` must
+// be static text. Writes use Db::Check, which also tells the SpaceMonitor.
 tl::unexpected<Error> BackendError(const rocksdb::Status& status, const char* message);
 
 class Db {
  public:
   // Opens (creating if missing) the database at `path` with every column family of
-  // schema.h, and checks or writes the schema version.
-  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool sync);
+  // schema.h, checks or writes the schema version, and starts the SpaceMonitor, which
+  // retries every `space_probe_interval` while the disk is full.
+  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool sync,
+                                          std::chrono::milliseconds space_probe_interval);
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
@@ -43,12 +48,20 @@ class Db {
 
   // The value under `key`, nullopt if absent; kBackend on failure.
   Result<std::optional<std::string>> Get(Cf cf, std::string_view key) const;
-  // Writes `batch` atomically with write_options(); kBackend on failure.
+  // Writes `batch` atomically with write_options(); kNoSpace while the disk is full,
+  // kBackend on another failure.
   Status Write(rocksdb::WriteBatch* batch, const char* message) const;
   // Add one change to `batch`; kBackend if RocksDB refuses it.
   Status Put(rocksdb::WriteBatch* batch, Cf cf, std::string_view key,
              std::string_view value = {}) const;
   Status Delete(rocksdb::WriteBatch* batch, Cf cf, std::string_view key) const;
+  // Before a RocksDB write: kNoSpace while the disk is full (the write is refused and
+  // counted; the SpaceMonitor alone writes until it recovers), else Ok. Db::Write calls it.
+  Status Writable() const;
+  // The Status of a RocksDB write: Ok, kNoSpace (after telling the SpaceMonitor) or
+  // BackendError(s, message).
+  Status Check(const rocksdb::Status& s, const char* message) const;
+  StorageHealth storage_health() const { return space_->health(); }
 
  private:
   Db() = default;
@@ -57,6 +70,8 @@ class Db {
   std::array<rocksdb::ColumnFamilyHandle*, kCfCount> cfs_{};
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
   rocksdb::WriteOptions write_options_;
+  // Stopped first in ~Db (its thread calls db_). Never null after Open.
+  std::unique_ptr<SpaceMonitor> space_;
 };
 
 // Iterates keys of one column family in order. Not copyable or movable (RocksDB keeps a

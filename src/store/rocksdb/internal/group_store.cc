@@ -13,16 +13,18 @@ Result<std::optional<GroupRecord>> RocksDbGroupStore::Get(const GroupId& id) {
 
 Status RocksDbGroupStore::Put(const GroupRecord& group) {
   SOTTO_RETURN_IF_ERROR(CheckGroupRecord(group));
+  SOTTO_RETURN_IF_ERROR(db_.Writable());
   rocksdb::Status s = db_.db()->Put(db_.write_options(), db_.cf(Cf::kGroups),
                                     ToSlice(GroupKey(group.id)), ToSlice(EncodeGroup(group)));
-  if (!s.ok()) return BackendError(s, "cannot write the group");
+  SOTTO_RETURN_IF_ERROR(db_.Check(s, "cannot write the group"));
   return Ok();
 }
 
 Status RocksDbGroupStore::Delete(const GroupId& id) {
+  SOTTO_RETURN_IF_ERROR(db_.Writable());
   rocksdb::Status s =
       db_.db()->Delete(db_.write_options(), db_.cf(Cf::kGroups), ToSlice(GroupKey(id)));
-  if (!s.ok()) return BackendError(s, "cannot delete the group");
+  SOTTO_RETURN_IF_ERROR(db_.Check(s, "cannot delete the group"));
   return Ok();
 }
 
