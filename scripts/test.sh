@@ -18,17 +18,20 @@ for preset in release asan; do
 done
 
 echo "=== ThreadSanitizer: the multi-threaded parts (event loop queue, HTTP, gateway, WebSocket,"
-echo "    store group commit, push, server core, media service)"
+echo "    store group commit, push, server core, media service, delivery, source limits)"
 # Targets and test names go together: GroupCommitTest (store_test) is the store test that
 # writes from many threads; MediaServerTest runs the media service (a thread per
 # connection) in-process, MediaE2eTest through a TSan-built sottod.
 TSAN_TARGETS=(net_test gateway_test ws_gateway_test sottod store_test push_test
   http_client_test verification_test server_core_test server_groups_test
-  groups_membership_test media_server_test media_e2e_test)
+  groups_membership_test media_server_test media_e2e_test delivery_test source_limits_test)
 TSAN_TESTS='EventLoop|Socket|HttpServer|HttpClient|Gateway|WsGateway|ServerCore|ServerGroups'
 TSAN_TESTS+='|GroupsTest|Push|WebhookCodeSender|RocksDbStoreTest|Backends/QueueTest'
 TSAN_TESTS+='|Backends/StoreTest|Backends/GroupStoreTest|RocksDbGroupStoreTest|GroupCommitTest'
 TSAN_TESTS+='|MediaServerTest|MediaE2eTest'
+# Issue 12: delivery within the write budget, the per-sender quota (both backends), the
+# limiters shared by every loop, and the disk-full monitor thread.
+TSAN_TESTS+='|Delivery|Backends/QuotaTest|SourceLimits|RocksDbDiskFull'
 cmake --preset tsan >/dev/null
 cmake --build build/tsan -j "$(nproc)" --target "${TSAN_TARGETS[@]}"
 # Each name must select tests, so a renamed suite cannot silently drop out of the run.
