@@ -216,10 +216,10 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
   // Counts the close once, sends a Close frame if asked, then closes the WebSocket after
   // the queued writes.
   void Close(CloseCause cause, internal::SendClose send_close) {
-    if (closed_) return;
-    if (send_close == internal::SendClose::kYes) owner_.protocol.SendCloseFrame(state_, cause, *this);
-    closed_ = true;
-    closing_ = true;
+    if (closed_ || close_started_) return;  // a failing Close-frame write cannot re-enter
+    close_started_ = true;
+    // Counted before the peer can see anything of the close (the frame may be written
+    // at once), so what it reads from /metrics next agrees with what it saw.
     handshake_timer_.cancel();
     partial_ = false;
     partial_timer_.cancel();
@@ -229,6 +229,9 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
     owner_.gateway.open_counter().fetch_sub(1, std::memory_order_relaxed);
     owner_.gateway.ReleaseSource(state_.peer, /*in_handshake=*/!handshake_done_);
     if (net::FdBudget* budget = owner_.gateway.options().fd_budget) budget->Release();
+    if (send_close == internal::SendClose::kYes) owner_.protocol.SendCloseFrame(state_, cause, *this);
+    closed_ = true;
+    closing_ = true;
     owner_.sessions.erase(this);
     owner_.protocol.OnClosed(state_);
     if (!writing_) FinishClose();
@@ -253,6 +256,7 @@ class WsSession : public std::enable_shared_from_this<WsSession>, public interna
   size_t partial_counted_ = 0;  // buffer_ bytes counted in the gateway's partial total
   bool partial_ = false;        // a message has begun and not completed
   bool handshake_done_ = false;
+  bool close_started_ = false;
   internal::SessionState state_;
   std::deque<Bytes> queue_;
   size_t queued_bytes_ = 0;
