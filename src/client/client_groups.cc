@@ -264,8 +264,9 @@ Status Client::Impl::HandleGroupUpdate(const wire::Envelope& env, std::vector<Ev
           if (m.account_id() != update.actor()) named.push_back(Hex(m.account_id()));
         }
       }
-      SOTTO_ASSIGN_OR_RETURN(const bool applied, ApplyGroupInfo(it->second, update.action(),
-                                                                Hex(update.actor()), named, events));
+      SOTTO_ASSIGN_OR_RETURN(
+          const bool applied,
+          ApplyGroupInfo(it->second, update.action(), Hex(update.actor()), named, events));
       if (applied) applied_prefetched.insert(group_id);
       return Ok();
     }
@@ -301,8 +302,8 @@ Status Client::Impl::HandleGroupUpdate(const wire::Envelope& env, std::vector<Ev
     m->set_account_id(id);
     m->set_admin(admin);
   }
-  return ApplyGroupInfo(info, update.action(), Hex(update.actor()), accounts, events)
-      .map([](bool) {});
+  return ApplyGroupInfo(info, update.action(), Hex(update.actor()), accounts, events).map([](bool) {
+  });
 }
 
 Status Client::Impl::PrefetchGroups(const std::vector<wire::Envelope>& envelopes) {
@@ -758,7 +759,8 @@ Status Client::Impl::ReceiveGroupMessage(
     group->name = meta.name();
     group->description = meta.description();
     SOTTO_RETURN_IF_ERROR(store->PutGroup(*group));
-    events.emplace_back(NewGroupEvent(group_id, "rename", source, {}, group->version, group->member));
+    events.emplace_back(
+        NewGroupEvent(group_id, "rename", source, {}, group->version, group->member));
   }
   return Ok();
 }
@@ -1029,8 +1031,8 @@ Status Client::RemoveMembers(std::string_view group, const std::vector<std::stri
 
 Status Client::LeaveGroup(std::string_view group, ReAdds re_adds) {
   return impl_
-      ->ModifyGroup(group, re_adds == ReAdds::kRefuse ? wire::GROUP_LEAVE_REFUSE : wire::GROUP_LEAVE,
-                    {})
+      ->ModifyGroup(group,
+                    re_adds == ReAdds::kRefuse ? wire::GROUP_LEAVE_REFUSE : wire::GROUP_LEAVE, {})
       .map([](auto&&) {});
 }
 
