@@ -79,7 +79,8 @@ ExitCode Modify(const GlobalOptions& global, const GroupArgs& args, Change chang
     case Change::kLeave:
       done = c.LeaveGroup(args.group,
                           args.refuse_readd ? client::ReAdds::kRefuse : client::ReAdds::kAllow);
-      what = args.refuse_readd ? "left the group; its admins cannot add you again" : "left the group";
+      what =
+          args.refuse_readd ? "left the group; its admins cannot add you again" : "left the group";
       break;
     case Change::kAllowReadd:
       done = c.AllowGroupReadd(args.group);
@@ -240,8 +241,8 @@ void AddGroupCommands(CLI::App& app, std::function<ExitCode(const GlobalOptions&
   on(leave,
      [](const GlobalOptions& g, const GroupArgs& a) { return Modify(g, a, Change::kLeave); });
 
-  auto* allow = group->add_subcommand(
-      "allow-readd", "let a group you left with --refuse-readd add you again");
+  auto* allow = group->add_subcommand("allow-readd",
+                                      "let a group you left with --refuse-readd add you again");
   allow->add_option("group", args->group, kGroupHelp)->required();
   on(allow,
      [](const GlobalOptions& g, const GroupArgs& a) { return Modify(g, a, Change::kAllowReadd); });

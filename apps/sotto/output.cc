@@ -69,8 +69,12 @@ std::string GroupPersonText(const client::GroupPerson& p) {
 json GroupEventJson(const client::GroupEvent& e) {
   json people = json::array();
   for (const client::GroupPerson& p : e.people) people.push_back(GroupPersonJson(p));
-  return {{"group", e.group_id},     {"action", e.action},   {"actor", e.actor},
-          {"accounts", e.accounts},  {"version", e.version}, {"member", e.member},
+  return {{"group", e.group_id},
+          {"action", e.action},
+          {"actor", e.actor},
+          {"accounts", e.accounts},
+          {"version", e.version},
+          {"member", e.member},
           {"by", e.actor.empty() ? json(nullptr) : GroupPersonJson(e.by)},
           {"people", std::move(people)}};
 }

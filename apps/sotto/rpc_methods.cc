@@ -203,7 +203,8 @@ RpcResult<json> RpcMethods::Run(const GroupMembersCall& call) {
 }
 
 RpcResult<json> RpcMethods::Run(const GroupLeaveCall& call) {
-  const client::ReAdds re_adds = call.refuse_readd ? client::ReAdds::kRefuse : client::ReAdds::kAllow;
+  const client::ReAdds re_adds =
+      call.refuse_readd ? client::ReAdds::kRefuse : client::ReAdds::kAllow;
   if (auto s = client_.LeaveGroup(call.group, re_adds); !s) return AppError(s.error());
   return json{{"left", true}, {"refuseReadd", call.refuse_readd}};
 }

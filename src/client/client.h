@@ -165,7 +165,7 @@ struct GroupEvent {
   std::vector<std::string> accounts;  // whom it concerned (account ids hex)
   uint64_t version = 0;
   bool member = true;  // whether this account is still a member
-  GroupPerson by;                   // the actor
+  GroupPerson by;      // the actor
   std::vector<GroupPerson> people;  // one per `accounts`, in order
 };
 using Event = std::variant<MessageEvent, ReceiptEvent, TypingEvent, PresenceEvent,

@@ -243,22 +243,47 @@ Status Client::Impl::HandleGroupUpdate(const wire::Envelope& env, std::vector<Ev
   if (delta.group_id().size() != kGroupIdBytes) return Ok();
   const std::string group_id = Hex(delta.group_id());
   SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> existing, store->GetGroup(group_id));
-  if (existing && delta.version() <= existing->version) return Ok();  // older or seen
+  const std::vector<std::string> accounts = DeltaAccounts(update);
+  if (existing && delta.version() <= existing->version) {  // older or seen
+    if (applied_prefetched.contains(group_id)) {
+      // Covered by the group fetched for this batch: still report the change.
+      events.emplace_back(NewGroupEvent(group_id, std::string(ActionName(update.action())),
+                                        Hex(update.actor()), accounts, delta.version(),
+                                        existing->member));
+    }
+    return Ok();
+  }
   const std::string self_id(AsString(account->account_id));
   const bool out = Names(delta.removed(), self_id);
-  const std::vector<std::string> accounts = DeltaAccounts(update);
-  if (!existing || (delta.version() != existing->version + 1 && !out)) {
+  if (!out && (!existing || delta.version() != existing->version + 1)) {
+    if (auto it = prefetched_groups.find(group_id);
+        it != prefetched_groups.end() && it->second.version() >= delta.version()) {
+      std::vector<std::string> named = accounts;
+      if (update.action() == wire::GROUP_CREATE && named.empty()) {
+        for (const wire::GroupMember& m : it->second.members()) {
+          if (m.account_id() != update.actor()) named.push_back(Hex(m.account_id()));
+        }
+      }
+      SOTTO_ASSIGN_OR_RETURN(
+          const bool applied,
+          ApplyGroupInfo(it->second, update.action(), Hex(update.actor()), named, events));
+      if (applied) applied_prefetched.insert(group_id);
+      return Ok();
+    }
     // Unknown, or a version missed: the group itself is fetched after the commit.
     stale_groups.push_back(
         {group_id, update.action(), Hex(update.actor()), accounts, delta.version()});
     return Ok();
   }
-  // The next version (or our own removal, which needs no more): apply the delta.
+  // The next version, or our own removal (which needs no more: we are out, even of a
+  // group this device never saw): apply the delta.
   wire::GroupInfo info;
   info.set_group_id(delta.group_id());
   info.set_version(delta.version());
   std::vector<std::pair<std::string, bool>> members;  // account bytes, admin
-  for (const StoredGroupMember& m : existing->members) {
+  const std::vector<StoredGroupMember> before =
+      existing ? existing->members : std::vector<StoredGroupMember>{};
+  for (const StoredGroupMember& m : before) {
     const std::string id(AsString(FromHex(m.account)));
     if (Names(delta.removed(), id) || Names(delta.added(), id)) continue;
     bool admin = m.admin;
@@ -277,8 +302,47 @@ Status Client::Impl::HandleGroupUpdate(const wire::Envelope& env, std::vector<Ev
     m->set_account_id(id);
     m->set_admin(admin);
   }
-  return ApplyGroupInfo(info, update.action(), Hex(update.actor()), accounts, events)
-      .map([](bool) {});
+  return ApplyGroupInfo(info, update.action(), Hex(update.actor()), accounts, events).map([](bool) {
+  });
+}
+
+Status Client::Impl::PrefetchGroups(const std::vector<wire::Envelope>& envelopes) {
+  prefetched_groups.clear();
+  applied_prefetched.clear();
+  const std::string self_id(AsString(account->account_id));
+  std::map<std::string, uint64_t> versions;  // as the batch will leave them, in order
+  for (const wire::Envelope& env : envelopes) {
+    if (env.type() != wire::ENVELOPE_GROUP_UPDATE || !env.group_update().has_delta()) continue;
+    const wire::GroupDelta& delta = env.group_update().delta();
+    if (delta.group_id().size() != kGroupIdBytes) continue;
+    const std::string group_id = Hex(delta.group_id());
+    if (prefetched_groups.contains(group_id)) continue;
+    auto known = versions.find(group_id);
+    if (known == versions.end()) {
+      SOTTO_ASSIGN_OR_RETURN(std::optional<StoredGroup> stored, store->GetGroup(group_id));
+      // 0: unknown here (versions start at 1), which no delta applies to.
+      known = versions.emplace(group_id, stored ? stored->version : 0).first;
+    }
+    const bool applies = Names(delta.removed(), self_id) ||
+                         (known->second > 0 && (delta.version() <= known->second ||
+                                                delta.version() == known->second + 1));
+    if (applies) {
+      known->second = std::max(known->second, delta.version());
+      continue;
+    }
+    const Bytes gid = FromHex(group_id);
+    wire::Request request;
+    request.mutable_get_group()->set_group_id(gid.data(), gid.size());
+    auto response = Call(std::move(request));
+    if (!response) {
+      if (IsStoreError(response.error())) return tl::unexpected(response.error());
+      continue;  // offline: FetchStaleGroups tries after the commit
+    }
+    if (response->status() == wire::STATUS_OK) {
+      prefetched_groups.emplace(group_id, response->group().group());
+    }
+  }
+  return Ok();
 }
 
 Status Client::Impl::FetchStaleGroups() {
@@ -307,12 +371,11 @@ Status Client::Impl::FetchStaleGroups() {
     wire::GroupInfo info;
     if (response->status() == wire::STATUS_OK) {
       info = response->group().group();
-    } else if ((response->status() == wire::STATUS_NOT_MEMBER ||
-                response->status() == wire::STATUS_NOT_FOUND) &&
-               known) {
+    } else if (response->status() == wire::STATUS_NOT_MEMBER ||
+               response->status() == wire::STATUS_NOT_FOUND) {
       // Out of it (or it is gone) in a version we did not see: no members.
       info.set_group_id(gid.data(), gid.size());
-      info.set_version(std::max(stale.version, known->version + 1));
+      info.set_version(known ? std::max(stale.version, known->version + 1) : stale.version);
     } else {
       continue;
     }
@@ -696,7 +759,8 @@ Status Client::Impl::ReceiveGroupMessage(
     group->name = meta.name();
     group->description = meta.description();
     SOTTO_RETURN_IF_ERROR(store->PutGroup(*group));
-    events.emplace_back(NewGroupEvent(group_id, "rename", source, {}, group->version, group->member));
+    events.emplace_back(
+        NewGroupEvent(group_id, "rename", source, {}, group->version, group->member));
   }
   return Ok();
 }
@@ -967,8 +1031,8 @@ Status Client::RemoveMembers(std::string_view group, const std::vector<std::stri
 
 Status Client::LeaveGroup(std::string_view group, ReAdds re_adds) {
   return impl_
-      ->ModifyGroup(group, re_adds == ReAdds::kRefuse ? wire::GROUP_LEAVE_REFUSE : wire::GROUP_LEAVE,
-                    {})
+      ->ModifyGroup(group,
+                    re_adds == ReAdds::kRefuse ? wire::GROUP_LEAVE_REFUSE : wire::GROUP_LEAVE, {})
       .map([](auto&&) {});
 }
 

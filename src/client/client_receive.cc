@@ -37,6 +37,7 @@ Status Client::Impl::ProcessEnvelopes(std::vector<wire::Envelope>& envelopes) {
       spdlog::warn("a sender's device list could not be verified: {}", st.error().ToString());
     }
   }
+  SOTTO_RETURN_IF_ERROR(PrefetchGroups(envelopes));
   {
     LocalStore::Transaction tx(*store);
     const uint64_t now = WallMs();

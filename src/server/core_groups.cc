@@ -1,6 +1,6 @@
 // The server core's group requests: create_group, modify_group, get_group,
-// get_group_devices, group_send and set_group_adds (docs/wire.md "Groups", docs/server.md "Groups").
-// Membership rules live in groups.cc; this file turns them into frames and queue writes.
+// get_group_devices, group_send and set_group_adds (docs/wire.md "Groups", docs/server.md
+// "Groups"). Membership rules live in groups.cc; this file turns them into frames and queue writes.
 #include <algorithm>
 #include <string>
 

@@ -156,8 +156,9 @@ Status Groups::AllowChange(const AccountId& actor, const GroupId* group, uint64_
                         "too many changes to this group (groups.group_change_rate_per_s)");
     }
     if (!mine.Allow(now_ms, config_.account_change_rate)) {
-      return GroupError(GroupErr::kRateLimited,
-                        "too many group changes by this account (groups.account_change_rate_per_s)");
+      return GroupError(
+          GroupErr::kRateLimited,
+          "too many group changes by this account (groups.account_change_rate_per_s)");
     }
     theirs = probe;
     return Ok();

@@ -148,8 +148,9 @@ class Groups {
   // GUARDED_BY(cache_mu_); nullptr = deleted (so a stale read cannot resurrect it)
   std::unordered_map<GroupId, GroupPtr, GroupIdHash> cache_;
   std::mutex rate_mu_;
-  std::unordered_map<AccountId, TokenBucket, AccountIdHash> account_buckets_;  // GUARDED_BY(rate_mu_)
-  std::unordered_map<GroupId, TokenBucket, GroupIdHash> group_buckets_;        // GUARDED_BY(rate_mu_)
+  std::unordered_map<AccountId, TokenBucket, AccountIdHash>
+      account_buckets_;                                                  // GUARDED_BY(rate_mu_)
+  std::unordered_map<GroupId, TokenBucket, GroupIdHash> group_buckets_;  // GUARDED_BY(rate_mu_)
 };
 
 // devices_digest of docs/wire.md / sotto_wire.proto: SHA-256 over, for each member

@@ -405,6 +405,7 @@ TEST_F(CliTest, GroupConsentAndNamedGroupEvents) {
   ASSERT_EQ(readd.exit_code, 0) << Describe(readd);
   EXPECT_NE(readd.out.find(std::string(kBob) + " refuses to be added"), std::string::npos)
       << readd.out;
+  Receive(carol);
   ProcessRun not_refused = Sotto({"--home", carol, "group", "allow-readd", id});
   EXPECT_EQ(not_refused.exit_code, 7) << Describe(not_refused);
   ASSERT_EQ(Sotto({"--home", bob, "group", "allow-readd", id}).exit_code, 0);

@@ -400,9 +400,10 @@ TEST(ServerGroups, AToggleOnA300MemberGroupWritesBytesLinearInMembers) {
   whole.mutable_group_update()->set_actor(owner.account_id);
   whole.mutable_group_update()->add_accounts(others[0].account_id);
   const long whole_per_toggle = static_cast<long>(whole.ByteSizeLong()) * 300;
-  std::printf("bytes queued per promote/demote on a 300-member group: %ld (the whole-membership "
-              "announcement: %ld)\n",
-              per_toggle, whole_per_toggle);
+  std::printf(
+      "bytes queued per promote/demote on a 300-member group: %ld (the whole-membership "
+      "announcement: %ld)\n",
+      per_toggle, whole_per_toggle);
   // 300 devices, ~135 bytes each; the whole membership was ~6,800 bytes each.
   EXPECT_GT(per_toggle, 300 * 40);
   EXPECT_LT(per_toggle, 300 * 200);
@@ -473,8 +474,7 @@ TEST(ServerGroups, LeaveRefusingReaddsAndGroupAddsChoice) {
   EXPECT_EQ(server.Metric("sotto_group_adds_refused_total"), 2);
 
   // Lifting: only a refusal that exists; the answer carries no membership.
-  EXPECT_EQ(Call(carol, Modify(gid, wire::GROUP_ALLOW_READD, {})).status(),
-            wire::STATUS_CONFLICT);
+  EXPECT_EQ(Call(carol, Modify(gid, wire::GROUP_ALLOW_READD, {})).status(), wire::STATUS_CONFLICT);
   wire::Response lifted = Call(bob, Modify(gid, wire::GROUP_ALLOW_READD, {}));
   ASSERT_EQ(lifted.status(), wire::STATUS_OK) << lifted.reason();
   EXPECT_EQ(lifted.group().group().members_size(), 0);

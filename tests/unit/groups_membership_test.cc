@@ -213,7 +213,7 @@ TEST_F(GroupsTest, ChangeRateLimitsPerAccountAndPerGroupAtAndPastTheEdge) {
   config.account_change_rate = {1, 3};  // 3 at once, then one a second
   config.group_change_rate = {1, 4};
   Make(config);
-  const GroupId g = CreateOk(1, {2, 3});  // account 1: 1 of 3
+  const GroupId g = CreateOk(1, {2, 3});          // account 1: 1 of 3
   ASSERT_TRUE(Do(1, g, GroupOp::kPromote, {2}));  // 1: 2 of 3; group: 1 of 4
   ASSERT_TRUE(Do(1, g, GroupOp::kDemote, {2}));   // 1: 3 of 3; group: 2 of 4
   auto past = Do(1, g, GroupOp::kPromote, {2});

@@ -248,7 +248,7 @@ TEST(ServerConfig, GroupChangeRatesAtAndPastTheirEdges) {
                              c, detail))
       << detail;
   EXPECT_EQ(c.groups.account_change_rate.per_second, 0.5);
-  EXPECT_EQ(c.groups.account_change_rate.burst, 1.0);  // the edge: one change at a time
+  EXPECT_EQ(c.groups.account_change_rate.burst, 1.0);     // the edge: one change at a time
   EXPECT_EQ(c.groups.group_change_rate.per_second, 0.0);  // 0 turns the limit off
   struct Case {
     const char* toml;

@@ -120,9 +120,9 @@ TEST_P(GroupStoreTest, RefusalsAndGroupAddsAreKept) {
   ASSERT_TRUE(groups.Put(g));
   EXPECT_TRUE((*groups.Get(Gid(1)))->refused.empty()) << "a lifted refusal is gone";
 
-  for (const std::vector<AccountId>& bad : {std::vector<AccountId>{Id(4), Id(2)},
-                                            std::vector<AccountId>{Id(2), Id(2)},
-                                            std::vector<AccountId>{Id(3)}}) {  // a member
+  for (const std::vector<AccountId>& bad :
+       {std::vector<AccountId>{Id(4), Id(2)}, std::vector<AccountId>{Id(2), Id(2)},
+        std::vector<AccountId>{Id(3)}}) {  // a member
     GroupRecord b = g;
     b.refused = bad;
     auto refused = groups.Put(b);

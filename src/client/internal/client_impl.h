@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -224,6 +225,12 @@ struct Client::Impl {
   };
   std::vector<StaleGroup> stale_groups;
   Status FetchStaleGroups();
+  // Before the receive transaction: the groups whose announcements in `envelopes` cannot
+  // be applied as deltas are fetched now, so that the messages of the same batch (a
+  // rename, a new member's first message) are checked against the membership.
+  Status PrefetchGroups(const std::vector<wire::Envelope>& envelopes);
+  std::map<std::string, wire::GroupInfo> prefetched_groups;  // by group id hex
+  std::set<std::string> applied_prefetched;  // groups of this batch applied from a prefetch
   // A member's delivered/read receipt of one of our group messages (no-op otherwise).
   Status HandleGroupReceipt(const std::string& member, const std::string& message_id, Tick tick,
                             uint64_t now, std::vector<Event>& events);
