@@ -31,8 +31,12 @@ inline void Fail(wire::Response& r, wire::StatusCode code, const char* reason) {
 // one detail with a status of its own.
 inline wire::StatusCode StatusFor(const Error& e) {
   if (e.module == Module::kStore &&
-      e.detail == static_cast<uint16_t>(store::StoreErr::kQueueFull)) {
+      (e.detail == static_cast<uint16_t>(store::StoreErr::kQueueFull) ||
+       e.detail == static_cast<uint16_t>(store::StoreErr::kSenderQuota))) {
     return wire::STATUS_QUEUE_FULL;
+  }
+  if (e.module == Module::kStore && e.detail == static_cast<uint16_t>(store::StoreErr::kNoSpace)) {
+    return wire::STATUS_STORAGE_FULL;  // docs/server.md, "Disk full and readiness"
   }
   switch (e.code) {
     case Code::kInvalidArgument:

@@ -251,15 +251,20 @@ void SessionProtocol::OnWriteQueueDrained(SessionState& s, SessionOutput& out) {
 bool SessionProtocol::SendFrame(SessionState& s, const wire::Frame& frame, SessionOutput& out) {
   // Disk full: whatever store write made a request fail, the client is told the cause.
   // (Rare path: the frame is copied only then.)
+  // A handler that mapped the store's kNoSpace itself (StatusFor) answers storage full
+  // already; both kinds are counted here, once.
   ServerCore* core = gateway_.options().core;
-  if (frame.has_response() && frame.response().status() == wire::STATUS_INTERNAL &&
-      core != nullptr && core->StorageFull()) {
-    wire::Frame refused = frame;
-    refused.mutable_response()->set_status(wire::STATUS_STORAGE_FULL);
-    refused.mutable_response()->set_reason(
-        "server storage full: nothing was stored; try again later");
-    core->CountStorageFullRefusal();
-    return SendFrame(s, refused, out);
+  if (frame.has_response() && core != nullptr) {
+    const wire::StatusCode status = frame.response().status();
+    if (status == wire::STATUS_STORAGE_FULL) {
+      core->CountStorageFullRefusal();
+    } else if (status == wire::STATUS_INTERNAL && core->StorageFull()) {
+      wire::Frame refused = frame;
+      refused.mutable_response()->set_status(wire::STATUS_STORAGE_FULL);
+      refused.mutable_response()->set_reason(
+          "server storage full: nothing was stored; try again later");
+      return SendFrame(s, refused, out);
+    }
   }
   wire::SerializeFrame(frame, frame_bytes_);
   if (frame_bytes_.size() + noise::kTagSize > gateway_.options().limits.max_frame_bytes) {
