@@ -51,6 +51,7 @@ class FaultInjectingStore final : public store::Store, public store::AccountStor
   store::MessageQueue& queue() override { return inner_->queue(); }
   store::GroupStore& groups() override { return inner_->groups(); }
   void Close() override { inner_->Close(); }
+  store::StorageHealth storage_health() const override { return inner_->storage_health(); }
 
   Result<std::optional<store::AccountRecord>> Get(const store::AccountId& id) override {
     if (fail_account_reads) return Broken();
@@ -107,6 +108,8 @@ struct InProcessConnection final : server::internal::SessionOutput {
     written.emplace_back(noise_message.begin(), noise_message.end());
     return true;
   }
+  // Written frames are taken at once: nothing ever waits in a write queue.
+  size_t QueuedBytes() const override { return 0; }
   std::shared_ptr<server::internal::SessionLink> MakeLink() override {
     links.push_back(std::make_shared<InProcessLink>(owner, this));
     return links.back();
