@@ -78,7 +78,6 @@ ExitCode ForSdk(client::SdkErr detail) {
     case client::SdkErr::kNotAdmin:
     case client::SdkErr::kRateLimited:
     case client::SdkErr::kNotRefused:
-      return ExitCode::kServerRefused;
     case client::SdkErr::kServerStorageFull:  // refused for now; queued messages stay queued
       return ExitCode::kServerRefused;
   }

@@ -70,11 +70,20 @@ std::optional<std::string> UnknownCommandMessage(const CLI::App& app, int argc, 
       names.push_back(sub->get_name());
     }
     if (next == nullptr) {
-      std::string message = "sotto: unknown command '" + path + word + "'";
+      std::string message = "sotto: unknown command '";
+      message += path;
+      message += word;
+      message += "'";
       if (auto nearest = NearestCommand(word, names)) {
-        message += "; did you mean '" + path + *nearest + "'?";
+        message += "; did you mean '";
+        message += path;
+        message += *nearest;
+        message += "'?";
       }
-      return message + " (`sotto " + path + "--help` lists the commands)";
+      message += " (`sotto ";
+      message += path;
+      message += "--help` lists the commands)";
+      return message;
     }
     path += next->get_name() + " ";
     command = next;

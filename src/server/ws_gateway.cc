@@ -22,10 +22,10 @@ using tcp = asio::ip::tcp;
 namespace {
 constexpr auto kShutdownGrace = std::chrono::milliseconds(500);
 // Largest read of one message at a time (Beast reads it into the session's buffer).
-constexpr size_t kWsReadChunk = 16 * 1024;
+constexpr size_t kWsReadChunk = size_t{16} * 1024;
 // A read buffer above this is freed once its message is handled: idle sessions keep
 // only a small one.
-constexpr size_t kWsKeepBufferBytes = 4 * 1024;
+constexpr size_t kWsKeepBufferBytes = size_t{4} * 1024;
 uint64_t NowMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())

@@ -34,7 +34,7 @@ class SpdlogInfoLogger final : public rocksdb::Logger {
     char line[kMaxInfoLogLine];
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    std::vsnprintf(line, sizeof line, format, ap);
+    (void)std::vsnprintf(line, sizeof line, format, ap);
 #pragma GCC diagnostic pop
     spdlog::log(to, "rocksdb: {}", line);
   }

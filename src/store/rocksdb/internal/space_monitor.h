@@ -42,7 +42,7 @@ namespace sotto::store::internal {
 
 // The probe write: a value this large under kSpaceProbeKey (default column family), put
 // and deleted in one synced batch. A disk that takes it has room for ordinary writes.
-inline constexpr size_t kSpaceProbeBytes = 64 * 1024;
+inline constexpr size_t kSpaceProbeBytes = size_t{64} * 1024;
 inline constexpr std::string_view kSpaceProbeKey = "space-probe";
 
 // RocksDB's info log, sent to spdlog (fatal as warn, errors as info, the rest at debug),
