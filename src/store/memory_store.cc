@@ -277,16 +277,8 @@ class MemoryQueue final : public MessageQueue {
     uint64_t last_seq = 0;
     SenderCounts senders;  // entries per StoredMessage::sender
   };
-  struct SenderKey {
-    DeviceAddress device;
-    AccountId sender{};
-    friend bool operator==(const SenderKey&, const SenderKey&) = default;
-  };
-  struct SenderKeyHash {
-    size_t operator()(const SenderKey& k) const noexcept {
-      return DeviceAddressHash()(k.device) ^ (internal::AccountIdHash()(k.sender) << 1);
-    }
-  };
+  using SenderKey = internal::SenderKey;
+  using SenderKeyHash = internal::SenderKeyHash;
 
   static void Uncount(DeviceQueue& queue, const AccountId& sender) {
     auto it = queue.senders.find(sender);

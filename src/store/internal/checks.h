@@ -30,6 +30,19 @@ struct AccountIdHash {
 };
 // Entries per sending account in one device's queue.
 using SenderCounts = std::unordered_map<AccountId, uint32_t, AccountIdHash>;
+
+// One sender's entries in one device's queue (the per-sender quota), as a map key.
+struct SenderKey {
+  DeviceAddress device;
+  AccountId sender{};
+  friend bool operator==(const SenderKey&, const SenderKey&) = default;
+};
+
+struct SenderKeyHash {
+  size_t operator()(const SenderKey& k) const noexcept {
+    return DeviceAddressHash()(k.device) ^ (AccountIdHash()(k.sender) * 0x9e3779b97f4a7c15ULL);
+  }
+};
 tl::unexpected<Error> ClosedError();
 
 // The result of a request that failed as a whole (no outcomes, no seqs).

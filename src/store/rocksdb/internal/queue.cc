@@ -53,18 +53,6 @@ constexpr size_t kDedupeScanPerStep = 4096;
 // server's default interval (60 s) this reads 94 million entries a day.
 constexpr size_t kDedupeScanPerCall = 65536;
 
-// One sender's entry count in one device's queue, as a batch overlay key.
-struct SenderKey {
-  DeviceAddress device;
-  AccountId sender{};
-  friend bool operator==(const SenderKey&, const SenderKey&) = default;
-};
-
-struct SenderKeyHash {
-  size_t operator()(const SenderKey& k) const noexcept {
-    return DeviceAddressHash()(k.device) ^ (AccountIdHash()(k.sender) * 0x9e3779b97f4a7c15ULL);
-  }
-};
 
 }  // namespace
 
