@@ -53,7 +53,6 @@ constexpr size_t kDedupeScanPerStep = 4096;
 // server's default interval (60 s) this reads 94 million entries a day.
 constexpr size_t kDedupeScanPerCall = 65536;
 
-
 }  // namespace
 
 // One group commit under construction. Externally synchronized: the writer thread only.
