@@ -35,8 +35,11 @@ TSAN_TESTS+='|Delivery|Backends/QuotaTest|SourceLimits|RocksDbDiskFull'
 cmake --preset tsan >/dev/null
 cmake --build build/tsan -j "$(nproc)" --target "${TSAN_TARGETS[@]}"
 # Each name must select tests, so a renamed suite cannot silently drop out of the run.
+# The list is captured before it is searched: `ctest | grep -q` under pipefail fails at
+# random, when grep exits at the first match and ctest dies of SIGPIPE writing the rest.
 for suite in ${TSAN_TESTS//|/ }; do
-  if ! ctest --test-dir build/tsan -N -R "^$suite\." | grep -q "Test *#"; then
+  listed=$(ctest --test-dir build/tsan -N -R "^$suite\.")
+  if ! grep -q "Test *#" <<<"$listed"; then
     echo "ThreadSanitizer: no test matches $suite" >&2
     exit 1
   fi
