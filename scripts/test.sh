@@ -5,19 +5,22 @@
 # clang-tidy and a smoke run of the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each phase says when it starts, in seconds since the start, so a slow CI run shows where.
+phase() { echo "=== [${SECONDS}s] $*"; }
+phase "install what is missing"
 bash scripts/install-deps.sh
 bash scripts/check-layers.sh
 
 for preset in release asan; do
-  echo "=== build: $preset"
+  phase "build: $preset"
   bash scripts/build.sh "$preset"
-  echo "=== test: $preset"
+  phase "test: $preset"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   ctest --test-dir "build/$preset" --output-on-failure -j "$(nproc)" --timeout 600
 done
 
-echo "=== ThreadSanitizer: the multi-threaded parts (event loop queue, HTTP, gateway, WebSocket,"
+phase "ThreadSanitizer: the multi-threaded parts (event loop queue, HTTP, gateway, WebSocket,"
 echo "    store group commit, push, server core, media service, delivery, source limits)"
 # Targets and test names go together: GroupCommitTest (store_test) is the store test that
 # writes from many threads; MediaServerTest runs the media service (a thread per
@@ -47,12 +50,13 @@ done
 TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/sanitizers/tsan.supp" ctest --test-dir build/tsan --output-on-failure -j "$(nproc)" \
   --timeout 600 -R "^($TSAN_TESTS)\\."
 
-echo "=== clang-tidy (bug-finding checks as errors)"
+phase "clang-tidy (bug-finding checks as errors)"
 bash scripts/tidy.sh build/asan
 
-echo "=== benchmark smoke run (figures come from scripts/bench.sh, not from here)"
+phase "benchmark smoke run (figures come from scripts/bench.sh, not from here)"
 build/release/bench/signal_bench --smoke
 bash bench/messaging_bench.sh --smoke
 bash bench/client_bench.sh --smoke
 bash bench/group_bench.sh --smoke
 bash bench/media_bench.sh --smoke
+phase "all passed"
