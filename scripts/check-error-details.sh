@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Module enumerators in base/result.h order: the index times 1000 is the range's start.
-modules=(base crypto signal noise wire net store server client)
+modules=(base crypto signal noise wire net store server client nats)
+# Folders that report as a module of their own, not as the module of their parent folder.
+declare -A module_of_dir=([store/nats]=nats)
 declare -A base_of=()
 for i in "${!modules[@]}"; do base_of[${modules[$i]}]=$((i * 1000)); done
 
@@ -17,6 +19,9 @@ checked=0
 while IFS= read -r file; do
   mod="${file#src/}"
   mod="${mod%%/*}"
+  for dir in "${!module_of_dir[@]}"; do
+    if [[ "$file" == "src/$dir/"* ]]; then mod=${module_of_dir[$dir]}; fi
+  done
   if [ -z "${base_of[$mod]+x}" ]; then
     echo "check-error-details: $file: module '$mod' has no detail range in base/result.h"
     fail=1

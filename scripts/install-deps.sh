@@ -15,6 +15,8 @@ packages=(
   libspdlog-dev libfmt-dev
   libboost-dev libboost-system-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libqrencode-dev
+  # the cluster store (docs/cluster.md): the NATS C client, and the server the tests start
+  libnats-dev nats-server
   # benchmark scripts
   jq
   # tests and benchmarks

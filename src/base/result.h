@@ -35,7 +35,18 @@ enum class Code : uint8_t {
 };
 
 // The module an Error comes from; selects the meaning of Error::detail.
-enum class Module : uint8_t { kBase, kCrypto, kSignal, kNoise, kWire, kNet, kStore, kServer, kClient };
+enum class Module : uint8_t {
+  kBase,
+  kCrypto,
+  kSignal,
+  kNoise,
+  kWire,
+  kNet,
+  kStore,
+  kServer,
+  kClient,
+  kNats,  // src/store/nats/: the NATS JetStream client wrapper (NatsErr)
+};
 
 // Each module's details lie in a range of their own, [DetailBase(m), DetailBase(m) +
 // kDetailsPerModule), so a detail number names one error in the whole program and a
