@@ -5,7 +5,9 @@
 // sequence twice fails the second time, and an acked message survives kill -9 of a node,
 // which then rejoins and catches up.
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -298,6 +300,36 @@ TEST_F(NatsClusterTest, AckedMessageSurvivesKillOfANodeWhichRejoins) {
   EXPECT_GE(held, 2);
   // And the client that was connected to all of them is still usable.
   EXPECT_TRUE(client->Publish("survive.dev1", Bytes("after")));
+}
+
+TEST_F(NatsClusterTest, RePublishNotifiesTheDevicesSubjectOnAnyNode) {
+  auto writer = Connect({cluster_->ClientUrl(0)});
+  auto watcher = Connect({cluster_->ClientUrl(2)});  // a device connected to another node
+  ASSERT_TRUE(writer && watcher);
+  StreamConfig config = R3Stream("inbox");
+  config.republish_source = "inbox.>";
+  config.republish_destination = "notify.>";  // inbox.dev1 -> notify.dev1
+  config.republish_headers_only = true;       // the note says "look", the data stays stored
+  ASSERT_TRUE(writer->AddOrUpdateStream(config));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<StoredMsg> seen;
+  auto sub = watcher->Subscribe("notify.dev1", [&](StoredMsg msg) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(std::move(msg));
+    cv.notify_all();
+  });
+  ASSERT_TRUE(sub) << sub.error().ToString();
+  ASSERT_TRUE(writer->Publish("inbox.dev2", Bytes("not for dev1")));
+  auto ack = writer->Publish("inbox.dev1", Bytes("for dev1"));
+  ASSERT_TRUE(ack);
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(
+      cv.wait_for(lock, std::chrono::milliseconds(kSettleMs), [&] { return !seen.empty(); }));
+  EXPECT_EQ(seen[0].sequence, ack->sequence);
+  EXPECT_EQ(seen[0].subject, "inbox.dev1");
+  EXPECT_TRUE(seen[0].data.empty());
+  EXPECT_EQ(seen.size(), 1u);  // inbox.dev2's note went to notify.dev2 only
 }
 
 TEST_F(NatsClusterTest, ConnectFailsClearlyWhenNoServerAnswers) {

@@ -184,6 +184,7 @@ struct NatsClient::State {
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
   AsyncAckHandler on_async_ack;
+  int64_t request_timeout_ms = 0;
   std::atomic<uint64_t> reconnects{0};
 
   ~State() {
@@ -221,6 +222,7 @@ Result<std::unique_ptr<NatsClient>> NatsClient::Connect(const ClientOptions& opt
   if (options.servers.empty()) return NatsError(NatsErr::kInvalid, "nats: no server given");
   auto state = std::make_unique<State>();
   state->on_async_ack = std::move(on_async_ack);
+  state->request_timeout_ms = options.request_timeout_ms;
   natsOptions* raw_opts = nullptr;
   if (natsOptions_Create(&raw_opts) != NATS_OK) {
     return NatsError(NatsErr::kLibrary, "nats: cannot create options");
@@ -420,6 +422,46 @@ Status NatsClient::DeleteMsg(std::string_view stream, uint64_t sequence) {
     }
   }
   return FromNats(s, err, "nats: delete message failed");
+}
+
+struct Subscription::Impl {
+  natsSubscription* sub = nullptr;
+  MessageHandler handler;
+
+  ~Impl() {
+    if (sub != nullptr) {
+      natsSubscription_Unsubscribe(sub);
+      natsSubscription_Destroy(sub);
+    }
+  }
+
+  static void OnMsg(natsConnection* /*nc*/, natsSubscription* /*sub*/, natsMsg* raw,
+                    void* closure) {
+    MsgPtr msg(raw);
+    auto stored = ToStoredMsg(msg.get());
+    if (stored) static_cast<Impl*>(closure)->handler(std::move(*stored));
+  }
+};
+
+Subscription::Subscription(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Subscription::Subscription(Subscription&& other) noexcept = default;
+Subscription& Subscription::operator=(Subscription&& other) noexcept = default;
+Subscription::~Subscription() = default;
+
+Result<Subscription> NatsClient::Subscribe(std::string_view subject, MessageHandler handler) {
+  const std::string subj(subject);
+  auto impl = std::make_unique<Subscription::Impl>();
+  impl->handler = std::move(handler);
+  natsStatus s = natsConnection_Subscribe(&impl->sub, state_->nc, subj.c_str(),
+                                          &Subscription::Impl::OnMsg, impl.get());
+  if (s != NATS_OK) {
+    impl->sub = nullptr;
+    return FromNats(s, static_cast<jsErrCode>(0), "nats: subscribe failed");
+  }
+  // The round trip makes sure the server registered the interest before we return.
+  s = natsConnection_FlushTimeout(state_->nc, state_->request_timeout_ms);
+  if (s != NATS_OK) return FromNats(s, static_cast<jsErrCode>(0), "nats: subscribe not confirmed");
+  return Subscription(std::move(impl));
 }
 
 Result<KvBucket> NatsClient::CreateKeyValue(std::string_view bucket, int replicas, int history,

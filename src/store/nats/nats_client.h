@@ -69,8 +69,10 @@ struct StreamConfig {
   int64_t max_age_ms = 0;           // 0 = keep forever
   int64_t duplicate_window_ms = 0;  // 0 = server default (2 min)
   bool allow_direct = true;         // DirectGet served by every replica
-  // RePublish: each stored message is also sent on core NATS to `republish_destination`
-  // (tokens of `republish_source` mapped as in the server docs); empty = none.
+  // RePublish: each stored message is also sent on core NATS to `republish_destination`,
+  // with headers Nats-Stream, Nats-Subject, Nats-Sequence, Nats-Last-Sequence; a trailing
+  // ">" maps the tokens the source's ">" matched (source "q.>", destination "n.>": q.d1 ->
+  // n.d1; nats_cluster_test shows it). Empty = none.
   std::string republish_source;
   std::string republish_destination;
   bool republish_headers_only = false;
@@ -118,7 +120,11 @@ struct DirectGetRequest {
 // Called on a nats.c thread for every PublishAsync, with the message's msg_id.
 using AsyncAckHandler = std::function<void(std::string_view msg_id, Result<PubAck> ack)>;
 
+// Called on a nats.c thread for each message of a Subscription.
+using MessageHandler = std::function<void(StoredMsg msg)>;
+
 class KvBucket;
+class Subscription;
 
 class NatsClient {
  public:
@@ -163,6 +169,11 @@ class NatsClient {
   // sequence exactly one succeeds, which makes this an atomic claim.
   Status DeleteMsg(std::string_view stream, uint64_t sequence);
 
+  // Subscribes on core NATS (no JetStream: at most once, nothing stored) to `subject`
+  // (wildcards allowed), e.g. the RePublish destination of a stream; returns once the
+  // server has the interest. The handler runs on a nats.c thread, one message at a time.
+  Result<Subscription> Subscribe(std::string_view subject, MessageHandler handler);
+
   // Creates (or binds to) a key-value bucket with `replicas` copies and `history` values
   // kept per key (1..64).
   Result<KvBucket> CreateKeyValue(std::string_view bucket, int replicas, int history,
@@ -172,6 +183,23 @@ class NatsClient {
   struct State;
   explicit NatsClient(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
+};
+
+// An active core subscription; unsubscribes when destroyed (after which its handler is not
+// called again). Must not outlive its NatsClient. Move-only.
+class Subscription {
+ public:
+  Subscription(Subscription&& other) noexcept;
+  Subscription& operator=(Subscription&& other) noexcept;
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription();
+
+ private:
+  friend class NatsClient;
+  struct Impl;
+  explicit Subscription(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 struct KvEntry {
