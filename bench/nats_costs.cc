@@ -9,20 +9,27 @@
 //    message's scheduled send time to its ack (no coordinated omission);
 //  - direct get (any replica), leader get, delete by sequence (the prekey claim), KV
 //    update with the expected revision: p50/p99 each;
+//  - notification: a sync publish on node 1 until its headers-only RePublish reaches a
+//    core subscriber on node 3 (how a node hears that a device's queue grew);
 //  - memory: the nats-servers' RSS growth for --subjects distinct subjects in one stream,
-//    beside the same number of messages on one subject.
+//    beside the same number of messages on one subject;
+//  - the design docs/cluster.md rejects: --consumers durable R3 consumers (one per
+//    device): the time to create each, and the servers' idle CPU with them vs without.
 // Payloads 200 B and 4 KiB. bench/nats_costs.sh runs it and names the filesystem.
 //
-// Usage: nats_costs [--ops N] [--async N] [--window N] [--subjects N] [--dir DIR]
-//                   [--fs TEXT] [--json FILE]
+// Usage: nats_costs [--ops N] [--async N] [--window N] [--subjects N] [--consumers N]
+//                   [--idle-s N] [--dir DIR] [--fs TEXT] [--json FILE]
+#include <nats/nats.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <string>
@@ -49,6 +56,8 @@ struct Args {
   size_t async = 20'000;
   int64_t window = 1'000;
   size_t subjects = 10'000;
+  size_t consumers = 100;
+  int idle_s = 5;
   std::string dir;
   std::string fs = "unknown";
   std::string json;
@@ -262,28 +271,121 @@ long RssGrowth(NatsClient& client, AckTimes& acks, const testing::NatsCluster& c
   return ClusterRss(cluster) - before;
 }
 
+// Sync publish on `writer` until the stream's headers-only RePublish reaches `watcher`.
+Histogram NotifyLatency(NatsClient& writer, NatsClient& watcher, size_t n) {
+  StreamConfig config;
+  config.name = "inbox";
+  config.subjects = {"inbox.>"};
+  config.republish_source = "inbox.>";
+  config.republish_destination = "note.>";
+  config.republish_headers_only = true;
+  if (auto added = writer.AddOrUpdateStream(config); !added) Die("stream", added.error());
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t last_seen = 0;
+  auto sub = watcher.Subscribe("note.dev1", [&](StoredMsg msg) {
+    std::lock_guard<std::mutex> lock(mu);
+    last_seen = msg.sequence;
+    cv.notify_all();
+  });
+  if (!sub) Die("subscribe", sub.error());
+  const std::vector<uint8_t> payload(200, 0x5a);
+  return Time(n, [&](size_t) {
+    auto ack = writer.Publish("inbox.dev1", payload);
+    if (!ack) Die("publish", ack.error());
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, std::chrono::seconds(10), [&] { return last_seen >= ack->sequence; })) {
+      Die("no notification within 10 s");
+    }
+  });
+}
+
+double IdleCpuPercent(const testing::NatsCluster& cluster, int seconds) {
+  const double cpu0 = ClusterCpu(cluster);
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));  // measuring idle load
+  return (ClusterCpu(cluster) - cpu0) * 100.0 / seconds;
+}
+
+struct ConsumerFigures {
+  Histogram create;
+  double idle_cpu_without = 0;  // % of one core, all nodes together
+  double idle_cpu_with = 0;
+};
+
+// One durable pull consumer per "device" (filtered on its subject), R3 like the stream,
+// through nats.c directly: the wrapper has no consumer calls because the design uses none.
+ConsumerFigures MeasureConsumers(const testing::NatsCluster& cluster, const Args& args) {
+  ConsumerFigures f;
+  f.idle_cpu_without = IdleCpuPercent(cluster, args.idle_s);
+  natsConnection* nc = nullptr;
+  const std::string url = cluster.ClientUrl(0);
+  if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) Die("consumer connect");
+  jsCtx* js = nullptr;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = 30'000;
+  if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK) Die("consumer jetstream");
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  const char* subjects[] = {"perdev.>"};
+  sc.Name = "perdev";
+  sc.Subjects = subjects;
+  sc.SubjectsLen = 1;
+  sc.Storage = js_FileStorage;
+  sc.Replicas = 3;
+  jsStreamInfo* si = nullptr;
+  jsErrCode err = static_cast<jsErrCode>(0);
+  if (js_AddStream(&si, js, &sc, nullptr, &err) != NATS_OK) Die("consumer stream");
+  jsStreamInfo_Destroy(si);
+  f.create = Time(args.consumers, [&](size_t i) {
+    const std::string name = "dev" + std::to_string(i);
+    const std::string filter = "perdev." + name;
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = name.c_str();
+    cc.FilterSubject = filter.c_str();
+    cc.AckPolicy = js_AckExplicit;
+    jsConsumerInfo* ci = nullptr;
+    if (js_AddConsumer(&ci, js, "perdev", &cc, nullptr, &err) != NATS_OK) {
+      Die("add consumer " + std::to_string(static_cast<int>(err)));
+    }
+    jsConsumerInfo_Destroy(ci);
+  });
+  f.idle_cpu_with = IdleCpuPercent(cluster, args.idle_s);
+  js_DeleteStream(js, "perdev", nullptr, &err);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  return f;
+}
+
 Args ParseArgs(int argc, char** argv) {
   Args args;
+  if (argc % 2 == 0) Die("every flag takes a value (see the usage at the top of nats_costs.cc)");
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string value = argv[i + 1];
-    if (flag == "--ops")
+    if (flag == "--ops") {
       args.ops = std::stoul(value);
-    else if (flag == "--async")
+    } else if (flag == "--async") {
       args.async = std::stoul(value);
-    else if (flag == "--window")
+    } else if (flag == "--window") {
       args.window = std::stol(value);
-    else if (flag == "--subjects")
+    } else if (flag == "--subjects") {
       args.subjects = std::stoul(value);
-    else if (flag == "--dir")
+    } else if (flag == "--consumers") {
+      args.consumers = std::stoul(value);
+    } else if (flag == "--idle-s") {
+      args.idle_s = std::stoi(value);
+    } else if (flag == "--dir") {
       args.dir = value;
-    else if (flag == "--fs")
+    } else if (flag == "--fs") {
       args.fs = value;
-    else if (flag == "--json")
+    } else if (flag == "--json") {
       args.json = value;
-    else
-      Die("usage: nats_costs [--ops N] [--async N] [--window N] [--subjects N] [--dir DIR] "
-          "[--fs TEXT] [--json FILE]");
+    } else {
+      Die("usage: nats_costs [--ops N] [--async N] [--window N] [--subjects N] "
+          "[--consumers N] [--idle-s N] [--dir DIR] [--fs TEXT] [--json FILE]");
+    }
   }
   return args;
 }
@@ -348,10 +450,19 @@ int main(int argc, char** argv) {
     }
   });
 
+  options.servers = {cluster.ClientUrl(2)};
+  auto watcher = NatsClient::Connect(options);
+  if (!watcher) Die("connect", watcher.error());
+  options.servers = {cluster.ClientUrl(0)};
+  auto writer = NatsClient::Connect(options);
+  if (!writer) Die("connect", writer.error());
+  const Histogram notify = NotifyLatency(**writer, **watcher, args.ops);
+
   const long one_subject = RssGrowth(client, acks, cluster, "memone", args.subjects, false);
   const long many_subjects = RssGrowth(client, acks, cluster, "memmany", args.subjects, true);
   const double per_10k = 1e4 / static_cast<double>(args.subjects) / 3.0;  // per node
   if (acks.errors() != 0) Die("async publishes failed: " + std::to_string(acks.errors()));
+  const ConsumerFigures consumers = MeasureConsumers(cluster, args);
 
   std::printf("nats-server 3 nodes, R3 file streams, store on %s, %ld cores\n", args.fs.c_str(),
               sysconf(_SC_NPROCESSORS_ONLN));
@@ -374,6 +485,13 @@ int main(int argc, char** argv) {
       "%.2f ms\n",
       Ms(kv_update.Quantile(0.5)), Ms(kv_update.Quantile(0.99)), Ms(kv_get.Quantile(0.5)),
       Ms(kv_get.Quantile(0.99)));
+  std::printf("publish -> RePublish note on another node p50 %.2f ms p99 %.2f ms\n",
+              Ms(notify.Quantile(0.5)), Ms(notify.Quantile(0.99)));
+  std::printf(
+      "%zu durable R3 consumers (one per device): create p50 %.1f ms p99 %.1f ms; "
+      "idle nats-server CPU (3 nodes) %.1f%% of a core with them, %.1f%% without\n",
+      args.consumers, Ms(consumers.create.Quantile(0.5)), Ms(consumers.create.Quantile(0.99)),
+      consumers.idle_cpu_with, consumers.idle_cpu_without);
   std::printf("memory per node per 10k messages: %zu subjects %.2f MiB, one subject %.2f MiB\n",
               args.subjects, static_cast<double>(many_subjects) * per_10k / 1048576.0,
               static_cast<double>(one_subject) * per_10k / 1048576.0);
@@ -403,8 +521,14 @@ int main(int argc, char** argv) {
         << ",\"kv_update_p50_ms\":" << Ms(kv_update.Quantile(0.5))
         << ",\"kv_update_p99_ms\":" << Ms(kv_update.Quantile(0.99))
         << ",\"kv_get_p50_ms\":" << Ms(kv_get.Quantile(0.5))
-        << ",\"kv_get_p99_ms\":" << Ms(kv_get.Quantile(0.99)) << ",\"subjects\":" << args.subjects
-        << ",\"rss_mib_per_node_per_10k_distinct_subjects\":"
+        << ",\"kv_get_p99_ms\":" << Ms(kv_get.Quantile(0.99))
+        << ",\"notify_p50_ms\":" << Ms(notify.Quantile(0.5))
+        << ",\"notify_p99_ms\":" << Ms(notify.Quantile(0.99)) << ",\"consumers\":" << args.consumers
+        << ",\"consumer_create_p50_ms\":" << Ms(consumers.create.Quantile(0.5))
+        << ",\"consumer_create_p99_ms\":" << Ms(consumers.create.Quantile(0.99))
+        << ",\"idle_cpu_pct_with_consumers\":" << consumers.idle_cpu_with
+        << ",\"idle_cpu_pct_without_consumers\":" << consumers.idle_cpu_without
+        << ",\"subjects\":" << args.subjects << ",\"rss_mib_per_node_per_10k_distinct_subjects\":"
         << static_cast<double>(many_subjects) * per_10k / 1048576.0
         << ",\"rss_mib_per_node_per_10k_msgs_one_subject\":"
         << static_cast<double>(one_subject) * per_10k / 1048576.0 << "}\n";

@@ -7,7 +7,8 @@
 # (override with NATS_COSTS). Prints the figures and writes ${OUT:-build/bench-nats.json}.
 #
 # Usage: bench/nats_costs.sh [--smoke]   (--smoke: small counts, for CI)
-# Knobs (env): OPS (2000), ASYNC (20000), WINDOW (1000), SUBJECTS (10000).
+# Knobs (env): OPS (2000), ASYNC (20000), WINDOW (1000), SUBJECTS (10000), CONSUMERS (100),
+# IDLE_S (5: seconds of idle CPU sampled without and with the consumers).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +19,9 @@ OPS=${OPS:-2000}
 ASYNC=${ASYNC:-20000}
 WINDOW=${WINDOW:-1000}
 SUBJECTS=${SUBJECTS:-10000}
-if [ "${1:-}" = "--smoke" ]; then OPS=100; ASYNC=2000; SUBJECTS=1000; fi
+CONSUMERS=${CONSUMERS:-100}
+IDLE_S=${IDLE_S:-5}
+if [ "${1:-}" = "--smoke" ]; then OPS=100; ASYNC=2000; SUBJECTS=1000; CONSUMERS=10; IDLE_S=1; fi
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -35,5 +38,6 @@ fi
 log "nats-server $(nats-server --version | awk '{print $2}'), $(nproc) cores"
 mkdir -p "$(dirname "$OUT")"
 "$NATS_COSTS" --ops "$OPS" --async "$ASYNC" --window "$WINDOW" --subjects "$SUBJECTS" \
+  --consumers "$CONSUMERS" --idle-s "$IDLE_S" \
   --dir "$WORK" --fs "$FS" --json "$OUT"
 log "wrote $OUT"
