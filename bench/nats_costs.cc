@@ -12,7 +12,8 @@
 //  - notification: a sync publish on node 1 until its headers-only RePublish reaches a
 //    core subscriber on node 3 (how a node hears that a device's queue grew);
 //  - memory: the nats-servers' RSS growth for --subjects distinct subjects in one stream,
-//    beside the same number of messages on one subject;
+//    beside the same number of messages on one subject (on a second cluster run with
+//    GOGC=10, so RSS tracks live data);
 //  - the design docs/cluster.md rejects: --consumers durable R3 consumers (one per
 //    device): the time to create each, and the servers' idle CPU with them vs without.
 // Payloads 200 B and 4 KiB. bench/nats_costs.sh runs it and names the filesystem.
@@ -458,8 +459,23 @@ int main(int argc, char** argv) {
   if (!writer) Die("connect", writer.error());
   const Histogram notify = NotifyLatency(**writer, **watcher, args.ops);
 
-  const long one_subject = RssGrowth(client, acks, cluster, "memone", args.subjects, false);
-  const long many_subjects = RssGrowth(client, acks, cluster, "memmany", args.subjects, true);
+  // Memory on a cluster of its own whose Go heap is collected eagerly (GOGC=10, freed pages
+  // returned at once), so RSS follows the live data instead of the garbage of the runs above.
+  long one_subject = 0;
+  long many_subjects = 0;
+  {
+    testing::NatsClusterOptions mem_options = cluster_options;
+    mem_options.cluster_name = "sotto-bench-mem";
+    mem_options.env = {"GOGC=10", "GODEBUG=madvdontneed=1"};
+    testing::NatsCluster mem_cluster(mem_options);
+    if (!mem_cluster.ok()) Die("memory cluster: " + mem_cluster.error());
+    options.servers = mem_cluster.ClientUrls();
+    auto mem_client = NatsClient::Connect(
+        options, [&acks](std::string_view id, Result<PubAck> ack) { acks.OnAck(id, ack); });
+    if (!mem_client) Die("connect", mem_client.error());
+    one_subject = RssGrowth(**mem_client, acks, mem_cluster, "memone", args.subjects, false);
+    many_subjects = RssGrowth(**mem_client, acks, mem_cluster, "memmany", args.subjects, true);
+  }
   const double per_10k = 1e4 / static_cast<double>(args.subjects) / 3.0;  // per node
   if (acks.errors() != 0) Die("async publishes failed: " + std::to_string(acks.errors()));
   const ConsumerFigures consumers = MeasureConsumers(cluster, args);

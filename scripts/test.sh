@@ -59,4 +59,5 @@ bash bench/messaging_bench.sh --smoke
 bash bench/client_bench.sh --smoke
 bash bench/group_bench.sh --smoke
 bash bench/media_bench.sh --smoke
+bash bench/nats_costs.sh --smoke
 phase "all passed"

@@ -89,7 +89,7 @@ class NatsClusterTest : public ::testing::Test {
 NatsCluster* NatsClusterTest::cluster_ = nullptr;
 
 TEST_F(NatsClusterTest, R3PublishIsAckedByTheQuorumAndFailsWithoutIt) {
-  auto client = Connect(cluster_->ClientUrls(), /*request_timeout_ms=*/1'000);
+  auto client = Connect(cluster_->ClientUrls());
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->AddOrUpdateStream(R3Stream("quorum")));
   auto ack = client->Publish("quorum.a", Bytes("one"));
@@ -98,6 +98,7 @@ TEST_F(NatsClusterTest, R3PublishIsAckedByTheQuorumAndFailsWithoutIt) {
   auto state = client->GetStreamState("quorum");
   ASSERT_TRUE(state) << state.error().ToString();
   EXPECT_FALSE(state->leader.empty());
+  EXPECT_EQ(state->replicas, 3);  // a leader and two followers: the ack needed one of them
   EXPECT_EQ(state->messages, 1u);
 
   // With two of three nodes gone there is no quorum: the surviving node cannot ack.
@@ -275,7 +276,7 @@ TEST_F(NatsClusterTest, AckedMessageSurvivesKillOfANodeWhichRejoins) {
   for (int i = 0; i < cluster_->size(); ++i) {
     if (i != leader) others.push_back(cluster_->ClientUrl(i));
   }
-  auto reader = Connect(others, /*request_timeout_ms=*/1'000);
+  auto reader = Connect(others, /*request_timeout_ms=*/2'000);
   ASSERT_TRUE(reader);
   Result<StoredMsg> read = reader->GetMsg("survive", ack->sequence);
   for (const long deadline = NowMs() + kSettleMs; !read && NowMs() < deadline;

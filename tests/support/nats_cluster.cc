@@ -184,6 +184,11 @@ bool NatsCluster::StartNode(int index) {
   std::vector<char*> argv;  // built before fork: the child only calls async-signal-safe code
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env_storage = options_.env;
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (std::string& e : env_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
   const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) {
     Fail("cannot open the server log");
@@ -198,7 +203,7 @@ bool NatsCluster::StartNode(int index) {
     dup2(log_fd, STDOUT_FILENO);
     dup2(log_fd, STDERR_FILENO);
     setrlimit(RLIMIT_NOFILE, &lim);
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   close(log_fd);

@@ -30,6 +30,9 @@ struct NatsClusterOptions {
   std::string base_dir;
   // The bound on every wait (start, readiness, catch-up).
   int timeout_ms = 20'000;
+  // Extra "NAME=value" environment entries for each nats-server (e.g. GOGC for a memory
+  // measurement); the rest of the environment is inherited.
+  std::vector<std::string> env;
 };
 
 class NatsCluster {

@@ -335,11 +335,13 @@ Result<StreamState> NatsClient::GetStreamState(std::string_view name) {
       out.leader = info->Cluster->Leader;
       out.replicas_current = 1;
     }
+    out.replicas = out.replicas_current + info->Cluster->ReplicasLen;
     for (int i = 0; i < info->Cluster->ReplicasLen; ++i) {
       const jsPeerInfo* peer = info->Cluster->Replicas[i];
       if (peer->Current && !peer->Offline) ++out.replicas_current;
     }
   } else {
+    out.replicas = 1;
     out.replicas_current = 1;
   }
   return out;

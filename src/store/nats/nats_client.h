@@ -84,6 +84,7 @@ struct StreamState {
   uint64_t first_sequence = 0;
   uint64_t last_sequence = 0;
   int64_t subjects = 0;
+  int replicas = 0;          // the leader and its followers (1 on a single server)
   int replicas_current = 0;  // the leader and the followers that are current
   std::string leader;        // the leader's server name, empty if none
 };
