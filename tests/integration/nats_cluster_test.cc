@@ -148,6 +148,33 @@ TEST_F(NatsClusterTest, ExpectedLastSubjectSequenceIsACompareAndSet) {
   EXPECT_EQ(read->sequence, b->sequence);
 }
 
+TEST_F(NatsClusterTest, DirectGetNextBySubjectWalksOneDevicesQueue) {
+  auto client = Connect(cluster_->ClientUrls());
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->AddOrUpdateStream(R3Stream("walk")));
+  auto a = client->Publish("walk.dev1", Bytes("a"));
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(client->Publish("walk.dev2", Bytes("other device")));
+  auto b = client->Publish("walk.dev1", Bytes("b"));
+  ASSERT_TRUE(b);
+  DirectGetRequest next;
+  next.next_by_subject = "walk.dev1";
+  next.sequence = 1;
+  auto first = client->DirectGet("walk", next);
+  ASSERT_TRUE(first) << first.error().ToString();
+  EXPECT_EQ(Text(first->data), "a");
+  next.sequence = first->sequence + 1;  // skips dev2's message
+  auto second = client->DirectGet("walk", next);
+  ASSERT_TRUE(second) << second.error().ToString();
+  EXPECT_EQ(Text(second->data), "b");
+  EXPECT_EQ(second->sequence, b->sequence);
+  EXPECT_EQ(second->subject, "walk.dev1");
+  next.sequence = second->sequence + 1;
+  auto end = client->DirectGet("walk", next);
+  ASSERT_FALSE(end);
+  EXPECT_TRUE(IsNatsErr(end.error(), NatsErr::kNotFound)) << end.error().ToString();
+}
+
 TEST_F(NatsClusterTest, MsgIdDeduplicatesARetriedPublish) {
   auto client = Connect(cluster_->ClientUrls());
   ASSERT_TRUE(client);
