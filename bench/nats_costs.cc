@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -273,7 +274,8 @@ long RssGrowth(NatsClient& client, AckTimes& acks, const testing::NatsCluster& c
 }
 
 // Sync publish on `writer` until the stream's headers-only RePublish reaches `watcher`.
-Histogram NotifyLatency(NatsClient& writer, NatsClient& watcher, size_t n) {
+// `prober` is connected to the stream leader's node (see AwaitInterest below).
+Histogram NotifyLatency(NatsClient& writer, NatsClient& watcher, NatsClient& prober, size_t n) {
   StreamConfig config;
   config.name = "inbox";
   config.subjects = {"inbox.>"};
@@ -284,12 +286,28 @@ Histogram NotifyLatency(NatsClient& writer, NatsClient& watcher, size_t n) {
   std::mutex mu;
   std::condition_variable cv;
   uint64_t last_seen = 0;
+  bool probe_seen = false;
   auto sub = watcher.Subscribe("note.dev1", [&](StoredMsg msg) {
     std::lock_guard<std::mutex> lock(mu);
-    last_seen = msg.sequence;
+    if (msg.sequence == 0) probe_seen = true;  // a core probe carries no Nats-Sequence
+    last_seen = std::max(last_seen, msg.sequence);
     cv.notify_all();
   });
   if (!sub) Die("subscribe", sub.error());
+  // The interest reaches the leader's node over a route asynchronously: probe from there
+  // until a probe arrives, so the first note is not published to no one.
+  {
+    const std::vector<uint8_t> probe(1, 0);
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    std::unique_lock<std::mutex> lock(mu);
+    while (!probe_seen) {
+      if (Clock::now() > deadline) Die("the subscription never reached the stream leader");
+      lock.unlock();
+      if (auto sent = prober.PublishCore("note.dev1", probe); !sent) Die("probe", sent.error());
+      lock.lock();
+      cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return probe_seen; });
+    }
+  }
   const std::vector<uint8_t> payload(200, 0x5a);
   return Time(n, [&](size_t) {
     auto ack = writer.Publish("inbox.dev1", payload);
@@ -457,7 +475,19 @@ int main(int argc, char** argv) {
   options.servers = {cluster.ClientUrl(0)};
   auto writer = NatsClient::Connect(options);
   if (!writer) Die("connect", writer.error());
-  const Histogram notify = NotifyLatency(**writer, **watcher, args.ops);
+  StreamConfig inbox;  // created here too, to learn its leader before NotifyLatency
+  inbox.name = "inbox";
+  inbox.subjects = {"inbox.>"};
+  inbox.republish_source = "inbox.>";
+  inbox.republish_destination = "note.>";
+  inbox.republish_headers_only = true;
+  if (auto added = (*writer)->AddOrUpdateStream(inbox); !added) Die("stream", added.error());
+  auto inbox_state = (*writer)->GetStreamState("inbox");
+  if (!inbox_state || inbox_state->leader.size() < 2) Die("inbox stream has no leader");
+  options.servers = {cluster.ClientUrl(std::stoi(inbox_state->leader.substr(1)) - 1)};
+  auto prober = NatsClient::Connect(options);
+  if (!prober) Die("connect", prober.error());
+  const Histogram notify = NotifyLatency(**writer, **watcher, **prober, args.ops);
 
   // Memory on a cluster of its own whose Go heap is collected eagerly (GOGC=10, freed pages
   // returned at once), so RSS follows the live data instead of the garbage of the runs above.

@@ -341,23 +341,51 @@ TEST_F(NatsClusterTest, RePublishNotifiesTheDevicesSubjectOnAnyNode) {
   ASSERT_TRUE(writer->AddOrUpdateStream(config));
   std::mutex mu;
   std::condition_variable cv;
-  std::vector<StoredMsg> seen;
+  std::vector<StoredMsg> notes;
+  bool probe_seen = false;
   auto sub = watcher->Subscribe("notify.dev1", [&](StoredMsg msg) {
     std::lock_guard<std::mutex> lock(mu);
-    seen.push_back(std::move(msg));
+    if (msg.sequence == 0) {
+      probe_seen = true;  // a core probe, not a note: it carries no Nats-Sequence
+    } else {
+      notes.push_back(std::move(msg));
+    }
     cv.notify_all();
   });
   ASSERT_TRUE(sub) << sub.error().ToString();
+  // The interest reaches the other nodes over the routes asynchronously; the stream leader
+  // republishes only to interest it already has. Probe from the leader's node until a probe
+  // arrives: after that the leader's server knows the subscription.
+  auto state = writer->GetStreamState("inbox");
+  ASSERT_TRUE(state);
+  const int leader = NodeIndex(state->leader);
+  ASSERT_GE(leader, 0);
+  auto prober = Connect({cluster_->ClientUrl(leader)});
+  ASSERT_TRUE(prober);
+  {
+    const long deadline = NowMs() + kSettleMs;
+    std::unique_lock<std::mutex> lock(mu);
+    while (!probe_seen && NowMs() < deadline) {
+      lock.unlock();
+      ASSERT_TRUE(prober->PublishCore("notify.dev1", Bytes("probe")));
+      lock.lock();
+      cv.wait_for(lock, kPoll, [&] { return probe_seen; });
+    }
+    ASSERT_TRUE(probe_seen);
+  }
   ASSERT_TRUE(writer->Publish("inbox.dev2", Bytes("not for dev1")));
-  auto ack = writer->Publish("inbox.dev1", Bytes("for dev1"));
-  ASSERT_TRUE(ack);
+  auto first = writer->Publish("inbox.dev1", Bytes("for dev1"));
+  auto second = writer->Publish("inbox.dev1", Bytes("again"));
+  ASSERT_TRUE(first && second);
   std::unique_lock<std::mutex> lock(mu);
-  ASSERT_TRUE(
-      cv.wait_for(lock, std::chrono::milliseconds(kSettleMs), [&] { return !seen.empty(); }));
-  EXPECT_EQ(seen[0].sequence, ack->sequence);
-  EXPECT_EQ(seen[0].subject, "inbox.dev1");
-  EXPECT_TRUE(seen[0].data.empty());
-  EXPECT_EQ(seen.size(), 1u);  // inbox.dev2's note went to notify.dev2 only
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::milliseconds(kSettleMs), [&] {
+    return !notes.empty() && notes.back().sequence == second->sequence;
+  }));
+  // One note per stored message, in order, from the leader alone; none for dev2.
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_EQ(notes[0].sequence, first->sequence);
+  EXPECT_EQ(notes[0].subject, "inbox.dev1");
+  EXPECT_TRUE(notes[0].data.empty());
 }
 
 TEST_F(NatsClusterTest, ConnectFailsClearlyWhenNoServerAnswers) {

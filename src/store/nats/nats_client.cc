@@ -450,6 +450,14 @@ Subscription::Subscription(Subscription&& other) noexcept = default;
 Subscription& Subscription::operator=(Subscription&& other) noexcept = default;
 Subscription::~Subscription() = default;
 
+Status NatsClient::PublishCore(std::string_view subject, std::span<const uint8_t> data) {
+  const std::string subj(subject);
+  const natsStatus s =
+      natsConnection_Publish(state_->nc, subj.c_str(), data.data(), static_cast<int>(data.size()));
+  if (s != NATS_OK) return FromNats(s, static_cast<jsErrCode>(0), "nats: core publish failed");
+  return Ok();
+}
+
 Result<Subscription> NatsClient::Subscribe(std::string_view subject, MessageHandler handler) {
   const std::string subj(subject);
   auto impl = std::make_unique<Subscription::Impl>();

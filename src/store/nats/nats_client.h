@@ -170,6 +170,10 @@ class NatsClient {
   // sequence exactly one succeeds, which makes this an atomic claim.
   Status DeleteMsg(std::string_view stream, uint64_t sequence);
 
+  // Publishes on core NATS (no JetStream, no ack: at most once), e.g. "connected
+  // elsewhere" to a device's subject. Returns once nats.c has buffered it.
+  Status PublishCore(std::string_view subject, std::span<const uint8_t> data);
+
   // Subscribes on core NATS (no JetStream: at most once, nothing stored) to `subject`
   // (wildcards allowed), e.g. the RePublish destination of a stream; returns once the
   // server has the interest. The handler runs on a nats.c thread, one message at a time.
