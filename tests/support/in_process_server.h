@@ -139,7 +139,12 @@ class InProcessServer {
  public:
   explicit InProcessServer(const server::CoreOptions& options = {},
                            const server::GatewayLimits& limits = {})
-      : store_(std::make_unique<FaultInjectingStore>()),
+      : InProcessServer(std::make_shared<FaultInjectingStore>(), options, limits) {}
+  // A server on `store`, which other servers of the test may share: nodes of one cluster.
+  explicit InProcessServer(std::shared_ptr<FaultInjectingStore> store,
+                           const server::CoreOptions& options = {},
+                           const server::GatewayLimits& limits = {})
+      : store_(std::move(store)),
         codes_(std::move(*server::VerificationCodes::Create(server::CodeOptions{}))),
         core_(std::make_unique<server::ServerCore>(options, *store_, *codes_, sender_, nullptr)) {
     server::GatewayOptions g;
@@ -259,6 +264,7 @@ class InProcessServer {
 
   server::ServerCore& core() { return *core_; }
   FaultInjectingStore& store() { return *store_; }
+  std::shared_ptr<FaultInjectingStore> shared_store() { return store_; }
   server::internal::SessionProtocol& protocol() { return *protocol_; }
   const server::LoopMetrics& loop_metrics() const { return loop_metrics_; }
   const noise::KeyPair& server_static() const { return gateway_->options().server_static; }
@@ -280,7 +286,8 @@ class InProcessServer {
     return *connections_.back();
   }
 
-  std::unique_ptr<FaultInjectingStore> store_;
+  // Shared with the other servers built on it (shared_store()); the last one frees it.
+  std::shared_ptr<FaultInjectingStore> store_;
   std::unique_ptr<server::VerificationCodes> codes_;
   RecordingCodeSender sender_;
   std::unique_ptr<server::ServerCore> core_;

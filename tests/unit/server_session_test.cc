@@ -348,5 +348,62 @@ TEST(ServerSession, MissingAccountsAreNotFoundAndStoreFailuresAreInternal) {
   EXPECT_EQ(call(contact).status(), wire::STATUS_NOT_FOUND);  // nothing was changed
 }
 
+// --- Delivery through the store's subscription ---------------------------------------
+
+std::vector<wire::Envelope> EnvelopesIn(std::vector<wire::Frame> frames) {
+  std::vector<wire::Envelope> out;
+  for (wire::Frame& f : frames) {
+    if (f.has_envelope()) out.push_back(f.envelope());
+  }
+  return out;
+}
+
+// Two cores over one store, as two nodes of a cluster: a message stored through one
+// reaches a device connected to the other on that core's next loop turn, without a poll
+// or a reconnect, once; and the receipt comes back the same way.
+TEST(ServerSession, AMessageStoredThroughOneCoreReachesADeviceOnAnotherAtOnce) {
+  InProcessServer node_a;
+  InProcessServer node_b(node_a.shared_store());
+  Primary alice = RegisterPrimary(node_a, "+15550100020");
+  Primary bob = RegisterPrimary(node_b, "+15550100021");
+  ASSERT_FALSE(alice.account.empty());
+  ASSERT_FALSE(bob.account.empty());
+  bob.conn->TakeFrames();
+
+  wire::Request send;
+  send.set_id(70);
+  send.mutable_send()->set_message_id("m-1");
+  send.mutable_send()->set_recipient(bob.account);
+  wire::DeviceMessage* m = send.mutable_send()->add_messages();
+  m->set_device_id(1);
+  m->set_type(wire::CIPHERTEXT_PLAINTEXT);
+  m->set_ciphertext("hello from node a");
+  auto ack = node_a.Call(*alice.conn, send);
+  ASSERT_TRUE(ack);
+  ASSERT_EQ(ack->status(), wire::STATUS_OK) << ack->reason();
+
+  EXPECT_TRUE(EnvelopesIn(bob.conn->TakeFrames()).empty());  // node b has not run yet
+  node_b.RunPosted();
+  std::vector<wire::Envelope> got = EnvelopesIn(bob.conn->TakeFrames());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].ciphertext(), "hello from node a");
+  EXPECT_EQ(got[0].source_account(), alice.account);
+  EXPECT_GT(got[0].seq(), 0u);
+  node_b.RunPosted();
+  EXPECT_TRUE(EnvelopesIn(bob.conn->TakeFrames()).empty());  // once
+
+  wire::Frame delivery_ack;
+  delivery_ack.mutable_delivery_ack()->add_seqs(got[0].seq());
+  Bytes bytes;
+  wire::SerializeFrame(delivery_ack, bytes);
+  node_b.Deliver(*bob.conn, bytes);
+  alice.conn->TakeFrames();
+  node_a.RunPosted();
+  std::vector<wire::Envelope> receipts = EnvelopesIn(alice.conn->TakeFrames());
+  ASSERT_EQ(receipts.size(), 1u);
+  EXPECT_EQ(receipts[0].type(), wire::ENVELOPE_DELIVERED);
+  EXPECT_EQ(receipts[0].message_id(), "m-1");
+}
+
 }  // namespace
 }  // namespace sotto
