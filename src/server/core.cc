@@ -104,8 +104,9 @@ void ServerCore::OnOnline(SessionContext& ctx) {
     previous->Post([](SessionContext& old) { old.out.CloseFromSession(CloseCause::kReplaced); });
   }
   // Delivery comes from the store, whichever node stored the message (docs/server.md,
-  // "Delivery"). Subscribed before the first Pump: an entry committed in between is read
-  // by the Pump or reported after it, and DeliverNotified drops seqs already sent.
+  // "Send, queue, delivery, receipts"). Subscribed before the first Pump: an entry
+  // committed in between is read by the Pump or reported after it, and DeliverNotified
+  // drops seqs already sent.
   s.messaging->queue_subscription = queue_.Subscribe(
       s.device,
       [this, link = s.messaging->link](const DeviceAddress&, const store::StoredMessage& m) {

@@ -37,7 +37,7 @@ struct InFlight {
 // Messaging state of an authenticated connection (allocated at authentication, so idle
 // unauthenticated connections do not pay for it). Loop-affine.
 struct DeviceSession {
-  std::shared_ptr<SessionLink> link;  // shared with the router, presence and the queue subscription
+  std::shared_ptr<SessionLink> link;  // shared with the router, presence, queue_subscription
   uint64_t sent_up_to = 0;            // highest queue seq sent on this connection
   bool catch_up = true;               // the store may hold seqs > sent_up_to not yet sent
   bool read_posted = false;           // a queue read is scheduled on this thread
