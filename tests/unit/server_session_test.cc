@@ -405,5 +405,50 @@ TEST(ServerSession, AMessageStoredThroughOneCoreReachesADeviceOnAnotherAtOnce) {
   EXPECT_EQ(receipts[0].message_id(), "m-1");
 }
 
+// A message committed right after a connection subscribed (before its first queue read)
+// and one committed right after that read (before the read's result is sent) each reach
+// the device once, in order: the read sends the first and the report of it is dropped;
+// the second comes through the subscription.
+TEST(ServerSession, MessagesCommittedWhileAConnectionStartsArriveOnceInOrder) {
+  InProcessServer server;
+  const store::StaticKey bob_key = RandomKey();
+  InProcessConnection* first = &server.Connect(bob_key);
+  auto reg = server.Register(*first, "+15550100030");
+  ASSERT_TRUE(reg);
+  store::DeviceAddress bob{};
+  server::internal::ToAccountId(reg->account_id(), bob.account);
+  bob.device_id = 1;
+  server.Close(*first, server::CloseCause::kShutdown);
+
+  testing::HookedQueue& queue = server.store().hooked_queue();
+  auto commit = [&](const std::string& text) {
+    wire::Envelope e;
+    e.set_type(wire::ENVELOPE_MESSAGE);
+    e.set_ciphertext(text);
+    store::WriteRequest request;
+    store::Append a;
+    a.recipient = bob;
+    a.expires_ms = ~uint64_t{0};
+    a.payload = e.SerializeAsString();
+    request.appends.push_back(std::move(a));
+    queue.Write(std::move(request), nullptr);  // memory store: durable on return
+  };
+  int subscribed = 0;
+  int reads = 0;
+  queue.after_subscribe = [&](const store::DeviceAddress& d) {
+    if (d == bob && subscribed++ == 0) commit("after subscribing");
+  };
+  queue.after_read = [&](const store::DeviceAddress& d) {
+    if (d == bob && reads++ == 0) commit("after the first read");
+  };
+  InProcessConnection& again = server.Connect(bob_key);  // runs what was posted, too
+  server.RunPosted();
+  std::vector<std::string> got;
+  for (const wire::Envelope& e : EnvelopesIn(again.TakeFrames())) got.push_back(e.ciphertext());
+  EXPECT_EQ(got, (std::vector<std::string>{"after subscribing", "after the first read"}));
+  queue.after_subscribe = nullptr;
+  queue.after_read = nullptr;
+}
+
 }  // namespace
 }  // namespace sotto
