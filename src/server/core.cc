@@ -103,6 +103,17 @@ void ServerCore::OnOnline(SessionContext& ctx) {
   if (auto previous = router_.Attach(s.device, s.messaging->link)) {
     previous->Post([](SessionContext& old) { old.out.CloseFromSession(CloseCause::kReplaced); });
   }
+  // Delivery comes from the store, whichever node stored the message (docs/server.md,
+  // "Send, queue, delivery, receipts"). Subscribed before the first Pump: an entry
+  // committed in between is read by the Pump or reported after it, and DeliverNotified
+  // drops seqs already sent.
+  s.messaging->queue_subscription = queue_.Subscribe(
+      s.device,
+      [this, link = s.messaging->link](const DeviceAddress&, const store::StoredMessage& m) {
+        link->Post([this, seq = m.seq, payload = m.payload](SessionContext& c) {
+          DeliverNotified(c, seq, payload);
+        });
+      });
   presence_.DeviceOnline(s.device.account);
   if (auto count = store_.keys().CountOneTimePreKeys(s.device);
       count && *count < options_.prekeys.low_watermark) {
@@ -116,6 +127,7 @@ void ServerCore::OnOnline(SessionContext& ctx) {
 void ServerCore::OnOffline(internal::SessionState& s) {
   CloseProvision(s);
   if (!s.messaging) return;
+  s.messaging->queue_subscription.reset();  // waits for a notification under way
   const internal::SessionLink* link = s.messaging->link.get();
   router_.Detach(s.device, link);
   for (const AccountId& target : s.messaging->presence_subscriptions) presence_.Unsubscribe(target, link);
@@ -577,12 +589,10 @@ void ServerCore::Fanout(store::WriteRequest& request, const store::WriteResult& 
   for (size_t i = 0; i < request.appends.size(); ++i) {
     if (result.outcomes[i] != store::AppendOutcome::kStored) continue;
     ++stored;
-    store::Append& a = request.appends[i];
-    if (auto link = router_.Find(a.recipient)) {
-      link->Post([this, seq = result.seqs[i], payload = std::move(a.payload)](SessionContext& c) {
-        DeliverNotified(c, seq, payload);
-      });
-    } else if (push_ != nullptr && endpoints != nullptr && !(*endpoints)[i].empty()) {
+    const store::Append& a = request.appends[i];
+    // Connected here: its queue subscription delivers it (OnOnline).
+    if (router_.Find(a.recipient) != nullptr) continue;
+    if (push_ != nullptr && endpoints != nullptr && !(*endpoints)[i].empty()) {
       metrics_.pushes_requested.fetch_add(1, std::memory_order_relaxed);
       push_->Notify(DeviceHash(a.recipient), (*endpoints)[i]);
     }

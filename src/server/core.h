@@ -170,7 +170,8 @@ class ServerCore {
                        wire::Response& response, uint64_t now_ms);
   void HandleSubscribe(internal::SessionContext& ctx, const wire::SubscribePresenceRequest& r,
                        wire::Response& response);
-  // After a commit: deliver each newly stored append to its device if online, or push.
+  // After a commit: push each newly stored append whose device is not connected here
+  // (a connected one gets it through its queue subscription, OnOnline).
   // `endpoints` (push URLs, one per append, empty = none) may be null: no push.
   void Fanout(store::WriteRequest& request, const store::WriteResult& result,
               const std::vector<std::string>* endpoints);

@@ -1,5 +1,7 @@
 // Where each online device is connected: device address -> a link to its connection.
-// The core posts deliveries through these links. A device has at most one routed
+// It answers "is this device connected here" (push or not), carries what is never stored
+// (online-only envelopes, notices); stored messages reach a connection through its queue
+// subscription instead (ServerCore::OnOnline). A device has at most one routed
 // connection: a newer one replaces (and the core closes) the older.
 //
 // Thread-safety: thread-safe (sharded mutexes; each critical section is a map operation).

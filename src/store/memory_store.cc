@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "store/internal/checks.h"
+#include "store/internal/subscriptions.h"
 
 namespace sotto::store {
 namespace {
@@ -189,8 +190,15 @@ class MemoryQueue final : public MessageQueue {
   explicit MemoryQueue(WallClock clock) : clock_(std::move(clock)) {}
 
   void Write(WriteRequest request, Done done) override {
-    WriteResult result = Apply(request);
+    bool published = false;
+    WriteResult result = Apply(request, published);
+    if (published) subscriptions_.Deliver();
     if (done) done(std::move(request), std::move(result));
+  }
+
+  std::unique_ptr<QueueSubscription> Subscribe(const DeviceAddress& device,
+                                               OnNewMessage on_new) override {
+    return subscriptions_.Subscribe(device, std::move(on_new));
   }
 
   Result<std::vector<StoredMessage>> Read(const DeviceAddress& device, uint64_t after_seq,
@@ -291,7 +299,8 @@ class MemoryQueue final : public MessageQueue {
     uint64_t last_seq = 0;
   };
 
-  WriteResult Apply(const WriteRequest& request) {
+  // Sets `published` if it queued a notification (subscriptions_.Deliver() then runs it).
+  WriteResult Apply(const WriteRequest& request, bool& published) {
     if (auto checked = internal::CheckWriteRequest(request); !checked) {
       return FailedResult(checked.error());
     }
@@ -409,6 +418,11 @@ class MemoryQueue final : public MessageQueue {
       q.last_seq = std::max(q.last_seq, seq);
       if (!append.dedupe_id.empty()) q.dedupe[append.dedupe_id] = Dedupe{seq, append.expires_ms};
       ++stats_.appends;
+      // Under mu_, so that notifications of one device queue in seq order.
+      if (subscriptions_.Publish(append.recipient, seq, append.expires_ms, append.payload,
+                                 append.sender)) {
+        published = true;
+      }
     }
     stats_.duplicates += static_cast<uint64_t>(
         std::count(result.outcomes.begin(), result.outcomes.end(), AppendOutcome::kDuplicate));
@@ -423,6 +437,7 @@ class MemoryQueue final : public MessageQueue {
   std::unordered_map<DeviceAddress, DeviceQueue, DeviceAddressHash> devices_;  // GUARDED_BY(mu_)
   QueueStats stats_;                                                           // GUARDED_BY(mu_)
   bool closed_ = false;                                                        // GUARDED_BY(mu_)
+  internal::SubscriptionRegistry subscriptions_;
 };
 
 // Thread-safe.

@@ -4,6 +4,8 @@
 //
 // MessageQueue::Write runs inline: the callback runs on the caller's thread before Write
 // returns, after the store's lock is released, so it may call back into the store.
+// Subscriptions are told of new entries before that, on the same thread (or, while
+// another thread's Write is telling them, on that thread: they still come in seq order).
 //
 // Thread-safety: thread-safe (one mutex per interface).
 #pragma once

@@ -230,6 +230,22 @@ struct QueueStats {
   uint64_t commit_micros = 0;  // total time in write+fsync
 };
 
+// A live MessageQueue::Subscribe. Destroying it stops its callbacks: once the destructor
+// returns, none of them runs or will run (a call under way on another thread is waited
+// for, so the destructor must not hold anything that callback waits for). It may be
+// destroyed inside its own callback: then no further call starts, and the one under way
+// is the caller's own. It may outlive its queue.
+class QueueSubscription {
+ public:
+  virtual ~QueueSubscription() = default;
+};
+
+// Called with a message just stored in `device`'s queue (seq and payload as Read returns
+// them). Runs on the queue's own thread (or the thread of some Write for the memory
+// backend); keep it short: post to a loop. It may call the queue (Write, Read, Subscribe,
+// destroy a subscription) but not Store::Close.
+using OnNewMessage = std::function<void(const DeviceAddress& device, const StoredMessage& message)>;
+
 class MessageQueue {
  public:
   // Runs on the queue's own thread (or inline for the memory backend), once per request,
@@ -238,9 +254,20 @@ class MessageQueue {
   using Done = std::function<void(WriteRequest&& request, WriteResult&& result)>;
 
   virtual ~MessageQueue() = default;
-  // Queues `request` for the next group commit. Requests are applied in the order Write
-  // was called; all of one request commits atomically.
+  // Queues `request` for the next group commit; all of one request commits atomically.
+  // Order is promised per device queue only (docs/store.md, "Subscriptions and
+  // ordering"): requests that touch the same device's queue apply to it in the order Write
+  // was called, and that queue's seqs, assigned by the backend, increase in that order.
+  // Nothing is promised across devices, nor about the order of Done callbacks.
   virtual void Write(WriteRequest request, Done done) = 0;
+  // Calls `on_new` once for every append stored in `device`'s queue after Subscribe
+  // returns, after it is durable, in seq order; never for duplicates, skipped or refused
+  // appends, removals, purges or DeleteDevice. Any number of subscriptions may watch one
+  // device; each gets every entry. An entry stored before Subscribe returned may or may
+  // not be reported, so a reader subscribes first and then reads what is already queued
+  // (Read), dropping reported seqs it has already read.
+  virtual std::unique_ptr<QueueSubscription> Subscribe(const DeviceAddress& device,
+                                                       OnNewMessage on_new) = 0;
   // Up to `max` messages of `device` with seq > after_seq, in seq order, skipping those
   // expired at now_ms.
   virtual Result<std::vector<StoredMessage>> Read(const DeviceAddress& device, uint64_t after_seq,

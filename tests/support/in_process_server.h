@@ -41,14 +41,54 @@ class RecordingCodeSender final : public server::CodeSender {
   std::string last_code;
 };
 
+// A message queue that runs a test's hooks right after Subscribe and after Read (to
+// commit a message at the worst moment of a connection's start). Else passes through.
+class HookedQueue final : public store::MessageQueue {
+ public:
+  explicit HookedQueue(store::MessageQueue& inner) : inner_(inner) {}
+  void Write(store::WriteRequest request, Done done) override {
+    inner_.Write(std::move(request), std::move(done));
+  }
+  std::unique_ptr<store::QueueSubscription> Subscribe(const store::DeviceAddress& device,
+                                                      store::OnNewMessage on_new) override {
+    auto subscription = inner_.Subscribe(device, std::move(on_new));
+    if (after_subscribe) after_subscribe(device);
+    return subscription;
+  }
+  Result<std::vector<store::StoredMessage>> Read(const store::DeviceAddress& device,
+                                                 uint64_t after_seq, size_t max,
+                                                 uint64_t now_ms) override {
+    auto read = inner_.Read(device, after_seq, max, now_ms);
+    if (after_read) after_read(device);
+    return read;
+  }
+  Result<uint32_t> Depth(const store::DeviceAddress& device) override {
+    return inner_.Depth(device);
+  }
+  Result<uint64_t> PurgeExpired(uint64_t now_ms, size_t max) override {
+    return inner_.PurgeExpired(now_ms, max);
+  }
+  Status DeleteDevice(const store::DeviceAddress& device) override {
+    return inner_.DeleteDevice(device);
+  }
+  store::QueueStats stats() const override { return inner_.stats(); }
+
+  std::function<void(const store::DeviceAddress&)> after_subscribe;
+  std::function<void(const store::DeviceAddress&)> after_read;
+
+ private:
+  store::MessageQueue& inner_;
+};
+
 // The in-memory store whose account reads fail while `fail_account_reads` is set (a
-// broken disk, for the error mapping). Everything else passes through.
+// broken disk, for the error mapping), with a HookedQueue. Everything else passes through.
 class FaultInjectingStore final : public store::Store, public store::AccountStore {
  public:
   FaultInjectingStore() : inner_(store::NewMemoryStore()) {}
   store::AccountStore& accounts() override { return *this; }
   store::KeyStore& keys() override { return inner_->keys(); }
-  store::MessageQueue& queue() override { return inner_->queue(); }
+  store::MessageQueue& queue() override { return queue_; }
+  HookedQueue& hooked_queue() { return queue_; }
   store::GroupStore& groups() override { return inner_->groups(); }
   void Close() override { inner_->Close(); }
   store::StorageHealth storage_health() const override { return inner_->storage_health(); }
@@ -86,6 +126,7 @@ class FaultInjectingStore final : public store::Store, public store::AccountStor
     return store::StoreError(Code::kInternal, store::StoreErr::kBackend, "injected read failure");
   }
   std::unique_ptr<store::Store> inner_;
+  HookedQueue queue_{inner_->queue()};
 };
 
 class InProcessLink final : public server::internal::SessionLink,
@@ -139,7 +180,12 @@ class InProcessServer {
  public:
   explicit InProcessServer(const server::CoreOptions& options = {},
                            const server::GatewayLimits& limits = {})
-      : store_(std::make_unique<FaultInjectingStore>()),
+      : InProcessServer(std::make_shared<FaultInjectingStore>(), options, limits) {}
+  // A server on `store`, which other servers of the test may share: nodes of one cluster.
+  explicit InProcessServer(std::shared_ptr<FaultInjectingStore> store,
+                           const server::CoreOptions& options = {},
+                           const server::GatewayLimits& limits = {})
+      : store_(std::move(store)),
         codes_(std::move(*server::VerificationCodes::Create(server::CodeOptions{}))),
         core_(std::make_unique<server::ServerCore>(options, *store_, *codes_, sender_, nullptr)) {
     server::GatewayOptions g;
@@ -259,6 +305,7 @@ class InProcessServer {
 
   server::ServerCore& core() { return *core_; }
   FaultInjectingStore& store() { return *store_; }
+  std::shared_ptr<FaultInjectingStore> shared_store() { return store_; }
   server::internal::SessionProtocol& protocol() { return *protocol_; }
   const server::LoopMetrics& loop_metrics() const { return loop_metrics_; }
   const noise::KeyPair& server_static() const { return gateway_->options().server_static; }
@@ -280,7 +327,8 @@ class InProcessServer {
     return *connections_.back();
   }
 
-  std::unique_ptr<FaultInjectingStore> store_;
+  // Shared with the other servers built on it (shared_store()); the last one frees it.
+  std::shared_ptr<FaultInjectingStore> store_;
   std::unique_ptr<server::VerificationCodes> codes_;
   RecordingCodeSender sender_;
   std::unique_ptr<server::ServerCore> core_;

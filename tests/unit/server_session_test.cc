@@ -348,5 +348,107 @@ TEST(ServerSession, MissingAccountsAreNotFoundAndStoreFailuresAreInternal) {
   EXPECT_EQ(call(contact).status(), wire::STATUS_NOT_FOUND);  // nothing was changed
 }
 
+// --- Delivery through the store's subscription ---------------------------------------
+
+std::vector<wire::Envelope> EnvelopesIn(std::vector<wire::Frame> frames) {
+  std::vector<wire::Envelope> out;
+  for (wire::Frame& f : frames) {
+    if (f.has_envelope()) out.push_back(f.envelope());
+  }
+  return out;
+}
+
+// Two cores over one store, as two nodes of a cluster: a message stored through one
+// reaches a device connected to the other on that core's next loop turn, without a poll
+// or a reconnect, once; and the receipt comes back the same way.
+TEST(ServerSession, AMessageStoredThroughOneCoreReachesADeviceOnAnotherAtOnce) {
+  InProcessServer node_a;
+  InProcessServer node_b(node_a.shared_store());
+  Primary alice = RegisterPrimary(node_a, "+15550100020");
+  Primary bob = RegisterPrimary(node_b, "+15550100021");
+  ASSERT_FALSE(alice.account.empty());
+  ASSERT_FALSE(bob.account.empty());
+  bob.conn->TakeFrames();
+
+  wire::Request send;
+  send.set_id(70);
+  send.mutable_send()->set_message_id("m-1");
+  send.mutable_send()->set_recipient(bob.account);
+  wire::DeviceMessage* m = send.mutable_send()->add_messages();
+  m->set_device_id(1);
+  m->set_type(wire::CIPHERTEXT_PLAINTEXT);
+  m->set_ciphertext("hello from node a");
+  auto ack = node_a.Call(*alice.conn, send);
+  ASSERT_TRUE(ack);
+  ASSERT_EQ(ack->status(), wire::STATUS_OK) << ack->reason();
+
+  EXPECT_TRUE(EnvelopesIn(bob.conn->TakeFrames()).empty());  // node b has not run yet
+  node_b.RunPosted();
+  std::vector<wire::Envelope> got = EnvelopesIn(bob.conn->TakeFrames());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].ciphertext(), "hello from node a");
+  EXPECT_EQ(got[0].source_account(), alice.account);
+  EXPECT_GT(got[0].seq(), 0u);
+  node_b.RunPosted();
+  EXPECT_TRUE(EnvelopesIn(bob.conn->TakeFrames()).empty());  // once
+
+  wire::Frame delivery_ack;
+  delivery_ack.mutable_delivery_ack()->add_seqs(got[0].seq());
+  Bytes bytes;
+  wire::SerializeFrame(delivery_ack, bytes);
+  node_b.Deliver(*bob.conn, bytes);
+  alice.conn->TakeFrames();
+  node_a.RunPosted();
+  std::vector<wire::Envelope> receipts = EnvelopesIn(alice.conn->TakeFrames());
+  ASSERT_EQ(receipts.size(), 1u);
+  EXPECT_EQ(receipts[0].type(), wire::ENVELOPE_DELIVERED);
+  EXPECT_EQ(receipts[0].message_id(), "m-1");
+}
+
+// A message committed right after a connection subscribed (before its first queue read)
+// and one committed right after that read (before the read's result is sent) each reach
+// the device once, in order: the read sends the first and the report of it is dropped;
+// the second comes through the subscription.
+TEST(ServerSession, MessagesCommittedWhileAConnectionStartsArriveOnceInOrder) {
+  InProcessServer server;
+  const store::StaticKey bob_key = RandomKey();
+  InProcessConnection* first = &server.Connect(bob_key);
+  auto reg = server.Register(*first, "+15550100030");
+  ASSERT_TRUE(reg);
+  store::DeviceAddress bob{};
+  server::internal::ToAccountId(reg->account_id(), bob.account);
+  bob.device_id = 1;
+  server.Close(*first, server::CloseCause::kShutdown);
+
+  testing::HookedQueue& queue = server.store().hooked_queue();
+  auto commit = [&](const std::string& text) {
+    wire::Envelope e;
+    e.set_type(wire::ENVELOPE_MESSAGE);
+    e.set_ciphertext(text);
+    store::WriteRequest request;
+    store::Append a;
+    a.recipient = bob;
+    a.expires_ms = ~uint64_t{0};
+    a.payload = e.SerializeAsString();
+    request.appends.push_back(std::move(a));
+    queue.Write(std::move(request), nullptr);  // memory store: durable on return
+  };
+  int subscribed = 0;
+  int reads = 0;
+  queue.after_subscribe = [&](const store::DeviceAddress& d) {
+    if (d == bob && subscribed++ == 0) commit("after subscribing");
+  };
+  queue.after_read = [&](const store::DeviceAddress& d) {
+    if (d == bob && reads++ == 0) commit("after the first read");
+  };
+  InProcessConnection& again = server.Connect(bob_key);  // runs what was posted, too
+  server.RunPosted();
+  std::vector<std::string> got;
+  for (const wire::Envelope& e : EnvelopesIn(again.TakeFrames())) got.push_back(e.ciphertext());
+  EXPECT_EQ(got, (std::vector<std::string>{"after subscribing", "after the first read"}));
+  queue.after_subscribe = nullptr;
+  queue.after_read = nullptr;
+}
+
 }  // namespace
 }  // namespace sotto

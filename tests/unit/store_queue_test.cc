@@ -57,7 +57,9 @@ TEST_P(QueueTest, SeqsIncreasePerDeviceAndReadPagesInOrder) {
   EXPECT_EQ(DepthOf(bob), 5u);
 }
 
-TEST_P(QueueTest, RequestsApplyInWriteOrder) {
+// Order is promised per device queue (store.h, MessageQueue::Write): requests to one
+// device apply in Write order, so its seqs follow that order.
+TEST_P(QueueTest, RequestsToOneDeviceApplyInWriteOrder) {
   constexpr size_t kRequests = 200;
   const DeviceAddress bob = Addr(2, 1);
   Callbacks callbacks;

@@ -37,7 +37,7 @@ struct InFlight {
 // Messaging state of an authenticated connection (allocated at authentication, so idle
 // unauthenticated connections do not pay for it). Loop-affine.
 struct DeviceSession {
-  std::shared_ptr<SessionLink> link;  // shared with the router and presence subscriptions
+  std::shared_ptr<SessionLink> link;  // shared with the router, presence, queue_subscription
   uint64_t sent_up_to = 0;            // highest queue seq sent on this connection
   bool catch_up = true;               // the store may hold seqs > sent_up_to not yet sent
   bool read_posted = false;           // a queue read is scheduled on this thread
@@ -47,6 +47,9 @@ struct DeviceSession {
   bool write_blocked = false;
   std::vector<InFlight> in_flight;    // sent, not yet acked; seq order
   std::vector<store::AccountId> presence_subscriptions;
+  // Tells this connection of new entries in its device's queue (ServerCore::OnOnline);
+  // dropped when it closes. Declared last: destroyed first, while `link` still lives.
+  std::unique_ptr<store::QueueSubscription> queue_subscription;
 };
 
 // A provisioning id bound to this connection (docs/devices.md), registered or not.

@@ -303,6 +303,11 @@ void RocksDbQueue::Write(WriteRequest request, Done done) {
   cv_.notify_one();
 }
 
+std::unique_ptr<QueueSubscription> RocksDbQueue::Subscribe(const DeviceAddress& device,
+                                                           OnNewMessage on_new) {
+  return subscriptions_.Subscribe(device, std::move(on_new));
+}
+
 void RocksDbQueue::Run() {
   std::vector<Op> ops;
   for (;;) {
@@ -358,13 +363,22 @@ void RocksDbQueue::Commit(std::optional<Batch>& batch, std::vector<Applied>& app
     delta.commit_micros = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
   }
+  bool notify = false;
   if (written) {
     batch->Publish();
     for (const Applied& a : applied) {
       if (!a.result.status) continue;
       ++delta.requests;
-      for (AppendOutcome outcome : a.result.outcomes) {
-        if (outcome == AppendOutcome::kStored) ++delta.appends;
+      for (size_t i = 0; i < a.result.outcomes.size(); ++i) {
+        const AppendOutcome outcome = a.result.outcomes[i];
+        if (outcome == AppendOutcome::kStored) {
+          ++delta.appends;
+          const Append& append = a.op.request.appends[i];
+          if (subscriptions_.Publish(append.recipient, a.result.seqs[i], append.expires_ms,
+                                     append.payload, append.sender)) {
+            notify = true;
+          }
+        }
         if (outcome == AppendOutcome::kDuplicate) ++delta.duplicates;
       }
       delta.removals += a.result.removed;
@@ -387,6 +401,7 @@ void RocksDbQueue::Commit(std::optional<Batch>& batch, std::vector<Applied>& app
     stats_.removals += delta.removals;
     stats_.commit_micros += delta.commit_micros;
   }
+  if (notify) subscriptions_.Deliver();
   for (Applied& a : applied) {
     if (a.op.done) a.op.done(std::move(a.op.request), std::move(a.result));
   }

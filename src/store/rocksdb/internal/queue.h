@@ -13,6 +13,9 @@
 // writes around them; PurgeExpired in short steps (docs/store.md, "Expiry"), so writes
 // wait for one step at most, never for a whole purge.
 //
+// Subscriptions (store.h) are told of each stored append on the writer thread, after the
+// batch's fsync and before the batch's Done callbacks run.
+//
 // Thread-safety: thread-safe. Read and Depth read committed state directly.
 #pragma once
 
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "store/internal/checks.h"
+#include "store/internal/subscriptions.h"
 #include "store/rocksdb/internal/db.h"
 #include "store/store.h"
 
@@ -45,6 +49,8 @@ class RocksDbQueue final : public MessageQueue {
   RocksDbQueue& operator=(const RocksDbQueue&) = delete;
 
   void Write(WriteRequest request, Done done) override;
+  std::unique_ptr<QueueSubscription> Subscribe(const DeviceAddress& device,
+                                               OnNewMessage on_new) override;
   Result<std::vector<StoredMessage>> Read(const DeviceAddress& device, uint64_t after_seq,
                                           size_t max, uint64_t now_ms) override;
   Result<uint32_t> Depth(const DeviceAddress& device) override;
@@ -142,6 +148,8 @@ class RocksDbQueue final : public MessageQueue {
 
   mutable std::mutex stats_mu_;
   QueueStats stats_;  // GUARDED_BY(stats_mu_)
+
+  SubscriptionRegistry subscriptions_;  // published to by the writer thread only
 };
 
 }  // namespace sotto::store::internal
