@@ -263,5 +263,51 @@ TEST_F(BlockingWork, FullQueueIsRefusedWithTheLimitNamed) {
   EXPECT_EQ(again->status(), wire::STATUS_OK) << again->reason();
 }
 
+// A register refused for a full queue has not used up its code: the room is taken before
+// the code is checked, so the same code registers once there is room again.
+TEST_F(BlockingWork, RegisterRefusedAsBusyKeepsItsCode) {
+  StartServer(/*io_threads=*/1, /*io_queue_depth=*/1);
+  Device bob = Register();
+  ASSERT_TRUE(bob.conn);
+  store_.CloseGate();
+  SendRequest(*bob.conn, Upload(bob, 1));
+  ASSERT_TRUE(store_.AwaitWaiter());
+  SendRequest(*bob.conn, Upload(bob, 2));
+  SendRequest(*bob.conn, Upload(bob, 3));
+  auto full = NextResponse(*bob.conn);  // the queue is full now
+  ASSERT_TRUE(full);
+  ASSERT_EQ(full->status(), wire::STATUS_BUSY);
+
+  client::ClientOptions o;
+  o.server = *net::ParseHostPort("127.0.0.1:" + std::to_string(gateway_->port()));
+  o.device_static = noise::KeyPair::Generate(crypto::SystemRandom());
+  o.server_static = server_key_;
+  auto dave = GatewayClient::Connect(o);
+  ASSERT_TRUE(dave) << dave.error().ToString();
+  wire::Request ask;
+  ask.mutable_request_code()->set_handle("+15550209999");
+  auto asked = (*dave)->Call(ask);
+  ASSERT_TRUE(asked);
+  ASSERT_EQ(asked->status(), wire::STATUS_OK);
+  wire::Request reg;
+  reg.mutable_register_()->set_handle("+15550209999");
+  reg.mutable_register_()->set_code(sender_.last());
+  auto busy = (*dave)->Call(reg);
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status(), wire::STATUS_BUSY);
+  EXPECT_NE(busy->reason().find("store.io_queue_depth"), std::string::npos) << busy->reason();
+
+  store_.Open();
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(NextResponse(*bob.conn));  // the queue drained
+  auto registered = (*dave)->Call(reg);
+  ASSERT_TRUE(registered);
+  EXPECT_EQ(registered->status(), wire::STATUS_OK) << registered->reason();
+  wire::Request who;
+  who.mutable_whoami();
+  auto w = (*dave)->Call(who);
+  ASSERT_TRUE(w);
+  EXPECT_TRUE(w->whoami().registered());
+}
+
 }  // namespace
 }  // namespace sotto
