@@ -171,7 +171,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& config, std::string
            r.Unsigned("max_queue_depth", c.max_queue_depth) &&
            r.Unsigned("purge_interval_ms", c.purge_interval_ms) &&
            r.Unsigned("delivery_window", c.delivery_window) && r.Bool("sync", c.sync) &&
-           r.Unsigned("max_queued_per_sender", c.max_queued_per_sender);
+           r.Unsigned("max_queued_per_sender", c.max_queued_per_sender) &&
+           r.Unsigned("io_threads", c.io_threads) && r.Unsigned("io_queue_depth", c.io_queue_depth);
   }));
   SOTTO_RETURN_IF_ERROR(table("registration", [&](TableReader& r) {
     RegistrationConfig& c = config.registration;
@@ -303,6 +304,12 @@ Status ValidateConfig(const ServerConfig& config, std::string& error_detail) {
   }
   if (st.max_queued_per_sender == 0 || st.max_queued_per_sender > st.max_queue_depth) {
     return bad("store.max_queued_per_sender must be in 1..store.max_queue_depth");
+  }
+  if (st.io_threads == 0 || st.io_threads > kMaxIoThreads) {
+    return bad("store.io_threads must be in 1..256");
+  }
+  if (st.io_queue_depth == 0 || st.io_queue_depth > kMaxIoQueueDepth) {
+    return bad("store.io_queue_depth must be in 1..1000000");
   }
   const RegistrationConfig& reg = config.registration;
   if (reg.code_sender != "log" && reg.code_sender != "webhook") {

@@ -40,7 +40,16 @@ struct StoreConfig {
   // Undelivered entries one sending account may hold in one device's queue; past it that
   // sender's Send gets STATUS_QUEUE_FULL while others still reach the device. 1..max_queue_depth.
   uint32_t max_queued_per_sender = 1'000;
+  // Blocking store work off the event loops (docs/server.md "Threads"): threads of the
+  // pool that runs store-writing requests (1..256), and the requests waiting for one of
+  // them (1..1'000'000); past it a request gets STATUS_BUSY.
+  uint32_t io_threads = 4;
+  uint32_t io_queue_depth = 4'096;
 };
+
+// The edges of store.io_threads and store.io_queue_depth.
+inline constexpr uint32_t kMaxIoThreads = 256;
+inline constexpr uint32_t kMaxIoQueueDepth = 1'000'000;
 
 // [registration]: one-time codes proving a handle (E.164).
 struct RegistrationConfig {

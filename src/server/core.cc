@@ -10,6 +10,7 @@
 #include "crypto/random.h"
 #include "crypto/x25519.h"
 #include "net/http_client.h"
+#include "server/internal/blocking_pool.h"
 #include "server/internal/core_util.h"
 #include "server/internal/linking.h"
 #include "server/internal/session.h"
@@ -50,7 +51,9 @@ ServerCore::ServerCore(CoreOptions options, store::Store& store, VerificationCod
           uint64_t{options.devices.provision_ttl_s} * 1'000, options.devices.max_provision_ids,
           uint64_t{options.devices.link_token_ttl_s} * 1'000, options.devices.max_link_tokens,
           options.devices.max_provision_ids_per_ip, options.devices.max_link_tokens_per_account})),
-      groups_(store.groups(), accounts_, options.groups) {}
+      groups_(store.groups(), accounts_, options.groups),
+      pool_(std::make_unique<internal::BlockingPool>(options.store.io_threads,
+                                                     options.store.io_queue_depth)) {}
 
 ServerCore::~ServerCore() { Stop(); }
 
@@ -65,6 +68,7 @@ void ServerCore::Stop() {
   }
   maintenance_cv_.notify_all();
   if (maintenance_.joinable()) maintenance_.join();
+  pool_->Stop();
 }
 
 void ServerCore::MaintenanceLoop() {
@@ -173,10 +177,8 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
     response.mutable_request_code()->set_expires_in_s(options_.code_ttl_s);
     return true;
   }
-  if (body == wire::Request::kRegister) {
-    HandleRegister(ctx, request.register_(), response);
-    return true;
-  }
+  if (body == wire::Request::kRegister) return HandleRegister(ctx, request, response);
+  if (body == wire::Request::kLinkDevice) return HandleLinkDevice(ctx, request, response);
   if (HandleLinkingRequest(ctx, request, response)) return true;
   if (!s.authenticated || !s.messaging) {
     Fail(response, wire::STATUS_UNAUTHENTICATED, "unknown device key: register first");
@@ -211,8 +213,7 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
       break;
     }
     case wire::Request::kUploadKeys:
-      HandleUploadKeys(ctx, request.upload_keys(), response);
-      break;
+      return HandleUploadKeys(ctx, request, response);
     case wire::Request::kPrekeyCount: {
       auto count = store_.keys().CountOneTimePreKeys(s.device);
       if (!count) {
@@ -223,95 +224,31 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
       break;
     }
     case wire::Request::kGetBundle:
-      HandleGetBundle(ctx, request.get_bundle(), response, now_ms);
-      break;
+      return HandleGetBundle(ctx, request, response, now_ms);
     case wire::Request::kSend: {
       bool deferred = false;
       HandleSend(ctx, request, response, deferred);
       return !deferred;
     }
-    case wire::Request::kSetPresenceVisibility: {
-      store::PresenceVisibility v = store::PresenceVisibility::kContacts;
-      switch (request.set_presence_visibility().visibility()) {
-        case wire::PRESENCE_EVERYONE: v = store::PresenceVisibility::kEveryone; break;
-        case wire::PRESENCE_NOBODY: v = store::PresenceVisibility::kNobody; break;
-        case wire::PRESENCE_CONTACTS: v = store::PresenceVisibility::kContacts; break;
-        default:
-          Fail(response, wire::STATUS_BAD_REQUEST, "unknown presence visibility");
-          return true;
-      }
-      if (auto set = accounts_.SetPresenceVisibility(s.device.account, v); !set) {
-        FailFromError(response, set.error());
-        break;
-      }
-      response.mutable_empty();
-      break;
-    }
-    case wire::Request::kContact: {
-      AccountId contact{};
-      if (!ToAccountId(request.contact().account_id(), contact)) {
-        Fail(response, wire::STATUS_BAD_REQUEST, "account_id must be 16 bytes");
-        break;
-      }
-      Status done;
-      if (request.contact().remove()) {
-        done = store_.accounts().RemoveContact(s.device.account, contact);
-      } else {
-        auto record = accounts_.Get(contact);
-        if (!record) {
-          FailFromError(response, record.error());
-          break;
-        }
-        if (*record == nullptr) {
-          Fail(response, wire::STATUS_NOT_FOUND, "no such account");
-          break;
-        }
-        done = store_.accounts().AddContact(s.device.account, contact);
-      }
-      if (!done) {
-        FailFromError(response, done.error());
-        break;
-      }
-      response.mutable_empty();
-      break;
-    }
+    case wire::Request::kSetPresenceVisibility:
+      return HandleSetPresenceVisibility(ctx, request, response);
+    case wire::Request::kContact:
+      return HandleContact(ctx, request, response);
     case wire::Request::kSubscribePresence:
       HandleSubscribe(ctx, request.subscribe_presence(), response);
       break;
-    case wire::Request::kRegisterPush: {
-      const std::string& endpoint = request.register_push().endpoint();
-      if (!endpoint.empty()) {
-        if (endpoint.size() > options_.max_push_endpoint_bytes) {
-          Fail(response, wire::STATUS_TOO_LARGE, "endpoint longer than push.max_endpoint_bytes");
-          break;
-        }
-        auto url = net::ParseUrl(endpoint);
-        if (!url) {
-          // ParseUrl's static text says why (scheme, host, numeric host not a dotted quad).
-          Fail(response, wire::STATUS_BAD_REQUEST, url.error().message);
-          break;
-        }
-        if (!options_.allow_private_push_endpoints && net::IsLocalOrPrivateHost(url->host)) {
-          Fail(response, wire::STATUS_PERMISSION_DENIED,
-               "endpoint is a local or private address (push.allow_private_endpoints)");
-          break;
-        }
-      }
-      if (auto set = accounts_.SetPushEndpoint(s.device, endpoint); !set) {
-        FailFromError(response, set.error());
-        break;
-      }
-      response.mutable_empty();
-      break;
-    }
+    case wire::Request::kRegisterPush:
+      return HandleRegisterPush(ctx, request, response);
     case wire::Request::kMediaUpload:
     case wire::Request::kMediaLocation:
       HandleMedia(s.device.account, request, response);
       break;
-    case wire::Request::kLinkToken:
     case wire::Request::kPublishDeviceList:
-    case wire::Request::kGetDeviceList:
+      return HandlePublishDeviceList(ctx, request, response);
     case wire::Request::kUnlinkDevice:
+      return HandleUnlink(ctx, request, response);
+    case wire::Request::kLinkToken:
+    case wire::Request::kGetDeviceList:
       HandleDeviceRequest(ctx, request, response);
       break;
     case wire::Request::kProvisionOpen:  // HandleLinkingRequest answered these
@@ -332,54 +269,6 @@ bool ServerCore::HandleRequest(SessionContext& ctx, const wire::Request& request
       break;
   }
   return true;
-}
-
-void ServerCore::HandleRegister(SessionContext& ctx, const wire::RegisterRequest& r,
-                                wire::Response& response) {
-  internal::SessionState& s = ctx.state;
-  if (!IsE164(r.handle())) {
-    Fail(response, wire::STATUS_BAD_REQUEST, "handle must be an E.164 number (+ and 8..15 digits)");
-    return;
-  }
-  const uint64_t now = store::SystemClockMs();
-  if (auto checked = codes_.Check(r.handle(), r.code(), s.peer, now); !checked) {
-    const auto detail = static_cast<VerifyErr>(checked.error().detail);
-    if (detail == VerifyErr::kSourceGuessLimited) {
-      metrics_.guesses_refused.fetch_add(1, std::memory_order_relaxed);
-      Fail(response, wire::STATUS_RATE_LIMITED,
-           "too many wrong codes from your address (registration.ip_guess_rate)");
-    } else if (detail == VerifyErr::kGlobalGuessLimited) {
-      metrics_.guesses_refused.fetch_add(1, std::memory_order_relaxed);
-      Fail(response, wire::STATUS_RATE_LIMITED,
-           "too many wrong codes on this server right now (registration.global_guess_rate)");
-    } else {
-      Fail(response, wire::STATUS_BAD_CODE, "verification code wrong, expired or already used");
-    }
-    return;
-  }
-  auto reg = accounts_.RegisterPrimary(r.handle(), s.remote_static, now, crypto::SystemRandom());
-  if (!reg) {
-    FailFromError(response, reg.error());  // kAlreadyExists: the key is another device's
-    return;
-  }
-  if (reg->reregistered) {
-    metrics_.reregistrations.fetch_add(1, std::memory_order_relaxed);
-    for (const DeviceAddress& old : reg->removed) {
-      if (auto link = router_.Find(old)) {
-        link->Post([](SessionContext& c) { c.out.CloseFromSession(CloseCause::kReplaced); });
-      }
-      if (!store_.keys().DeleteDevice(old) || !queue_.DeleteDevice(old)) {
-        spdlog::warn("cleaning up a re-registered account's old device failed");
-      }
-    }
-  } else {
-    metrics_.registrations.fetch_add(1, std::memory_order_relaxed);
-  }
-  auto* out = response.mutable_register_();
-  out->set_account_id(reg->device.account.data(), reg->device.account.size());
-  out->set_device_id(reg->device.device_id);
-  out->set_reregistered(reg->reregistered);
-  if (!s.authenticated) ctx.protocol.Authenticate(s, reg->device, ctx.out);
 }
 
 void ServerCore::HandleSubscribe(SessionContext& ctx, const wire::SubscribePresenceRequest& r,
@@ -778,6 +667,7 @@ std::string ServerCore::RenderPrometheus() const {
           v(metrics_.online_only_dropped));
   AppendGroupPrometheus(out);
   AppendLimitPrometheus(out);
+  AppendBlockingPrometheus(out);
   const store::QueueStats q = queue_.stats();
   counter("store_commits_total", "group commits (one fsync each)", q.commits);
   counter("store_commit_requests_total", "write requests in those commits", q.requests);

@@ -4,9 +4,10 @@
 // answers at once or, for Send, when the message is durable. It never sees plaintext:
 // ciphertexts are opaque bytes to it. Design and byte formats: docs/server.md, docs/wire.md.
 //
-// Threads: the gateway loops call it (from any loop); the queue's writer thread runs
-// commit callbacks, which only post to connections. A maintenance thread purges expired
-// messages and codes.
+// Threads: the gateway loops call it (from any loop); requests that write to the store run
+// on its blocking-work pool (store.io_threads) and answer through the connection's link;
+// the queue's writer thread runs commit callbacks, which only post to connections. A
+// maintenance thread purges expired messages and codes (docs/server.md "Threads").
 //
 // Thread-safety: thread-safe.
 #pragma once
@@ -14,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -40,6 +42,7 @@ namespace internal {
 struct SessionContext;
 struct SessionState;
 class Linking;
+class BlockingPool;
 }  // namespace internal
 
 inline constexpr size_t kMaxMessageIdBytes = 32;
@@ -97,6 +100,8 @@ struct CoreMetrics {
   Counter group_copies_skipped_sender_quota{0};  // group copies dropped at it
   // Disk full: responses sent as STATUS_STORAGE_FULL.
   Counter storage_full_refusals{0};
+  // The blocking-work pool (core_blocking.cc): requests refused with STATUS_BUSY.
+  Counter blocking_jobs_refused{0};
 };
 
 struct CoreOptions {
@@ -123,7 +128,10 @@ class ServerCore {
   ServerCore(const ServerCore&) = delete;
   ServerCore& operator=(const ServerCore&) = delete;
 
-  // Starts the maintenance thread (expiry purge). Stop() ends it; idempotent.
+  // Starts the maintenance thread (expiry purge). Stop() ends it and drains the
+  // blocking-work pool (every job already queued runs; its answer reaches only connections
+  // still open); idempotent. Call Stop after the gateways shut down and before they are
+  // destroyed: a job's answer posts to their loops.
   void Start();
   void Stop();
 
@@ -135,7 +143,9 @@ class ServerCore {
   // The connection closed (after OnOnline).
   void OnOffline(internal::SessionState& s);
   // Handles a request. Returns true if `response` is complete now; false if the core
-  // will send the response itself later (Send waits for durability).
+  // will send the response itself later (Send waits for durability; requests that write
+  // to the store run on the blocking-work pool), possibly after responses to later
+  // requests of the connection.
   bool HandleRequest(internal::SessionContext& ctx, const wire::Request& request,
                      wire::Response& response, uint64_t now_ms);
   void OnDeliveryAck(internal::SessionContext& ctx, const wire::DeliveryAck& ack);
@@ -160,14 +170,49 @@ class ServerCore {
   }
 
  private:
-  void HandleRegister(internal::SessionContext& ctx, const wire::RegisterRequest& r,
+  // --- Blocking store work off the loops (core_blocking.cc; docs/server.md "Threads") ---
+  // What runs on the connection's thread when a job's response is sent, in place of
+  // sending it plainly: a session change around the response (registration).
+  using BlockingFinish = std::function<void(internal::SessionContext&, const wire::Frame&)>;
+  // Fills `response` on a pool thread (its id is set). Returns true to have it sent
+  // (through `finish` if set), false if the job arranged to answer itself (a queue write).
+  using BlockingJob = std::function<bool(wire::Response& response, BlockingFinish& finish)>;
+  // Runs `job` on the blocking-work pool; its response goes out through the connection's
+  // link. `admit`, if set, runs first on the loop once the pool has room (it may do what
+  // cannot be undone) and returns false with `response` filled to refuse. Returns true if
+  // `response` is complete now: the pool's queue is full (STATUS_BUSY, reason naming
+  // store.io_queue_depth) or `admit` refused; false if the job will answer.
+  bool RunBlocking(internal::SessionContext& ctx, const wire::Request& request,
+                   wire::Response& response, BlockingJob job,
+                   const std::function<bool(wire::Response&)>& admit = nullptr);
+  // A registration's or link's answer: authenticates the connection as `device` (unless
+  // it is already), sends `frame`, then starts its messaging.
+  void AppendBlockingPrometheus(std::string& out) const;
+  void FinishAuthentication(internal::SessionContext& ctx, const wire::Frame& frame,
+                            const DeviceAddress& device);
+  bool HandleSetPresenceVisibility(internal::SessionContext& ctx, const wire::Request& request,
+                                   wire::Response& response);
+  bool HandleContact(internal::SessionContext& ctx, const wire::Request& request,
+                     wire::Response& response);
+  bool HandleRegisterPush(internal::SessionContext& ctx, const wire::Request& request,
+                          wire::Response& response);
+  bool HandleLinkDevice(internal::SessionContext& ctx, const wire::Request& request,
+                        wire::Response& response);
+
+  bool HandleRegister(internal::SessionContext& ctx, const wire::Request& request,
                       wire::Response& response);
   void HandleSend(internal::SessionContext& ctx, const wire::Request& request,
                   wire::Response& response, bool& deferred);
-  void HandleUploadKeys(internal::SessionContext& ctx, const wire::UploadKeysRequest& u,
+  bool HandleUploadKeys(internal::SessionContext& ctx, const wire::Request& request,
                         wire::Response& response);
-  void HandleGetBundle(internal::SessionContext& ctx, const wire::GetBundleRequest& r,
+  // The store part of upload_keys, on the pool (the checks that need no store are done).
+  void UploadKeys(const DeviceAddress& device, const wire::UploadKeysRequest& u,
+                  wire::Response& response);
+  bool HandleGetBundle(internal::SessionContext& ctx, const wire::Request& request,
                        wire::Response& response, uint64_t now_ms);
+  // The store part of get_bundle, on the pool (rate limits and checks are done).
+  void GetBundle(const AccountId& target, uint32_t device_id, wire::Response& response,
+                 uint64_t now_ms);
   void HandleSubscribe(internal::SessionContext& ctx, const wire::SubscribePresenceRequest& r,
                        wire::Response& response);
   // After a commit: push each newly stored append whose device is not connected here
@@ -192,11 +237,14 @@ class ServerCore {
   // The device requests of an authenticated device; false if not one of them.
   bool HandleDeviceRequest(internal::SessionContext& ctx, const wire::Request& request,
                            wire::Response& response);
-  void HandlePublishDeviceList(internal::SessionContext& ctx,
-                               const wire::PublishDeviceListRequest& r, wire::Response& response);
+  bool HandlePublishDeviceList(internal::SessionContext& ctx, const wire::Request& request,
+                               wire::Response& response);
+  // The store part of publish_device_list, on the pool (the list parsed as `list`).
+  void PublishDeviceList(const DeviceAddress& device, const wire::SignedDeviceList& signed_list,
+                         const wire::DeviceList& list, wire::Response& response);
   void HandleGetDeviceList(internal::SessionContext& ctx, const wire::GetDeviceListRequest& r,
                            wire::Response& response);
-  void HandleUnlink(internal::SessionContext& ctx, const wire::UnlinkDeviceRequest& r,
+  bool HandleUnlink(internal::SessionContext& ctx, const wire::Request& request,
                     wire::Response& response);
   // The connection's provisioning id is gone (closed connection).
   void CloseProvision(internal::SessionState& s);
@@ -217,9 +265,15 @@ class ServerCore {
                           wire::Response& response);
   bool HandleGroupChange(internal::SessionContext& ctx, const wire::Request& request,
                          wire::Response& response);
+  // The store part of create_group / modify_group, on the pool: the change, then its
+  // announcement's queue write, whose callback answers through `link` (returns false),
+  // unless the change is refused or changes nothing (true: `response` is the answer).
+  bool ChangeGroup(const DeviceAddress& device, const std::shared_ptr<internal::SessionLink>& link,
+                   bool create, const GroupId& id, GroupOp op,
+                   const std::vector<AccountId>& accounts, wire::Response& response);
   void HandleGetGroupDevices(internal::SessionContext& ctx, const wire::GetGroupDevicesRequest& r,
                              wire::Response& response);
-  void HandleSetGroupAdds(internal::SessionContext& ctx, const wire::SetGroupAddsRequest& r,
+  bool HandleSetGroupAdds(internal::SessionContext& ctx, const wire::Request& request,
                           wire::Response& response);
   bool HandleGroupSend(internal::SessionContext& ctx, const wire::Request& request,
                        wire::Response& response);
@@ -251,6 +305,8 @@ class ServerCore {
   bool stopping_ = false;  // GUARDED_BY(maintenance_mu_)
   std::thread maintenance_;
   MediaService* media_ = nullptr;
+  // Last: its jobs use everything above (Stop drains it before the rest goes).
+  std::unique_ptr<internal::BlockingPool> pool_;
 };
 
 }  // namespace sotto::server

@@ -87,36 +87,7 @@ bool ServerCore::HandleLinkingRequest(SessionContext& ctx, const wire::Request& 
       response.mutable_empty();
       return true;
     }
-    case wire::Request::kLinkDevice: {
-      if (s.authenticated) {
-        Fail(response, wire::STATUS_CONFLICT, "this device key is already registered");
-        return true;
-      }
-      auto account = linking_->RedeemToken(request.link_device().token(), now);
-      if (!account) {
-        Fail(response, wire::STATUS_BAD_CODE, "link token wrong, expired or already used");
-        return true;
-      }
-      auto linked =
-          accounts_.LinkDevice(*account, s.remote_static, options_.max_devices_per_account, now);
-      if (!linked) {
-        // kAlreadyExists: the key is another device's; kNotFound: the account is gone.
-        FailFromError(response, linked.error());
-        return true;
-      }
-      if (!*linked) {
-        Fail(response, wire::STATUS_TOO_MANY_DEVICES,
-             "the account already has devices.max_devices_per_account devices (a primary "
-             "and 4 companions by default): unlink one first");
-        return true;
-      }
-      metrics_.devices_linked.fetch_add(1, std::memory_order_relaxed);
-      auto* out = response.mutable_link_device();
-      out->set_account_id((*linked)->account.data(), (*linked)->account.size());
-      out->set_device_id((*linked)->device_id);
-      ctx.protocol.Authenticate(s, **linked, ctx.out);
-      return true;
-    }
+    // kLinkDevice: HandleLinkDevice (core_blocking.cc).
     default:
       return false;
   }
@@ -164,40 +135,49 @@ bool ServerCore::HandleDeviceRequest(SessionContext& ctx, const wire::Request& r
       response.mutable_link_token()->set_expires_in_s(options_.devices.link_token_ttl_s);
       return true;
     }
-    case wire::Request::kPublishDeviceList:
-      HandlePublishDeviceList(ctx, request.publish_device_list(), response);
-      return true;
     case wire::Request::kGetDeviceList:
       HandleGetDeviceList(ctx, request.get_device_list(), response);
       return true;
-    case wire::Request::kUnlinkDevice:
-      HandleUnlink(ctx, request.unlink_device(), response);
-      return true;
+    // kPublishDeviceList, kUnlinkDevice: HandleRequest calls their handlers (pool jobs).
     default:
       return false;
   }
 }
 
-void ServerCore::HandlePublishDeviceList(SessionContext& ctx,
-                                         const wire::PublishDeviceListRequest& r,
+bool ServerCore::HandlePublishDeviceList(SessionContext& ctx, const wire::Request& request,
                                          wire::Response& response) {
   internal::SessionState& s = ctx.state;
   auto refuse = [&](wire::StatusCode code, const char* reason) {
     metrics_.device_lists_refused.fetch_add(1, std::memory_order_relaxed);
     Fail(response, code, reason);
+    return true;
   };
   if (s.device.device_id != store::kPrimaryDeviceId) {
-    refuse(wire::STATUS_PERMISSION_DENIED, "only the primary device publishes the device list");
-    return;
+    return refuse(wire::STATUS_PERMISSION_DENIED,
+                  "only the primary device publishes the device list");
   }
-  const wire::SignedDeviceList& signed_list = r.list();
+  const wire::SignedDeviceList& signed_list = request.publish_device_list().list();
   wire::DeviceList list;
   if (signed_list.signature().size() != wire::kDeviceListSignatureBytes ||
       !wire::ParseDeviceList(signed_list.list(), list)) {
-    refuse(wire::STATUS_BAD_REQUEST, "malformed device list (docs/devices.md)");
-    return;
+    return refuse(wire::STATUS_BAD_REQUEST, "malformed device list (docs/devices.md)");
   }
-  auto primary_keys = store_.keys().GetDeviceKeys(s.device);
+  auto job = [this, device = s.device, signed_list, list = std::move(list)](wire::Response& out,
+                                                                            BlockingFinish&) {
+    PublishDeviceList(device, signed_list, list, out);
+    return true;
+  };
+  return RunBlocking(ctx, request, response, std::move(job));
+}
+
+void ServerCore::PublishDeviceList(const DeviceAddress& device,
+                                   const wire::SignedDeviceList& signed_list,
+                                   const wire::DeviceList& list, wire::Response& response) {
+  auto refuse = [&](wire::StatusCode code, const char* reason) {
+    metrics_.device_lists_refused.fetch_add(1, std::memory_order_relaxed);
+    Fail(response, code, reason);
+  };
+  auto primary_keys = store_.keys().GetDeviceKeys(device);
   if (!primary_keys) {
     FailFromError(response, primary_keys.error());
     return;
@@ -215,7 +195,7 @@ void ServerCore::HandlePublishDeviceList(SessionContext& ctx,
     return;
   }
   AccountId listed_account{};
-  if (!ToAccountId(list.account_id(), listed_account) || listed_account != s.device.account) {
+  if (!ToAccountId(list.account_id(), listed_account) || listed_account != device.account) {
     refuse(wire::STATUS_BAD_REQUEST, "the device list names another account");
     return;
   }
@@ -225,7 +205,7 @@ void ServerCore::HandlePublishDeviceList(SessionContext& ctx,
   }
   std::vector<uint32_t> listed;
   for (const wire::DeviceListEntry& e : list.devices()) {
-    auto keys = store_.keys().GetDeviceKeys({s.device.account, e.device_id()});
+    auto keys = store_.keys().GetDeviceKeys({device.account, e.device_id()});
     if (!keys) {
       FailFromError(response, keys.error());
       return;
@@ -238,7 +218,7 @@ void ServerCore::HandlePublishDeviceList(SessionContext& ctx,
     }
     listed.push_back(e.device_id());
   }
-  auto published = accounts_.PublishDeviceList(s.device.account, signed_list.SerializeAsString(),
+  auto published = accounts_.PublishDeviceList(device.account, signed_list.SerializeAsString(),
                                                list.version(), listed);
   if (!published) {
     FailFromError(response, published.error());
@@ -303,33 +283,43 @@ void ServerCore::HandleGetDeviceList(SessionContext& ctx, const wire::GetDeviceL
   }
 }
 
-void ServerCore::HandleUnlink(SessionContext& ctx, const wire::UnlinkDeviceRequest& r,
+bool ServerCore::HandleUnlink(SessionContext& ctx, const wire::Request& request,
                               wire::Response& response) {
   internal::SessionState& s = ctx.state;
-  const uint32_t target = r.device_id();
+  const uint32_t target = request.unlink_device().device_id();
   if (target == store::kPrimaryDeviceId) {
     Fail(response, wire::STATUS_BAD_REQUEST,
          "the primary cannot be unlinked (register the number on a new device instead)");
-    return;
+    return true;
   }
   if (s.device.device_id != store::kPrimaryDeviceId && target != s.device.device_id) {
     Fail(response, wire::STATUS_PERMISSION_DENIED, "a companion may only unlink itself");
-    return;
+    return true;
   }
-  const DeviceAddress device{s.device.account, target};
-  auto removed = accounts_.RemoveDevice(device);
-  if (!removed) {
-    FailFromError(response, removed.error());  // kNotFound: no such device
-    return;
-  }
-  if (!store_.keys().DeleteDevice(device) || !queue_.DeleteDevice(device)) {
-    spdlog::warn("cleaning up an unlinked device failed");
-  }
-  if (auto link = router_.Find(device)) {
-    link->Post([](SessionContext& c) { c.out.CloseFromSession(CloseCause::kReplaced); });
-  }
-  metrics_.devices_unlinked.fetch_add(1, std::memory_order_relaxed);
-  response.mutable_empty();
+  auto job = [this, device = DeviceAddress{s.device.account, target}, self = s.device](
+                 wire::Response& out, BlockingFinish& finish) {
+    auto removed = accounts_.RemoveDevice(device);
+    if (!removed) {
+      FailFromError(out, removed.error());  // kNotFound: no such device
+      return true;
+    }
+    if (!store_.keys().DeleteDevice(device) || !queue_.DeleteDevice(device)) {
+      spdlog::warn("cleaning up an unlinked device failed");
+    }
+    if (device == self) {
+      // A companion unlinked itself: it gets the answer, then the close.
+      finish = [](SessionContext& c, const wire::Frame& frame) {
+        c.protocol.SendFrame(c.state, frame, c.out);
+        c.out.CloseFromSession(CloseCause::kReplaced);
+      };
+    } else if (auto link = router_.Find(device)) {
+      link->Post([](SessionContext& c) { c.out.CloseFromSession(CloseCause::kReplaced); });
+    }
+    metrics_.devices_unlinked.fetch_add(1, std::memory_order_relaxed);
+    out.mutable_empty();
+    return true;
+  };
+  return RunBlocking(ctx, request, response, std::move(job));
 }
 
 }  // namespace sotto::server

@@ -162,10 +162,7 @@ bool ServerCore::HandleGroupRequest(SessionContext& ctx, const wire::Request& re
     return true;
   }
   if (request.has_group_send()) return HandleGroupSend(ctx, request, response);
-  if (request.has_set_group_adds()) {
-    HandleSetGroupAdds(ctx, request.set_group_adds(), response);
-    return true;
-  }
+  if (request.has_set_group_adds()) return HandleSetGroupAdds(ctx, request, response);
   if (!request.has_get_group()) {
     Fail(response, wire::STATUS_BAD_REQUEST, "not a group request");
     return true;
@@ -188,22 +185,22 @@ bool ServerCore::HandleGroupRequest(SessionContext& ctx, const wire::Request& re
   return true;
 }
 
+// The request is parsed on the loop; the change (a store write under the group's lock) and
+// its announcement's queue write run on the blocking-work pool (core_blocking.cc).
 bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& request,
                                    wire::Response& response) {
   internal::SessionState& s = ctx.state;
-  const uint64_t now = store::SystemClockMs();
   std::vector<AccountId> accounts;
-  Result<GroupChange> change = GroupChange();
-  if (request.has_create_group()) {
+  const bool create = request.has_create_group();
+  GroupId id{};
+  GroupOp op = GroupOp::kAdd;
+  if (create) {
     if (!ParseAccounts(request.create_group().members(), accounts)) {
       Fail(response, wire::STATUS_BAD_REQUEST, "members must be 16-byte account ids");
       return true;
     }
-    change = groups_.Create(s.device.account, accounts, now, crypto::SystemRandom());
   } else {
     const wire::ModifyGroupRequest& m = request.modify_group();
-    GroupId id{};
-    GroupOp op = GroupOp::kAdd;
     if (!ToGroupId(m.group_id(), id)) {
       Fail(response, wire::STATUS_BAD_REQUEST, "group_id must be 16 bytes");
       return true;
@@ -217,8 +214,22 @@ bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& req
       Fail(response, wire::STATUS_BAD_REQUEST, "accounts must be 16-byte account ids");
       return true;
     }
-    change = groups_.Modify(s.device.account, id, op, accounts, now);
   }
+  auto job = [this, device = s.device, link = s.messaging->link, create, id, op,
+              accounts = std::move(accounts)](wire::Response& out, BlockingFinish&) {
+    return ChangeGroup(device, link, create, id, op, accounts, out);
+  };
+  return RunBlocking(ctx, request, response, std::move(job));
+}
+
+bool ServerCore::ChangeGroup(const DeviceAddress& device,
+                             const std::shared_ptr<internal::SessionLink>& link, bool create,
+                             const GroupId& id, GroupOp op, const std::vector<AccountId>& accounts,
+                             wire::Response& response) {
+  const uint64_t now = store::SystemClockMs();
+  Result<GroupChange> change =
+      create ? groups_.Create(device.account, accounts, now, crypto::SystemRandom())
+             : groups_.Modify(device.account, id, op, accounts, now);
   if (!change) {
     if (change.error().module == Module::kServer &&
         change.error().detail == static_cast<uint16_t>(GroupErr::kRateLimited)) {
@@ -245,8 +256,8 @@ bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& req
   // The announcement, to every device of every member before or after the change.
   wire::Envelope envelope;
   envelope.set_type(wire::ENVELOPE_GROUP_UPDATE);
-  envelope.set_source_account(Bytes(s.device.account));
-  envelope.set_source_device(s.device.device_id);
+  envelope.set_source_account(Bytes(device.account));
+  envelope.set_source_device(device.device_id);
   std::string message_id = Bytes(change->after.id);  // group id || version: unique
   PutU64(message_id, change->after.version);
   envelope.set_message_id(message_id);
@@ -288,11 +299,11 @@ bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& req
   }
   wire::Frame answer;
   wire::Response* r = answer.mutable_response();
-  r->set_id(request.id());
+  r->set_id(response.id());
   ToWire(change->after, r->mutable_group()->mutable_group());
   for (const AccountId& a : change->refused) r->mutable_group()->add_refused(Bytes(a));
   queue_.Write(
-      std::move(write), [this, link = s.messaging->link, endpoints, answer = std::move(answer)](
+      std::move(write), [this, link, endpoints, answer = std::move(answer)](
                             store::WriteRequest&& req, store::WriteResult&& result) mutable {
         if (!result.status) {
           spdlog::warn("queueing a group update failed: {}", result.status.error().ToString());
@@ -315,10 +326,10 @@ bool ServerCore::HandleGroupChange(SessionContext& ctx, const wire::Request& req
   return false;
 }
 
-void ServerCore::HandleSetGroupAdds(SessionContext& ctx, const wire::SetGroupAddsRequest& r,
+bool ServerCore::HandleSetGroupAdds(SessionContext& ctx, const wire::Request& request,
                                     wire::Response& response) {
   store::GroupAdds adds = store::GroupAdds::kEveryone;
-  switch (r.adds()) {
+  switch (request.set_group_adds().adds()) {
     case wire::GROUP_ADDS_EVERYONE:
       adds = store::GroupAdds::kEveryone;
       break;
@@ -329,13 +340,20 @@ void ServerCore::HandleSetGroupAdds(SessionContext& ctx, const wire::SetGroupAdd
       adds = store::GroupAdds::kNobody;
       break;
     default:
-      return Fail(response, wire::STATUS_BAD_REQUEST,
-                  "adds must be GROUP_ADDS_EVERYONE, GROUP_ADDS_CONTACTS or GROUP_ADDS_NOBODY");
+      Fail(response, wire::STATUS_BAD_REQUEST,
+           "adds must be GROUP_ADDS_EVERYONE, GROUP_ADDS_CONTACTS or GROUP_ADDS_NOBODY");
+      return true;
   }
-  if (!accounts_.SetGroupAdds(ctx.state.device.account, adds)) {
-    return Fail(response, wire::STATUS_INTERNAL, "store failure");
-  }
-  response.mutable_empty();
+  auto job = [this, account = ctx.state.device.account, adds](wire::Response& out,
+                                                              BlockingFinish&) {
+    if (!accounts_.SetGroupAdds(account, adds)) {
+      Fail(out, wire::STATUS_INTERNAL, "store failure");
+    } else {
+      out.mutable_empty();
+    }
+    return true;
+  };
+  return RunBlocking(ctx, request, response, std::move(job));
 }
 
 void ServerCore::HandleGetGroupDevices(SessionContext& ctx, const wire::GetGroupDevicesRequest& r,

@@ -7,7 +7,8 @@
 // connection is never closed inside its own callback.
 //
 // Thread-safety: externally synchronized (one thread drives everything; the core gets no
-// maintenance thread and the in-memory store runs commit callbacks inline).
+// maintenance thread, runs its blocking work inline, and the in-memory store runs commit
+// callbacks inline).
 #pragma once
 
 #include <deque>
@@ -187,7 +188,8 @@ class InProcessServer {
                            const server::GatewayLimits& limits = {})
       : store_(std::move(store)),
         codes_(std::move(*server::VerificationCodes::Create(server::CodeOptions{}))),
-        core_(std::make_unique<server::ServerCore>(options, *store_, *codes_, sender_, nullptr)) {
+        core_(std::make_unique<server::ServerCore>(Inline(options), *store_, *codes_, sender_,
+                                                   nullptr)) {
     server::GatewayOptions g;
     g.limits = limits;
     g.server_static = noise::KeyPair::Generate(crypto::SystemRandom());
@@ -316,6 +318,13 @@ class InProcessServer {
  private:
   // Bounds one turn, so functions that keep posting cannot spin forever.
   static constexpr size_t kMaxPostedPerTurn = 100'000;
+
+  // Blocking store work runs inline (io_threads 0): everything stays on this one thread,
+  // and a response the pool would send arrives in the same Deliver().
+  static server::CoreOptions Inline(server::CoreOptions options) {
+    options.store.io_threads = 0;
+    return options;
+  }
 
   static net::IpKey Loopback() {
     auto address = net::ParseHostPort("127.0.0.1:1");

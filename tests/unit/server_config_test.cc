@@ -323,6 +323,39 @@ TEST(ServerConfig, MaxQueuedPerSenderIsWithinOneAndTheQueueDepth) {
   EXPECT_EQ(edge.store.max_queued_per_sender, 10u);
 }
 
+// The blocking-work pool (docs/server.md "Threads"): both values at and past their edges.
+TEST(ServerConfig, IoThreadsAndIoQueueDepthAtAndPastTheirEdges) {
+  ServerConfig defaults;
+  EXPECT_EQ(defaults.store.io_threads, 4u);
+  EXPECT_EQ(defaults.store.io_queue_depth, 4'096u);
+  struct Bad {
+    const char* toml;
+    const char* names;
+  };
+  for (const Bad& bad : {Bad{"[store]\nio_threads = 0\n", "store.io_threads"},
+                         Bad{"[store]\nio_threads = 257\n", "store.io_threads"},
+                         Bad{"[store]\nio_queue_depth = 0\n", "store.io_queue_depth"},
+                         Bad{"[store]\nio_queue_depth = 1000001\n", "store.io_queue_depth"}}) {
+    ServerConfig c;
+    std::string why;
+    EXPECT_FALSE(LoadConfigFile(WriteTemp(bad.toml), c, why)) << bad.toml;
+    EXPECT_NE(why.find(bad.names), std::string::npos) << why;
+  }
+  ServerConfig low;
+  std::string detail;
+  ASSERT_TRUE(
+      LoadConfigFile(WriteTemp("[store]\nio_threads = 1\nio_queue_depth = 1\n"), low, detail))
+      << detail;
+  EXPECT_EQ(low.store.io_threads, 1u);
+  EXPECT_EQ(low.store.io_queue_depth, 1u);
+  ServerConfig high;
+  ASSERT_TRUE(LoadConfigFile(WriteTemp("[store]\nio_threads = 256\nio_queue_depth = 1000000\n"),
+                             high, detail))
+      << detail;
+  EXPECT_EQ(high.store.io_threads, 256u);
+  EXPECT_EQ(high.store.io_queue_depth, 1'000'000u);
+}
+
 TEST(TokenBucket, BurstThenRate) {
   TokenBucket b;
   const RateLimit limit{10, 3};  // 10/s, burst 3

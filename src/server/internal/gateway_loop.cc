@@ -403,6 +403,7 @@ void GatewayLoop::Close(Connection* c, CloseCause cause, SendClose send_close) {
   if (c->session.provisioning) {
     static_cast<TcpLink*>(c->session.provisioning->link.get())->conn = nullptr;
   }
+  if (c->session.link) static_cast<TcpLink*>(c->session.link.get())->conn = nullptr;
   if (c->session.messaging) {
     static_cast<TcpLink*>(c->session.messaging->link.get())->conn = nullptr;
     protocol_.OnClosed(c->session);

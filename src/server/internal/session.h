@@ -72,6 +72,10 @@ struct SessionState {
   store::DeviceAddress device;
   std::unique_ptr<DeviceSession> messaging;  // once authenticated
   std::unique_ptr<ProvisionSession> provisioning;  // after ProvisionOpen
+  // Where the blocking-work pool answers an unauthenticated connection (register,
+  // link_device; docs/server.md "Threads"); made on first need. Authenticated ones use
+  // messaging->link.
+  std::shared_ptr<SessionLink> link;
 };
 
 // How a session's Noise messages leave: one call per message, unframed.
@@ -84,7 +88,9 @@ class SessionOutput {
   // limits.max_write_queue_bytes. When it drops back to 0 after an envelope was held back,
   // the transport calls SessionProtocol::OnWriteQueueDrained.
   virtual size_t QueuedBytes() const = 0;
-  // A new link to this connection (called once, at authentication).
+  // A new link to this connection (at authentication, ProvisionOpen, and for the first
+  // pool job of an unauthenticated connection). The transport must drop posts to every
+  // link it handed out once the connection closed.
   virtual std::shared_ptr<SessionLink> MakeLink() = 0;
   // Closes the connection from inside a posted function (e.g. replaced by a newer one).
   virtual void CloseFromSession(CloseCause cause) = 0;
