@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -81,7 +82,9 @@ class GatedStore final : public store::AccountStore {
   }
   Result<uint64_t> Put(const store::AccountRecord& account) override {
     if (Gate* gate = put_gate_.exchange(nullptr)) gate->Pass();
-    return inner_.Put(account);
+    auto put = inner_.Put(account);
+    if (!put && IsStale(put.error())) ++stale_puts;
+    return put;
   }
   Status AddContact(const AccountId& owner, const AccountId& contact) override {
     return inner_.AddContact(owner, contact);
@@ -92,6 +95,8 @@ class GatedStore final : public store::AccountStore {
   Result<bool> HasContact(const AccountId& owner, const AccountId& contact) override {
     return inner_.HasContact(owner, contact);
   }
+
+  std::atomic<int> stale_puts{0};  // compare-and-sets that lost
 
  private:
   store::AccountStore& inner_;
@@ -115,8 +120,9 @@ class AccountsTest : public ::testing::Test {
 // one device concurrently. Without compare-and-set, each would write back its cached
 // copy and undo the other's changes; with it, both fields end at their last values.
 TEST_F(AccountsTest, TwoNodesOverOneStoreLoseNoUpdate) {
-  Accounts node1(store_->accounts());
-  Accounts node2(store_->accounts());
+  GatedStore counted(store_->accounts());  // no gate armed: counts lost compare-and-sets
+  Accounts node1(counted);
+  Accounts node2(counted);
   const DeviceAddress device = Register(node1, "+15550000001", 1);
   ASSERT_TRUE(node2.Get(device.account).value() != nullptr);  // both caches warm
 
@@ -134,7 +140,9 @@ TEST_F(AccountsTest, TwoNodesOverOneStoreLoseNoUpdate) {
       ++reported;
     }
   };
+  std::latch start(2);
   std::thread endpoints([&] {
+    start.arrive_and_wait();
     for (uint32_t i = 1; i <= kRounds; ++i) {
       until_done([&] {
         return node1.SetPushEndpoint(device, "https://push.example/" + std::to_string(i));
@@ -142,6 +150,7 @@ TEST_F(AccountsTest, TwoNodesOverOneStoreLoseNoUpdate) {
     }
   });
   std::thread registrations([&] {
+    start.arrive_and_wait();
     for (uint32_t i = 1; i <= kRounds; ++i) {
       until_done([&] { return node2.SetRegistrationId(device, i); });
     }
@@ -162,6 +171,7 @@ TEST_F(AccountsTest, TwoNodesOverOneStoreLoseNoUpdate) {
             "https://push.example/" + std::to_string(kRounds));
   EXPECT_EQ(node2.Get(device.account).value()->FindDevice(1)->registration_id, kRounds);
   RecordProperty("reported_conflicts", reported.load());
+  RecordProperty("retried_conflicts", counted.stale_puts.load());
 }
 
 // A Send's Get of a cached account returns while another change of the same account

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <latch>
 #include <set>
 #include <string>
 #include <thread>
@@ -334,7 +335,9 @@ TEST_F(GroupsTest, TwoNodesChangingOneGroupLoseNoUpdate) {
   ASSERT_NE(*node2.Get(g), nullptr);  // both caches warm
   std::atomic<int> reported{0};
   std::atomic<int> errors{0};
+  std::latch start(2);
   auto add_all = [&](Groups& node, uint16_t first) {
+    start.arrive_and_wait();
     for (uint16_t i = 0; i < kEach; ++i) {
       const std::vector<AccountId> who = {Acc(static_cast<uint16_t>(first + i))};
       for (;;) {

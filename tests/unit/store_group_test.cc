@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <latch>
 #include <string>
 #include <thread>
 #include <vector>
@@ -197,14 +198,17 @@ TEST_P(GroupStoreTest, PutAndDeleteAreCompareAndSet) {
 
 TEST_P(GroupStoreTest, ConcurrentReadModifyWriteLosesNoUpdate) {
   constexpr int kThreads = 4;
-  constexpr int kIncrements = 50;
+  constexpr int kIncrements = 200;
   GroupStore& groups = store_->groups();
   ASSERT_TRUE(groups.Put(Group(1, 0, {{Id(1), true, 1}})));
   std::atomic<int> successes{0};
+  std::atomic<int> stale{0};
   std::atomic<int> errors{0};
+  std::latch start(kThreads);  // all threads race from the first increment on
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
+      start.arrive_and_wait();
       for (int i = 0; i < kIncrements; ++i) {
         for (;;) {
           auto current = groups.Get(Gid(1));
@@ -214,6 +218,7 @@ TEST_P(GroupStoreTest, ConcurrentReadModifyWriteLosesNoUpdate) {
           }
           GroupRecord next = **current;
           ++next.version;
+          std::this_thread::yield();  // widen the read-to-write window
           auto put = groups.Put(next);
           if (put) {
             ++successes;
@@ -223,6 +228,7 @@ TEST_P(GroupStoreTest, ConcurrentReadModifyWriteLosesNoUpdate) {
             ++errors;
             return;
           }
+          ++stale;
         }
       }
     });
@@ -230,6 +236,7 @@ TEST_P(GroupStoreTest, ConcurrentReadModifyWriteLosesNoUpdate) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(successes.load(), kThreads * kIncrements);
+  RecordProperty("stale_retries", stale.load());
   auto got = groups.Get(Gid(1));
   ASSERT_TRUE(got && got->has_value());
   EXPECT_EQ((*got)->version, static_cast<uint64_t>(kThreads * kIncrements));

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <latch>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -182,14 +183,16 @@ TEST_P(StoreTest, AccountPutIsCompareAndSet) {
 // lands exactly once (no lost update), and the revision counts every write.
 TEST_P(StoreTest, ConcurrentReadModifyWriteLosesNoUpdate) {
   constexpr int kThreads = 4;
-  constexpr int kIncrements = 50;
+  constexpr int kIncrements = 200;
   ASSERT_TRUE(accounts().Put(Account(1, "+1555", {Device(1, 0x11)})));
   std::atomic<int> successes{0};
   std::atomic<int> stale{0};
   std::atomic<int> errors{0};
+  std::latch start(kThreads);  // all threads race from the first increment on
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
+      start.arrive_and_wait();
       for (int i = 0; i < kIncrements; ++i) {
         for (;;) {
           auto current = accounts().Get(Id(1));
@@ -199,6 +202,7 @@ TEST_P(StoreTest, ConcurrentReadModifyWriteLosesNoUpdate) {
           }
           AccountRecord next = **current;
           ++next.devices[0].registration_id;
+          std::this_thread::yield();  // widen the read-to-write window
           auto put = accounts().Put(next);
           if (put) {
             ++successes;
