@@ -41,6 +41,7 @@ void WriteStoreSeeds(const std::filesystem::path& dir) {
   account.handle = "+15550001234";
   account.devices.push_back({1, StaticKey{7}, 1234, "https://push.example.org/x", 99});
   account.devices.push_back({2, StaticKey{8}, 0, "", 100});
+  account.revision = 1;  // stored records have a revision (never 0)
   WriteText(dir, "store_record", 0, internal::EncodeAccount(account), 0);
   DeviceKeys keys;
   keys.identity_key[0] = 5;
@@ -58,6 +59,7 @@ void WriteStoreSeeds(const std::filesystem::path& dir) {
   group.created_ms = 1234;
   group.members.push_back({AccountId{1}, true, 1});
   group.members.push_back({AccountId{2}, false, 3});
+  group.revision = 2;
   WriteText(dir, "store_record", 6, internal::EncodeGroup(group), 6);
 }
 
@@ -104,6 +106,7 @@ void WriteDevicesSeeds(const std::filesystem::path& dir) {
   account.device_list = "signed list bytes";
   account.device_list_version = 3;
   account.next_device_id = 5;
+  account.revision = 4;
   WriteText(dir, "store_record", 8, store::internal::EncodeAccount(account), 0);
 }
 

@@ -19,8 +19,8 @@ void Check(bool ok) {
 }
 
 bool SameAccount(const AccountRecord& a, const AccountRecord& b) {
-  if (a.id != b.id || a.handle != b.handle || a.presence != b.presence ||
-      a.devices.size() != b.devices.size()) {
+  if (a.id != b.id || a.revision != b.revision || a.handle != b.handle ||
+      a.presence != b.presence || a.devices.size() != b.devices.size()) {
     return false;
   }
   for (size_t i = 0; i < a.devices.size(); ++i) {
@@ -36,8 +36,9 @@ bool SameAccount(const AccountRecord& a, const AccountRecord& b) {
 }
 
 bool SameGroup(const GroupRecord& a, const GroupRecord& b) {
-  if (a.id != b.id || a.version != b.version || a.created_ms != b.created_ms ||
-      a.members.size() != b.members.size()) {
+  if (a.id != b.id || a.revision != b.revision || a.version != b.version ||
+      a.created_ms != b.created_ms || a.members.size() != b.members.size() ||
+      a.refused != b.refused) {
     return false;
   }
   for (size_t i = 0; i < a.members.size(); ++i) {

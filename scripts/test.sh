@@ -35,6 +35,9 @@ TSAN_TESTS+='|MediaServerTest|MediaE2eTest'
 # Issue 12: delivery within the write budget, the per-sender quota (both backends), the
 # limiters shared by every loop, and the disk-full monitor thread.
 TSAN_TESTS+='|Delivery|Backends/QuotaTest|SourceLimits|RocksDbDiskFull'
+# Issue 13 (compare-and-set): Accounts over a shared store from several threads.
+TSAN_TARGETS+=(accounts_test)
+TSAN_TESTS+='|AccountsTest'
 cmake --preset tsan >/dev/null
 cmake --build build/tsan -j "$(nproc)" --target "${TSAN_TARGETS[@]}"
 # Each name must select tests, so a renamed suite cannot silently drop out of the run.

@@ -16,6 +16,7 @@ std::string_view CodeName(Code code) {
     case Code::kInternal: return "INTERNAL";
     case Code::kDataLoss: return "DATA_LOSS";
     case Code::kUnavailable: return "UNAVAILABLE";
+    case Code::kAborted: return "ABORTED";
   }
   return "UNKNOWN";
 }

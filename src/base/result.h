@@ -32,6 +32,7 @@ enum class Code : uint8_t {
   kInternal,            // our bug or a library failure
   kDataLoss,            // stored data is corrupt
   kUnavailable,         // a peer or server cannot be reached now; try again later
+  kAborted,             // a concurrent change won (e.g. a lost compare-and-set); retry
 };
 
 // The module an Error comes from; selects the meaning of Error::detail.

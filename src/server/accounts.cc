@@ -13,24 +13,40 @@ size_t AccountIdHash::operator()(const AccountId& id) const noexcept {
   return static_cast<size_t>(h);
 }
 
+namespace {
+
+bool IsStoreDetail(const Error& e, store::StoreErr detail) {
+  return e.module == Module::kStore && e.detail == static_cast<uint16_t>(detail);
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const store::AccountRecord>> Accounts::Get(const AccountId& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return GetLocked(id);
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = cache_.find(id); it != cache_.end()) return it->second;
+  }
+  return Load(id);
 }
 
-Result<std::shared_ptr<const store::AccountRecord>> Accounts::GetLocked(const AccountId& id) {
-  if (auto it = cache_.find(id); it != cache_.end()) return it->second;
+Result<Accounts::RecordPtr> Accounts::Load(const AccountId& id) {
   SOTTO_ASSIGN_OR_RETURN(auto record, store_.Get(id));
-  if (!record) return std::shared_ptr<const store::AccountRecord>();
-  auto shared = std::make_shared<const store::AccountRecord>(std::move(*record));
-  CacheLocked(shared);
-  return shared;
+  if (!record) return RecordPtr();
+  return Cache(std::make_shared<const store::AccountRecord>(std::move(*record)));
 }
 
-void Accounts::CacheLocked(std::shared_ptr<const store::AccountRecord> record) {
+Accounts::RecordPtr Accounts::Cache(RecordPtr record) {
+  std::unique_lock lock(mu_);
+  auto it = cache_.find(record->id);
+  if (it != cache_.end()) {
+    // A reader's store read may finish after a change cached a newer revision.
+    if (it->second->revision >= record->revision) return it->second;
+    it->second = record;
+    return record;
+  }
   if (cache_.size() >= kMaxCachedAccounts) cache_.clear();
-  const AccountId id = record->id;
-  cache_[id] = std::move(record);
+  cache_.emplace(record->id, record);
+  return record;
 }
 
 Result<std::optional<AccountId>> Accounts::FindByHandle(const std::string& handle) {
@@ -43,61 +59,87 @@ Result<std::optional<DeviceAddress>> Accounts::FindByNoiseKey(const StaticKey& k
 
 Result<Registration> Accounts::RegisterPrimary(const std::string& handle, const StaticKey& key,
                                                uint64_t now_ms, crypto::Random& random) {
-  std::lock_guard<std::mutex> lock(mu_);
-  SOTTO_ASSIGN_OR_RETURN(auto existing_key, store_.FindByNoiseKey(key));
-  SOTTO_ASSIGN_OR_RETURN(auto existing_id, store_.FindByHandle(handle));
-  Registration out;
-  store::AccountRecord record;
-  if (existing_id) {
-    SOTTO_ASSIGN_OR_RETURN(auto current, GetLocked(*existing_id));
-    if (current == nullptr) {
-      return store::StoreError(Code::kDataLoss, store::StoreErr::kCorrupt,
-                               "handle index names a missing account");
-    }
-    if (existing_key) {
-      if (existing_key->account == *existing_id && existing_key->device_id == store::kPrimaryDeviceId) {
-        out.device = *existing_key;
-        return out;  // the same primary registering again
+  // Each attempt checks the key and the handle again: a Put that finds the account
+  // changed (kStale) or the handle or key taken meanwhile (kConflict) lost a race with
+  // another registration, whose outcome the next attempt sees.
+  Error lost{};
+  for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
+    SOTTO_ASSIGN_OR_RETURN(auto existing_key, store_.FindByNoiseKey(key));
+    SOTTO_ASSIGN_OR_RETURN(auto existing_id, store_.FindByHandle(handle));
+    Registration out;
+    store::AccountRecord record;
+    if (existing_id) {
+      SOTTO_ASSIGN_OR_RETURN(RecordPtr current,
+                             attempt == 0 ? Get(*existing_id) : Load(*existing_id));
+      if (current == nullptr) {
+        return store::StoreError(Code::kDataLoss, store::StoreErr::kCorrupt,
+                                 "handle index names a missing account");
       }
-      return store::StoreError(Code::kAlreadyExists, store::StoreErr::kConflict,
-                               "this device key belongs to another device");
+      if (existing_key) {
+        if (existing_key->account == *existing_id &&
+            existing_key->device_id == store::kPrimaryDeviceId) {
+          out.device = *existing_key;
+          return out;  // the same primary registering again
+        }
+        return store::StoreError(Code::kAlreadyExists, store::StoreErr::kConflict,
+                                 "this device key belongs to another device");
+      }
+      record = *current;
+      for (const store::DeviceRecord& d : record.devices) {
+        out.removed.push_back({record.id, d.device_id});
+      }
+      record.devices.clear();
+      record.device_list.clear();  // signed by the old primary; its version stays the floor
+      out.reregistered = true;
+    } else {
+      if (existing_key) {
+        return store::StoreError(Code::kAlreadyExists, store::StoreErr::kConflict,
+                                 "this device key belongs to another account");
+      }
+      random.Fill(record.id);
+      record.handle = handle;
     }
-    record = *current;
-    for (const store::DeviceRecord& d : record.devices) out.removed.push_back({record.id, d.device_id});
-    record.devices.clear();
-    record.device_list.clear();  // signed by the old primary; its version stays the floor
-    out.reregistered = true;
-  } else {
-    if (existing_key) {
-      return store::StoreError(Code::kAlreadyExists, store::StoreErr::kConflict,
-                               "this device key belongs to another account");
+    store::DeviceRecord primary;
+    primary.device_id = store::kPrimaryDeviceId;
+    primary.noise_key = key;
+    primary.created_ms = now_ms;
+    record.devices.push_back(primary);
+    auto put = store_.Put(record);
+    if (put) {
+      record.revision = *put;
+      out.device = {record.id, store::kPrimaryDeviceId};
+      Cache(std::make_shared<const store::AccountRecord>(std::move(record)));
+      return out;
     }
-    random.Fill(record.id);
-    record.handle = handle;
+    if (!IsStoreDetail(put.error(), store::StoreErr::kStale) &&
+        !IsStoreDetail(put.error(), store::StoreErr::kConflict)) {
+      return tl::unexpected<Error>(put.error());
+    }
+    lost = put.error();
   }
-  store::DeviceRecord primary;
-  primary.device_id = store::kPrimaryDeviceId;
-  primary.noise_key = key;
-  primary.created_ms = now_ms;
-  record.devices.push_back(primary);
-  SOTTO_RETURN_IF_ERROR(store_.Put(record));
-  out.device = {record.id, store::kPrimaryDeviceId};
-  CacheLocked(std::make_shared<const store::AccountRecord>(std::move(record)));
-  return out;
+  return tl::unexpected<Error>(lost);
 }
 
 template <typename Fn>
 Status Accounts::Update(const AccountId& id, Fn&& change) {
-  std::lock_guard<std::mutex> lock(mu_);
-  SOTTO_ASSIGN_OR_RETURN(auto current, GetLocked(id));
-  if (current == nullptr) {
-    return store::StoreError(Code::kNotFound, store::StoreErr::kConflict, "no such account");
+  SOTTO_ASSIGN_OR_RETURN(RecordPtr current, Get(id));  // the first attempt trusts the cache
+  for (int attempt = 1;; ++attempt) {
+    if (current == nullptr) {
+      return store::StoreError(Code::kNotFound, store::StoreErr::kConflict, "no such account");
+    }
+    store::AccountRecord record = *current;
+    SOTTO_RETURN_IF_ERROR(change(record));
+    auto put = store_.Put(record);
+    if (put) {
+      record.revision = *put;
+      Cache(std::make_shared<const store::AccountRecord>(std::move(record)));
+      return Ok();
+    }
+    if (!IsStoreDetail(put.error(), store::StoreErr::kStale) || attempt >= kMaxCasAttempts) {
+      return tl::unexpected<Error>(put.error());
+    }
+    SOTTO_ASSIGN_OR_RETURN(current, Load(id));  // another writer won: its record, from the store
   }
-  store::AccountRecord record = *current;
-  SOTTO_RETURN_IF_ERROR(change(record));
-  SOTTO_RETURN_IF_ERROR(store_.Put(record));
-  CacheLocked(std::make_shared<const store::AccountRecord>(std::move(record)));
-  return Ok();
 }
 
 namespace {
@@ -158,6 +200,7 @@ Result<std::optional<DeviceAddress>> Accounts::LinkDevice(const AccountId& accou
   }
   std::optional<DeviceAddress> out;
   SOTTO_RETURN_IF_ERROR(Update(account, [&](store::AccountRecord& r) -> Status {
+    out.reset();  // a retry starts over
     if (r.devices.size() >= max_devices) return Ok();
     uint32_t next = r.next_device_id;
     for (const store::DeviceRecord& d : r.devices) next = std::max(next, d.device_id + 1);
@@ -192,6 +235,7 @@ Result<Accounts::Published> Accounts::PublishDeviceList(const AccountId& account
                                                         const std::vector<uint32_t>& listed) {
   Published outcome = Published::kPublished;
   SOTTO_RETURN_IF_ERROR(Update(account, [&](store::AccountRecord& r) -> Status {
+    outcome = Published::kPublished;  // a retry starts over
     if (version <= r.device_list_version) {
       outcome = Published::kStale;
       return Ok();
@@ -211,7 +255,7 @@ Result<Accounts::Published> Accounts::PublishDeviceList(const AccountId& account
     for (store::DeviceRecord& d : r.devices) {
       if (std::find(listed.begin(), listed.end(), d.device_id) != listed.end()) d.pending = false;
     }
-    r.device_list = std::move(signed_list);
+    r.device_list = signed_list;  // copied: a retry needs it again
     r.device_list_version = version;
     return Ok();
   }));

@@ -54,6 +54,10 @@ std::vector<AccountId> MemberIds(const store::GroupRecord& g) {
   return out;
 }
 
+bool IsStale(const Error& e) {
+  return e.module == Module::kStore && e.detail == static_cast<uint16_t>(store::StoreErr::kStale);
+}
+
 void PutU32(std::string& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
 }
@@ -74,22 +78,36 @@ std::mutex& Groups::StripeFor(const GroupId& id) {
 }
 
 Result<GroupPtr> Groups::Get(const GroupId& id) {
-  // The miss's store read happens under cache_mu_: a change publishes after its store
-  // write, so a reader can never insert a snapshot older than one already published.
-  std::lock_guard<std::mutex> lock(cache_mu_);
-  if (auto it = cache_.find(id); it != cache_.end()) return it->second;
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    if (auto it = cache_.find(id); it != cache_.end()) return it->second;
+  }
+  // The store read runs without the lock; Publish keeps whichever revision is newer.
   SOTTO_ASSIGN_OR_RETURN(auto record, store_.Get(id));
   if (!record) return GroupPtr();
-  auto shared = std::make_shared<const store::GroupRecord>(std::move(*record));
-  if (cache_.size() >= kMaxCachedGroups) cache_.clear();
-  cache_.emplace(id, shared);
-  return GroupPtr(shared);
+  return Publish(id, std::make_shared<const store::GroupRecord>(std::move(*record)));
 }
 
-void Groups::Publish(const GroupId& id, GroupPtr group) {
+Result<GroupPtr> Groups::Load(const GroupId& id) {
+  SOTTO_ASSIGN_OR_RETURN(auto record, store_.Get(id));
+  if (!record) return Publish(id, nullptr);  // it existed: deleted meanwhile
+  return Publish(id, std::make_shared<const store::GroupRecord>(std::move(*record)));
+}
+
+GroupPtr Groups::Publish(const GroupId& id, GroupPtr group) {
   std::lock_guard<std::mutex> lock(cache_mu_);
+  auto it = cache_.find(id);
+  if (it != cache_.end()) {
+    // Deleted stays deleted (group ids are random, never reused); otherwise the newer
+    // revision wins, so a slow reader cannot replace a change with what it read before.
+    if (it->second == nullptr) return nullptr;
+    if (group != nullptr && it->second->revision >= group->revision) return it->second;
+    it->second = group;
+    return group;
+  }
   if (cache_.size() >= kMaxCachedGroups) cache_.clear();
-  cache_[id] = std::move(group);
+  cache_.emplace(id, group);
+  return group;
 }
 
 Result<std::vector<AccountId>> Groups::Named(std::span<const AccountId> accounts) const {
@@ -138,6 +156,14 @@ Status Groups::SplitRefused(const AccountId& actor, const store::GroupRecord* g,
     (refuses ? refused : kept).push_back(a);
   }
   named = std::move(kept);
+  return Ok();
+}
+
+Status Groups::ChargeOnce(const AccountId& actor, const GroupId* group, uint64_t now_ms,
+                          bool& charged) {
+  if (charged) return Ok();  // an earlier attempt of the same change took the tokens
+  SOTTO_RETURN_IF_ERROR(AllowChange(actor, group, now_ms));
+  charged = true;
   return Ok();
 }
 
@@ -194,7 +220,8 @@ Result<GroupChange> Groups::Create(const AccountId& creator, std::span<const Acc
   for (const AccountId& a : named) group.members.push_back({a, a == creator, group.version});
   {
     std::lock_guard<std::mutex> lock(StripeFor(group.id));
-    SOTTO_RETURN_IF_ERROR(store_.Put(group));
+    // Revision 0: a fresh random id that no record may have (kStale would be a collision).
+    SOTTO_ASSIGN_OR_RETURN(group.revision, store_.Put(group));
     Publish(group.id, std::make_shared<const store::GroupRecord>(group));
   }
   change.op = GroupOp::kCreate;
@@ -218,38 +245,53 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
   }
   SOTTO_ASSIGN_OR_RETURN(std::vector<AccountId> named, Named(accounts));
 
+  // The stripe keeps this process's changes of one group from racing each other; the
+  // store's compare-and-set catches other processes: a lost one re-reads the group from
+  // the store and applies the change again (its checks included), kMaxCasAttempts times.
   std::lock_guard<std::mutex> lock(StripeFor(id));
   SOTTO_ASSIGN_OR_RETURN(GroupPtr current, Get(id));
-  if (current == nullptr) return GroupError(GroupErr::kNoGroup, "no such group");
+  bool charged = false;
+  for (int attempt = 1;; ++attempt) {
+    if (current == nullptr) return GroupError(GroupErr::kNoGroup, "no such group");
+    auto result = TryModify(actor, *current, op, named, now_ms, charged);
+    if (result || !IsStale(result.error()) || attempt >= kMaxCasAttempts) return result;
+    SOTTO_ASSIGN_OR_RETURN(current, Load(id));
+  }
+}
+
+Result<GroupChange> Groups::TryModify(const AccountId& actor, const store::GroupRecord& current,
+                                      GroupOp op, std::vector<AccountId> named, uint64_t now_ms,
+                                      bool& charged) {
+  const GroupId& id = current.id;
   GroupChange change;
   change.op = op;
   change.actor = actor;
   if (op == GroupOp::kAllowReadd) {
-    if (!current->Refuses(actor)) {
+    if (!current.Refuses(actor)) {
       return GroupError(GroupErr::kConflict, "this account does not refuse this group");
     }
-    SOTTO_RETURN_IF_ERROR(AllowChange(actor, nullptr, now_ms));
-    store::GroupRecord g = *current;
+    SOTTO_RETURN_IF_ERROR(ChargeOnce(actor, nullptr, now_ms, charged));
+    store::GroupRecord g = current;
     std::erase(g.refused, actor);
-    SOTTO_RETURN_IF_ERROR(store_.Put(g));
+    SOTTO_ASSIGN_OR_RETURN(g.revision, store_.Put(g));
     Publish(id, std::make_shared<const store::GroupRecord>(g));
     change.changed = false;
     change.accounts = {actor};
     change.after = std::move(g);
     return change;
   }
-  const store::GroupMemberRecord* me = current->FindMember(actor);
+  const store::GroupMemberRecord* me = current.FindMember(actor);
   if (me == nullptr) return GroupError(GroupErr::kNotMember, "not a member of this group");
   const bool leaving = op == GroupOp::kLeave || op == GroupOp::kLeaveRefuse;
   if (!leaving && !me->admin) {
     return GroupError(GroupErr::kNotAdmin, "only admins change the membership");
   }
-  if (op == GroupOp::kLeaveRefuse && current->refused.size() >= store::kMaxStoredGroupRefusals) {
+  if (op == GroupOp::kLeaveRefuse && current.refused.size() >= store::kMaxStoredGroupRefusals) {
     return GroupError(GroupErr::kTooManyRefusals,
                       "the group holds the most refusals it may (kMaxStoredGroupRefusals)");
   }
 
-  store::GroupRecord g = *current;
+  store::GroupRecord g = current;
   const uint64_t version = g.version + 1;
   std::vector<AccountId> notify = MemberIds(g);
   switch (op) {
@@ -265,7 +307,7 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
       if (g.members.size() + named.size() > config_.max_members) {
         return GroupError(GroupErr::kTooManyMembers, "more members than groups.max_members");
       }
-      SOTTO_RETURN_IF_ERROR(AllowChange(actor, &id, now_ms));
+      SOTTO_RETURN_IF_ERROR(ChargeOnce(actor, &id, now_ms, charged));
       if (named.empty()) {  // everyone named refuses: nothing changes
         change.changed = false;
         change.after = std::move(g);
@@ -287,7 +329,7 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
           return GroupError(GroupErr::kBadRequest, "an account to remove is not a member");
         }
       }
-      SOTTO_RETURN_IF_ERROR(AllowChange(actor, &id, now_ms));
+      SOTTO_RETURN_IF_ERROR(ChargeOnce(actor, &id, now_ms, charged));
       std::erase_if(g.members, [&](const store::GroupMemberRecord& m) {
         return std::binary_search(named.begin(), named.end(), m.account);
       });
@@ -298,7 +340,7 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
     case GroupOp::kLeave:
     case GroupOp::kLeaveRefuse: {
       // Only the actor's own bucket: a group kept busy by others never traps a member.
-      SOTTO_RETURN_IF_ERROR(AllowChange(actor, nullptr, now_ms));
+      SOTTO_RETURN_IF_ERROR(ChargeOnce(actor, nullptr, now_ms, charged));
       const bool was_admin = me->admin;
       std::erase_if(g.members,
                     [&](const store::GroupMemberRecord& m) { return m.account == actor; });
@@ -336,7 +378,7 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
       if (AdminCount(g) == 0) {
         return GroupError(GroupErr::kConflict, "a group keeps at least one admin");
       }
-      SOTTO_RETURN_IF_ERROR(AllowChange(actor, &id, now_ms));
+      SOTTO_RETURN_IF_ERROR(ChargeOnce(actor, &id, now_ms, charged));
       (promote ? change.promoted : change.demoted) = named;
       change.accounts = named;
       break;
@@ -347,10 +389,10 @@ Result<GroupChange> Groups::Modify(const AccountId& actor, const GroupId& id, Gr
   }
   g.version = version;
   if (g.members.empty()) {
-    SOTTO_RETURN_IF_ERROR(store_.Delete(id));
+    SOTTO_RETURN_IF_ERROR(store_.Delete(id, g.revision));
     Publish(id, nullptr);
   } else {
-    SOTTO_RETURN_IF_ERROR(store_.Put(g));
+    SOTTO_ASSIGN_OR_RETURN(g.revision, store_.Put(g));
     Publish(id, std::make_shared<const store::GroupRecord>(g));
   }
   std::sort(notify.begin(), notify.end());

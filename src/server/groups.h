@@ -15,8 +15,12 @@
 // - rate limits: GroupsConfig::account_change_rate per acting account and
 //   group_change_rate per group (leaving and lifting a refusal only take the account's).
 //
-// Thread-safety: thread-safe. Changes to one group are serialized (striped mutexes held
-// across the read-modify-write); reads are served from a cache of immutable snapshots.
+// Thread-safety: thread-safe. Changes to one group within this process are serialized
+// (striped mutexes held across the read-modify-write); the store write is a
+// compare-and-set, so a change that raced another process (kStale) re-reads the group
+// from the store and is applied again, up to kMaxCasAttempts times, then reports kStale
+// (Code::kAborted). Reads are served from a cache of immutable snapshots that never
+// replaces a group with an older revision; no cache lock is held across store I/O.
 #pragma once
 
 #include <array>
@@ -138,13 +142,24 @@ class Groups {
                       std::vector<AccountId>& named, std::vector<AccountId>& refused);
   // Takes a token from the actor's bucket and, unless `group` is null, the group's.
   Status AllowChange(const AccountId& actor, const GroupId* group, uint64_t now_ms);
-  void Publish(const GroupId& id, GroupPtr group);
+  // AllowChange once per change, however many compare-and-set attempts it takes.
+  Status ChargeOnce(const AccountId& actor, const GroupId* group, uint64_t now_ms, bool& charged);
+  // One attempt of Modify on `current` (its checks and its store write, by
+  // compare-and-set against current.revision).
+  Result<GroupChange> TryModify(const AccountId& actor, const store::GroupRecord& current,
+                                GroupOp op, std::vector<AccountId> named, uint64_t now_ms,
+                                bool& charged);
+  // Reads the group from the store (never the cache) and publishes it (nullptr: deleted).
+  Result<GroupPtr> Load(const GroupId& id);
+  // Caches `group` unless the cache holds the same or a newer revision, or a deletion;
+  // returns what the cache then holds.
+  GroupPtr Publish(const GroupId& id, GroupPtr group);
 
   store::GroupStore& store_;
   Accounts& accounts_;
   const GroupsConfig config_;
   std::array<std::mutex, kChangeStripes> change_mu_;
-  std::mutex cache_mu_;  // also held across a miss's store read (see Get)
+  std::mutex cache_mu_;  // map operations only
   // GUARDED_BY(cache_mu_); nullptr = deleted (so a stale read cannot resurrect it)
   std::unordered_map<GroupId, GroupPtr, GroupIdHash> cache_;
   std::mutex rate_mu_;

@@ -25,6 +25,8 @@ tl::unexpected<Error> ConflictError(const char* message) {
   return StoreError(Code::kAlreadyExists, StoreErr::kConflict, message);
 }
 
+using internal::StaleError;
+
 // Thread-safe.
 class MemoryAccountStore final : public AccountStore {
  public:
@@ -49,9 +51,15 @@ class MemoryAccountStore final : public AccountStore {
     return std::optional<DeviceAddress>(it->second);
   }
 
-  Status Put(const AccountRecord& account) override {
+  // Compare-and-set: the revision check, the conflict checks and the write happen under
+  // one lock.
+  Result<uint64_t> Put(const AccountRecord& account) override {
     SOTTO_RETURN_IF_ERROR(internal::CheckAccountRecord(account));
     std::lock_guard lock(mu_);
+    auto old = accounts_.find(account.id);
+    if ((old == accounts_.end() ? 0 : old->second.revision) != account.revision) {
+      return StaleError(internal::kStaleAccount);
+    }
     if (!account.handle.empty()) {
       auto it = handles_.find(account.handle);
       if (it != handles_.end() && it->second != account.id) {
@@ -64,7 +72,6 @@ class MemoryAccountStore final : public AccountStore {
         return ConflictError("Noise key belongs to another device");
       }
     }
-    auto old = accounts_.find(account.id);
     if (old != accounts_.end()) {
       if (!old->second.handle.empty()) handles_.erase(old->second.handle);
       for (const DeviceRecord& device : old->second.devices) noise_keys_.erase(device.noise_key);
@@ -73,8 +80,9 @@ class MemoryAccountStore final : public AccountStore {
     for (const DeviceRecord& device : account.devices) {
       noise_keys_[device.noise_key] = DeviceAddress{account.id, device.device_id};
     }
-    accounts_[account.id] = account;
-    return Ok();
+    AccountRecord& stored = accounts_[account.id];
+    stored = account;
+    return ++stored.revision;
   }
 
   Status AddContact(const AccountId& owner, const AccountId& contact) override {
@@ -450,21 +458,29 @@ class MemoryGroupStore final : public GroupStore {
     return std::optional<GroupRecord>(it->second);
   }
 
-  Status Put(const GroupRecord& group) override {
+  Result<uint64_t> Put(const GroupRecord& group) override {
     SOTTO_RETURN_IF_ERROR(internal::CheckGroupRecord(group));
     std::lock_guard lock(mu_);
-    groups_[group.id] = group;
-    return Ok();
+    if (RevisionLocked(group.id) != group.revision) return StaleError(internal::kStaleGroup);
+    GroupRecord& stored = groups_[group.id];
+    stored = group;
+    return ++stored.revision;
   }
 
-  Status Delete(const GroupId& id) override {
+  Status Delete(const GroupId& id, uint64_t expected_revision) override {
     std::lock_guard lock(mu_);
+    if (RevisionLocked(id) != expected_revision) return StaleError(internal::kStaleGroup);
     groups_.erase(id);
     return Ok();
   }
 
  private:
   std::mutex mu_;
+  uint64_t RevisionLocked(const GroupId& id) const {
+    auto it = groups_.find(id);
+    return it == groups_.end() ? 0 : it->second.revision;
+  }
+
   std::map<GroupId, GroupRecord> groups_;  // GUARDED_BY(mu_)
 };
 

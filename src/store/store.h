@@ -8,6 +8,10 @@
 // MessageQueue::Write is durable when its callback runs. Writes from many threads are
 // group-committed: many share one fsync.
 //
+// Records (accounts, groups) carry a revision and change by compare-and-set: a writer
+// that lost a race gets StoreErr::kStale, never a silent overwrite, so any number of
+// processes may share one backend (docs/store.md, "Compare-and-set").
+//
 // Thread-safety: every interface here is thread-safe.
 #pragma once
 
@@ -45,6 +49,9 @@ enum class StoreErr : uint16_t {
   // A sender holds WriteRequest::max_per_sender entries in a recipient queue.
   kSenderQuota = 6007,
   kNoSpace = 6008,  // the disk is full (Code::kResourceExhausted); see StorageHealth
+  // A compare-and-set lost: the stored record's revision is not the one the caller read
+  // (Code::kAborted). Re-read and reapply the change, or report the conflict.
+  kStale = 6009,
 };
 
 tl::unexpected<Error> StoreError(Code code, StoreErr detail, const char* message);
@@ -81,8 +88,12 @@ struct DeviceRecord {
   bool pending = false;
 };
 
+// Records the store changes by compare-and-set (AccountRecord, GroupRecord) carry the
+// store's revision of the record: 0 = not stored yet; each successful Put stores
+// revision + 1 and returns it. It says nothing to clients (GroupRecord::version does).
 struct AccountRecord {
   AccountId id{};
+  uint64_t revision = 0;  // the store's revision (above); set by Get, checked by Put
   std::string handle;  // E.164, e.g. "+15551234567"
   PresenceVisibility presence = PresenceVisibility::kContacts;
   GroupAdds group_adds = GroupAdds::kEveryone;
@@ -108,13 +119,17 @@ class AccountStore {
   virtual Result<std::optional<AccountRecord>> Get(const AccountId& id) = 0;
   virtual Result<std::optional<AccountId>> FindByHandle(std::string_view handle) = 0;
   virtual Result<std::optional<DeviceAddress>> FindByNoiseKey(const StaticKey& key) = 0;
-  // Creates or replaces `account` and, atomically with it, its handle index and the
-  // Noise-key index of every device (entries of devices no longer listed are removed).
+  // Compare-and-set: creates or replaces `account` only if the stored record's revision
+  // is `account.revision` (0 = no record may exist), and, atomically with it, its handle
+  // index and the Noise-key index of every device (entries of devices no longer listed
+  // are removed). Returns the revision stored (account.revision + 1). kStale if the
+  // revision does not match (nothing is written: re-read, reapply, retry or report);
   // kConflict if a device's Noise key belongs to another account or device, or the
-  // handle to another account. Callers serialize read-modify-write cycles themselves.
-  virtual Status Put(const AccountRecord& account) = 0;
+  // handle to another account. docs/store.md, "Compare-and-set".
+  virtual Result<uint64_t> Put(const AccountRecord& account) = 0;
 
-  // The owner's contacts (the accounts presence "contacts" visibility admits).
+  // The owner's contacts (the accounts presence "contacts" visibility admits). Set
+  // operations: idempotent, so they need no revision.
   virtual Status AddContact(const AccountId& owner, const AccountId& contact) = 0;
   virtual Status RemoveContact(const AccountId& owner, const AccountId& contact) = 0;
   virtual Result<bool> HasContact(const AccountId& owner, const AccountId& contact) = 0;
@@ -148,7 +163,8 @@ class KeyStore {
   virtual Status AddOneTimePreKeys(const DeviceAddress& device,
                                    std::span<const OneTimePreKey> keys) = 0;
   // Removes and returns the device's lowest-id one-time prekey, durably, so each is handed
-  // out at most once even to concurrent callers; nullopt when the pool is empty.
+  // out at most once even to concurrent callers (of every process sharing the backend);
+  // nullopt when the pool is empty.
   virtual Result<std::optional<OneTimePreKey>> ClaimOneTimePreKey(const DeviceAddress& device) = 0;
   virtual Result<uint32_t> CountOneTimePreKeys(const DeviceAddress& device) = 0;
   // Drops every key of the device (re-registration, unlinking).
@@ -301,7 +317,8 @@ struct GroupMemberRecord {
 
 struct GroupRecord {
   GroupId id{};
-  uint64_t version = 0;  // bumped by every membership change
+  uint64_t revision = 0;  // the store's revision (see AccountRecord); not the version
+  uint64_t version = 0;   // bumped by every membership change; told to clients
   uint64_t created_ms = 0;
   std::vector<GroupMemberRecord> members;  // strictly ordered by account id
   // Former members who left refusing to be added again (strictly ordered, none a member).
@@ -316,12 +333,16 @@ class GroupStore {
  public:
   virtual ~GroupStore() = default;
   virtual Result<std::optional<GroupRecord>> Get(const GroupId& id) = 0;
-  // Creates or replaces the group. kInvalid if members are not strictly ordered by
-  // account id (which also rules out duplicates) or more than kMaxStoredGroupMembers.
-  // Callers serialize read-modify-write cycles themselves.
-  virtual Status Put(const GroupRecord& group) = 0;
-  // Deletes the group (absent: nothing happens).
-  virtual Status Delete(const GroupId& id) = 0;
+  // Compare-and-set: creates or replaces the group only if the stored record's revision
+  // is `group.revision` (0 = no record may exist); returns the revision stored
+  // (group.revision + 1). kStale if it does not match (nothing is written); kInvalid if
+  // members are not strictly ordered by account id (which also rules out duplicates) or
+  // more than kMaxStoredGroupMembers.
+  virtual Result<uint64_t> Put(const GroupRecord& group) = 0;
+  // Deletes the group if its stored revision is `expected_revision`, where an absent
+  // group counts as revision 0 (so Delete(id, 0) of an absent group does nothing and
+  // succeeds). kStale otherwise (nothing is deleted).
+  virtual Status Delete(const GroupId& id, uint64_t expected_revision) = 0;
 };
 
 // The most members a stored group may have, whatever the server's groups.max_members.

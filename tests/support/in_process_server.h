@@ -106,7 +106,7 @@ class FaultInjectingStore final : public store::Store, public store::AccountStor
     if (fail_account_reads) return Broken();
     return inner_->accounts().FindByNoiseKey(key);
   }
-  Status Put(const store::AccountRecord& account) override {
+  Result<uint64_t> Put(const store::AccountRecord& account) override {
     return inner_->accounts().Put(account);
   }
   Status AddContact(const store::AccountId& owner, const store::AccountId& contact) override {

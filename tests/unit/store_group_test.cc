@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <latch>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/rocksdb/internal/schema.h"
@@ -56,12 +59,13 @@ TEST_P(GroupStoreTest, PutGetReplaceDelete) {
   EXPECT_FALSE(two->admin);
   EXPECT_EQ((*stored)->FindMember(Id(4)), nullptr);
 
-  const GroupRecord v2 = Group(1, 2, {{Id(1), false, 1}, {Id(3), true, 1}, {Id(4), false, 2}});
+  GroupRecord v2 = Group(1, 2, {{Id(1), false, 1}, {Id(3), true, 1}, {Id(4), false, 2}});
+  v2.revision = 1;
   ASSERT_TRUE(groups.Put(v2));
   ExpectSameGroup(**groups.Get(Gid(1)), v2);
-  ASSERT_TRUE(groups.Delete(Gid(1)));
+  ASSERT_TRUE(groups.Delete(Gid(1), 2));
   EXPECT_FALSE(groups.Get(Gid(1))->has_value());
-  EXPECT_TRUE(groups.Delete(Gid(1)));  // absent: nothing happens
+  EXPECT_TRUE(groups.Delete(Gid(1), 0));  // absent, as expected: nothing happens
   EXPECT_EQ((**groups.Get(Gid(2))).version, 7u);
 }
 
@@ -117,8 +121,10 @@ TEST_P(GroupStoreTest, RefusalsAndGroupAddsAreKept) {
   EXPECT_TRUE((*got)->Refuses(Id(4)));
   EXPECT_FALSE((*got)->Refuses(Id(3)));
   g.refused.clear();
+  g.revision = 1;
   ASSERT_TRUE(groups.Put(g));
   EXPECT_TRUE((*groups.Get(Gid(1)))->refused.empty()) << "a lifted refusal is gone";
+  g.revision = 2;
 
   for (const std::vector<AccountId>& bad :
        {std::vector<AccountId>{Id(4), Id(2)}, std::vector<AccountId>{Id(2), Id(2)},
@@ -135,13 +141,106 @@ TEST_P(GroupStoreTest, RefusalsAndGroupAddsAreKept) {
   a.id = Id(7);
   a.handle = "+15557";
   a.devices.push_back(DeviceRecord{1, StaticKey{7}, 0, "", kT0, false});
-  ASSERT_TRUE(store_->accounts().Put(a));
+  auto put = store_->accounts().Put(a);
+  ASSERT_TRUE(put);
   EXPECT_EQ((*store_->accounts().Get(Id(7)))->group_adds, GroupAdds::kEveryone);
   for (GroupAdds adds : {GroupAdds::kContacts, GroupAdds::kNobody, GroupAdds::kEveryone}) {
     a.group_adds = adds;
-    ASSERT_TRUE(store_->accounts().Put(a));
+    a.revision = *put;
+    put = store_->accounts().Put(a);
+    ASSERT_TRUE(put);
     EXPECT_EQ((*store_->accounts().Get(Id(7)))->group_adds, adds);
   }
+}
+
+// Compare-and-set (docs/store.md): Put and Delete name the revision they read.
+TEST_P(GroupStoreTest, PutAndDeleteAreCompareAndSet) {
+  GroupStore& groups = store_->groups();
+  GroupRecord g = Group(1, 1, {{Id(1), true, 1}});
+  auto first = groups.Put(g);
+  ASSERT_TRUE(first) << first.error().ToString();
+  EXPECT_EQ(*first, 1u);
+  auto exists = groups.Put(g);  // revision 0 on an existing group
+  ASSERT_FALSE(exists);
+  EXPECT_EQ(exists.error().detail, Detail(StoreErr::kStale));
+  EXPECT_EQ(exists.error().code, Code::kAborted);
+
+  g.revision = 1;
+  g.version = 2;
+  auto second = groups.Put(g);
+  ASSERT_TRUE(second) << second.error().ToString();
+  EXPECT_EQ(*second, 2u);
+  g.revision = 1;  // stale
+  g.version = 3;
+  auto old = groups.Put(g);
+  ASSERT_FALSE(old);
+  EXPECT_EQ(old.error().detail, Detail(StoreErr::kStale));
+  EXPECT_EQ((*groups.Get(Gid(1)))->version, 2u) << "a stale Put wrote nothing";
+  EXPECT_EQ((*groups.Get(Gid(1)))->revision, 2u);
+
+  auto stale_delete = groups.Delete(Gid(1), 1);
+  ASSERT_FALSE(stale_delete);
+  EXPECT_EQ(stale_delete.error().detail, Detail(StoreErr::kStale));
+  auto zero_delete = groups.Delete(Gid(1), 0);
+  ASSERT_FALSE(zero_delete);
+  EXPECT_EQ(zero_delete.error().detail, Detail(StoreErr::kStale));
+  EXPECT_TRUE(groups.Get(Gid(1))->has_value()) << "a stale Delete deleted nothing";
+  ASSERT_TRUE(groups.Delete(Gid(1), 2));
+  auto gone = groups.Delete(Gid(1), 2);  // deleted meanwhile by someone else
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().detail, Detail(StoreErr::kStale));
+  g.revision = 2;
+  auto resurrect = groups.Put(g);  // a writer that read before the delete
+  ASSERT_FALSE(resurrect);
+  EXPECT_EQ(resurrect.error().detail, Detail(StoreErr::kStale));
+  EXPECT_FALSE(groups.Get(Gid(1))->has_value());
+}
+
+TEST_P(GroupStoreTest, ConcurrentReadModifyWriteLosesNoUpdate) {
+  constexpr int kThreads = 4;
+  constexpr int kIncrements = 200;
+  GroupStore& groups = store_->groups();
+  ASSERT_TRUE(groups.Put(Group(1, 0, {{Id(1), true, 1}})));
+  std::atomic<int> successes{0};
+  std::atomic<int> stale{0};
+  std::atomic<int> errors{0};
+  std::latch start(kThreads);  // all threads race from the first increment on
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kIncrements; ++i) {
+        for (;;) {
+          auto current = groups.Get(Gid(1));
+          if (!current || !current->has_value()) {
+            ++errors;
+            return;
+          }
+          GroupRecord next = **current;
+          ++next.version;
+          std::this_thread::yield();  // widen the read-to-write window
+          auto put = groups.Put(next);
+          if (put) {
+            ++successes;
+            break;
+          }
+          if (put.error().detail != Detail(StoreErr::kStale)) {
+            ++errors;
+            return;
+          }
+          ++stale;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(successes.load(), kThreads * kIncrements);
+  RecordProperty("stale_retries", stale.load());
+  auto got = groups.Get(Gid(1));
+  ASSERT_TRUE(got && got->has_value());
+  EXPECT_EQ((*got)->version, static_cast<uint64_t>(kThreads * kIncrements));
+  EXPECT_EQ((*got)->revision, 1u + kThreads * kIncrements);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, GroupStoreTest,
@@ -164,9 +263,19 @@ TEST(RocksDbGroupStoreTest, ReopenKeepsGroups) {
   ExpectSameGroup(**got, g);
 }
 
+// The version-1 encoding of a group without refusals (what older versions wrote): the
+// current one without refused_count(4) and revision(8).
+std::string V1Group(const GroupRecord& g) {
+  std::string v = internal::EncodeGroup(g);
+  v.resize(v.size() - 4 - internal::kRevisionBytes);
+  v[0] = static_cast<char>(internal::kValueVersion);
+  return v;
+}
+
 TEST(StoreSchema, DamagedGroupRecordsAreCorrupt) {
   using namespace internal;  // NOLINT(google-build-using-namespace): test of internals
-  const GroupRecord g = Group(1, 9, {{Id(1), true, 1}, {Id(2), false, 4}});
+  GroupRecord g = Group(1, 9, {{Id(1), true, 1}, {Id(2), false, 4}});
+  g.revision = 1;
   const std::string valid = EncodeGroup(g);
   auto decode = [](std::string_view v) { return DecodeGroup(Gid(1), v); };
   ASSERT_TRUE(decode(valid));
@@ -187,11 +296,11 @@ TEST(StoreSchema, DamagedGroupRecordsAreCorrupt) {
   std::string huge = valid;
   huge.replace(17, 4, "\xff\xff\xff\xff");
   EXPECT_FALSE(decode(huge));
-  std::string swapped = EncodeGroup(Group(1, 9, {{Id(1), true, 1}}));
-  swapped += EncodeGroup(Group(1, 9, {{Id(0), true, 1}})).substr(21);
+  std::string swapped = V1Group(Group(1, 9, {{Id(1), true, 1}}));
+  swapped += V1Group(Group(1, 9, {{Id(0), true, 1}})).substr(21);
   swapped[20] = 2;  // count
   EXPECT_FALSE(decode(swapped)) << "members out of order";
-  std::string twice = EncodeGroup(Group(1, 9, {{Id(1), true, 1}}));
+  std::string twice = V1Group(Group(1, 9, {{Id(1), true, 1}}));
   twice += twice.substr(21);
   twice[20] = 2;
   EXPECT_FALSE(decode(twice)) << "a member twice";
@@ -199,12 +308,27 @@ TEST(StoreSchema, DamagedGroupRecordsAreCorrupt) {
 
 TEST(StoreSchema, GroupRefusalsAndAccountGroupAddsCodec) {
   using namespace internal;  // NOLINT(google-build-using-namespace): test of internals
-  GroupRecord g = Group(1, 9, {{Id(1), true, 1}});
-  EXPECT_EQ(static_cast<uint8_t>(EncodeGroup(g)[0]), kValueVersion) << "no refusals: as before";
-  g.refused = {Id(2), Id(3)};
-  const std::string valid = EncodeGroup(g);
-  EXPECT_EQ(static_cast<uint8_t>(valid[0]), kGroupRefusalsValueVersion);
   auto decode = [](std::string_view v) { return DecodeGroup(Gid(1), v); };
+  GroupRecord g = Group(1, 9, {{Id(1), true, 1}});
+  g.revision = 1;
+  EXPECT_EQ(static_cast<uint8_t>(EncodeGroup(g)[0]), kGroupRevisionValueVersion);
+  const std::string v1 = V1Group(g);
+  ASSERT_TRUE(decode(v1)) << "version 1 (older data directories) still reads";
+  ExpectSameGroup(*decode(v1), g);
+  EXPECT_EQ(decode(v1)->revision, 1u);
+  g.refused = {Id(2), Id(3)};
+  g.revision = 77;
+  const std::string valid = EncodeGroup(g);
+  EXPECT_EQ(static_cast<uint8_t>(valid[0]), kGroupRevisionValueVersion);
+  EXPECT_EQ(decode(valid)->revision, 77u);
+  std::string v2 = valid.substr(0, valid.size() - kRevisionBytes);
+  v2[0] = static_cast<char>(kGroupRefusalsValueVersion);
+  ASSERT_TRUE(decode(v2)) << "version 2 still reads";
+  EXPECT_EQ(decode(v2)->refused, g.refused);
+  EXPECT_EQ(decode(v2)->revision, 1u);
+  std::string zero = valid;
+  zero.replace(zero.size() - kRevisionBytes, kRevisionBytes, std::string(kRevisionBytes, '\0'));
+  EXPECT_FALSE(decode(zero)) << "a stored revision is never 0";
   ASSERT_TRUE(decode(valid));
   EXPECT_EQ(decode(valid)->refused, g.refused);
   for (size_t n = 0; n < valid.size(); ++n) {
@@ -219,22 +343,25 @@ TEST(StoreSchema, GroupRefusalsAndAccountGroupAddsCodec) {
                    swapped.begin() + refusals + 20);
   EXPECT_FALSE(decode(swapped)) << "refusals out of order";
   GroupRecord member = Group(1, 9, {{Id(1), true, 1}});
+  member.revision = 1;
   member.refused = {Id(1)};
   EXPECT_FALSE(decode(EncodeGroup(member))) << "a member refuses";
   std::string none = valid.substr(0, refusals) + std::string("\0\0\0\0", 4);
+  none[0] = static_cast<char>(kGroupRefusalsValueVersion);
   EXPECT_FALSE(decode(none)) << "version 2 with no refusals";
 
   AccountRecord a;
   a.id = Id(5);
   a.handle = "+15555";
-  EXPECT_EQ(static_cast<uint8_t>(EncodeAccount(a)[0]), kAccountValueVersion);
+  EXPECT_EQ(static_cast<uint8_t>(EncodeAccount(a)[0]), kAccountRevisionValueVersion);
   a.group_adds = GroupAdds::kNobody;
+  a.revision = 1;
   const std::string account = EncodeAccount(a);
-  EXPECT_EQ(static_cast<uint8_t>(account[0]), kAccountConsentValueVersion);
+  EXPECT_EQ(static_cast<uint8_t>(account[0]), kAccountRevisionValueVersion);
   ASSERT_TRUE(DecodeAccount(a.id, account));
   EXPECT_EQ(DecodeAccount(a.id, account)->group_adds, GroupAdds::kNobody);
   std::string bad = account;
-  bad.back() = 3;
+  bad[bad.size() - 1 - kRevisionBytes] = 3;
   EXPECT_FALSE(DecodeAccount(a.id, bad));
   EXPECT_FALSE(DecodeAccount(a.id, account.substr(0, account.size() - 1)));
 }

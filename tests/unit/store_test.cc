@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <latch>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -89,7 +91,8 @@ TEST_P(StoreTest, AccountPutGetAndIndexes) {
 TEST_P(StoreTest, AccountPutRemovesIndexEntriesOfDevicesNoLongerListed) {
   ASSERT_TRUE(accounts().Put(Account(1, "+1555", {Device(1, 0x11), Device(2, 0x12)})));
   // Device 2 unlinked, device 1 re-keyed, device 3 added, new handle.
-  const AccountRecord next = Account(1, "+1666", {Device(1, 0x21), Device(3, 0x13)});
+  AccountRecord next = Account(1, "+1666", {Device(1, 0x21), Device(3, 0x13)});
+  next.revision = 1;
   ASSERT_TRUE(accounts().Put(next));
 
   ExpectSameAccount(**accounts().Get(Id(1)), next);
@@ -114,7 +117,9 @@ TEST_P(StoreTest, AccountPutConflicts) {
   ASSERT_FALSE(handle_taken);
   EXPECT_EQ(handle_taken.error().detail, Detail(StoreErr::kConflict));
   // Another device of the same account may not reuse the key either.
-  auto same_account = accounts().Put(Account(1, "+1555", {Device(1, 0x33), Device(2, 0x11)}));
+  AccountRecord reuse = Account(1, "+1555", {Device(1, 0x33), Device(2, 0x11)});
+  reuse.revision = 1;
+  auto same_account = accounts().Put(reuse);
   ASSERT_FALSE(same_account);
   EXPECT_EQ(same_account.error().detail, Detail(StoreErr::kConflict));
   auto twice = accounts().Put(Account(3, "", {Device(1, 0x44), Device(2, 0x44)}));
@@ -131,6 +136,96 @@ TEST_P(StoreTest, AccountPutConflicts) {
   EXPECT_FALSE(accounts().FindByNoiseKey(NoiseKey(0x22))->has_value());
   EXPECT_FALSE(accounts().FindByNoiseKey(NoiseKey(0x33))->has_value());
   EXPECT_EQ((*accounts().Get(Id(1)))->devices.size(), 1u);
+}
+
+// Compare-and-set (docs/store.md): a Put names the revision it read; 0 = must not exist.
+TEST_P(StoreTest, AccountPutIsCompareAndSet) {
+  AccountRecord a = Account(1, "+1555", {Device(1, 0x11)});
+  auto first = accounts().Put(a);
+  ASSERT_TRUE(first) << first.error().ToString();
+  EXPECT_EQ(*first, 1u);
+  EXPECT_EQ((*accounts().Get(Id(1)))->revision, 1u);
+
+  a.presence = PresenceVisibility::kNobody;
+  auto again = accounts().Put(a);  // revision 0: the record must not exist, but does
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().detail, Detail(StoreErr::kStale));
+  EXPECT_EQ(again.error().code, Code::kAborted);
+
+  a.revision = 1;
+  auto second = accounts().Put(a);
+  ASSERT_TRUE(second) << second.error().ToString();
+  EXPECT_EQ(*second, 2u);
+
+  a.revision = 1;  // what a writer that read before the second Put holds
+  a.handle = "+1666";
+  a.devices[0].noise_key = NoiseKey(0x22);
+  auto old = accounts().Put(a);
+  ASSERT_FALSE(old);
+  EXPECT_EQ(old.error().detail, Detail(StoreErr::kStale));
+  auto got = accounts().Get(Id(1));
+  ASSERT_TRUE(got && got->has_value());
+  EXPECT_EQ((*got)->revision, 2u);
+  EXPECT_EQ((*got)->presence, PresenceVisibility::kNobody);
+  EXPECT_EQ((*got)->handle, "+1555") << "a stale Put wrote nothing";
+  EXPECT_FALSE(accounts().FindByHandle("+1666")->has_value()) << "nor its indexes";
+  EXPECT_FALSE(accounts().FindByNoiseKey(NoiseKey(0x22))->has_value());
+
+  AccountRecord missing = Account(2, "+1777", {Device(1, 0x33)});
+  missing.revision = 4;  // a record that is not there has revision 0
+  auto absent = accounts().Put(missing);
+  ASSERT_FALSE(absent);
+  EXPECT_EQ(absent.error().detail, Detail(StoreErr::kStale));
+  EXPECT_FALSE(accounts().Get(Id(2))->has_value());
+}
+
+// N writers each doing read-modify-write loops that retry on kStale: every increment
+// lands exactly once (no lost update), and the revision counts every write.
+TEST_P(StoreTest, ConcurrentReadModifyWriteLosesNoUpdate) {
+  constexpr int kThreads = 4;
+  constexpr int kIncrements = 200;
+  ASSERT_TRUE(accounts().Put(Account(1, "+1555", {Device(1, 0x11)})));
+  std::atomic<int> successes{0};
+  std::atomic<int> stale{0};
+  std::atomic<int> errors{0};
+  std::latch start(kThreads);  // all threads race from the first increment on
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kIncrements; ++i) {
+        for (;;) {
+          auto current = accounts().Get(Id(1));
+          if (!current || !current->has_value()) {
+            ++errors;
+            return;
+          }
+          AccountRecord next = **current;
+          ++next.devices[0].registration_id;
+          std::this_thread::yield();  // widen the read-to-write window
+          auto put = accounts().Put(next);
+          if (put) {
+            ++successes;
+            break;
+          }
+          if (put.error().detail != Detail(StoreErr::kStale)) {
+            ++errors;
+            return;
+          }
+          ++stale;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(successes.load(), kThreads * kIncrements);
+  auto got = accounts().Get(Id(1));
+  ASSERT_TRUE(got && got->has_value());
+  EXPECT_EQ((*got)->devices[0].registration_id,
+            Device(1, 0x11).registration_id + static_cast<uint32_t>(kThreads * kIncrements));
+  EXPECT_EQ((*got)->revision, 1u + kThreads * kIncrements);
+  RecordProperty("stale_retries", stale.load());
 }
 
 TEST_P(StoreTest, Contacts) {
@@ -195,7 +290,7 @@ TEST_P(StoreTest, OneTimePreKeysAddReplaceCountClaimInIdOrder) {
 
 TEST_P(StoreTest, ConcurrentClaimsHandOutEachKeyOnce) {
   constexpr uint32_t kKeys = 400;
-  constexpr int kThreads = 4;
+  constexpr int kThreads = 8;
   const DeviceAddress d = Addr(7, 1);
   std::vector<OneTimePreKey> pool;
   for (uint32_t id = 1; id <= kKeys; ++id) pool.push_back({id, PubKey(static_cast<uint8_t>(id))});
@@ -392,6 +487,7 @@ TEST(StoreSchema, LinkedDevicesTrailerRoundTripsAndOldRecordsStillDecode) {
   using namespace internal;  // NOLINT(google-build-using-namespace): test of internals
   AccountRecord account = Account(1, "+1555", {Device(1, 0x11), Device(3, 0x13), Device(4, 0x14)});
   account.devices[2].pending = true;
+  account.revision = 3;  // what a stored record has (never 0)
   account.device_list = "signed list";
   account.device_list_version = 9;
   account.next_device_id = 5;
@@ -407,16 +503,18 @@ TEST(StoreSchema, LinkedDevicesTrailerRoundTripsAndOldRecordsStillDecode) {
 
   // A pending id that is not one of the account's devices, or is the primary: corrupt.
   std::string unknown = encoded;
-  unknown[unknown.size() - 1] = 9;
+  const size_t last_pending = encoded.size() - 1 - 1 - kRevisionBytes;  // then group_adds
+  unknown[last_pending] = 9;
   EXPECT_FALSE(decode_account(unknown));
   std::string primary = encoded;
-  primary[primary.size() - 1] = 1;
+  primary[last_pending] = 1;
   EXPECT_FALSE(decode_account(primary));
 
   // Version 1 (no trailer): no list, nothing pending.
-  const AccountRecord plain = Account(1, "+1555", {Device(1, 0x11), Device(2, 0x12)});
+  AccountRecord plain = Account(1, "+1555", {Device(1, 0x11), Device(2, 0x12)});
+  plain.revision = 1;
   std::string v1 = EncodeAccount(plain);
-  v1.resize(v1.size() - (4 + 8 + 4 + 4));  // the empty trailer
+  v1.resize(v1.size() - (4 + 8 + 4 + 4 + 1 + kRevisionBytes));  // the empty trailer
   v1[0] = static_cast<char>(kValueVersion);
   auto old = decode_account(v1);
   ASSERT_TRUE(old);
@@ -424,9 +522,45 @@ TEST(StoreSchema, LinkedDevicesTrailerRoundTripsAndOldRecordsStillDecode) {
   EXPECT_FALSE(decode_account(v1 + std::string(20, '\0')));  // v1 with a trailer
 }
 
+// Compare-and-set: the revision is stored at the end of version-4 account records;
+// older versions read as revision 1; a stored 0 is corrupt.
+TEST(StoreSchema, AccountRevisionRoundTripsAndOldRecordsReadAsOne) {
+  using namespace internal;  // NOLINT(google-build-using-namespace): test of internals
+  AccountRecord a = Account(1, "+1555", {Device(1, 0x11)});
+  a.revision = 0x0102030405060708;
+  const std::string encoded = EncodeAccount(a);
+  EXPECT_EQ(static_cast<uint8_t>(encoded[0]), kAccountRevisionValueVersion);
+  auto decoded = DecodeAccount(Id(1), encoded);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->revision, a.revision);
+  ExpectSameAccount(*decoded, a);
+
+  std::string zero = encoded;
+  zero.replace(zero.size() - kRevisionBytes, kRevisionBytes, std::string(kRevisionBytes, '\0'));
+  auto zero_decoded = DecodeAccount(Id(1), zero);
+  ASSERT_FALSE(zero_decoded);
+  EXPECT_EQ(zero_decoded.error().detail, Detail(StoreErr::kCorrupt));
+
+  // Version 2 (what older versions wrote for the default group-adds): revision 1.
+  std::string v2 = encoded;
+  v2.resize(v2.size() - 1 - kRevisionBytes);
+  v2[0] = static_cast<char>(kAccountValueVersion);
+  auto old = DecodeAccount(Id(1), v2);
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->revision, 1u);
+  ExpectSameAccount(*old, a);
+  // Version 3: group_adds, no revision.
+  std::string v3 = encoded;
+  v3.resize(v3.size() - kRevisionBytes);
+  v3[0] = static_cast<char>(kAccountConsentValueVersion);
+  ASSERT_TRUE(DecodeAccount(Id(1), v3));
+  EXPECT_EQ(DecodeAccount(Id(1), v3)->revision, 1u);
+}
+
 TEST(StoreSchema, DamagedValuesAreCorrupt) {
   using namespace internal;  // NOLINT(google-build-using-namespace): test of internals
-  const AccountRecord account = Account(1, "+1555", {Device(1, 0x11, "url"), Device(2, 0x12)});
+  AccountRecord account = Account(1, "+1555", {Device(1, 0x11, "url"), Device(2, 0x12)});
+  account.revision = 1;
   const std::string encoded = EncodeAccount(account);
   auto decode_account = [](std::string_view v) { return DecodeAccount(Id(1), v); };
   ExpectOnlyExactBytesDecode(encoded, decode_account);
@@ -435,7 +569,7 @@ TEST(StoreSchema, DamagedValuesAreCorrupt) {
 
   // A device count far beyond the bytes present.
   std::string huge = EncodeAccount(Account(1, "", {}));
-  huge.replace(huge.size() - 4, 4, "\xff\xff\xff\xff");
+  huge.replace(huge.size() - 4 - 1 - kRevisionBytes, 4, "\xff\xff\xff\xff");
   EXPECT_FALSE(decode_account(huge));
   std::string bad_presence = EncodeAccount(Account(1, "", {}));
   bad_presence[5] = 9;

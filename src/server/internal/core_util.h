@@ -54,6 +54,7 @@ inline wire::StatusCode StatusFor(const Error& e) {
       return wire::STATUS_UNAUTHENTICATED;
     case Code::kResourceExhausted:
     case Code::kUnavailable:
+    case Code::kAborted:  // a change lost its compare-and-set retries: try again
       return wire::STATUS_UNAVAILABLE;
     case Code::kInternal:
     case Code::kDataLoss:

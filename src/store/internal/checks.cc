@@ -60,6 +60,10 @@ Status CheckWriteRequest(const WriteRequest& request) {
   return Ok();
 }
 
+tl::unexpected<Error> StaleError(const char* message) {
+  return StoreError(Code::kAborted, StoreErr::kStale, message);
+}
+
 tl::unexpected<Error> QueueFullError() {
   return StoreError(Code::kResourceExhausted, StoreErr::kQueueFull, "recipient queue full");
 }

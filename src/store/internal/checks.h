@@ -21,6 +21,13 @@ Status CheckGroupRecord(const GroupRecord& group);
 // kInvalid when a dedupe_id is longer than kMaxDedupeIdBytes.
 Status CheckWriteRequest(const WriteRequest& request);
 
+// The account or group records' compare-and-set names what it lost on.
+inline constexpr const char* kStaleAccount =
+    "compare-and-set: the account changed since it was read";
+inline constexpr const char* kStaleGroup = "compare-and-set: the group changed since it was read";
+// kStale (Code::kAborted) with one of the messages above.
+tl::unexpected<Error> StaleError(const char* message);
+
 tl::unexpected<Error> QueueFullError();
 tl::unexpected<Error> SenderQuotaError();
 

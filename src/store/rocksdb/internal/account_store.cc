@@ -1,7 +1,9 @@
 #include "store/rocksdb/internal/account_store.h"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
+#include <string>
 
 #include "store/internal/checks.h"
 
@@ -19,6 +21,14 @@ bool ListsNoiseKey(const AccountRecord& account, const StaticKey& key) {
 
 std::string_view KeyView(const StaticKey& key) {
   return {reinterpret_cast<const char*>(key.data()), key.size()};
+}
+
+// One stripe per (kind, key bytes); the kind keeps an account id and a handle that
+// happen to share bytes apart (a shared stripe would only cost parallelism).
+size_t StripeHash(char kind, std::string_view bytes) {
+  std::string key(1, kind);
+  key.append(bytes);
+  return std::hash<std::string>()(key);
 }
 
 }  // namespace
@@ -47,9 +57,29 @@ Result<std::optional<DeviceAddress>> RocksDbAccountStore::FindByNoiseKey(const S
   return std::optional<DeviceAddress>(device);
 }
 
-Status RocksDbAccountStore::Put(const AccountRecord& account) {
+std::vector<size_t> RocksDbAccountStore::PutStripes(const AccountRecord& account) {
+  // The old handle and Noise keys a Put deletes need no lock: another account's Put
+  // sees them still owned (kConflict) until this write lands, and nothing else writes
+  // them (docs/store.md, "Compare-and-set").
+  std::vector<size_t> stripes;
+  stripes.push_back(StripeHash('a', AccountKey(account.id)) % kPutLockStripes);
+  if (!account.handle.empty()) {
+    stripes.push_back(StripeHash('h', account.handle) % kPutLockStripes);
+  }
+  for (const DeviceRecord& device : account.devices) {
+    stripes.push_back(StripeHash('n', KeyView(device.noise_key)) % kPutLockStripes);
+  }
+  std::sort(stripes.begin(), stripes.end());
+  stripes.erase(std::unique(stripes.begin(), stripes.end()), stripes.end());
+  return stripes;
+}
+
+Result<uint64_t> RocksDbAccountStore::Put(const AccountRecord& account) {
   SOTTO_RETURN_IF_ERROR(CheckAccountRecord(account));
-  std::lock_guard lock(put_mu_);
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (size_t stripe : PutStripes(account)) locks.emplace_back(put_mu_[stripe]);
+  SOTTO_ASSIGN_OR_RETURN(auto old, Get(account.id));
+  if ((old ? old->revision : 0) != account.revision) return StaleError(kStaleAccount);
   if (!account.handle.empty()) {
     SOTTO_ASSIGN_OR_RETURN(auto owner, FindByHandle(account.handle));
     if (owner && *owner != account.id) return ConflictError("handle belongs to another account");
@@ -60,7 +90,6 @@ Status RocksDbAccountStore::Put(const AccountRecord& account) {
       return ConflictError("Noise key belongs to another device");
     }
   }
-  SOTTO_ASSIGN_OR_RETURN(auto old, Get(account.id));
 
   rocksdb::WriteBatch batch;
   if (old) {
@@ -80,9 +109,12 @@ Status RocksDbAccountStore::Put(const AccountRecord& account) {
     SOTTO_RETURN_IF_ERROR(db_.Put(&batch, Cf::kNoiseKeys, KeyView(device.noise_key),
                                   EncodeDeviceAddress({account.id, device.device_id})));
   }
+  AccountRecord stored = account;
+  ++stored.revision;
   SOTTO_RETURN_IF_ERROR(
-      db_.Put(&batch, Cf::kAccounts, AccountKey(account.id), EncodeAccount(account)));
-  return db_.Write(&batch, "cannot write the account");
+      db_.Put(&batch, Cf::kAccounts, AccountKey(account.id), EncodeAccount(stored)));
+  SOTTO_RETURN_IF_ERROR(db_.Write(&batch, "cannot write the account"));
+  return stored.revision;
 }
 
 Status RocksDbAccountStore::AddContact(const AccountId& owner, const AccountId& contact) {

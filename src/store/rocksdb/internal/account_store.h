@@ -1,13 +1,18 @@
 // AccountStore and KeyStore on RocksDB (column families accounts, handles, noise_keys,
 // contacts, device_keys, one_time_prekeys; docs/store.md).
 //
-// Thread-safety: thread-safe. Account Puts are serialized by one mutex, so the conflict
-// checks and the write are one atomic step; claims of one-time prekeys are serialized per
-// device (striped mutexes), so no prekey is handed out twice.
+// Thread-safety: thread-safe. An account Put holds the striped locks of its account id,
+// its handle and its devices' Noise keys across the revision check, the conflict checks
+// and the synced write, so compare-and-set and the index checks are one atomic step,
+// while Puts of unrelated accounts proceed (and share fsyncs) in parallel. That is
+// correct because one process alone opens a data directory (RocksDB's LOCK file), so
+// these locks see every writer. Claims of one-time prekeys are serialized per device
+// (striped mutexes), so no prekey is handed out twice.
 #pragma once
 
 #include <array>
 #include <mutex>
+#include <vector>
 
 #include "store/rocksdb/internal/db.h"
 #include "store/store.h"
@@ -22,14 +27,18 @@ class RocksDbAccountStore final : public AccountStore {
   Result<std::optional<AccountRecord>> Get(const AccountId& id) override;
   Result<std::optional<AccountId>> FindByHandle(std::string_view handle) override;
   Result<std::optional<DeviceAddress>> FindByNoiseKey(const StaticKey& key) override;
-  Status Put(const AccountRecord& account) override;
+  Result<uint64_t> Put(const AccountRecord& account) override;
   Status AddContact(const AccountId& owner, const AccountId& contact) override;
   Status RemoveContact(const AccountId& owner, const AccountId& contact) override;
   Result<bool> HasContact(const AccountId& owner, const AccountId& contact) override;
 
  private:
+  static constexpr size_t kPutLockStripes = 64;
+  // The stripes a Put of `account` holds, ascending and unique (the lock order).
+  static std::vector<size_t> PutStripes(const AccountRecord& account);
+
   const Db& db_;
-  std::mutex put_mu_;  // held across a Put's checks and write
+  std::array<std::mutex, kPutLockStripes> put_mu_;
 };
 
 class RocksDbKeyStore final : public KeyStore {

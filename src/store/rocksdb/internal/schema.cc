@@ -107,6 +107,22 @@ constexpr uint8_t kGroupAdminFlag = 0x01;
 // Fixed encodings of a device record, not counting its two strings.
 constexpr size_t kMinDeviceRecordBytes = 4 + 32 + 4 + 4 + 8;
 
+tl::unexpected<Error> RevisionCorruptError() {
+  return StoreError(Code::kDataLoss, StoreErr::kCorrupt, "record: bad revision");
+}
+
+// Records of `revision_version` end in revision(8): strips it from `value` and returns
+// it. Older versions have no revision stored and read as revision 1.
+Result<uint64_t> SplitRevision(std::string_view* value, uint8_t revision_version) {
+  if (value->empty() || static_cast<uint8_t>(value->front()) != revision_version) return 1;
+  if (value->size() < 1 + kRevisionBytes) return RevisionCorruptError();
+  Reader tail(value->substr(value->size() - kRevisionBytes));
+  const uint64_t revision = tail.U64();
+  if (revision == 0) return RevisionCorruptError();
+  value->remove_suffix(kRevisionBytes);
+  return revision;
+}
+
 }  // namespace
 
 tl::unexpected<Error> CorruptError(const char* message) {
@@ -186,8 +202,7 @@ Result<uint32_t> ParseOneTimePreKeyId(std::string_view key) {
 
 std::string EncodeAccount(const AccountRecord& account) {
   std::string out;
-  const bool consent = account.group_adds != GroupAdds::kEveryone;
-  PutU8(&out, consent ? kAccountConsentValueVersion : kAccountValueVersion);
+  PutU8(&out, kAccountRevisionValueVersion);
   PutString(&out, account.handle);
   PutU8(&out, static_cast<uint8_t>(account.presence));
   PutU32(&out, static_cast<uint32_t>(account.devices.size()));
@@ -208,21 +223,28 @@ std::string EncodeAccount(const AccountRecord& account) {
   for (const DeviceRecord& device : account.devices) {
     if (device.pending) PutU32(&out, device.device_id);
   }
-  if (consent) PutU8(&out, static_cast<uint8_t>(account.group_adds));
+  PutU8(&out, static_cast<uint8_t>(account.group_adds));
+  PutU64(&out, account.revision);
   return out;
 }
 
 Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value) {
+  SOTTO_ASSIGN_OR_RETURN(const uint64_t revision,
+                         SplitRevision(&value, kAccountRevisionValueVersion));
   Reader r(value);
   // kValueVersion: written before linked devices, no trailer; kAccountValueVersion: the
-  // linked-devices trailer follows the devices (docs/store.md).
+  // linked-devices trailer follows the devices; kAccountConsentValueVersion and
+  // kAccountRevisionValueVersion: then group_adds (docs/store.md).
   const uint8_t version = r.U8();
   if (version != kValueVersion && version != kAccountValueVersion &&
-      version != kAccountConsentValueVersion) {
+      version != kAccountConsentValueVersion && version != kAccountRevisionValueVersion) {
     return CorruptError("account record: bad version");
   }
+  const bool has_group_adds =
+      version == kAccountConsentValueVersion || version == kAccountRevisionValueVersion;
   AccountRecord account;
   account.id = id;
+  account.revision = revision;
   account.handle = std::string(r.String());
   const uint8_t presence = r.U8();
   if (presence > static_cast<uint8_t>(PresenceVisibility::kNobody)) {
@@ -243,7 +265,7 @@ Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value)
     device.created_ms = r.U64();
     account.devices.push_back(std::move(device));
   }
-  if (version == kAccountValueVersion || version == kAccountConsentValueVersion) {
+  if (version != kValueVersion) {
     account.device_list = std::string(r.String());
     account.device_list_version = r.U64();
     account.next_device_id = r.U32();
@@ -263,7 +285,7 @@ Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value)
       if (!found) return CorruptError("account record: bad pending device id");
     }
   }
-  if (version == kAccountConsentValueVersion) {
+  if (has_group_adds) {
     const uint8_t adds = r.U8();
     if (!r.ok() || adds > static_cast<uint8_t>(GroupAdds::kNobody)) {
       return CorruptError("account record: bad group adds");
@@ -277,8 +299,8 @@ Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value)
 std::string EncodeGroup(const GroupRecord& group) {
   std::string out;
   out.reserve(1 + 8 + 8 + 4 + group.members.size() * kGroupMemberBytes + 4 +
-              group.refused.size() * kAccountIdBytes);
-  PutU8(&out, group.refused.empty() ? kValueVersion : kGroupRefusalsValueVersion);
+              group.refused.size() * kAccountIdBytes + kRevisionBytes);
+  PutU8(&out, kGroupRevisionValueVersion);
   PutU64(&out, group.version);
   PutU64(&out, group.created_ms);
   PutU32(&out, static_cast<uint32_t>(group.members.size()));
@@ -287,22 +309,26 @@ std::string EncodeGroup(const GroupRecord& group) {
     PutU8(&out, m.admin ? kGroupAdminFlag : 0);
     PutU64(&out, m.joined_version);
   }
-  if (!group.refused.empty()) {
-    PutU32(&out, static_cast<uint32_t>(group.refused.size()));
-    for (const AccountId& a : group.refused) PutArray(&out, a);
-  }
+  PutU32(&out, static_cast<uint32_t>(group.refused.size()));
+  for (const AccountId& a : group.refused) PutArray(&out, a);
+  PutU64(&out, group.revision);
   return out;
 }
 
 Result<GroupRecord> DecodeGroup(const GroupId& id, std::string_view value) {
+  SOTTO_ASSIGN_OR_RETURN(const uint64_t revision,
+                         SplitRevision(&value, kGroupRevisionValueVersion));
   Reader r(value);
   const uint8_t value_version = r.U8();
-  if (value_version != kValueVersion && value_version != kGroupRefusalsValueVersion) {
+  if (value_version != kValueVersion && value_version != kGroupRefusalsValueVersion &&
+      value_version != kGroupRevisionValueVersion) {
     return CorruptError("group record: bad version");
   }
-  const bool refusals = value_version == kGroupRefusalsValueVersion;
+  // Version 2 holds at least one refusal; version 3 always has the count, maybe 0.
+  const bool refusals = value_version != kValueVersion;
   GroupRecord group;
   group.id = id;
+  group.revision = revision;
   group.version = r.U64();
   group.created_ms = r.U64();
   const uint32_t count = r.U32();
@@ -327,7 +353,8 @@ Result<GroupRecord> DecodeGroup(const GroupId& id, std::string_view value) {
   }
   if (refusals) {
     const uint32_t refused = r.U32();
-    if (!r.ok() || refused == 0 || refused > kMaxStoredGroupRefusals ||
+    const bool none_allowed = value_version == kGroupRevisionValueVersion;
+    if (!r.ok() || (refused == 0 && !none_allowed) || refused > kMaxStoredGroupRefusals ||
         refused != r.remaining() / kAccountIdBytes || r.remaining() % kAccountIdBytes != 0) {
       return CorruptError("group record: bad refusals");
     }

@@ -53,8 +53,16 @@ inline constexpr uint8_t kAccountValueVersion =
 // trailer, then group_adds(1). Records with the default are still written as version 2.
 inline constexpr uint8_t kAccountConsentValueVersion = 3;
 // Group records with refusals: the members, then refused_count(4) and account(16) each.
-// Records without refusals are still written with kValueVersion.
+// No longer written (kGroupRevisionValueVersion is); still read.
 inline constexpr uint8_t kGroupRefusalsValueVersion = 2;
+// Compare-and-set (docs/store.md): what every account and group record is written with
+// now. Account: the version-3 layout (group_adds always present), then revision(8).
+// Group: the version-2 layout with refused_count(4) always present (0 allowed), then
+// revision(8). Records of older versions decode with revision 1; a stored revision of 0
+// is corrupt.
+inline constexpr uint8_t kAccountRevisionValueVersion = 4;
+inline constexpr uint8_t kGroupRevisionValueVersion = 3;
+inline constexpr size_t kRevisionBytes = 8;
 
 inline constexpr size_t kAccountIdBytes = 16;
 inline constexpr size_t kDeviceBytes = kAccountIdBytes + 4;  // account, device_id BE
@@ -81,6 +89,8 @@ Result<QueueKeyParts> ParseQueueKey(std::string_view key);
 Result<uint32_t> ParseOneTimePreKeyId(std::string_view key);
 
 // ---- values
+// Account and group records store their `revision` as it is: the store sets it to the
+// new revision before encoding.
 std::string EncodeAccount(const AccountRecord& account);
 Result<AccountRecord> DecodeAccount(const AccountId& id, std::string_view value);
 
