@@ -38,6 +38,10 @@ TSAN_TESTS+='|Delivery|Backends/QuotaTest|SourceLimits|RocksDbDiskFull'
 # Issue 13 (compare-and-set): Accounts over a shared store from several threads.
 TSAN_TARGETS+=(accounts_test)
 TSAN_TESTS+='|AccountsTest'
+# Issue 13: queue subscriptions (both backends), the blocking-work pool, and a loop that
+# answers while another connection's request waits in the store.
+TSAN_TARGETS+=(blocking_pool_test offloop_test)
+TSAN_TESTS+='|Backends/SubscriptionTest|BlockingPool|BlockingWork'
 cmake --preset tsan >/dev/null
 cmake --build build/tsan -j "$(nproc)" --target "${TSAN_TARGETS[@]}"
 # Each name must select tests, so a renamed suite cannot silently drop out of the run.
