@@ -201,42 +201,19 @@ TEST_P(GroupStoreTest, ConcurrentReadModifyWriteLosesNoUpdate) {
   constexpr int kIncrements = 200;
   GroupStore& groups = store_->groups();
   ASSERT_TRUE(groups.Put(Group(1, 0, {{Id(1), true, 1}})));
-  std::atomic<int> successes{0};
-  std::atomic<int> stale{0};
-  std::atomic<int> errors{0};
-  std::latch start(kThreads);  // all threads race from the first increment on
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
-      start.arrive_and_wait();
-      for (int i = 0; i < kIncrements; ++i) {
-        for (;;) {
-          auto current = groups.Get(Gid(1));
-          if (!current || !current->has_value()) {
-            ++errors;
-            return;
-          }
-          GroupRecord next = **current;
-          ++next.version;
-          std::this_thread::yield();  // widen the read-to-write window
-          auto put = groups.Put(next);
-          if (put) {
-            ++successes;
-            break;
-          }
-          if (put.error().detail != Detail(StoreErr::kStale)) {
-            ++errors;
-            return;
-          }
-          ++stale;
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(errors.load(), 0);
-  EXPECT_EQ(successes.load(), kThreads * kIncrements);
-  RecordProperty("stale_retries", stale.load());
+  const CasRace race = RaceReadModifyWrite(
+      kThreads, kIncrements,
+      [&]() -> std::optional<GroupRecord> {
+        auto current = groups.Get(Gid(1));
+        if (!current || !current->has_value()) return std::nullopt;
+        GroupRecord next = **current;
+        ++next.version;
+        return next;
+      },
+      [&](const GroupRecord& next) { return groups.Put(next); });
+  EXPECT_EQ(race.errors, 0);
+  EXPECT_EQ(race.successes, kThreads * kIncrements);
+  RecordProperty("stale_retries", race.stale);
   auto got = groups.Get(Gid(1));
   ASSERT_TRUE(got && got->has_value());
   EXPECT_EQ((*got)->version, static_cast<uint64_t>(kThreads * kIncrements));

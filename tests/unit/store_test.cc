@@ -185,47 +185,24 @@ TEST_P(StoreTest, ConcurrentReadModifyWriteLosesNoUpdate) {
   constexpr int kThreads = 4;
   constexpr int kIncrements = 200;
   ASSERT_TRUE(accounts().Put(Account(1, "+1555", {Device(1, 0x11)})));
-  std::atomic<int> successes{0};
-  std::atomic<int> stale{0};
-  std::atomic<int> errors{0};
-  std::latch start(kThreads);  // all threads race from the first increment on
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
-      start.arrive_and_wait();
-      for (int i = 0; i < kIncrements; ++i) {
-        for (;;) {
-          auto current = accounts().Get(Id(1));
-          if (!current || !current->has_value()) {
-            ++errors;
-            return;
-          }
-          AccountRecord next = **current;
-          ++next.devices[0].registration_id;
-          std::this_thread::yield();  // widen the read-to-write window
-          auto put = accounts().Put(next);
-          if (put) {
-            ++successes;
-            break;
-          }
-          if (put.error().detail != Detail(StoreErr::kStale)) {
-            ++errors;
-            return;
-          }
-          ++stale;
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(errors.load(), 0);
-  EXPECT_EQ(successes.load(), kThreads * kIncrements);
+  const CasRace race = RaceReadModifyWrite(
+      kThreads, kIncrements,
+      [&]() -> std::optional<AccountRecord> {
+        auto current = accounts().Get(Id(1));
+        if (!current || !current->has_value()) return std::nullopt;
+        AccountRecord next = **current;
+        ++next.devices[0].registration_id;
+        return next;
+      },
+      [&](const AccountRecord& next) { return accounts().Put(next); });
+  EXPECT_EQ(race.errors, 0);
+  EXPECT_EQ(race.successes, kThreads * kIncrements);
   auto got = accounts().Get(Id(1));
   ASSERT_TRUE(got && got->has_value());
   EXPECT_EQ((*got)->devices[0].registration_id,
             Device(1, 0x11).registration_id + static_cast<uint32_t>(kThreads * kIncrements));
   EXPECT_EQ((*got)->revision, 1u + kThreads * kIncrements);
-  RecordProperty("stale_retries", stale.load());
+  RecordProperty("stale_retries", race.stale);
 }
 
 TEST_P(StoreTest, Contacts) {

@@ -12,9 +12,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/memory_store.h"
@@ -77,6 +79,52 @@ inline PublicKey PubKey(uint8_t b) {
 inline DeviceAddress Addr(uint8_t account, uint32_t device) { return {Id(account), device}; }
 
 inline uint16_t Detail(StoreErr e) { return static_cast<uint16_t>(e); }
+
+// What RaceReadModifyWrite counted.
+struct CasRace {
+  int successes = 0;
+  int stale = 0;   // lost compare-and-sets, each retried
+  int errors = 0;  // a read or write that failed otherwise (the thread stopped there)
+};
+
+// `threads` threads, released together, each do `increments` read-modify-write cycles:
+// `read_and_change` reads the record and returns it changed (nullopt = the read failed),
+// `put` writes it by compare-and-set. A lost race (kStale) retries the whole cycle.
+template <typename ReadAndChange, typename Put>
+CasRace RaceReadModifyWrite(int threads, int increments, ReadAndChange read_and_change, Put put) {
+  std::atomic<int> successes{0};
+  std::atomic<int> stale{0};
+  std::atomic<int> errors{0};
+  std::latch start(threads);  // all threads race from the first increment on
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      start.arrive_and_wait();
+      for (int i = 0; i < increments; ++i) {
+        for (;;) {
+          auto next = read_and_change();
+          if (!next) {
+            ++errors;
+            return;
+          }
+          std::this_thread::yield();  // widen the read-to-write window
+          auto written = put(*next);
+          if (written) {
+            ++successes;
+            break;
+          }
+          if (written.error().detail != Detail(StoreErr::kStale)) {
+            ++errors;
+            return;
+          }
+          ++stale;
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  return {successes.load(), stale.load(), errors.load()};
+}
 
 // Waits for queue callbacks: counts them and records each request's result by a tag.
 class Callbacks {
