@@ -200,8 +200,9 @@ class MemoryQueue final : public MessageQueue {
   void Write(WriteRequest request, Done done) override {
     bool published = false;
     WriteResult result = Apply(request, published);
-    if (published) subscriptions_.Deliver();
+    // As the RocksDB queue: the callback first, then the notifications.
     if (done) done(std::move(request), std::move(result));
+    if (published) subscriptions_.Deliver();
   }
 
   std::unique_ptr<QueueSubscription> Subscribe(const DeviceAddress& device,

@@ -277,8 +277,8 @@ class MessageQueue {
   // Nothing is promised across devices, nor about the order of Done callbacks.
   virtual void Write(WriteRequest request, Done done) = 0;
   // Calls `on_new` once for every append stored in `device`'s queue after Subscribe
-  // returns, after it is durable, in seq order; never for duplicates, skipped or refused
-  // appends, removals, purges or DeleteDevice. Any number of subscriptions may watch one
+  // returns, when durable and after its Write's Done, in seq order; never for duplicates,
+  // skipped or refused appends, removals, purges or DeleteDevice. Any number may watch one
   // device; each gets every entry. An entry stored before Subscribe returned may or may
   // not be reported, so a reader subscribes first and then reads what is already queued
   // (Read), dropping reported seqs it has already read.

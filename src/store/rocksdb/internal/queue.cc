@@ -401,10 +401,13 @@ void RocksDbQueue::Commit(std::optional<Batch>& batch, std::vector<Applied>& app
     stats_.removals += delta.removals;
     stats_.commit_micros += delta.commit_micros;
   }
-  if (notify) subscriptions_.Deliver();
+  // Done callbacks first, then the notifications (Publish copied what they carry): by the
+  // time a device sees a message, its writer's callback (the sender's answer, the server's
+  // counters) has run.
   for (Applied& a : applied) {
     if (a.op.done) a.op.done(std::move(a.op.request), std::move(a.result));
   }
+  if (notify) subscriptions_.Deliver();
   applied.clear();
 }
 
