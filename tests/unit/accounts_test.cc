@@ -59,20 +59,13 @@ class Gate {
   bool released_ = false;
 };
 
-// Passes everything to the memory store; the next Put or Get after ArmPut/ArmGet stops at
-// the gate (a Put before its write, a Get after its read), standing in for a slow fsync
-// or a slow read.
-class GatedStore final : public store::AccountStore {
+// Passes every call to `inner`; the decorators below override what they change.
+class ForwardingAccountStore : public store::AccountStore {
  public:
-  explicit GatedStore(store::AccountStore& inner) : inner_(inner) {}
-
-  void ArmPut(Gate* gate) { put_gate_.store(gate); }
-  void ArmGet(Gate* gate) { get_gate_.store(gate); }
+  explicit ForwardingAccountStore(store::AccountStore& inner) : inner_(inner) {}
 
   Result<std::optional<store::AccountRecord>> Get(const AccountId& id) override {
-    auto record = inner_.Get(id);
-    if (Gate* gate = get_gate_.exchange(nullptr)) gate->Pass();
-    return record;
+    return inner_.Get(id);
   }
   Result<std::optional<AccountId>> FindByHandle(std::string_view handle) override {
     return inner_.FindByHandle(handle);
@@ -80,12 +73,7 @@ class GatedStore final : public store::AccountStore {
   Result<std::optional<DeviceAddress>> FindByNoiseKey(const StaticKey& key) override {
     return inner_.FindByNoiseKey(key);
   }
-  Result<uint64_t> Put(const store::AccountRecord& account) override {
-    if (Gate* gate = put_gate_.exchange(nullptr)) gate->Pass();
-    auto put = inner_.Put(account);
-    if (!put && IsStale(put.error())) ++stale_puts;
-    return put;
-  }
+  Result<uint64_t> Put(const store::AccountRecord& account) override { return inner_.Put(account); }
   Status AddContact(const AccountId& owner, const AccountId& contact) override {
     return inner_.AddContact(owner, contact);
   }
@@ -96,10 +84,35 @@ class GatedStore final : public store::AccountStore {
     return inner_.HasContact(owner, contact);
   }
 
+ protected:
+  store::AccountStore& inner_;
+};
+
+// Passes everything to the memory store; the next Put or Get after ArmPut/ArmGet stops at
+// the gate (a Put before its write, a Get after its read), standing in for a slow fsync
+// or a slow read.
+class GatedStore final : public ForwardingAccountStore {
+ public:
+  using ForwardingAccountStore::ForwardingAccountStore;
+
+  void ArmPut(Gate* gate) { put_gate_.store(gate); }
+  void ArmGet(Gate* gate) { get_gate_.store(gate); }
+
+  Result<std::optional<store::AccountRecord>> Get(const AccountId& id) override {
+    auto record = inner_.Get(id);
+    if (Gate* gate = get_gate_.exchange(nullptr)) gate->Pass();
+    return record;
+  }
+  Result<uint64_t> Put(const store::AccountRecord& account) override {
+    if (Gate* gate = put_gate_.exchange(nullptr)) gate->Pass();
+    auto put = inner_.Put(account);
+    if (!put && IsStale(put.error())) ++stale_puts;
+    return put;
+  }
+
   std::atomic<int> stale_puts{0};  // compare-and-sets that lost
 
  private:
-  store::AccountStore& inner_;
   std::atomic<Gate*> put_gate_{nullptr};
   std::atomic<Gate*> get_gate_{nullptr};
 };
@@ -237,18 +250,10 @@ TEST_F(AccountsTest, ChangeThatKeepsLosingReportsTheConflict) {
   const DeviceAddress device = Register(node1, "+15550000001", 1);
   int attempts = 0;
   // Every attempt, another writer changes the account between the read and the Put.
-  class Racer final : public store::AccountStore {
+  class Racer final : public ForwardingAccountStore {
    public:
-    Racer(store::AccountStore& inner, int& attempts) : inner_(inner), attempts_(attempts) {}
-    Result<std::optional<store::AccountRecord>> Get(const AccountId& id) override {
-      return inner_.Get(id);
-    }
-    Result<std::optional<AccountId>> FindByHandle(std::string_view h) override {
-      return inner_.FindByHandle(h);
-    }
-    Result<std::optional<DeviceAddress>> FindByNoiseKey(const StaticKey& k) override {
-      return inner_.FindByNoiseKey(k);
-    }
+    Racer(store::AccountStore& inner, int& attempts)
+        : ForwardingAccountStore(inner), attempts_(attempts) {}
     Result<uint64_t> Put(const store::AccountRecord& account) override {
       ++attempts_;
       auto current = inner_.Get(account.id);
@@ -260,18 +265,8 @@ TEST_F(AccountsTest, ChangeThatKeepsLosingReportsTheConflict) {
       }
       return inner_.Put(account);
     }
-    Status AddContact(const AccountId& o, const AccountId& c) override {
-      return inner_.AddContact(o, c);
-    }
-    Status RemoveContact(const AccountId& o, const AccountId& c) override {
-      return inner_.RemoveContact(o, c);
-    }
-    Result<bool> HasContact(const AccountId& o, const AccountId& c) override {
-      return inner_.HasContact(o, c);
-    }
 
    private:
-    store::AccountStore& inner_;
     int& attempts_;
   } racer(store_->accounts(), attempts);
   Accounts node2(racer);
